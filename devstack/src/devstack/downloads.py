@@ -42,7 +42,9 @@ def fetch(url: str, name: str, sha256: str) -> Path:
                     next_report += 0.25
     except OSError as exc:
         partial.unlink(missing_ok=True)
-        raise StackError(f"download of {name} failed ({exc}); check the network and run the command again") from exc
+        raise StackError(
+            f"download of {name} failed ({exc}); check the network and run the command again"
+        ) from exc
     actual = sha256_of(partial)
     if actual != sha256:
         partial.unlink(missing_ok=True)

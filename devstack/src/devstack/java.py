@@ -9,7 +9,12 @@ from pathlib import Path
 from devstack.process import StackError
 
 # Keycloak deprecated JDK 17; prefer a newer JDK when one is installed beside the default.
-_PREFERRED = ["temurin-25-jdk-amd64", "temurin-21-jdk-amd64", "java-21-openjdk-amd64", "java-17-openjdk-amd64"]
+_PREFERRED = [
+    "temurin-25-jdk-amd64",
+    "temurin-21-jdk-amd64",
+    "java-21-openjdk-amd64",
+    "java-17-openjdk-amd64",
+]
 
 
 def java_home() -> Path:

@@ -96,8 +96,18 @@ class KafkaServer:
                 check=True,
             ).stdout.strip()
             result = subprocess.run(
-                [java_bin(), "-Xmx256m", "-cp", classpath, "kafka.tools.StorageTool", "format",
-                 "-t", cluster_id, "-c", str(properties)],
+                [
+                    java_bin(),
+                    "-Xmx256m",
+                    "-cp",
+                    classpath,
+                    "kafka.tools.StorageTool",
+                    "format",
+                    "-t",
+                    cluster_id,
+                    "-c",
+                    str(properties),
+                ],
                 capture_output=True,
                 text=True,
             )
@@ -106,8 +116,16 @@ class KafkaServer:
         progress(f"starting Kafka on {self.bootstrap}")
         self.process = ManagedProcess(
             "kafka",
-            [java_bin(), f"-Xmx{HEAP}", f"-Xms{HEAP}", "-XX:+UseG1GC", "-cp", classpath,
-             "kafka.Kafka", str(properties)],
+            [
+                java_bin(),
+                f"-Xmx{HEAP}",
+                f"-Xms{HEAP}",
+                "-XX:+UseG1GC",
+                "-cp",
+                classpath,
+                "kafka.Kafka",
+                str(properties),
+            ],
             self.data / "kafka.log",
         )
         self.process.start()

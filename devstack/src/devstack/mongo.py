@@ -43,9 +43,20 @@ class MongoServer:
         progress(f"starting the Mongo-wire server (SecantusDB) on {self.uri}")
         self.process = ManagedProcess(
             "mongo",
-            [launcher, "--host", "127.0.0.1", "--port", str(self.port), "--standalone",
-             # Each commit is synced to disk so an accepted write survives a crash of the server.
-             "--sync-on-commit", "--storage-path", str(self.data / "db"), "--log-level", "WARNING"],
+            [
+                launcher,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--standalone",
+                # Each commit is synced to disk so an accepted write survives a crash of the server.
+                "--sync-on-commit",
+                "--storage-path",
+                str(self.data / "db"),
+                "--log-level",
+                "WARNING",
+            ],
             self.data / "mongo.log",
         )
         self.process.start()

@@ -9,8 +9,9 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 def cache_dir() -> Path:
-    """Downloads are cached per checkout unless THB_CACHE_DIR points elsewhere (CI may share one)."""
-    path = Path(os.environ.get("THB_CACHE_DIR", REPO_ROOT / ".cache"))
+    """Downloads are shared by every checkout of the user (they are pinned and verified, so sharing is safe)."""
+    default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "thb-platform"
+    path = Path(os.environ.get("THB_CACHE_DIR", default))
     path.mkdir(parents=True, exist_ok=True)
     return path
 

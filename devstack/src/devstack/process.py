@@ -75,10 +75,12 @@ class ManagedProcess:
             try:
                 if ready():
                     return
-            except Exception:  # noqa: BLE001 - any failure of the probe just means "not yet"
+            except Exception:  # noqa: BLE001, S110 - any failure of the probe just means "not yet"
                 pass
             time.sleep(0.3)
-        raise StackError(f"{self.name} was not {what} within {timeout:.0f}s; see {self.log_path}\n{self.log_tail()}")
+        raise StackError(
+            f"{self.name} was not {what} within {timeout:.0f}s; see {self.log_path}\n{self.log_tail()}"
+        )
 
     def log_tail(self, lines: int = 25) -> str:
         try:
