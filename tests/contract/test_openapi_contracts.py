@@ -1,0 +1,70 @@
+"""Every contract is valid, declares roles for every operation (default deny) and keeps the naming rules."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from openapi_spec_validator import validate
+
+from tools.contracts import (
+    REPO_ROOT,
+    SERVICE_CONTRACTS,
+    all_operations,
+    load_contract,
+    readme_with_table,
+)
+
+PRESENT = [s for s in SERVICE_CONTRACTS if (REPO_ROOT / "openapi" / f"{s}.yaml").exists()]
+
+
+def realm_roles() -> set[str]:
+    realm = json.loads((REPO_ROOT / "realm" / "base-realm.json").read_text())
+    return {role["name"] for role in realm["roles"]["realm"]}
+
+
+def test_every_service_has_a_contract() -> None:
+    assert PRESENT == list(SERVICE_CONTRACTS)
+
+
+@pytest.mark.parametrize("service", PRESENT)
+def test_contract_is_valid_openapi(service: str) -> None:
+    validate(load_contract(service))
+
+
+@pytest.mark.parametrize("op", all_operations(), ids=lambda op: op.label)
+def test_operation_declares_known_roles(op) -> None:
+    assert op.roles, f"{op.label} has no x-roles: every operation must say who may call it"
+    unknown = set(op.roles) - realm_roles()
+    assert not unknown, f"{op.label} names roles the realm does not define: {sorted(unknown)}"
+
+
+@pytest.mark.parametrize("op", all_operations(), ids=lambda op: op.label)
+def test_operation_lives_under_its_service_prefix(op) -> None:
+    assert op.path.startswith(f"/v1/{op.service}/")
+
+
+@pytest.mark.parametrize("op", all_operations(), ids=lambda op: op.label)
+def test_operation_documents_auth_errors_as_problems(op) -> None:
+    responses = op.spec["responses"]
+    for status in ("401", "403"):
+        assert status in responses, f"{op.label} does not document {status}"
+
+
+@pytest.mark.parametrize("op", all_operations(), ids=lambda op: op.label)
+def test_operation_says_whether_it_returns_personal_data(op) -> None:
+    assert isinstance(op.spec.get("x-personal-data"), bool), f"{op.label} lacks x-personal-data: true|false"
+
+
+@pytest.mark.parametrize("service", PRESENT)
+def test_component_names_carry_the_service_prefix(service: str) -> None:
+    prefix = {"return": "Return"}.get(service, service.capitalize())
+    components = load_contract(service).get("components", {})
+    for section in ("schemas", "parameters", "responses"):
+        for name in components.get(section, {}):
+            assert name.startswith(prefix), f"{service}: component {section}/{name} must start with {prefix}"
+
+
+def test_readme_role_table_is_current() -> None:
+    readme = (REPO_ROOT / "README.md").read_text()
+    assert readme_with_table(readme) == readme, "run `python tools/contracts.py` to regenerate the role table"
