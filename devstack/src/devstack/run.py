@@ -154,6 +154,20 @@ def print_banner(env: dict[str, str], urls: dict[str, str], servers: list[Server
     print("\n".join(lines), flush=True)
 
 
+def _write_state(
+    env: dict[str, str], urls: dict[str, str], servers: list[Server], supervised: list[Supervised]
+) -> None:
+    """Addresses and process ids for tools and the smoke test; written last, so it also means "ready"."""
+    pids = [item.process.proc.pid for item in supervised if item.process.proc is not None]
+    for server in servers:
+        process = getattr(server, "process", None)
+        if process is not None and process.proc is not None:
+            pids.append(process.proc.pid)
+    addresses = {k: env[k] for k in ("MONGODB_URI", "KAFKA_BOOTSTRAP_SERVERS", "OIDC_ISSUER") if k in env}
+    state = {"services": urls, "env": addresses, "pids": pids}
+    (data_dir("run") / "urls.json").write_text(json.dumps(state, indent=2))
+
+
 def main() -> int:
     servers: list[Server] = []
     supervised: list[Supervised] = []
@@ -166,6 +180,7 @@ def main() -> int:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
     logs = data_dir("logs")
+    (data_dir("run") / "urls.json").unlink(missing_ok=True)
     try:
         env = {**os.environ, **start_servers(servers)}
         supervised, urls = platform_processes(env, logs)
