@@ -1,0 +1,118 @@
+"""Folding of personal names for search and duplicate detection.
+
+``fold`` maps every spelling of a name seen in the region to one comparable form: Cyrillic or Latin script,
+with or without diacritics, Albanian or Serbian/Montenegrin spelling of the same sound. The result is a
+deliberately coarse ASCII skeleton (recall over precision); scoring in ``duplicates`` restores precision with
+the other facts. See docs/identification-domain.md for the full table.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+
+import jellyfish
+
+from .ages import BirthRange
+
+# Serbian, Montenegrin and Macedonian Cyrillic, plus the common Russian/Ukrainian letters that appear in
+# documents of people on the move. Letters map to Serbian Latin (with diacritics) so that one later step
+# handles Latin input and transliterated input alike.
+_CYRILLIC = {
+    "а": "a", "б": "b", "в": "v", "г": "g", "д": "d", "ђ": "đ", "е": "e", "ж": "ž", "з": "z", "и": "i",
+    "ј": "j", "к": "k", "л": "l", "љ": "lj", "м": "m", "н": "n", "њ": "nj", "о": "o", "п": "p", "р": "r",
+    "с": "s", "т": "t", "ћ": "ć", "у": "u", "ф": "f", "х": "h", "ц": "c", "ч": "č", "џ": "dž", "ш": "š",
+    # Macedonian: ѓ and ќ are the sounds Serbian writes đ and ć and Albanian gj and q.
+    "ѓ": "đ", "ќ": "ć", "ѕ": "dz", "ѐ": "e", "ѝ": "i",
+    "й": "j", "ы": "y", "э": "e", "ь": "", "ъ": "", "я": "ja", "ю": "ju", "ё": "jo", "щ": "šč",
+    "є": "je", "і": "i", "ї": "ji", "ґ": "g",
+}  # fmt: skip
+
+# Letters that Unicode decomposition does not reduce to a base letter.
+_LATIN_SPECIAL = {
+    "ǆ": "dž", "ǅ": "dž", "ǉ": "lj", "ǈ": "lj", "ǌ": "nj", "ǋ": "nj",
+    "ł": "l", "ø": "o", "æ": "ae", "œ": "oe", "ß": "ss", "ı": "i", "ð": "d", "þ": "th",
+}  # fmt: skip
+
+# Montenegrin ś and ź (Cyrillic с́ з́) are written sj and zj by most people, so they fold to those.
+_MONTENEGRIN = (("с\u0301", "sj"), ("з\u0301", "zj"), ("ś", "sj"), ("ź", "zj"))
+
+# Albanian digraphs and letters rewritten to the Serbian letter for the same sound, before diacritics go.
+# Order matters: digraphs before single letters.
+_ALBANIAN_TO_SERBIAN = (("xh", "dž"), ("gj", "đ"), ("sh", "š"), ("zh", "ž"), ("ç", "č"), ("q", "ć"))
+
+# English and German transliterations of č/ć, which no spelling used in the region writes otherwise.
+_AFTER_STRIP = (("tsch", "c"), ("ch", "c"))
+
+_NON_ALNUM = re.compile(r"[^a-z0-9]+")
+_REPEAT = re.compile(r"([a-z])\1+")
+
+
+def fold(text: str) -> str:
+    """Canonical comparable form of a name (lower-case ASCII words separated by single spaces).
+
+    Equal folds mean "may be the same name"; e.g. Đorđe/Djordje/Ђорђе, Hoxha/Hodža/Хоџа, Ëngjëll/Engjell.
+    """
+    value = unicodedata.normalize("NFC", text).casefold()
+    for source, target in _MONTENEGRIN:
+        value = value.replace(source, target)
+    value = "".join(_CYRILLIC.get(ch, ch) for ch in value)
+    value = "".join(_LATIN_SPECIAL.get(ch, ch) for ch in value)
+    for source, target in _ALBANIAN_TO_SERBIAN:
+        value = value.replace(source, target)
+    # đ has no decomposition; the usual ASCII spelling is dj (Djordje), which Albanian gj also reaches here.
+    value = value.replace("đ", "dj")
+    value = unicodedata.normalize("NFKD", value)
+    value = "".join(ch for ch in value if not unicodedata.combining(ch))
+    for source, target in _AFTER_STRIP:
+        value = value.replace(source, target)
+    value = _NON_ALNUM.sub(" ", value)
+    # Albanian ll/rr and transcription doubles (Anna/Ana) carry no identity information across scripts.
+    value = _REPEAT.sub(r"\1", value)
+    return " ".join(value.split())
+
+
+def name_parts(names: Iterable[str]) -> list[str]:
+    """Folded words of all given names or surnames, in order, without empties."""
+    parts: list[str] = []
+    for name in names:
+        parts.extend(fold(name).split())
+    return parts
+
+
+def phonetic_key(part: str) -> str:
+    """Metaphone of the folded word, so that vowel and spelling slips (Jovanovic/Jovanovich) share a key."""
+    folded = fold(part).replace(" ", "")
+    if not folded:
+        return ""
+    return jellyfish.metaphone(folded).upper() or folded.upper()
+
+
+# Birth ranges wider than this give no year keys: they would select far too many candidates.
+MAX_YEAR_KEYS = 10
+
+
+def blocking_keys(
+    given_names: Iterable[str], surnames: Iterable[str], birth: BirthRange | None
+) -> frozenset[str]:
+    """Plaintext blocking keys of a person (or of a search); another layer HMACs them before storage.
+
+    Each key has a kind prefix so that keys of different kinds never collide:
+    ``n:`` folded full name with its words sorted (order of given name and surname is often swapped),
+    ``s:`` folded surname, ``p:`` metaphone of each name word, ``y:`` each possible birth year.
+    """
+    given = name_parts(given_names)
+    family = name_parts(surnames)
+    keys: set[str] = set()
+    if given or family:
+        keys.add("n:" + " ".join(sorted(given + family)))
+    if family:
+        keys.add("s:" + " ".join(family))
+    for part in given + family:
+        key = phonetic_key(part)
+        if key:
+            keys.add("p:" + key)
+    if birth is not None and len(birth.years()) <= MAX_YEAR_KEYS:
+        keys.update(f"y:{year}" for year in birth.years())
+    return frozenset(keys)
