@@ -252,7 +252,9 @@ def from_kafka(key: bytes | None, value: bytes | None, headers: Sequence[tuple[s
     }
     if event.get_dataschema():
         envelope["dataschema"] = event.get_dataschema()
-    envelope["partitionkey"] = key.decode("utf-8", errors="strict") if key is not None else envelope["subject"]
+    envelope["partitionkey"] = (
+        key.decode("utf-8", errors="strict") if key is not None else envelope["subject"]
+    )
     if "traceparent" in seen:
         envelope["traceparent"] = seen["traceparent"].decode("ascii", errors="replace")
     envelope = {k: v for k, v in envelope.items() if v is not None}

@@ -1,0 +1,1 @@
+"""Command-line entry points of the plumbing (`python -m plumbing.cli.<name>`)."""

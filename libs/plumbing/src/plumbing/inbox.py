@@ -1,0 +1,111 @@
+"""Apply-once for consumers: Kafka delivers at least once, each consumer applies each event exactly once.
+
+Two shapes, both relying only on single-document atomicity (a standalone MongoDB has nothing more):
+
+1. The effect IS the inbox record (a consumer that records events it received, e.g. the skeleton services):
+   `Inbox(collection, "referral.identification-events").record_once(envelope)` inserts one document whose
+   `_id` is "<consumer>:<event id>"; a second delivery hits the `_id` uniqueness and returns False.
+
+2. The effect is a change to an aggregate document: make the change and the dedupe mark one atomic update,
+   guarded by the event id not being in the document's `applied_event_ids`:
+
+       apply_once(Referral, {"_id": referral_id}, envelope["id"], {"$set": {"status": "open"}})
+
+   which runs update_one({"_id": ..., "applied_event_ids": {"$ne": id}},
+                         {"$set": {...}, "$addToSet": {"applied_event_ids": id}}).
+   A redelivery matches nothing, so it changes nothing. With upsert=True the first delivery may create the
+   document; a concurrent duplicate then collides on `_id` and is reported as already applied.
+
+Never do "read, check, then write" in two steps: two deliveries racing would both pass the check.
+Inbox records and `applied_event_ids` must be kept at least as long as the topic plus its DLT retain events
+(asyncapi.yaml), or a replay could apply an old event again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from mongoengine import Document
+from pymongo.collection import Collection
+from pymongo.errors import DuplicateKeyError
+
+APPLIED = "applied_event_ids"
+
+
+def _collection(source: type[Document] | Collection) -> Collection:
+    if isinstance(source, Collection):
+        return source
+    return source._get_collection()
+
+
+class Inbox:
+    """Records `(consumer, event id)` once. Stores the envelope (ids and codes only, by the event schemas)."""
+
+    def __init__(
+        self,
+        collection: type[Document] | Collection,
+        consumer_name: str,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        if not consumer_name or ":" in consumer_name:
+            raise ValueError("consumer_name must be non-empty and contain no ':'")
+        self.collection = _collection(collection)
+        self.consumer_name = consumer_name
+        self.clock = clock
+
+    def key(self, event_id: str) -> str:
+        return f"{self.consumer_name}:{event_id}"
+
+    def record_once(self, event: Mapping[str, Any], extra: Mapping[str, Any] | None = None) -> bool:
+        """Insert the inbox record; True the first time this consumer sees the event id, False afterwards."""
+        document = {
+            "_id": self.key(str(event["id"])),
+            "consumer": self.consumer_name,
+            "event_id": str(event["id"]),
+            "type": event.get("type"),
+            "subject": event.get("subject"),
+            "time": event.get("time"),
+            "data": event.get("data"),
+            "received_at": self.clock(),
+            **(extra or {}),
+        }
+        try:
+            self.collection.insert_one(document)
+        except DuplicateKeyError:
+            return False
+        return True
+
+    def seen(self, event_id: str) -> bool:
+        return self.collection.count_documents({"_id": self.key(event_id)}, limit=1) == 1
+
+
+def apply_once(
+    target: type[Document] | Collection,
+    filter: Mapping[str, Any],  # noqa: A002 - pymongo's own name for it
+    event_id: str,
+    update: Mapping[str, Any],
+    *,
+    upsert: bool = False,
+) -> bool:
+    """Apply `update` to the document matching `filter` unless it already applied `event_id`.
+
+    Returns True when this call applied it; False when it was applied before (or no document matched and
+    upsert is off: check your filter). `update` must use operators; `applied_event_ids` is added to its
+    `$addToSet`.
+    """
+    if any(not key.startswith("$") for key in update):
+        raise ValueError("update must consist of update operators ($set, $inc, ...)")
+    guarded = {**filter, APPLIED: {"$ne": event_id}}
+    combined: dict[str, Any] = {op: dict(fields) for op, fields in update.items()}
+    add_to_set = combined.setdefault("$addToSet", {})
+    if APPLIED in add_to_set:
+        raise ValueError(f"{APPLIED} is managed by apply_once")
+    add_to_set[APPLIED] = event_id
+    try:
+        result = _collection(target).update_one(guarded, combined, upsert=upsert)
+    except DuplicateKeyError:
+        return False  # upsert raced a document that already holds the event id
+    return result.modified_count == 1 or result.upserted_id is not None

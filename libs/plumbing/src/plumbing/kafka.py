@@ -1,0 +1,477 @@
+"""Kafka plumbing: topics from openapi/asyncapi.yaml, the producer, and the consumer loop with its DLT.
+
+Delivery contract (docs/events.md): every record reaches its topic at least once; a consumer commits a record's
+offset only after its handler returned (the handler's durable write, normally through plumbing.inbox, is done),
+so a crash redelivers and the inbox makes the second delivery a no-op. A record the handler keeps failing on,
+or one that is not a valid event at all, goes to `<topic>.dlt` with headers saying where it came from and why,
+and the partition moves on.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import yaml
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.admin import KafkaAdminClient
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.structs import OffsetAndMetadata, TopicPartition
+from prometheus_client import Counter, Gauge
+
+from plumbing.events import MalformedEvent, from_kafka
+from plumbing.telemetry_kafka import consumer_span
+
+log = logging.getLogger(__name__)
+
+DLT_SUFFIX = ".dlt"
+# Header names of a dead letter; the rest of its headers are the original record's, unchanged.
+H_ORIGIN_TOPIC = "dlt.origin.topic"
+H_ORIGIN_PARTITION = "dlt.origin.partition"
+H_ORIGIN_OFFSET = "dlt.origin.offset"
+H_ERROR_CLASS = "dlt.error.class"
+H_ERROR_MESSAGE = "dlt.error.message"
+H_ERROR_WHERE = "dlt.error.where"
+H_ATTEMPTS = "dlt.attempts"
+H_GROUP = "dlt.consumer.group"
+H_FAILED_AT = "dlt.failed.at"
+DLT_HEADER_PREFIX = "dlt."
+ERROR_MESSAGE_MAX = 200
+
+CONSUMED = Counter(
+    "kafka_consumer_records_total", "Records handled by consumer loops", ["group", "topic", "outcome"]
+)
+DEAD_LETTERS = Counter("kafka_dlt_records_total", "Records sent to a dead-letter topic", ["group", "topic"])
+CONSUMER_LAG = Gauge(
+    "kafka_consumer_lag", "Records behind the partition's high watermark", ["group", "topic"]
+)
+
+
+# --------------------------------------------------------------------------------------------- topics
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    retention_ms: int
+    dead_letter_of: str | None = None
+
+
+def asyncapi_path() -> Path:
+    """$ASYNCAPI_PATH, else the repository's openapi/asyncapi.yaml."""
+    configured = os.environ.get("ASYNCAPI_PATH")
+    if configured:
+        return Path(configured)
+    for parent in Path(__file__).resolve().parents:
+        candidate = parent / "openapi" / "asyncapi.yaml"
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError("openapi/asyncapi.yaml not found: set ASYNCAPI_PATH")
+
+
+@cache
+def _asyncapi(path: Path) -> dict[str, Any]:
+    with path.open(encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
+def load_topics(path: Path | None = None) -> list[TopicSpec]:
+    """Every channel of the AsyncAPI document with its partitions and (finite, required) retention."""
+    doc = _asyncapi(path or asyncapi_path())
+    specs = []
+    for channel in doc["channels"].values():
+        retention = channel.get("x-retention-ms")
+        if not isinstance(retention, int) or retention <= 0:
+            raise ValueError(f"channel {channel['address']} must state a finite x-retention-ms")
+        specs.append(
+            TopicSpec(
+                name=channel["address"],
+                partitions=int(channel.get("x-partitions", 1)),
+                retention_ms=retention,
+                dead_letter_of=channel.get("x-dead-letter-of"),
+            )
+        )
+    return specs
+
+
+def topic_for_event(event_type: str, path: Path | None = None) -> str:
+    """The topic an event type is published to, as declared in asyncapi.yaml (KeyError when undeclared)."""
+    return _event_topics(path or asyncapi_path())[event_type]
+
+
+@cache
+def _event_topics(path: Path) -> dict[str, str]:
+    doc = _asyncapi(path)
+    messages = doc.get("components", {}).get("messages", {})
+    mapping: dict[str, str] = {}
+    for channel in doc["channels"].values():
+        for ref in (channel.get("messages") or {}).values():
+            message = messages[ref["$ref"].rsplit("/", 1)[-1]]
+            if not channel.get("x-dead-letter-of"):
+                mapping[message["name"]] = channel["address"]
+    return mapping
+
+
+def ensure_topics(
+    bootstrap: str, specs: Iterable[TopicSpec] | None = None, *, timeout_ms: int = 30000
+) -> list[str]:
+    """Create the missing topics (the broker has auto-creation off); returns the names it created."""
+    wanted = {spec.name: spec for spec in (load_topics() if specs is None else specs)}
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=timeout_ms, client_id="topics")
+    try:
+        missing = [name for name in wanted if name not in set(admin.list_topics())]
+        if not missing:
+            return []
+        request = {
+            name: {
+                "num_partitions": wanted[name].partitions,
+                "configs": {"retention.ms": str(wanted[name].retention_ms), "cleanup.policy": "delete"},
+            }
+            for name in missing
+        }
+        try:
+            admin.create_topics(request, timeout_ms=timeout_ms, wait_for_metadata=True)
+        except TopicAlreadyExistsError:
+            pass  # another process created it between our list and create: that is what we wanted
+        return missing
+    finally:
+        admin.close()
+
+
+# --------------------------------------------------------------------------------------------- producer
+
+
+def make_producer(
+    bootstrap: str,
+    *,
+    client_id: str = "plumbing",
+    request_timeout_ms: int = 5000,
+    delivery_timeout_ms: int = 15000,
+    max_block_ms: int = 5000,
+    **overrides: Any,
+) -> KafkaProducer:
+    """An idempotent, acks=all producer whose every wait is bounded.
+
+    Bounded waits are what let a relay notice a broker outage, keep its events pending and retry later rather
+    than hang: send() blocks at most max_block_ms for metadata, and a future fails after delivery_timeout_ms.
+    Raises kafka.errors.NoBrokersAvailable when no broker answers at construction.
+    """
+    config: dict[str, Any] = {
+        "bootstrap_servers": bootstrap,
+        "client_id": client_id,
+        "acks": "all",
+        "enable_idempotence": True,
+        "retries": 10,
+        "retry_backoff_ms": 200,
+        "max_in_flight_requests_per_connection": 5,  # idempotence keeps order up to 5
+        "linger_ms": 0,
+        "request_timeout_ms": request_timeout_ms,
+        "delivery_timeout_ms": delivery_timeout_ms,
+        "max_block_ms": max_block_ms,
+        "reconnect_backoff_max_ms": 2000,
+    }
+    config.update(overrides)
+    return KafkaProducer(**config)
+
+
+# --------------------------------------------------------------------------------------------- errors
+
+
+def error_message(exc: BaseException) -> str:
+    """Text for a DLT header or a log line: only messages known to be free of payload values.
+
+    Our own errors (plumbing.events.EventError and anything with `public_message = True`) build their messages
+    from attribute names, pointers and keywords. Any other exception may quote data it was handed (a KeyError
+    of a name, a driver error echoing a document), so its message is withheld; the class and the code
+    location (`dlt.error.where`) still tell an operator what failed.
+    """
+    if getattr(exc, "public_message", False):
+        return str(exc)[:ERROR_MESSAGE_MAX]
+    return "message withheld: it may contain payload data"
+
+
+def error_where(exc: BaseException) -> str:
+    """module:function:line of the innermost frame of the exception (code location, no data)."""
+    frames = traceback.extract_tb(exc.__traceback__) if exc.__traceback__ else []
+    if not frames:
+        return "unknown"
+    frame = frames[-1]
+    module = Path(frame.filename).stem
+    return f"{module}:{frame.name}:{frame.lineno}"[:ERROR_MESSAGE_MAX]
+
+
+def dead_letter_headers(
+    headers: Sequence[tuple[str, bytes | None]],
+    *,
+    topic: str,
+    partition: int,
+    offset: int,
+    exc: BaseException,
+    attempts: int,
+    group: str,
+    now: datetime,
+) -> list[tuple[str, bytes]]:
+    kept = [(k, v or b"") for k, v in headers if not k.startswith(DLT_HEADER_PREFIX)]
+    return kept + [
+        (H_ORIGIN_TOPIC, topic.encode()),
+        (H_ORIGIN_PARTITION, str(partition).encode()),
+        (H_ORIGIN_OFFSET, str(offset).encode()),
+        (H_ERROR_CLASS, f"{type(exc).__module__}.{type(exc).__qualname__}"[:ERROR_MESSAGE_MAX].encode()),
+        (H_ERROR_MESSAGE, error_message(exc).encode("utf-8", errors="replace")),
+        (H_ERROR_WHERE, error_where(exc).encode("utf-8", errors="replace")),
+        (H_ATTEMPTS, str(attempts).encode()),
+        (H_GROUP, group.encode()),
+        (H_FAILED_AT, now.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z").encode()),
+    ]
+
+
+# --------------------------------------------------------------------------------------------- consumer
+
+Handler = Callable[[dict[str, Any]], Any]
+
+
+class ConsumerLoop:
+    """Consume `topics` as `group_id`, hand each valid event envelope to `handler`, commit after it returned.
+
+    - The handler gets the validated envelope (plumbing.events.from_kafka) and runs inside a CONSUMER span
+      continuing the record's `traceparent`. It must make its effect durable and apply-once (plumbing.inbox)
+      before returning: returning is what commits the offset.
+    - A raising handler is retried `max_attempts` times in all, with exponential backoff from `backoff_s` up
+      to `max_backoff_s`; then the raw record goes to `<topic>.dlt` and its offset is committed.
+    - A record that is not a valid event (headers, JSON, schema) goes to the DLT at once.
+    - If the DLT itself cannot be written (broker down), nothing is committed: the loop seeks back and tries
+      the record again later, so nothing is lost.
+    - stop() (also on SIGTERM/SIGINT when run() installs handlers) ends the loop after the current record.
+    """
+
+    def __init__(
+        self,
+        topics: Sequence[str],
+        group_id: str,
+        handler: Handler,
+        bootstrap: str,
+        max_attempts: int = 5,
+        *,
+        backoff_s: float = 0.2,
+        max_backoff_s: float = 5.0,
+        session_timeout_ms: int = 10000,
+        heartbeat_interval_ms: int = 3000,
+        max_poll_records: int = 50,
+        poll_timeout_ms: int = 500,
+        auto_offset_reset: str = "earliest",
+        producer: KafkaProducer | None = None,
+        client_id: str | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        consumer_config: dict[str, Any] | None = None,
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self.topics = list(topics)
+        self.group_id = group_id
+        self.handler = handler
+        self.bootstrap = bootstrap
+        self.max_attempts = max_attempts
+        self.backoff_s = backoff_s
+        self.max_backoff_s = max_backoff_s
+        self.poll_timeout_ms = poll_timeout_ms
+        self.clock = clock
+        self._consumer_config: dict[str, Any] = {
+            "bootstrap_servers": bootstrap,
+            "group_id": group_id,
+            "client_id": client_id or group_id,
+            "enable_auto_commit": False,
+            "auto_offset_reset": auto_offset_reset,
+            "session_timeout_ms": session_timeout_ms,
+            "heartbeat_interval_ms": heartbeat_interval_ms,
+            "max_poll_records": max_poll_records,
+            "request_timeout_ms": max(30000, session_timeout_ms + 5000),
+            "reconnect_backoff_max_ms": 2000,
+        }
+        self._consumer_config.update(consumer_config or {})
+        self._producer = producer
+        self._own_producer = producer is None
+        self._consumer: KafkaConsumer | None = None
+        self._stopping = threading.Event()
+        self.ready = threading.Event()  # set once connected and assigned: the worker's readiness
+
+    # -- lifecycle
+
+    def stop(self, *_: Any) -> None:
+        self._stopping.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    def run(self, *, install_signal_handlers: bool = True) -> None:
+        """Consume until stop() (or SIGTERM/SIGINT). Survives a broker outage by reconnecting with backoff."""
+        previous: dict[signal.Signals, Any] = {}
+        if install_signal_handlers and threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                previous[signum] = signal.signal(signum, self._on_signal)
+        try:
+            self._run()
+        finally:
+            for signum, old in previous.items():
+                signal.signal(signum, old)
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self.stop()
+
+    def _connect(self) -> bool:
+        delay = self.backoff_s
+        while not self.stopping:
+            try:
+                self._consumer = KafkaConsumer(**self._consumer_config)
+                self._consumer.subscribe(self.topics)
+                if self._producer is None:
+                    self._producer = make_producer(self.bootstrap, client_id=f"{self.group_id}-dlt")
+                return True
+            except KafkaError as exc:
+                log.warning("kafka not reachable (%s); retrying in %.1fs", type(exc).__name__, delay)
+                self._stopping.wait(delay)
+                delay = min(delay * 2, self.max_backoff_s)
+        return False
+
+    def _run(self) -> None:
+        if not self._connect():
+            return
+        consumer = self._consumer
+        assert consumer is not None
+        try:
+            while not self.stopping:
+                try:
+                    batches = consumer.poll(timeout_ms=self.poll_timeout_ms)
+                except KafkaError as exc:
+                    log.warning("poll failed (%s); retrying", type(exc).__name__)
+                    self._stopping.wait(self.backoff_s)
+                    continue
+                if consumer.assignment():
+                    self.ready.set()
+                for tp, records in batches.items():
+                    self._process_partition(consumer, tp, records)
+                self._update_lag(consumer)
+        finally:
+            self.ready.clear()
+            consumer.close(autocommit=False)
+            if self._own_producer and self._producer is not None:
+                self._producer.close(timeout=5)
+                self._producer = None
+
+    def _process_partition(self, consumer: KafkaConsumer, tp: TopicPartition, records: list[Any]) -> None:
+        for record in records:
+            if self.stopping or not self._process(record):
+                # Not done: rewind so the record is fetched again (after restart or on the next poll).
+                try:
+                    consumer.seek(tp, record.offset)
+                except (AssertionError, KafkaError, ValueError):
+                    pass  # partition revoked meanwhile: its new owner starts from the committed offset
+                return
+            try:
+                consumer.commit({tp: OffsetAndMetadata(record.offset + 1, "", -1)})
+            except KafkaError as exc:
+                # A rebalance took the partition: the record will be redelivered and the inbox dedupes it.
+                log.warning("commit failed (%s); record may be redelivered", type(exc).__name__)
+                return
+
+    def _process(self, record: Any) -> bool:
+        """True when the record is done (applied or dead-lettered) and may be committed."""
+        headers = list(record.headers or [])
+        try:
+            envelope = from_kafka(record.key, record.value, headers)
+        except MalformedEvent as exc:
+            return self._dead_letter(record, exc, attempts=0)
+        delay = self.backoff_s
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                with consumer_span(record.topic, record.partition, record.offset, headers, envelope["type"]):
+                    self.handler(envelope)
+                CONSUMED.labels(self.group_id, record.topic, "applied").inc()
+                return True
+            except Exception as exc:  # noqa: BLE001 - any handler failure is retried, then dead-lettered
+                log.warning(
+                    "handler failed on %s[%d]@%d attempt %d/%d: %s at %s",
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                    attempt,
+                    self.max_attempts,
+                    type(exc).__name__,
+                    error_where(exc),
+                )
+                CONSUMED.labels(self.group_id, record.topic, "failed_attempt").inc()
+                if attempt == self.max_attempts:
+                    return self._dead_letter(record, exc, attempts=attempt)
+                if self._stopping.wait(delay):
+                    return False  # stopping: leave it uncommitted, the next run retries it
+                delay = min(delay * 2, self.max_backoff_s)
+        return False
+
+    def _dead_letter(self, record: Any, exc: BaseException, attempts: int) -> bool:
+        assert self._producer is not None
+        headers = dead_letter_headers(
+            list(record.headers or []),
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            exc=exc,
+            attempts=attempts,
+            group=self.group_id,
+            now=self.clock(),
+        )
+        dlt = record.topic + DLT_SUFFIX
+        try:
+            future = self._producer.send(dlt, key=record.key, value=record.value, headers=headers)
+            future.get(timeout=30)
+        except KafkaError as send_error:
+            log.error("cannot write %s (%s); will retry the record", dlt, type(send_error).__name__)
+            self._stopping.wait(self.backoff_s)
+            return False
+        log.warning(
+            "dead-lettered %s[%d]@%d to %s: %s",
+            record.topic,
+            record.partition,
+            record.offset,
+            dlt,
+            type(exc).__name__,
+        )
+        DEAD_LETTERS.labels(self.group_id, record.topic).inc()
+        CONSUMED.labels(self.group_id, record.topic, "dead_lettered").inc()
+        return True
+
+    def _update_lag(self, consumer: KafkaConsumer) -> None:
+        lag: dict[str, int] = {}
+        for tp in consumer.assignment():
+            high = consumer.highwater(tp)  # from fetch responses: no extra request
+            if high is None:
+                continue
+            try:
+                position = consumer.position(tp, timeout_ms=100)
+            except (KafkaError, AssertionError):
+                continue
+            if position is not None:
+                lag[tp.topic] = lag.get(tp.topic, 0) + max(0, high - position)
+        for topic, value in lag.items():
+            CONSUMER_LAG.labels(self.group_id, topic).set(value)
+
+
+def wait_until(predicate: Callable[[], bool], timeout_s: float, interval_s: float = 0.05) -> bool:
+    """Poll `predicate` until true or the deadline passes (tests and start-up checks; never a fixed sleep)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval_s)
+    return predicate()

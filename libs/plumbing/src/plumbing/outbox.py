@@ -1,0 +1,418 @@
+"""Transactional outbox on single-document atomicity, and the relay that empties it into Kafka.
+
+Writers (API handlers): validate, build envelopes with plumbing.events.new_event, and write the aggregate's
+change and its new envelopes in ONE single-document write, appending to `pending_events` (preferably with
+`$push`, see `push_events`). Then, optionally, `notify_relay()` so the relay publishes at once instead of at its
+next poll. A standalone MongoDB has no multi-document transactions, so the events must live in the aggregate's
+own document: that is what makes "stored" and "will be published" one atomic fact.
+
+The relay (its own process; a service's worker entry point calls `run_relay(...)`, or
+`python -m plumbing.cli.relay`) loops over the registered collections:
+
+1. claim one document that has pending events and no live lease, with find_one_and_update setting
+   `outbox_lease_until` / `outbox_lease_owner` (so replicas never work on the same document at once);
+2. publish its pending events in list order, waiting for each broker acknowledgement;
+3. after each ack, `$pull` exactly that event by id (events appended meanwhile are untouched);
+4. on the first failure stop for that document (later events must not overtake it), keep the lease as a
+   per-document back-off and back off globally; never crash: the events stay pending and are retried;
+5. release the lease when the snapshot is published.
+
+Guarantee: every event reaches its topic at least once, in order per aggregate. A duplicate is possible when
+the relay dies (or the $pull fails) between the ack and the $pull, or when a relay is paused longer than its
+lease while a send is in flight; consumers apply each event once through plumbing.inbox.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import signal
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from types import FrameType
+from typing import Any
+
+from kafka import KafkaProducer
+from mongoengine import DateTimeField, DictField, Document, ListField, StringField
+from prometheus_client import Counter, Gauge
+from pymongo import ReturnDocument
+from pymongo.collection import Collection
+
+from plumbing.events import to_kafka
+from plumbing.kafka import topic_for_event
+from plumbing.telemetry_kafka import inject_headers, producer_span
+
+log = logging.getLogger(__name__)
+
+PENDING = "pending_events"
+LEASE_UNTIL = "outbox_lease_until"
+LEASE_OWNER = "outbox_lease_owner"
+WAKE_ENV = "OUTBOX_WAKE_ADDRESS"
+
+BACKLOG = Gauge("outbox_backlog_events", "Events stored but not yet published", ["collection"])
+OLDEST_AGE = Gauge(
+    "outbox_oldest_pending_age_seconds", "Age of the oldest unpublished event (0 when none)", ["collection"]
+)
+PUBLISHED = Counter("outbox_published_events_total", "Events the relay published", ["topic"])
+FAILURES = Counter("outbox_publish_failures_total", "Relay publish attempts that failed", ["reason"])
+
+
+class OutboxFields(Document):
+    """The fields an aggregate document needs for the outbox (OwnedDocument inherits them).
+
+    - `pending_events`: envelopes from plumbing.events.new_event, appended in the same write as the change;
+      the relay removes each one (by `id`) after Kafka acknowledged it.
+    - `outbox_lease_until` / `outbox_lease_owner`: written only by relays (the claim). Writers must never set
+      them; mongoengine's save() only writes changed fields, so an ordinary save leaves them alone.
+    """
+
+    meta = {"abstract": True}
+
+    pending_events = ListField(DictField())
+    outbox_lease_until = DateTimeField(null=True)
+    outbox_lease_owner = StringField(null=True)
+
+
+def push_events(envelopes: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The update fragment that appends envelopes atomically: merge it into the command's single update.
+
+    `$push` (rather than save() of a re-read list) never rewrites the list, so it cannot resurrect an event the
+    relay just removed or lose one it did not see.
+    """
+    return {"$push": {PENDING: {"$each": [dict(e) for e in envelopes]}}}
+
+
+def notify_relay(address: str | None = None) -> None:
+    """Wake the relay at once (best effort): one UDP datagram to $OUTBOX_WAKE_ADDRESS ("host:port").
+
+    It carries no data, and losing it costs only latency: the relay also polls.
+    """
+    target = address or os.environ.get(WAKE_ENV)
+    if not target:
+        return
+    try:
+        host, port = _split_address(target)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.sendto(b"w", (host, port))
+    except OSError as exc:
+        log.debug("relay wake-up not sent: %s", type(exc).__name__)
+
+
+def _split_address(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    return host or "127.0.0.1", int(port)
+
+
+def _collection(source: type[Document] | Collection) -> Collection:
+    if isinstance(source, Collection):
+        return source
+    return source._get_collection()
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    return None
+
+
+ProducerFactory = Callable[[], KafkaProducer]
+TopicFor = Callable[[Mapping[str, Any]], str]
+
+
+def default_topic_for(envelope: Mapping[str, Any]) -> str:
+    """The topic asyncapi.yaml declares for the envelope's type."""
+    return topic_for_event(str(envelope["type"]))
+
+
+class Relay:
+    """Publishes the outbox of the given document classes (or pymongo collections); see the module doc.
+
+    `producer` is a KafkaProducer or a zero-argument factory (preferred: after a failure the relay closes the
+    producer and makes a fresh one, and it can start while the broker is down).
+    """
+
+    def __init__(
+        self,
+        sources: Iterable[type[Document] | Collection],
+        producer: KafkaProducer | ProducerFactory,
+        topic_for: TopicFor | None = None,
+        *,
+        owner: str | None = None,
+        lease_s: float = 30.0,
+        poll_interval_s: float = 1.0,
+        send_timeout_s: float = 10.0,
+        max_backoff_s: float = 30.0,
+        wake_address: str | None = None,
+        metrics_interval_s: float = 5.0,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        if lease_s <= send_timeout_s:
+            raise ValueError("lease_s must exceed send_timeout_s, or a send could outlive its lease")
+        self.collections = [_collection(s) for s in sources]
+        if isinstance(producer, KafkaProducer):
+            self._producer: KafkaProducer | None = producer
+            self._factory: ProducerFactory | None = None
+        else:
+            self._producer = None
+            self._factory = producer
+        self.topic_for = topic_for or default_topic_for
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.lease = timedelta(seconds=lease_s)
+        self.poll_interval_s = poll_interval_s
+        self.send_timeout_s = send_timeout_s
+        self.max_backoff_s = max_backoff_s
+        self.wake_address = wake_address if wake_address is not None else os.environ.get(WAKE_ENV)
+        self.metrics_interval_s = metrics_interval_s
+        self.clock = clock
+        self._backoff_s = poll_interval_s
+        self._stopping = threading.Event()
+        self._metrics_due = 0.0
+        self._sock: socket.socket | None = None
+        self.ready = threading.Event()  # set while the relay can reach Kafka (worker readiness)
+
+    # ------------------------------------------------------------------ one pass
+
+    def run_once(self) -> tuple[int, bool]:
+        """Publish everything claimable now. Returns (events published, whether Kafka failed)."""
+        published = 0
+        for collection in self.collections:
+            while not self.stopping:
+                doc = self._claim(collection)
+                if doc is None:
+                    break
+                count, ok = self._publish_document(collection, doc)
+                published += count
+                if not ok:
+                    return published, True  # the broker is the likely culprit: back off, don't try the rest
+        return published, False
+
+    def _claim(self, collection: Collection) -> dict[str, Any] | None:
+        now = self.clock()
+        return collection.find_one_and_update(
+            {
+                f"{PENDING}.0": {"$exists": True},
+                "$or": [{LEASE_UNTIL: None}, {LEASE_UNTIL: {"$lte": now}}],
+            },
+            {"$set": {LEASE_UNTIL: now + self.lease, LEASE_OWNER: self.owner}},
+            projection={PENDING: 1, LEASE_UNTIL: 1},
+            return_document=ReturnDocument.AFTER,
+        )
+
+    def _renew(self, collection: Collection, doc_id: Any) -> datetime | None:
+        """Extend our lease if we still hold it; None when it was lost (another relay may own the document)."""
+        now = self.clock()
+        until = now + self.lease
+        result = collection.update_one(
+            {"_id": doc_id, LEASE_OWNER: self.owner, LEASE_UNTIL: {"$gt": now}},
+            {"$set": {LEASE_UNTIL: until}},
+        )
+        return until if result.matched_count == 1 else None
+
+    def _hold(self, collection: Collection, doc_id: Any, seconds: float) -> None:
+        """Keep the lease for `seconds` more as this document's back-off after a failure."""
+        collection.update_one(
+            {"_id": doc_id, LEASE_OWNER: self.owner},
+            {"$set": {LEASE_UNTIL: self.clock() + timedelta(seconds=seconds)}},
+        )
+
+    def _release(self, collection: Collection, doc_id: Any) -> None:
+        collection.update_one(
+            {"_id": doc_id, LEASE_OWNER: self.owner}, {"$set": {LEASE_UNTIL: None, LEASE_OWNER: None}}
+        )
+
+    def _publish_document(self, collection: Collection, doc: dict[str, Any]) -> tuple[int, bool]:
+        doc_id = doc["_id"]
+        lease_until = _parse_time(doc.get(LEASE_UNTIL)) or self.clock()
+        published = 0
+        margin = timedelta(seconds=self.send_timeout_s + 1.0)
+        for envelope in doc.get(PENDING) or []:
+            if self.stopping:
+                break
+            if lease_until - self.clock() < margin:
+                renewed = self._renew(collection, doc_id)
+                if renewed is None:
+                    log.warning("lease lost on %s; leaving the document to its new owner", collection.name)
+                    return published, True
+                lease_until = renewed
+            try:
+                topic = self.topic_for(envelope)
+                record = to_kafka(envelope)
+            except Exception as exc:  # noqa: BLE001 - a stored envelope we cannot encode must not stop the relay
+                # Nothing is dropped: the event stays pending (blocking only its own aggregate) for an operator.
+                log.error("unpublishable event in %s: %s", collection.name, type(exc).__name__)
+                FAILURES.labels("unpublishable").inc()
+                self._hold(collection, doc_id, self.max_backoff_s)
+                return published, False
+            try:
+                self._send(topic, record, envelope)
+            except Exception as exc:  # noqa: BLE001 - Kafka trouble: keep the event, retry after a back-off
+                log.warning("publish to %s failed (%s); will retry", topic, type(exc).__name__)
+                FAILURES.labels("kafka").inc()
+                self._drop_producer()
+                self.ready.clear()
+                self._hold(collection, doc_id, min(self._backoff_s, self.max_backoff_s))
+                return published, False
+            self.ready.set()
+            collection.update_one({"_id": doc_id}, {"$pull": {PENDING: {"id": envelope["id"]}}})
+            PUBLISHED.labels(topic).inc()
+            published += 1
+        self._release(collection, doc_id)
+        return published, True
+
+    def _send(self, topic: str, record: Any, envelope: Mapping[str, Any]) -> None:
+        producer = self._get_producer()
+        with producer_span(topic, envelope.get("traceparent"), envelope.get("type")):
+            headers = inject_headers(record.headers)
+            future = producer.send(topic, key=record.key, value=record.value, headers=headers)
+            future.get(timeout=self.send_timeout_s)
+
+    def _get_producer(self) -> KafkaProducer:
+        if self._producer is None:
+            assert self._factory is not None
+            self._producer = self._factory()
+        return self._producer
+
+    def _drop_producer(self) -> None:
+        # Only producers we made are replaced; a caller's producer is kept (its retries handle reconnects).
+        if self._factory is None or self._producer is None:
+            return
+        producer, self._producer = self._producer, None
+        try:
+            producer.close(timeout=1)
+        except Exception as exc:  # noqa: BLE001 - closing a broken producer may fail; we replace it anyway
+            log.debug("closing producer failed: %s", type(exc).__name__)
+
+    # ------------------------------------------------------------------ metrics
+
+    def backlog(self) -> dict[str, tuple[int, float]]:
+        """Per collection: (pending events, age in seconds of the oldest pending event)."""
+        now = self.clock()
+        result: dict[str, tuple[int, float]] = {}
+        for collection in self.collections:
+            count, oldest = 0, None
+            cursor = collection.find({f"{PENDING}.0": {"$exists": True}}, {f"{PENDING}.time": 1})
+            for doc in cursor:
+                events = doc.get(PENDING) or []
+                count += len(events)
+                for envelope in events:
+                    moment = _parse_time(envelope.get("time"))
+                    if moment and (oldest is None or moment < oldest):
+                        oldest = moment
+            age = max(0.0, (now - oldest).total_seconds()) if oldest else 0.0
+            result[collection.name] = (count, age)
+        return result
+
+    def update_metrics(self) -> None:
+        for name, (count, age) in self.backlog().items():
+            BACKLOG.labels(name).set(count)
+            OLDEST_AGE.labels(name).set(age)
+
+    # ------------------------------------------------------------------ loop
+
+    def stop(self, *_: Any) -> None:
+        self._stopping.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    def run(self, *, install_signal_handlers: bool = True) -> None:
+        """Loop until stop() or SIGTERM/SIGINT; never raises on Kafka or Mongo trouble (logs and backs off)."""
+        previous: dict[signal.Signals, Any] = {}
+        if install_signal_handlers and threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                previous[signum] = signal.signal(signum, self._on_signal)
+        self._open_wake_socket()
+        try:
+            while not self.stopping:
+                try:
+                    _, failed = self.run_once()
+                except Exception as exc:  # noqa: BLE001 - e.g. Mongo unreachable: log, back off, go on
+                    log.warning("relay pass failed: %s", type(exc).__name__)
+                    FAILURES.labels("database").inc()
+                    failed = True
+                self._refresh_metrics()
+                if failed:
+                    delay = self._backoff_s
+                    self._backoff_s = min(self._backoff_s * 2, self.max_backoff_s)
+                else:
+                    self._backoff_s = self.poll_interval_s
+                    delay = self.poll_interval_s
+                self._wait(delay)
+        finally:
+            for signum, old in previous.items():
+                signal.signal(signum, old)
+            if self._sock is not None:
+                self._sock.close()
+                self._sock = None
+            if self._factory is not None:
+                self._drop_producer()
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self.stop()
+
+    def _refresh_metrics(self) -> None:
+        if time.monotonic() < self._metrics_due:
+            return
+        self._metrics_due = time.monotonic() + self.metrics_interval_s
+        try:
+            self.update_metrics()
+        except Exception as exc:  # noqa: BLE001 - metrics must never stop publishing
+            log.debug("outbox metrics failed: %s", type(exc).__name__)
+
+    def _open_wake_socket(self) -> None:
+        if not self.wake_address:
+            return
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            sock.bind(_split_address(self.wake_address))
+        except OSError as exc:
+            sock.close()
+            log.warning("wake-up address unavailable (%s); polling only", type(exc).__name__)
+            return
+        sock.setblocking(False)
+        self._sock = sock
+
+    @property
+    def wake_port(self) -> int | None:
+        return self._sock.getsockname()[1] if self._sock else None
+
+    def _wait(self, seconds: float) -> None:
+        """Sleep up to `seconds`, returning early on a wake-up datagram or stop()."""
+        deadline = time.monotonic() + seconds
+        while not self.stopping:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            step = min(remaining, 0.2)  # bounded so stop() is noticed quickly
+            if self._sock is None:
+                self._stopping.wait(step)
+                continue
+            readable, _, _ = select.select([self._sock], [], [], step)
+            if readable:
+                try:
+                    while True:
+                        self._sock.recv(64)  # drain: many writes, one pass
+                except BlockingIOError:
+                    pass
+                return
+
+
+def run_relay(
+    document_classes: Iterable[type[Document] | Collection],
+    producer: KafkaProducer | ProducerFactory,
+    topic_for: TopicFor | None = None,
+    **options: Any,
+) -> None:
+    """What a service's relay entry point calls: run until SIGTERM/SIGINT. Options: see Relay."""
+    Relay(document_classes, producer, topic_for, **options).run()
