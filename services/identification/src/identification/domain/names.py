@@ -43,7 +43,7 @@ _MONTENEGRIN = (("с\u0301", "sj"), ("з\u0301", "zj"), ("ś", "sj"), ("ź", "zj
 _ALBANIAN_TO_SERBIAN = (("xh", "dž"), ("gj", "đ"), ("sh", "š"), ("zh", "ž"), ("ç", "č"), ("q", "ć"))
 
 # English and German transliterations of č/ć, which no spelling used in the region writes otherwise.
-_AFTER_STRIP = (("tsch", "c"), ("ch", "c"))
+_AFTER_STRIP = (("tsch", "c"), ("tch", "c"), ("ch", "c"))
 
 _NON_ALNUM = re.compile(r"[^a-z0-9]+")
 _REPEAT = re.compile(r"([a-z])\1+")

@@ -1,0 +1,95 @@
+"""Name folding, phonetic keys and blocking keys."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from identification.domain.ages import BirthRange
+from identification.domain.names import blocking_keys, fold, phonetic_key
+
+EQUIVALENT = [
+    ("Đorđe Petrović", "Djordje Petrovic", "Ђорђе Петровић", "ĐORĐE PETROVIĆ", "djordje  petrovic "),
+    ("Ëngjëll Hoxha", "Engjell Hoxha", "ENGJËLL HOXHA"),
+    ("Hoxha", "Hodža", "Хоџа", "Hodza", "HODŽA"),
+    ("Shala", "Šala", "Шала"),
+    ("Zhuja", "Žuja", "Жуја"),
+    ("Çeku", "Čeku", "Чеку", "Ceku"),
+    ("Qazim", "Ćazim", "Ћазим", "Cazim"),
+    ("Gjergj", "Đerđ", "Ђерђ", "Djerdj"),
+    ("Ljubica Njegoš", "Љубица Његош", "Ǉubica Ǌegoš"),
+    ("Ѓорѓи", "Gjorgji", "Đorđi"),
+    ("Ќерим", "Qerim", "Ćerim"),
+    ("Śekira", "Сјекира", "С\u0301екира", "Sjekira"),
+    ("Jovanović", "Jovanovich", "Jovanovitch"),
+    ("Mirëlla", "Mirela"),
+    ("Anna-Maria", "Ana Maria"),
+    ("E\u0308ngjell", "Ëngjell"),  # decomposed and precomposed ë
+]
+
+
+@pytest.mark.parametrize("variants", EQUIVALENT, ids=[v[0] for v in EQUIVALENT])
+def test_equivalent_spellings_fold_together(variants: tuple[str, ...]) -> None:
+    folded = {fold(v) for v in variants}
+    assert len(folded) == 1, folded
+
+
+def test_required_examples_exact_form() -> None:
+    assert fold("Ђорђе Петровић") == "djordje petrovic"
+    assert fold("Ëngjëll Hoxha") == "endjel hodza"
+    assert fold("Хоџа") == "hodza"
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("Petrović", "Petrovski"),
+        ("Marko", "Mirko"),
+        ("Ana", "Ena"),
+        ("Hoxha", "Hoti"),
+        ("Đorđe", "Goran"),
+        ("Engjëll", "Angel"),
+        ("Dardan", "Dragan"),
+    ],
+)
+def test_different_names_stay_different(a: str, b: str) -> None:
+    assert fold(a) != fold(b)
+
+
+def test_fold_output_is_plain_ascii_words() -> None:
+    folded = fold("  O'Brien–Хоџа, Jr.  ")
+    assert folded == "o brien hodza jr"
+    assert fold("") == ""
+
+
+def test_phonetic_key_catches_spelling_slips_but_not_different_names() -> None:
+    assert phonetic_key("Jovanovic") == phonetic_key("Jovanovič") == phonetic_key("Јовановић")
+    assert phonetic_key("Hoxha") == phonetic_key("Хоџа")
+    assert phonetic_key("Petrović") != phonetic_key("Hoxha")
+    assert phonetic_key("") == ""
+
+
+def test_blocking_keys() -> None:
+    keys = blocking_keys(["Ëngjëll"], ["Hoxha"], BirthRange(date(1990, 1, 1), date(1991, 12, 31)))
+    assert keys == {
+        "n:endjel hodza",
+        "s:hodza",
+        "p:" + phonetic_key("Engjell"),
+        "p:" + phonetic_key("Hoxha"),
+        "y:1990",
+        "y:1991",
+    }
+
+
+def test_blocking_keys_agree_across_scripts_and_order() -> None:
+    latin = blocking_keys(["Đorđe"], ["Petrović"], None)
+    cyrillic = blocking_keys(["Ђорђе"], ["Петровић"], None)
+    swapped = blocking_keys(["Petrovic"], ["Djordje"], None)
+    assert latin == cyrillic
+    assert "n:djordje petrovic" in swapped
+    assert "s:djordje" in swapped
+
+
+def test_blocking_keys_without_name_or_with_wide_range() -> None:
+    assert blocking_keys([], [], BirthRange(date(1960, 1, 1), date(1990, 12, 31))) == frozenset()
+    assert blocking_keys([], [], BirthRange(date(1990, 1, 1), date(1990, 12, 31))) == {"y:1990"}
