@@ -74,7 +74,7 @@ def synthetic_document(version: str = "2099.1") -> dict[str, object]:
 
 @pytest.fixture(scope="session")
 def synthetic_set() -> IndicatorSet:
-    return parse_indicator_set(yaml.safe_dump(synthetic_document()))
+    return parse_indicator_set(yaml.dump(synthetic_document(), Dumper=yaml.CSafeDumper))
 
 
 @pytest.fixture(scope="session")
@@ -95,4 +95,4 @@ def synthetic_doc() -> Callable[[], dict[str, object]]:
 
 @pytest.fixture
 def to_yaml() -> Callable[[object], str]:
-    return lambda doc: yaml.safe_dump(doc, allow_unicode=True)
+    return lambda doc: yaml.dump(doc, Dumper=yaml.CSafeDumper, allow_unicode=True)
