@@ -46,6 +46,15 @@ TRACEPARENT_PATTERN = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-
 # Attributes that travel as ce_* headers; partitionkey and traceparent are mapped separately (see module doc).
 _CE_ATTRIBUTES = ("id", "source", "type", "subject", "time", "dataschema")
 _REQUIRED = ("specversion", "id", "source", "type", "subject", "time", "datacontenttype", "data")
+_REQUIRED_HEADERS = (
+    "ce_id",
+    "ce_type",
+    "ce_source",
+    "ce_specversion",
+    "ce_time",
+    "ce_subject",
+    "content-type",
+)
 _ALLOWED = frozenset(_REQUIRED) | {"dataschema", "partitionkey", "traceparent"}
 
 
@@ -229,6 +238,11 @@ def from_kafka(key: bytes | None, value: bytes | None, headers: Sequence[tuple[s
         if lowered in seen:
             raise MalformedEvent(f"duplicate header {lowered}")
         seen[lowered] = raw if raw is not None else b""
+    # Checked here because the SDK fills in a fresh id and time when they are absent: a record without them
+    # is not an event we can apply once.
+    missing = [h for h in _REQUIRED_HEADERS if h not in seen]
+    if missing:
+        raise MalformedEvent(f"record lacks headers {', '.join(missing)}")
     ce_headers = {n: v for n, v in seen.items() if n.startswith("ce_") or n == "content-type"}
     if value is None:
         raise MalformedEvent("record has no value")

@@ -99,7 +99,7 @@ def notify_relay(address: str | None = None) -> None:
         host, port = _split_address(target)
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             sock.sendto(b"w", (host, port))
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
         log.debug("relay wake-up not sent: %s", type(exc).__name__)
 
 
@@ -179,6 +179,7 @@ class Relay:
         self._metrics_due = 0.0
         self._sock: socket.socket | None = None
         self.ready = threading.Event()  # set while the relay can reach Kafka (worker readiness)
+        self.published_total = 0  # this instance's count (the Prometheus counter is per process)
 
     # ------------------------------------------------------------------ one pass
 
@@ -265,6 +266,7 @@ class Relay:
             self.ready.set()
             collection.update_one({"_id": doc_id}, {"$pull": {PENDING: {"id": envelope["id"]}}})
             PUBLISHED.labels(topic).inc()
+            self.published_total += 1
             published += 1
         self._release(collection, doc_id)
         return published, True

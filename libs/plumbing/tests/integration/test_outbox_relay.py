@@ -1,0 +1,296 @@
+"""The outbox relay against real Kafka and the Mongo-wire server."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import Counter as Tally
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any
+
+import pytest
+from kafka import KafkaConsumer
+from kafka.structs import TopicPartition
+from mongoengine import StringField, connect, disconnect
+from plumbing.events import new_event
+from plumbing.kafka import TopicSpec, ensure_topics, make_producer
+from plumbing.outbox import OutboxFields, Relay, notify_relay, push_events
+from pymongo import MongoClient
+from pymongo.collection import Collection
+
+pytestmark = pytest.mark.integration
+ALIAS = "outbox-tests"
+
+
+class Case(OutboxFields):
+    """A stand-in aggregate: any document with the OutboxFields works with the relay."""
+
+    meta = {"db_alias": ALIAS, "collection": "relay_cases"}
+    case_id = StringField(primary_key=True)
+    status = StringField()
+
+
+def closed(case_id: str, reason: str = "referred") -> dict[str, Any]:
+    data = {
+        "case_id": case_id,
+        "person_id": str(uuid.uuid4()),
+        "owner_country": "ME",
+        "reason": reason,
+        "final_category": "victim",
+    }
+    return new_event("identification.case.closed.v1", case_id, data, "/identification")
+
+
+@pytest.fixture(scope="module")
+def db(mongo: Any) -> Iterator[Any]:
+    name = f"outbox_{uuid.uuid4().hex[:8]}"
+    connect(db=name, host=mongo.env["MONGODB_URI"], alias=ALIAS, tz_aware=True)
+    client: MongoClient = MongoClient(mongo.env["MONGODB_URI"], tz_aware=True)
+    yield client[name]
+    disconnect(ALIAS)
+    client.drop_database(name)
+    client.close()
+
+
+@pytest.fixture()
+def cases(db: Any) -> Collection:
+    Case.drop_collection()
+    return Case._get_collection()
+
+
+@pytest.fixture()
+def bootstrap(kafka: Any) -> str:
+    return kafka.env["KAFKA_BOOTSTRAP_SERVERS"]
+
+
+@pytest.fixture()
+def topic(bootstrap: str) -> str:
+    name = f"test.relay.{uuid.uuid4().hex[:8]}.v1"
+    ensure_topics(bootstrap, [TopicSpec(name, partitions=3, retention_ms=3_600_000)])
+    return name
+
+
+def read_topic(bootstrap: str, topic: str, count: int, timeout_s: float = 30) -> list[Any]:
+    """All records of the topic once `count` arrived; asserts the topic then holds exactly `count`."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        records: list[Any] = []
+        deadline = time.monotonic() + timeout_s
+        while len(records) < count and time.monotonic() < deadline:
+            for batch in consumer.poll(timeout_ms=200).values():
+                records.extend(batch)
+        assert len(records) >= count, f"only {len(records)} of {count} records arrived"
+        total = sum(consumer.end_offsets(partitions).values())
+        assert total == count, f"topic holds {total} records, expected {count} (duplicates?)"
+        return records
+    finally:
+        consumer.close()
+
+
+def until(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def event_ids(record: Any) -> str:
+    return dict(record.headers)["ce_id"].decode()
+
+
+def test_relay_publishes_one_aggregates_events_in_order_on_one_partition(cases, bootstrap, topic) -> None:
+    case_id = str(uuid.uuid4())
+    envelopes = [closed(case_id) for _ in range(10)]
+    Case(case_id=case_id, status="closed", pending_events=envelopes).save()
+    producer = make_producer(bootstrap)
+    relay = Relay([Case], producer, lambda envelope: topic)
+    try:
+        published, failed = relay.run_once()
+    finally:
+        producer.close()
+    assert (published, failed) == (10, False)
+    records = read_topic(bootstrap, topic, 10)
+    assert [event_ids(r) for r in records] == [e["id"] for e in envelopes]
+    assert {r.partition for r in records} == {records[0].partition}
+    assert {r.key for r in records} == {case_id.encode()}
+    stored = cases.find_one({"_id": case_id})
+    assert stored["pending_events"] == []
+    assert stored["outbox_lease_owner"] is None and stored["outbox_lease_until"] is None
+    assert stored["status"] == "closed"
+
+
+def test_events_written_while_no_relay_ran_are_published_by_the_relay_process(
+    db, cases, bootstrap, topic, mongo
+):
+    # The "killed between accepting the write and publishing" case: the write is durable, no relay saw it.
+    # One document carries a live lease of a relay that died mid-publish: the new relay waits it out.
+    ids = [str(uuid.uuid4()) for _ in range(3)]
+    envelopes = {case_id: [closed(case_id), closed(case_id)] for case_id in ids}
+    for case_id in ids:
+        Case(case_id=case_id, pending_events=envelopes[case_id]).save()
+    cases.update_one(
+        {"_id": ids[0]},
+        {
+            "$set": {
+                "outbox_lease_owner": "dead-relay",
+                "outbox_lease_until": datetime.now(UTC) + timedelta(seconds=2),
+            }
+        },
+    )
+    asyncapi = _asyncapi_with(topic)
+    env = {
+        **os.environ,
+        "MONGODB_URI": mongo.env["MONGODB_URI"],
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "ASYNCAPI_PATH": str(asyncapi),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "plumbing.cli.relay", "--service", "identification", "--collections",
+         "relay_cases", "--database", db.name, "--poll-interval", "0.2"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        records = read_topic(bootstrap, topic, 6, timeout_s=30)
+        until(lambda: cases.count_documents({"pending_events.0": {"$exists": True}}) == 0, 10, "empty outbox")
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=15)[0]
+    assert process.returncode == 0, output  # SIGTERM is a graceful stop
+    for case_id in ids:
+        got = [event_ids(r) for r in records if r.key == case_id.encode()]
+        assert got == [e["id"] for e in envelopes[case_id]]
+    # The document leased by the dead relay went last: its lease had to expire first.
+    leased = [r.timestamp for r in records if r.key == ids[0].encode()]
+    others = [r.timestamp for r in records if r.key != ids[0].encode()]
+    assert min(leased) > max(others)
+
+
+def _asyncapi_with(topic: str) -> Any:
+    import tempfile
+    from pathlib import Path
+
+    import yaml
+
+    doc = {
+        "asyncapi": "3.0.0",
+        "channels": {
+            "t": {
+                "address": topic,
+                "x-partitions": 3,
+                "x-retention-ms": 3_600_000,
+                "messages": {"m": {"$ref": "#/components/messages/m"}},
+            }
+        },
+        "components": {"messages": {"m": {"name": "identification.case.closed.v1"}}},
+    }
+    path = Path(tempfile.mkdtemp()) / "asyncapi.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def test_two_relays_with_leases_never_publish_a_document_twice(cases, bootstrap, topic) -> None:
+    ids = [str(uuid.uuid4()) for _ in range(30)]
+    expected = {}
+    for case_id in ids:
+        expected[case_id] = [closed(case_id) for _ in range(4)]
+        Case(case_id=case_id, pending_events=expected[case_id]).save()
+    relays = [
+        Relay([Case], partial(make_producer, bootstrap), lambda e: topic, poll_interval_s=0.05) for _ in "ab"
+    ]
+    threads = [threading.Thread(target=r.run, kwargs={"install_signal_handlers": False}) for r in relays]
+    for thread in threads:
+        thread.start()
+    try:
+        records = read_topic(bootstrap, topic, 120, timeout_s=60)
+    finally:
+        for relay in relays:
+            relay.stop()
+        for thread in threads:
+            thread.join(timeout=15)
+    assert not any(t.is_alive() for t in threads)
+    assert max(Tally(event_ids(r) for r in records).values()) == 1
+    for case_id in ids:
+        assert [event_ids(r) for r in records if r.key == case_id.encode()] == [
+            e["id"] for e in expected[case_id]
+        ]
+    # Both relays did work (otherwise this test would prove nothing about concurrency).
+    assert all(relay.published_total > 0 for relay in relays), [r.published_total for r in relays]
+    assert sum(relay.published_total for relay in relays) == 120
+
+
+def test_events_appended_while_the_relay_publishes_are_not_lost(cases, bootstrap, topic) -> None:
+    case_id = str(uuid.uuid4())
+    first = [closed(case_id) for _ in range(5)]
+    Case(case_id=case_id, pending_events=first).save()
+    relay = Relay([Case], partial(make_producer, bootstrap), lambda e: topic, poll_interval_s=0.05)
+    thread = threading.Thread(target=relay.run, kwargs={"install_signal_handlers": False})
+    thread.start()
+    later = []
+    try:
+        for _ in range(20):  # appends race the relay's $pulls on the same document
+            envelope = closed(case_id)
+            later.append(envelope)
+            cases.update_one({"_id": case_id}, push_events([envelope]))
+        records = read_topic(bootstrap, topic, 25, timeout_s=30)
+    finally:
+        relay.stop()
+        thread.join(timeout=15)
+    assert [event_ids(r) for r in records] == [e["id"] for e in first + later]
+
+
+def test_a_wake_up_datagram_publishes_without_waiting_for_the_poll(cases, bootstrap, topic) -> None:
+    relay = Relay(
+        [Case],
+        partial(make_producer, bootstrap),
+        lambda e: topic,
+        poll_interval_s=60,
+        wake_address="127.0.0.1:0",
+    )
+    thread = threading.Thread(target=relay.run, kwargs={"install_signal_handlers": False})
+    thread.start()
+    try:
+        until(lambda: relay.wake_port is not None, 5, "wake socket")
+        time.sleep(0.3)  # let the first (empty) pass finish so the relay is in its 60 s wait
+        case_id = str(uuid.uuid4())
+        Case(case_id=case_id, pending_events=[closed(case_id)]).save()
+        started = time.monotonic()
+        notify_relay(f"127.0.0.1:{relay.wake_port}")
+        read_topic(bootstrap, topic, 1, timeout_s=10)
+        latency = time.monotonic() - started
+    finally:
+        relay.stop()
+        thread.join(timeout=15)
+    assert latency < 5, latency
+    print(f"wake-up to consumed: {latency * 1000:.0f} ms")
+
+
+def test_backlog_reports_pending_count_and_oldest_age(cases, bootstrap) -> None:
+    now = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
+    a, b = str(uuid.uuid4()), str(uuid.uuid4())
+    old = new_event(
+        "identification.case.closed.v1", a, closed(a)["data"], "/i", time=now - timedelta(minutes=5)
+    )
+    new = new_event(
+        "identification.case.closed.v1", b, closed(b)["data"], "/i", time=now - timedelta(seconds=3)
+    )
+    Case(case_id=a, pending_events=[old]).save()
+    Case(case_id=b, pending_events=[new, new]).save()
+    Case(case_id=str(uuid.uuid4())).save()
+    relay = Relay([Case], partial(make_producer, bootstrap), clock=lambda: now)
+    assert relay.backlog() == {"relay_cases": (3, 300.0)}
+    relay.update_metrics()
+    from prometheus_client import REGISTRY
+
+    assert REGISTRY.get_sample_value("outbox_backlog_events", {"collection": "relay_cases"}) == 3
+    assert (
+        REGISTRY.get_sample_value("outbox_oldest_pending_age_seconds", {"collection": "relay_cases"}) == 300
+    )
