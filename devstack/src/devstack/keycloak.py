@@ -3,9 +3,11 @@
 Layout (see docs/auth.md):
 - the pinned distribution is unzipped once into ``cache_dir()/keycloak-<version>`` and ``kc.sh build`` runs once
   per (version, build options, JDK); a marker file records that, so later starts use ``start --optimized``;
-- every start gets a fresh Keycloak home under ``data_dir("keycloak")/home``: its ``data`` folder (H2 database,
-  transaction logs, the realm to import) is new, while ``lib``, ``themes``, ``providers`` and ``conf`` are
-  symlinks into the shared install. A fresh database makes the import deterministic and costs ~2 s;
+- every start gets a fresh Keycloak home ``<data>/home-<port>`` (``data`` defaults to ``data_dir("keycloak")``):
+  its ``data`` folder (H2 database, transaction logs, the realm to import) is new, while ``lib``, ``themes``,
+  ``providers`` and ``conf`` are symlinks into the shared install. A fresh database makes the import
+  deterministic. A home is locked while its server runs, so a test session never deletes the home of a
+  ``make run`` in the same checkout; unlocked homes are leftovers and are removed at the next start;
 - the realm file imported is ``realm/base-realm.json`` merged with ``realm/local-realm.json``.
 """
 
@@ -22,7 +24,7 @@ import time
 import urllib.request
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from devstack.downloads import MAVEN_CENTRAL, fetch
 from devstack.java import java_home as find_java_home
@@ -99,8 +101,9 @@ def admin_password() -> str:
 class KeycloakServer:
     name = "keycloak"
 
-    def __init__(self, port: int | None = None, heap: str | None = None) -> None:
+    def __init__(self, port: int | None = None, data: Path | None = None, heap: str | None = None) -> None:
         self.port = port or free_port()
+        self.data = data or data_dir("keycloak")
         # Health lives on the management interface (default 9000); a free port avoids clashes between stacks.
         self.management_port = free_port()
         self.heap = heap or os.environ.get("KEYCLOAK_HEAP", DEFAULT_HEAP)
@@ -110,6 +113,7 @@ class KeycloakServer:
         self.admin_password = ""
         self.startup_seconds: float | None = None
         self.process: ManagedProcess | None = None
+        self._home_lock: IO[str] | None = None
 
     # -- installation -----------------------------------------------------------------------------------
     def _install(self) -> Path:
@@ -155,7 +159,7 @@ class KeycloakServer:
                 if old.name != lock_path.name:
                     old.unlink()
             progress("building Keycloak once for this configuration (about 30 s)")
-            log = data_dir("keycloak") / "build.log"
+            log = self.data / "build.log"
             with open(log, "wb") as out:
                 result = subprocess.run(
                     [str(install / "bin" / "kc.sh"), "build", *BUILD_OPTIONS],
@@ -170,7 +174,21 @@ class KeycloakServer:
             marker.write_text(f"{KEYCLOAK_VERSION} {' '.join(BUILD_OPTIONS)} {java_home}\n")
 
     def _fresh_home(self, install: Path) -> Path:
-        home = data_dir("keycloak") / "home"
+        self.data.mkdir(parents=True, exist_ok=True)
+        for old in self.data.glob("home-*"):
+            if not old.is_dir():
+                continue
+            with open(old.with_suffix(".lock"), "a") as probe:
+                try:
+                    fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # a running server owns it
+                shutil.rmtree(old, ignore_errors=True)
+                old.with_suffix(".lock").unlink(missing_ok=True)
+                (self.data / f"keycloak-{old.name.removeprefix('home-')}.log").unlink(missing_ok=True)
+        home = self.data / f"home-{self.port}"
+        self._home_lock = open(home.with_suffix(".lock"), "a")  # noqa: SIM115 - held until stop()
+        fcntl.flock(self._home_lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         shutil.rmtree(home, ignore_errors=True)
         (home / "data" / "import").mkdir(parents=True)
         for shared in ("bin", "lib", "themes", "providers", "conf"):
@@ -207,7 +225,7 @@ class KeycloakServer:
             f"--db-url=jdbc:h2:file:{home}/data/h2/keycloakdb;NON_KEYWORDS=VALUE",
             "--log-level=info",
         ]
-        log_path = data_dir("keycloak") / "keycloak.log"
+        log_path = self.data / f"keycloak-{self.port}.log"
         log_path.unlink(missing_ok=True)
         self.process = ManagedProcess(self.name, argv, log_path, env=env, cwd=home)
         progress(f"starting Keycloak on port {self.port}")
@@ -224,6 +242,9 @@ class KeycloakServer:
     def stop(self) -> None:
         if self.process is not None:
             self.process.stop(timeout=30)
+        if self._home_lock is not None:
+            self._home_lock.close()
+            self._home_lock = None
 
     def env(self) -> dict[str, str]:
         return {
