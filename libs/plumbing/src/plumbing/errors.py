@@ -36,3 +36,7 @@ class DecryptionError(PlumbingError):
 
 class AccessLogUnavailable(PlumbingError):
     """The access log entry could not be written durably (-> 503; no personal data may be sent)."""
+
+
+class InvalidCursor(PlumbingError, ValueError):
+    """A pagination cursor that this service did not issue or that was altered (-> 400)."""

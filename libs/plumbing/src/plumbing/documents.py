@@ -1,0 +1,70 @@
+"""`OwnedDocument`: the base of every aggregate that holds (personal) data owned by one country's agency.
+
+It carries the ownership and audit fields the scoped repository relies on, an optimistic-concurrency
+`version`, and (through `OutboxFields`) the pending events of the transactional outbox. Subclasses add their
+domain fields and set `RETENTION_CLASS` (a record type of config/platform.yaml `retention`) and, when their
+shape changes, `SCHEMA_VERSION`.
+
+Handlers never call `save()`/`delete()` on these documents: `plumbing.repository` writes them, adding the
+caller's scope, setting ownership from the token and bumping `version` atomically.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, ClassVar
+
+from mongoengine import DateTimeField, IntField, ListField, StringField
+
+from plumbing.outbox import OutboxFields
+
+
+def new_id() -> str:
+    """Random UUID string: ids never reveal creation order, database, or how many records a country has."""
+    return str(uuid.uuid4())
+
+
+class OwnedDocument(OutboxFields):
+    meta: dict[str, Any] = {  # mongoengine reads it at class creation
+        "abstract": True,
+        "indexes": [
+            # Scope + stable list order (updated_at, id): every list is filtered by country first.
+            {"fields": ["owner_country", "updated_at", "id"]},
+            {"fields": ["owner_country", "owner_agency"]},
+            {"fields": ["assigned_to"]},
+        ],
+    }
+
+    RETENTION_CLASS: ClassVar[str | None] = None
+    SCHEMA_VERSION: ClassVar[int] = 1
+
+    id = StringField(primary_key=True, default=new_id)
+    owner_country = StringField(required=True, regex=r"^[A-Z]{2}$")
+    owner_agency = StringField(required=True)
+    # Subs of users the record is assigned to: identifying officers of other agencies see it through this.
+    assigned_to = ListField(StringField())
+    created_at = DateTimeField(required=True)
+    created_by = StringField(required=True)
+    updated_at = DateTimeField(required=True)
+    updated_by = StringField(required=True)
+    schema_version = IntField(required=True, min_value=1)
+    retention_class = StringField(required=True)
+    # Incremented by every repository write; an update names the version it read (optimistic concurrency).
+    version = IntField(required=True, min_value=0, default=0)
+
+
+# Fields only the repository writes: never taken from the document a handler hands in for an update.
+PROTECTED_FIELDS = frozenset(
+    {
+        "_id",
+        "_cls",
+        "owner_country",
+        "owner_agency",
+        "created_at",
+        "created_by",
+        "version",
+        "pending_events",
+        "outbox_lease_until",
+        "outbox_lease_owner",
+    }
+)

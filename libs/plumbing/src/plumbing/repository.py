@@ -1,0 +1,345 @@
+"""The only way to read and write owned records.
+
+`ScopedRepository(DocumentClass, caller)` is what request handlers use: every query is AND-ed with the
+caller's scope (need-to-know, CONVENTIONS.md), a record outside it is indistinguishable from a missing one
+(`NotFound` -> 404), and ownership is set from the verified caller on insert, never from input.
+
+`SystemRepository(DocumentClass)` is the explicitly named unscoped access for relays, consumers and jobs; code
+review treats any use of it in a request handler as a bug.
+
+Writes are single-document and atomic: the change, `version + 1` and the command's event envelopes (appended to
+`pending_events` with `$push`, the outbox) go in one update, guarded by the version the caller read.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+
+from mongoengine.errors import NotUniqueError
+from pymongo.collection import Collection
+
+from plumbing.clock import Clock, SystemClock, as_utc, to_millis
+from plumbing.documents import PROTECTED_FIELDS, OwnedDocument, new_id
+from plumbing.errors import Conflict, InvalidCursor, NotFound, OutOfScope
+from plumbing.outbox import notify_relay, push_events
+
+if TYPE_CHECKING:
+    from plumbing.auth import Caller
+
+T = TypeVar("T", bound=OwnedDocument)
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+
+# Need-to-know defaults (CONVENTIONS.md). Case managers and the coordinator's office read their whole
+# country; identifying officers read their own agency's records and records assigned to them; roles that
+# assist a person (shelters, guardians, BID panels) read only what is assigned to them; analysts, auditors
+# and administrators read no owned record at all through this path.
+COUNTRY_WIDE_ROLES = frozenset({"coordinator", "contact-point", "case-manager"})
+AGENCY_ROLES = frozenset(
+    {
+        "police-officer",
+        "border-police",
+        "social-worker",
+        "child-protection-worker",
+        "ngo-outreach",
+        "labour-inspector",
+    }
+)
+ASSIGNED_ONLY_ROLES = frozenset({"service-provider", "guardian", "bid-panel-member"})
+
+
+class ScopePolicy(Protocol):
+    """Decides what a caller may see of one document class. Pluggable per class (`SCOPE_POLICY`)."""
+
+    def read_filter(self, caller: Caller) -> dict[str, Any] | None:
+        """A MongoDB filter selecting what the caller may see, or None for nothing at all."""
+        ...
+
+    def may_create(self, caller: Caller) -> bool: ...
+
+
+@dataclass(frozen=True)
+class NeedToKnowPolicy:
+    country_wide_roles: frozenset[str] = COUNTRY_WIDE_ROLES
+    agency_roles: frozenset[str] = AGENCY_ROLES
+    assigned_only_roles: frozenset[str] = ASSIGNED_ONLY_ROLES
+
+    def read_filter(self, caller: Caller) -> dict[str, Any] | None:
+        roles = frozenset(caller.roles)
+        # Always within the caller's own country: another country's record is never in anyone's scope here
+        # (cross-border data arrives as forms and becomes the receiving country's own record).
+        if roles & self.country_wide_roles:
+            return {"owner_country": caller.country}
+        clauses: list[dict[str, Any]] = []
+        if roles & self.agency_roles:
+            clauses.append({"owner_agency": caller.agency})
+        if roles & (self.agency_roles | self.assigned_only_roles):
+            clauses.append({"assigned_to": caller.sub})
+        if not clauses:
+            return None
+        return {"owner_country": caller.country, "$or": clauses}
+
+    def may_create(self, caller: Caller) -> bool:
+        return bool(frozenset(caller.roles) & (self.country_wide_roles | self.agency_roles))
+
+
+DEFAULT_POLICY = NeedToKnowPolicy()
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    next_cursor: str | None = None
+    limit: int = DEFAULT_LIMIT
+
+
+@dataclass
+class _Write:
+    filter: dict[str, Any]
+    update: dict[str, Any] = field(default_factory=dict)
+
+
+class _Repository(Generic[T]):
+    def __init__(self, document_class: type[T], clock: Clock | None) -> None:
+        if not (isinstance(document_class, type) and issubclass(document_class, OwnedDocument)):
+            raise TypeError("repositories serve OwnedDocument subclasses only")
+        self.document_class = document_class
+        self.clock: Clock = clock or SystemClock()
+
+    # Subclasses: the scope filter (None = sees nothing) and the name written to updated_by.
+    def _scope(self) -> dict[str, Any] | None:
+        raise NotImplementedError
+
+    def _actor(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def collection(self) -> Collection:
+        return self.document_class._get_collection()
+
+    def _where(self, *parts: Mapping[str, Any]) -> dict[str, Any] | None:
+        scope = self._scope()
+        if scope is None:
+            return None
+        clauses = [dict(p) for p in (scope, *parts) if p]
+        if not clauses:
+            return {}
+        return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+    def _user_query(self, filters: Mapping[str, Any]) -> dict[str, Any]:
+        # Let mongoengine translate `field__op=value` into a MongoDB filter; it is then AND-ed with the scope,
+        # so no filter (not even one naming owner_country) can widen what the caller sees.
+        return dict(self.document_class.objects(**filters)._query) if filters else {}
+
+    # ------------------------------------------------------------------------------------------- reads
+
+    def get(self, record_id: str) -> T:
+        where = self._where({"_id": record_id})
+        found = None if where is None else self.document_class.objects(__raw__=where).first()
+        if found is None:
+            raise NotFound(f"{self.document_class.__name__} not found")
+        return found
+
+    def find(self, *, limit: int | None = None, **filters: Any) -> list[T]:
+        """Records matching mongoengine-style filters (`status="open"`, `updated_at__gte=...`), in the stable
+        order (updated_at, id)."""
+        where = self._where(self._user_query(filters))
+        if where is None:
+            return []
+        query = self.document_class.objects(__raw__=where).order_by("updated_at", "id")
+        return list(query.limit(limit) if limit else query)
+
+    def count(self, **filters: Any) -> int:
+        where = self._where(self._user_query(filters))
+        return 0 if where is None else self.collection.count_documents(where)
+
+    def list_page(
+        self,
+        *,
+        limit: int | None = None,
+        cursor: str | None = None,
+        updated_since: datetime | None = None,
+        **filters: Any,
+    ) -> Page[T]:
+        """One page in (updated_at, id) order: a national system syncing with `updated_since` and the cursor
+        sees every change without gaps. `limit` defaults to 50 and is capped at 200."""
+        size = min(max(1, limit or DEFAULT_LIMIT), MAX_LIMIT)
+        parts: list[dict[str, Any]] = [self._user_query(filters)]
+        if updated_since is not None:
+            parts.append({"updated_at": {"$gte": to_millis(updated_since)}})
+        if cursor:
+            after, after_id = decode_cursor(cursor)
+            parts.append(
+                {"$or": [{"updated_at": {"$gt": after}}, {"updated_at": after, "_id": {"$gt": after_id}}]}
+            )
+        where = self._where(*parts)
+        if where is None:
+            return Page(items=[], limit=size)
+        rows = list(self.document_class.objects(__raw__=where).order_by("updated_at", "id").limit(size + 1))
+        items, more = rows[:size], len(rows) > size
+        next_cursor = encode_cursor(items[-1].updated_at, items[-1].id) if more else None
+        return Page(items=items, next_cursor=next_cursor, limit=size)
+
+    # ------------------------------------------------------------------------------------------ writes
+
+    def _stamp_new(
+        self, doc: T, owner_country: str, owner_agency: str, events: Sequence[Mapping[str, Any]]
+    ) -> T:
+        now = to_millis(self.clock.now())
+        actor = self._actor()
+        doc.id = doc.id or new_id()
+        doc.owner_country, doc.owner_agency = owner_country, owner_agency
+        doc.created_at = doc.updated_at = now
+        doc.created_by = doc.updated_by = actor
+        doc.schema_version = self.document_class.SCHEMA_VERSION
+        doc.retention_class = doc.retention_class or self.document_class.RETENTION_CLASS
+        doc.version = 1
+        doc.pending_events = [dict(e) for e in events]
+        doc.outbox_lease_until = doc.outbox_lease_owner = None
+        try:
+            doc.save(force_insert=True, validate=True)
+        except NotUniqueError:
+            raise Conflict(f"{self.document_class.__name__} with this id already exists") from None
+        if events:
+            notify_relay()
+        return doc
+
+    def update(
+        self, doc: T, *, expected_version: int | None = None, events: Iterable[Mapping[str, Any]] = ()
+    ) -> T:
+        """Write the document's fields, `version + 1` and `events` in one atomic update, provided the stored
+        version is still `expected_version` (default: the version `doc` was read with). Ownership, creation
+        stamps and the outbox fields are never written from `doc`."""
+        expected = doc.version if expected_version is None else expected_version
+        envelopes = [dict(e) for e in events]
+        where = self._where({"_id": doc.id, "version": expected})
+        if where is None:
+            raise NotFound(f"{self.document_class.__name__} not found")
+        now = to_millis(self.clock.now())
+        doc.updated_at, doc.updated_by = now, self._actor()
+        doc.schema_version = self.document_class.SCHEMA_VERSION
+        doc.validate()
+        stored = doc.to_mongo().to_dict()
+        fields = {f.db_field for f in self.document_class._fields.values()}
+        update: dict[str, Any] = {
+            "$set": {k: v for k, v in stored.items() if k not in PROTECTED_FIELDS},
+            "$inc": {"version": 1},
+        }
+        unset = {name: "" for name in fields - set(stored) - PROTECTED_FIELDS}
+        if unset:
+            update["$unset"] = unset
+        if envelopes:
+            update.update(push_events(envelopes))
+        result = self.collection.update_one(where, update)
+        if result.matched_count == 0:
+            self._raise_missing_or_conflict(doc.id)
+        doc.version = expected + 1
+        doc._clear_changed_fields()
+        if envelopes:
+            notify_relay()
+        return doc
+
+    def delete(self, doc_or_id: T | str, *, expected_version: int | None = None) -> None:
+        """Delete one record. Refused (`Conflict`) while it still has unpublished events, which would
+        otherwise be lost: announce a deletion with an update's event, let the relay publish, then delete."""
+        record_id = doc_or_id if isinstance(doc_or_id, str) else doc_or_id.id
+        guard: dict[str, Any] = {"_id": record_id, "pending_events.0": {"$exists": False}}
+        if expected_version is not None:
+            guard["version"] = expected_version
+        where = self._where(guard)
+        if where is None:
+            raise NotFound(f"{self.document_class.__name__} not found")
+        if self.collection.delete_one(where).deleted_count == 0:
+            self._raise_missing_or_conflict(record_id)
+
+    def _raise_missing_or_conflict(self, record_id: str) -> None:
+        # Only after a failed guarded write: distinguish "not visible to you" (404, reveals nothing) from
+        # "visible but changed meanwhile" (409).
+        where = self._where({"_id": record_id})
+        if where is not None and self.collection.count_documents(where, limit=1):
+            raise Conflict(f"{self.document_class.__name__} was changed by someone else; read it again")
+        raise NotFound(f"{self.document_class.__name__} not found")
+
+
+class ScopedRepository(_Repository[T]):
+    """Owned records as the caller may see them. The policy comes from `policy`, else the document class's
+    `SCOPE_POLICY` attribute, else the need-to-know default."""
+
+    def __init__(
+        self,
+        document_class: type[T],
+        caller: Caller,
+        clock: Clock | None = None,
+        policy: ScopePolicy | None = None,
+    ) -> None:
+        super().__init__(document_class, clock)
+        self.caller = caller
+        self.policy: ScopePolicy = policy or getattr(document_class, "SCOPE_POLICY", None) or DEFAULT_POLICY
+
+    def _scope(self) -> dict[str, Any] | None:
+        return self.policy.read_filter(self.caller)
+
+    def _actor(self) -> str:
+        return self.caller.sub
+
+    def insert(self, doc: T, *, events: Iterable[Mapping[str, Any]] = ()) -> T:
+        """Store a new record owned by the caller's country and agency (whatever `doc` said), created by the
+        caller, with `events` in its outbox, in one write."""
+        if not self.policy.may_create(self.caller):
+            raise OutOfScope("the caller's roles cannot create this kind of record")
+        return self._stamp_new(doc, self.caller.country, self.caller.agency, list(events))
+
+
+class SystemRepository(_Repository[T]):
+    """Unscoped access for relays, consumers and jobs (never request handlers). `actor` names the process in
+    `created_by` / `updated_by`, e.g. "system:retention-job"."""
+
+    def __init__(self, document_class: type[T], clock: Clock | None = None, actor: str = "system") -> None:
+        super().__init__(document_class, clock)
+        self.actor = actor
+
+    def _scope(self) -> dict[str, Any] | None:
+        return {}
+
+    def _actor(self) -> str:
+        return self.actor
+
+    def insert(
+        self,
+        doc: T,
+        *,
+        owner_country: str,
+        owner_agency: str,
+        events: Iterable[Mapping[str, Any]] = (),
+    ) -> T:
+        """Store a record whose owner the system decides (e.g. a consumer building a record from a form)."""
+        return self._stamp_new(doc, owner_country, owner_agency, list(events))
+
+
+# ------------------------------------------------------------------------------------------------ cursors
+
+
+def encode_cursor(updated_at: datetime, record_id: str) -> str:
+    # Integer arithmetic: float timestamps can turn .123 into .122999 and skip or repeat a record.
+    millis = (to_millis(as_utc(updated_at)) - _EPOCH) // timedelta(milliseconds=1)
+    raw = json.dumps([millis, record_id], separators=(",", ":")).encode("utf-8")
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        millis, record_id = json.loads(raw)
+        if not isinstance(millis, int) or not isinstance(record_id, str):
+            raise ValueError("cursor shape")
+        return _EPOCH + timedelta(milliseconds=millis), record_id
+    except (binascii.Error, ValueError, TypeError):
+        raise InvalidCursor("invalid pagination cursor") from None

@@ -1,0 +1,311 @@
+"""ScopedRepository / SystemRepository against the real Mongo-wire server."""
+
+import threading
+import uuid
+from datetime import UTC, datetime
+from types import SimpleNamespace
+
+import pytest
+from mongoengine import StringField
+from plumbing import mongo as connections
+from plumbing.auth import Caller
+from plumbing.clock import FixedClock
+from plumbing.documents import OwnedDocument
+from plumbing.errors import Conflict, InvalidCursor, NotFound, OutOfScope
+from plumbing.repository import NeedToKnowPolicy, ScopedRepository, SystemRepository
+
+pytestmark = pytest.mark.integration
+
+ALIAS = "plumbing-repository-tests"
+
+
+class Dossier(OwnedDocument):
+    meta = {"collection": "dossiers", "db_alias": ALIAS}
+    RETENTION_CLASS = "case"
+    note = StringField()
+    status = StringField()
+
+
+class StrictDossier(OwnedDocument):
+    """A class with its own policy: only coordinators see it."""
+
+    meta = {"collection": "strict_dossiers", "db_alias": ALIAS}
+    RETENTION_CLASS = "case"
+    SCOPE_POLICY = NeedToKnowPolicy(
+        country_wide_roles=frozenset({"coordinator"}),
+        agency_roles=frozenset(),
+        assigned_only_roles=frozenset(),
+    )
+    note = StringField()
+
+
+def caller(country="AL", agency="al-police", roles=("police-officer",), sub=None) -> Caller:
+    return Caller(
+        sub=sub or f"user-{uuid.uuid4().hex[:8]}",
+        azp="identification-ui",
+        country=country,
+        agency=agency,
+        roles=frozenset(roles),
+        acting_user=None,
+        is_machine=False,
+        token="not-a-real-token",
+    )
+
+
+@pytest.fixture(scope="module")
+def database(mongo):
+    settings = SimpleNamespace(
+        mongodb_uri=mongo.env["MONGODB_URI"], mongodb_db=f"plumbing_repo_{uuid.uuid4().hex[:8]}", service="t"
+    )
+    client = connections.connect(settings, alias=ALIAS)
+    yield client[settings.mongodb_db]
+    client.drop_database(settings.mongodb_db)
+    connections.disconnect(ALIAS)
+
+
+@pytest.fixture
+def clock():
+    return FixedClock(datetime(2025, 6, 1, 8, 0, tzinfo=UTC))
+
+
+@pytest.fixture(autouse=True)
+def clean(database):
+    Dossier.objects.delete()
+    StrictDossier.objects.delete()
+
+
+def test_ping(database):
+    assert connections.ping(ALIAS)
+
+
+def test_insert_sets_ownership_from_the_caller_not_from_input(database, clock):
+    officer = caller(sub="officer-1")
+    doc = Dossier(note="n", owner_country="XK", owner_agency="xk-police", created_by="mallory")
+    stored = ScopedRepository(Dossier, officer, clock).insert(doc, events=[{"id": "e1", "type": "t"}])
+    raw = database.dossiers.find_one({"_id": stored.id})
+    assert (raw["owner_country"], raw["owner_agency"], raw["created_by"]) == ("AL", "al-police", "officer-1")
+    assert raw["updated_by"] == "officer-1" and raw["version"] == 1 and raw["schema_version"] == 1
+    assert raw["retention_class"] == "case"
+    assert raw["pending_events"] == [{"id": "e1", "type": "t"}]
+    uuid.UUID(raw["_id"])  # a random UUID string, not an ObjectId
+    assert raw["created_at"] == datetime(2025, 6, 1, 8, 0, tzinfo=UTC)
+
+
+def test_other_country_never_sees_a_record(clock):
+    stored = ScopedRepository(Dossier, caller(roles=("case-manager",)), clock).insert(Dossier(note="al"))
+    for roles in [("coordinator",), ("case-manager",), ("police-officer",), ("contact-point",)]:
+        xk = ScopedRepository(Dossier, caller(country="XK", agency="al-police", roles=roles), clock)
+        with pytest.raises(NotFound):
+            xk.get(stored.id)
+        assert xk.find() == []
+        # Even a filter naming the owner cannot widen the scope.
+        assert xk.find(owner_country="AL") == []
+        assert xk.list_page().items == []
+        with pytest.raises(NotFound):
+            xk.update(stored)
+        with pytest.raises(NotFound):
+            xk.delete(stored.id)
+    assert Dossier.objects(id=stored.id).count() == 1
+
+
+def test_not_found_does_not_reveal_existence(clock):
+    stored = ScopedRepository(Dossier, caller(), clock).insert(Dossier(note="x"))
+    outsider = ScopedRepository(Dossier, caller(country="XK"), clock)
+    with pytest.raises(NotFound) as hidden:
+        outsider.get(stored.id)
+    with pytest.raises(NotFound) as missing:
+        outsider.get(str(uuid.uuid4()))
+    assert str(hidden.value) == str(missing.value)
+
+
+def test_agency_and_assignment_scope(clock):
+    author = caller(agency="al-police", sub="author")
+    stored = ScopedRepository(Dossier, author, clock).insert(Dossier(note="n"))
+    colleague = ScopedRepository(Dossier, caller(agency="al-police"), clock)
+    assert colleague.get(stored.id).note == "n"
+
+    social = caller(agency="al-social-services", roles=("social-worker",), sub="sw-1")
+    other_agency = ScopedRepository(Dossier, social, clock)
+    with pytest.raises(NotFound):
+        other_agency.get(stored.id)
+    assert other_agency.find() == []
+
+    shelter = ScopedRepository(
+        Dossier, caller(agency="al-shelter", roles=("service-provider",), sub="sp"), clock
+    )
+    with pytest.raises(NotFound):
+        shelter.get(stored.id)
+
+    doc = colleague.get(stored.id)
+    doc.assigned_to = ["sw-1", "sp"]
+    colleague.update(doc)
+    assert other_agency.get(stored.id).note == "n"
+    assert [d.id for d in other_agency.find()] == [stored.id]
+    assert shelter.get(stored.id).id == stored.id
+    # An assignment in another country gives nothing: the subject of the assignment must be of AL.
+    foreign = ScopedRepository(Dossier, caller(country="XK", roles=("social-worker",), sub="sw-1"), clock)
+    with pytest.raises(NotFound):
+        foreign.get(stored.id)
+
+
+def test_country_wide_roles_see_the_whole_country(clock):
+    a = ScopedRepository(Dossier, caller(agency="al-police"), clock).insert(Dossier(note="a"))
+    b = ScopedRepository(Dossier, caller(agency="al-border", roles=("border-police",)), clock).insert(
+        Dossier(note="b")
+    )
+    ScopedRepository(Dossier, caller(country="ME", agency="me-police"), clock).insert(Dossier(note="me"))
+    manager = ScopedRepository(Dossier, caller(agency="al-ministry", roles=("case-manager",)), clock)
+    assert {d.id for d in manager.find()} == {a.id, b.id}
+    assert manager.count() == 2
+
+
+@pytest.mark.parametrize("roles", [("analyst",), ("auditor",), ("administrator",), ()])
+def test_analysts_and_auditors_see_nothing_and_create_nothing(clock, roles):
+    stored = ScopedRepository(Dossier, caller(roles=("case-manager",)), clock).insert(Dossier(note="n"))
+    blind = ScopedRepository(Dossier, caller(roles=roles), clock)
+    with pytest.raises(NotFound):
+        blind.get(stored.id)
+    assert blind.find() == [] and blind.count() == 0 and blind.list_page().items == []
+    with pytest.raises(OutOfScope):
+        blind.insert(Dossier(note="x"))
+
+
+def test_policy_is_pluggable_per_class(clock):
+    stored = ScopedRepository(StrictDossier, caller(roles=("coordinator",)), clock).insert(
+        StrictDossier(note="s")
+    )
+    with pytest.raises(NotFound):
+        ScopedRepository(StrictDossier, caller(roles=("case-manager",)), clock).get(stored.id)
+
+
+def test_update_is_atomic_with_events_and_version(database, clock):
+    officer = caller()
+    repo = ScopedRepository(Dossier, officer, clock)
+    stored = repo.insert(Dossier(note="first", status="open"), events=[{"id": "e1"}])
+    clock.advance(minutes=3)
+    doc = repo.get(stored.id)
+    doc.note, doc.status = "second", None
+    doc.owner_country = "XK"  # ignored: ownership is not writable through update
+    repo.update(doc, events=[{"id": "e2"}])
+    raw = database.dossiers.find_one({"_id": stored.id})
+    assert raw["note"] == "second" and "status" not in raw
+    assert raw["owner_country"] == "AL" and raw["version"] == 2
+    assert [e["id"] for e in raw["pending_events"]] == ["e1", "e2"]
+    assert raw["updated_at"] == datetime(2025, 6, 1, 8, 3, tzinfo=UTC)
+    assert raw["created_at"] == datetime(2025, 6, 1, 8, 0, tzinfo=UTC)
+
+
+def test_update_preserves_events_the_relay_has_not_seen(database, clock):
+    repo = ScopedRepository(Dossier, caller(), clock)
+    stored = repo.insert(Dossier(note="n"), events=[{"id": "e1"}])
+    doc = repo.get(stored.id)
+    # Meanwhile the relay publishes e1 and removes it: the stale copy in `doc` must not bring it back.
+    database.dossiers.update_one({"_id": stored.id}, {"$pull": {"pending_events": {"id": "e1"}}})
+    doc.note = "changed"
+    repo.update(doc, events=[{"id": "e2"}])
+    assert [e["id"] for e in database.dossiers.find_one({"_id": stored.id})["pending_events"]] == ["e2"]
+
+
+def test_stale_update_conflicts(clock):
+    repo = ScopedRepository(Dossier, caller(), clock)
+    stored = repo.insert(Dossier(note="n"))
+    first, second = repo.get(stored.id), repo.get(stored.id)
+    first.note = "first"
+    repo.update(first)
+    second.note = "second"
+    with pytest.raises(Conflict):
+        repo.update(second)
+    with pytest.raises(Conflict):
+        repo.update(repo.get(stored.id), expected_version=1)
+    assert repo.get(stored.id).note == "first"
+
+
+def test_concurrent_updates_exactly_one_wins(clock):
+    repo = ScopedRepository(Dossier, caller(), clock)
+    stored = repo.insert(Dossier(note="n"))
+    copies = [repo.get(stored.id) for _ in range(8)]
+    barrier = threading.Barrier(len(copies))
+    outcomes: list[str] = []
+
+    def write(doc, n):
+        doc.note = f"writer-{n}"
+        barrier.wait()
+        try:
+            ScopedRepository(Dossier, caller(), clock).update(doc)
+            outcomes.append("ok")
+        except Conflict:
+            outcomes.append("conflict")
+
+    threads = [threading.Thread(target=write, args=(doc, n)) for n, doc in enumerate(copies)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["conflict"] * 7 + ["ok"]
+    assert repo.get(stored.id).version == 2
+
+
+def test_delete_is_scoped_and_waits_for_the_outbox(database, clock):
+    repo = ScopedRepository(Dossier, caller(), clock)
+    stored = repo.insert(Dossier(note="n"), events=[{"id": "e1"}])
+    with pytest.raises(Conflict):
+        repo.delete(stored.id)
+    database.dossiers.update_one({"_id": stored.id}, {"$set": {"pending_events": []}})
+    with pytest.raises(Conflict):
+        repo.delete(stored.id, expected_version=7)
+    repo.delete(stored.id)
+    with pytest.raises(NotFound):
+        repo.get(stored.id)
+
+
+def test_duplicate_id_conflicts(clock):
+    repo = ScopedRepository(Dossier, caller(), clock)
+    stored = repo.insert(Dossier(note="n"))
+    with pytest.raises(Conflict):
+        repo.insert(Dossier(id=stored.id, note="again"))
+
+
+def test_pages_follow_updated_at_then_id_without_gaps(clock):
+    repo = ScopedRepository(Dossier, caller(roles=("case-manager",)), clock)
+    ids = []
+    for n in range(7):
+        if n % 3 == 0:
+            clock.advance(seconds=1)  # several records share an updated_at: the id breaks the tie
+        ids.append(repo.insert(Dossier(note=str(n))).id)
+    ScopedRepository(Dossier, caller(country="XK", roles=("case-manager",)), clock).insert(Dossier(note="xk"))
+    expected = [d.id for d in sorted(Dossier.objects(owner_country="AL"), key=lambda d: (d.updated_at, d.id))]
+    seen, cursor = [], None
+    while True:
+        page = repo.list_page(limit=3, cursor=cursor)
+        seen += [d.id for d in page.items]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert seen == expected and sorted(seen) == sorted(ids)
+    since = repo.list_page(updated_since=datetime(2025, 6, 1, 8, 0, 3, tzinfo=UTC))
+    assert {d.note for d in since.items} == {"6"}
+    assert len(repo.list_page(limit=10_000).items) == 7  # capped at 200, not an error
+    assert [d.note for d in repo.list_page(note="4").items] == ["4"]
+    with pytest.raises(InvalidCursor):
+        repo.list_page(cursor="not-a-cursor")
+
+
+def test_system_repository_is_unscoped_and_named(database, clock):
+    system = SystemRepository(Dossier, clock, actor="system:test-consumer")
+    al = system.insert(Dossier(note="al"), owner_country="AL", owner_agency="al-police")
+    xk = system.insert(Dossier(note="xk"), owner_country="XK", owner_agency="xk-police")
+    assert {d.id for d in system.find()} == {al.id, xk.id}
+    doc = system.get(xk.id)
+    doc.note = "by job"
+    system.update(doc)
+    raw = database.dossiers.find_one({"_id": xk.id})
+    assert raw["updated_by"] == "system:test-consumer" and raw["created_by"] == "system:test-consumer"
+
+
+def test_ping_is_false_when_the_server_is_unreachable():
+    settings = SimpleNamespace(mongodb_uri="mongodb://127.0.0.1:1/", mongodb_db="none", service="t")
+    connections.connect(settings, alias="plumbing-unreachable")
+    try:
+        assert connections.ping("plumbing-unreachable", timeout_ms=300) is False
+    finally:
+        connections.disconnect("plumbing-unreachable")
