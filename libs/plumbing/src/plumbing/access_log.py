@@ -1,0 +1,293 @@
+"""The access log: the one path every read of personal data goes through (CONVENTIONS.md "Access log").
+
+A handler that returns personal data calls `record_read(...)` with the ids it is about to return *before* the
+body is sent. The entry is written durably (write concern majority, journaled); if that fails the call raises
+`AccessLogUnavailable`, which the app turns into a 503 without the body. Entries hold ids and codes only.
+
+Tamper evidence: entries form a hash chain. Entry `seq` stores `prev_hash` (the previous entry's `hash`) and
+its own `hash` = SHA-256 over the canonical JSON of all its other fields. Concurrent writers (threads,
+processes, replicas) cannot fork the chain because `seq` is the document `_id`: whoever inserts `seq` first
+owns it, and a writer that loses the race re-reads the tip and tries `seq + 1` with the new previous hash. A
+separate chain-head document (`{_id: "head", seq, hash}`, only ever moved forward atomically) lets
+`verify_chain()` also detect entries cut off the end of the log. The chain makes edits and deletions
+*detectable*; someone able to rewrite the whole collection and the head could rebuild it, which is why the head
+hash should also be exported elsewhere (see docs/data-protection.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import pymongo
+from prometheus_client import Counter
+from pymongo.collection import Collection
+from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.write_concern import WriteConcern
+
+from plumbing.clock import Clock, SystemClock, as_utc, rfc3339, to_millis
+from plumbing.errors import AccessLogUnavailable
+
+if TYPE_CHECKING:
+    from plumbing.auth import Caller
+
+log = logging.getLogger(__name__)
+
+GENESIS_HASH = "0" * 64
+FORMAT_VERSION = 1
+HEAD_ID = "head"
+
+WRITE_FAILURES = Counter("access_log_write_failures", "Access-log entries that could not be written")
+WRITES = Counter("access_log_writes", "Access-log entries written")
+
+
+@dataclass(frozen=True)
+class AccessLogEntry:
+    seq: int
+    time: datetime
+    sub: str
+    azp: str
+    country: str
+    agency: str
+    roles: tuple[str, ...]
+    acting_user: str | None
+    purpose: str
+    operation_id: str
+    resource_type: str
+    ids: tuple[str, ...]
+    outcome: str
+    request_id: str | None
+    trace_id: str | None
+    prev_hash: str
+    hash: str
+
+    @classmethod
+    def from_document(cls, doc: dict[str, Any]) -> AccessLogEntry:
+        return cls(
+            seq=doc["_id"],
+            time=as_utc(doc["time"]),
+            sub=doc["sub"],
+            azp=doc["azp"],
+            country=doc["country"],
+            agency=doc["agency"],
+            roles=tuple(doc["roles"]),
+            acting_user=doc.get("acting_user"),
+            purpose=doc["purpose"],
+            operation_id=doc["operation_id"],
+            resource_type=doc["resource_type"],
+            ids=tuple(doc["ids"]),
+            outcome=doc["outcome"],
+            request_id=doc.get("request_id"),
+            trace_id=doc.get("trace_id"),
+            prev_hash=doc["prev_hash"],
+            hash=doc["hash"],
+        )
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    ok: bool
+    checked: int
+    first_bad_seq: int | None = None
+    reason: str | None = None
+
+
+def entry_hash(doc: dict[str, Any]) -> str:
+    """SHA-256 over the canonical JSON of every stored field except `hash` itself (sorted keys, no spaces,
+    UTF-8, time as RFC 3339 with milliseconds). Any change to any field, or to the order, changes it."""
+    body = {key: value for key, value in doc.items() if key != "hash"}
+    body["_id"] = int(body["_id"])
+    body["time"] = rfc3339(body["time"])
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+class AccessLog:
+    """Durable, hash-chained access log in `db[collection]` (+ `db[collection + "_head"]`).
+
+    `purposes` (the X-Purpose vocabulary) rejects unknown purposes early. `fault` is the test hook for
+    failure injection: it is called before every database write and may raise a `PyMongoError` (for example
+    `pymongo.errors.AutoReconnect`) to simulate an unavailable database. `timeout_s` bounds one `record_read`
+    so that a stuck database turns into a prompt 503 rather than a hung request.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock | None = None,
+        *,
+        collection: str = "access_log",
+        purposes: Iterable[str] | None = None,
+        fault: Callable[[], None] | None = None,
+        timeout_s: float = 5.0,
+        max_attempts: int = 100,
+    ) -> None:
+        durable = WriteConcern(w="majority", j=True)
+        self.entries: Collection = db.get_collection(collection, write_concern=durable)
+        self.head: Collection = db.get_collection(f"{collection}_head", write_concern=durable)
+        self.clock: Clock = clock or SystemClock()
+        self.purposes = frozenset(purposes) if purposes is not None else None
+        self.fault = fault
+        self.timeout_s = timeout_s
+        self.max_attempts = max_attempts
+        self._indexes_ready = False
+        self._index_lock = threading.Lock()
+
+    # ------------------------------------------------------------------------------------------- write
+
+    def record_read(
+        self,
+        caller: Caller,
+        purpose: str,
+        operation_id: str,
+        resource_type: str,
+        ids: Sequence[str],
+        outcome: str,
+        request_id: str | None,
+        trace_id: str | None,
+    ) -> AccessLogEntry:
+        """Write one entry (one per request, naming every id returned) and return it once it is durable.
+
+        Raises `AccessLogUnavailable` if it cannot be written; `ValueError` for a call that breaks the
+        contract (unknown purpose, ids that are not strings) because that is a bug, not an outage."""
+        if self.purposes is not None and purpose not in self.purposes:
+            raise ValueError(f"unknown purpose {purpose!r}")
+        if isinstance(ids, str) or not all(isinstance(i, str) for i in ids):
+            raise ValueError("ids must be a sequence of id strings")
+        fields = {
+            "v": FORMAT_VERSION,
+            "time": to_millis(self.clock.now()),
+            "sub": caller.sub,
+            "azp": caller.azp,
+            "country": caller.country,
+            "agency": caller.agency,
+            "roles": sorted(caller.roles),
+            "acting_user": caller.acting_user,
+            "purpose": purpose,
+            "operation_id": operation_id,
+            "resource_type": resource_type,
+            "ids": list(ids),
+            "outcome": outcome,
+            "request_id": request_id,
+            "trace_id": trace_id,
+        }
+        try:
+            with pymongo.timeout(self.timeout_s):
+                self._ensure_indexes()
+                doc = self._append(fields)
+        except PyMongoError as exc:
+            WRITE_FAILURES.inc()
+            log.error("access log write failed: %s", type(exc).__name__)
+            raise AccessLogUnavailable("the access log cannot be written") from None
+        WRITES.inc()
+        return AccessLogEntry.from_document(doc)
+
+    def _append(self, fields: dict[str, Any]) -> dict[str, Any]:
+        for attempt in range(self.max_attempts):
+            tip = self.entries.find_one({}, sort=[("_id", pymongo.DESCENDING)], projection={"hash": 1})
+            seq = tip["_id"] + 1 if tip else 1
+            doc = {"_id": seq, **fields, "prev_hash": tip["hash"] if tip else GENESIS_HASH}
+            doc["hash"] = entry_hash(doc)
+            self._fault()
+            try:
+                self.entries.insert_one(doc)
+            except DuplicateKeyError:
+                # Another writer took this seq: re-read the tip. A little jitter keeps many contending
+                # writers from retrying in lock-step.
+                time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 10)))
+                continue
+            self._advance_head(seq, doc["hash"])
+            return doc
+        raise PyMongoError("access log: too much contention for the chain tip")
+
+    def _advance_head(self, seq: int, digest: str) -> None:
+        # Only ever forward: a slower writer with a smaller seq never moves the head back. The entry is already
+        # durable, so a head that lags (crash here) is normal and repaired by the next write.
+        try:
+            self._fault()
+            self.head.update_one(
+                {"_id": HEAD_ID, "seq": {"$lt": seq}}, {"$set": {"seq": seq, "hash": digest}}, upsert=True
+            )
+        except DuplicateKeyError:
+            pass  # the head is already past `seq`: the upsert found no matching document and collided
+
+    def _fault(self) -> None:
+        if self.fault is not None:
+            self.fault()
+
+    def _ensure_indexes(self) -> None:
+        if self._indexes_ready:
+            return
+        with self._index_lock:
+            if not self._indexes_ready:
+                self.entries.create_index([("ids", 1), ("_id", 1)])
+                self.entries.create_index([("sub", 1), ("time", 1)])
+                self.entries.create_index([("time", 1)])
+                self._indexes_ready = True
+
+    # ------------------------------------------------------------------------------------------ verify
+
+    def verify_chain(self) -> ChainReport:
+        """Walk the whole chain: contiguous seqs from 1, each `prev_hash` equal to the previous `hash`, each
+        `hash` recomputed, and the head not beyond (or different from) the stored tip."""
+        previous_hash, expected_seq, checked = GENESIS_HASH, 1, 0
+        for doc in self.entries.find({}).sort("_id", pymongo.ASCENDING):
+            seq = doc["_id"]
+            if seq != expected_seq:
+                return ChainReport(False, checked, expected_seq, f"entry {expected_seq} is missing")
+            if doc.get("prev_hash") != previous_hash:
+                return ChainReport(False, checked, seq, "previous-hash link broken")
+            if entry_hash(doc) != doc.get("hash"):
+                return ChainReport(False, checked, seq, "entry content does not match its hash")
+            previous_hash, expected_seq, checked = doc["hash"], seq + 1, checked + 1
+        head = self.head.find_one({"_id": HEAD_ID})
+        if head is None:
+            if checked:
+                return ChainReport(False, checked, None, "chain head is missing")
+            return ChainReport(True, 0)
+        if head["seq"] >= expected_seq:
+            return ChainReport(False, checked, expected_seq, "entries after the last stored one were removed")
+        linked = self.entries.find_one({"_id": head["seq"]}, projection={"hash": 1})
+        if linked is None or linked["hash"] != head["hash"]:
+            return ChainReport(False, checked, head["seq"], "chain head does not match its entry")
+        return ChainReport(True, checked)
+
+    # ------------------------------------------------------------------------------------------- query
+
+    def query(
+        self,
+        *,
+        person_id: str | None = None,
+        actor_sub: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        after_seq: int | None = None,
+        limit: int = 100,
+    ) -> list[AccessLogEntry]:
+        """Entries for auditors, oldest first: who read `person_id`, what `actor_sub` read, in [since, until).
+        Page with `after_seq` = the last entry's seq."""
+        where: dict[str, Any] = {}
+        if person_id is not None:
+            where["ids"] = person_id
+        if actor_sub is not None:
+            where["sub"] = actor_sub
+        period: dict[str, Any] = {}
+        if since is not None:
+            period["$gte"] = to_millis(since)
+        if until is not None:
+            period["$lt"] = to_millis(until)
+        if period:
+            where["time"] = period
+        if after_seq is not None:
+            where["_id"] = {"$gt": after_seq}
+        cursor = self.entries.find(where).sort("_id", pymongo.ASCENDING).limit(max(1, min(limit, 1000)))
+        return [AccessLogEntry.from_document(doc) for doc in cursor]
