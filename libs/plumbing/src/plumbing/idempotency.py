@@ -1,0 +1,233 @@
+"""Idempotency-Key for every POST (CONVENTIONS.md "HTTP API").
+
+One document per (client, key) in the service's `idempotency_keys` collection. Its `_id` is a hash of the
+client (azp + sub) and the key, so two clients can never see each other's responses and the key itself is not
+stored. The unique `_id` insert is the lock: the first request inserts `in_progress` and runs; a concurrent
+request with the same key fails the insert and gets 409 `idempotency-key-in-progress`. When the first request
+ends its response (status, a safe subset of headers, body) is stored and later requests with the same key and
+the same body fingerprint get it replayed; a different body gets 409 `idempotency-key-reused`.
+
+Responses that say "try again" (5xx, 429) are not stored — the key is released so the retry can run. A lock
+older than `lock_timeout` (its worker died mid-request) is taken over. Documents expire through a TTL index on
+`expires_at`, and expired documents are also ignored on read (a Mongo-wire server without TTL support, or a TTL
+monitor that has not run yet, must not turn into a replay after the promised period).
+
+The stored body can hold personal data returned by the POST: it stays in the service's own database, for the
+retention period of the key only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from pymongo import ASCENDING, ReturnDocument
+from pymongo.collection import Collection
+from pymongo.errors import DuplicateKeyError
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from plumbing import metrics, request_context
+from plumbing.clock import Clock, as_utc
+from plumbing.problems import FieldError, Problem
+
+HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+COLLECTION = "idempotency_keys"
+_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+# Headers that describe the stored response; hop-by-hop, per-request and credential-bearing ones are dropped.
+_KEPT_HEADERS = frozenset({"content-type", "location", "etag", "link", "content-language", "vary", "last-modified"})
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+def fingerprint(operation_id: str, body: bytes) -> str:
+    """Same operation and same JSON content (key order and whitespace ignored) -> same fingerprint."""
+    try:
+        canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        material = canonical.encode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        material = body
+    return hashlib.sha256(operation_id.encode() + b"\x00" + material).hexdigest()
+
+
+class IdempotencyStore:
+    def __init__(
+        self,
+        collection: Callable[[], Collection],
+        clock: Clock,
+        ttl: timedelta = timedelta(hours=24),
+        lock_timeout: timedelta = timedelta(minutes=2),
+    ) -> None:
+        if ttl < timedelta(hours=24):
+            raise ValueError("conventions keep idempotency keys at least 24 h")
+        self._collection = collection
+        self.clock = clock
+        self.ttl = ttl
+        self.lock_timeout = lock_timeout
+
+    def ensure_indexes(self) -> None:
+        self._collection().create_index([("expires_at", ASCENDING)], expireAfterSeconds=0, name="ttl_expires_at")
+
+    @staticmethod
+    def record_id(client: str, key: str) -> str:
+        return hashlib.sha256(f"{client}\x1f{key}".encode()).hexdigest()
+
+    def begin(self, client: str, key: str, print_: str) -> StoredResponse | None:
+        """None: this request holds the lock and must run. A StoredResponse: replay it. Else a 409 Problem."""
+        now = self.clock.now()
+        record_id = self.record_id(client, key)
+        document = {
+            "_id": record_id,
+            "state": "in_progress",
+            "fingerprint": print_,
+            "created_at": now,
+            "locked_until": now + self.lock_timeout,
+            "expires_at": now + self.ttl,
+        }
+        collection = self._collection()
+        for _ in range(3):
+            try:
+                collection.insert_one(document)
+                return None
+            except DuplicateKeyError:
+                existing = collection.find_one({"_id": record_id})
+            if existing is None:
+                continue  # expired and removed between our insert and read: try the insert again
+            if as_utc(existing["expires_at"]) <= now:
+                collection.delete_one({"_id": record_id, "expires_at": existing["expires_at"]})
+                continue
+            if existing["fingerprint"] != print_:
+                raise Problem("idempotency-key-reused")
+            if existing["state"] == "completed":
+                return StoredResponse(
+                    existing["status"], [(k, v) for k, v in existing["headers"]], bytes(existing["body"])
+                )
+            if as_utc(existing["locked_until"]) <= now:
+                # The first request's worker died holding the lock: take it over atomically.
+                taken = collection.find_one_and_update(
+                    {"_id": record_id, "state": "in_progress", "locked_until": existing["locked_until"]},
+                    {"$set": {"locked_until": now + self.lock_timeout}},
+                    return_document=ReturnDocument.AFTER,
+                )
+                if taken is not None:
+                    return None
+            raise Problem("idempotency-key-in-progress", retry_after=1)
+        raise Problem("idempotency-key-in-progress", retry_after=1)
+
+    def complete(self, client: str, key: str, response: StoredResponse) -> None:
+        self._collection().update_one(
+            {"_id": self.record_id(client, key), "state": "in_progress"},
+            {
+                "$set": {
+                    "state": "completed",
+                    "status": response.status,
+                    "headers": [[k, v] for k, v in response.headers],
+                    "body": response.body,
+                    "completed_at": self.clock.now(),
+                },
+                "$unset": {"locked_until": ""},
+            },
+        )
+
+    def release(self, client: str, key: str) -> None:
+        self._collection().delete_one({"_id": self.record_id(client, key), "state": "in_progress"})
+
+
+def _should_store(status: int) -> bool:
+    return status < 500 and status != 429
+
+
+class IdempotencyMiddleware:
+    """Applies the store to contract POSTs; sits after validation so rejected requests do not consume a key."""
+
+    def __init__(self, app: ASGIApp, store: IdempotencyStore, post_operations: Mapping[str, Any], service: str):
+        self.app = app
+        self.store = store
+        self.post_operations = post_operations
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        operation_id = scope.get("extensions", {}).get("connexion_routing", {}).get("operation_id")
+        key = _header(scope, b"idempotency-key")
+        if operation_id not in self.post_operations or key is None:
+            await self.app(scope, receive, send)
+            return
+        if not _KEY.match(key):
+            raise Problem("bad-request", errors=[FieldError("/header/Idempotency-Key", "pattern")])
+        context = request_context.current()
+        caller = context.caller if context else None
+        if caller is None:  # POSTs of the contract are all secured; this is a wiring error, not a client error
+            raise RuntimeError("idempotency needs the authenticated caller")
+        client = f"{caller.azp}/{caller.sub}"
+
+        messages: list[Message] = []
+        body = b""
+        while True:
+            message = await receive()
+            messages.append(message)
+            body += message.get("body", b"")
+            if not message.get("more_body", False):
+                break
+
+        stored = await run_in_threadpool(self.store.begin, client, key, fingerprint(operation_id, body))
+        if stored is not None:
+            metrics.IDEMPOTENT_REPLAYS.labels(self.service).inc()
+            headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in stored.headers]
+            headers.append((REPLAYED_HEADER.lower().encode(), b"true"))
+            await send({"type": "http.response.start", "status": stored.status, "headers": headers})
+            await send({"type": "http.response.body", "body": stored.body})
+            return
+
+        replay = iter(messages)
+
+        async def replay_receive() -> Message:
+            try:
+                return next(replay)
+            except StopIteration:
+                return await receive()
+
+        status = 500
+        kept: list[tuple[str, str]] = []
+        chunks: list[bytes] = []
+
+        async def capture(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                for name, value in message.get("headers", []):
+                    if name.decode("latin-1").lower() in _KEPT_HEADERS:
+                        kept.append((name.decode("latin-1"), value.decode("latin-1")))
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, replay_receive, capture)
+        except BaseException:
+            await run_in_threadpool(self.store.release, client, key)
+            raise
+        if _should_store(status):
+            await run_in_threadpool(self.store.complete, client, key, StoredResponse(status, kept, b"".join(chunks)))
+        else:
+            await run_in_threadpool(self.store.release, client, key)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return None

@@ -1,0 +1,131 @@
+"""Cursor pagination over (updated_at, id) so a national system can sync without gaps or repeats.
+
+The cursor is opaque to clients: URL-safe base64 of a small JSON array [updated_at (RFC 3339, ms), id]. Order is
+always ascending by (updated_at, id) — id breaks ties between records written in the same millisecond — and the
+next page starts strictly after the cursor. `updated_since` is inclusive. Fetch `limit + 1` rows: the extra row
+tells whether there is a next page without a second query.
+
+Pointers in errors name the query parameter (`/query/cursor`); the rejected cursor itself is never echoed.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+from urllib.parse import urlencode
+
+from plumbing.clock import as_utc, rfc3339
+from plumbing.problems import FieldError, Problem
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Cursor:
+    updated_at: datetime
+    id: str
+
+
+def encode_cursor(updated_at: datetime, record_id: str) -> str:
+    raw = json.dumps([rfc3339(updated_at), str(record_id)], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> Cursor:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        updated_at, record_id = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+        instant = datetime.fromisoformat(updated_at.replace("Z", "+00:00"))
+        if instant.tzinfo is None or not isinstance(record_id, str) or not record_id:
+            raise ValueError("incomplete cursor")
+        return Cursor(as_utc(instant), record_id)
+    except (ValueError, TypeError, binascii.Error, UnicodeEncodeError, AttributeError):
+        raise Problem("validation-failed", errors=[FieldError("/query/cursor", "cursor")]) from None
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    limit: int = DEFAULT_LIMIT
+    after: Cursor | None = None
+    updated_since: datetime | None = None
+
+    @classmethod
+    def parse(
+        cls, limit: int | None = None, cursor: str | None = None, updated_since: datetime | str | None = None
+    ) -> PageRequest:
+        chosen = DEFAULT_LIMIT if limit is None else int(limit)
+        if not 1 <= chosen <= MAX_LIMIT:
+            raise Problem("validation-failed", errors=[FieldError("/query/limit", "maximum" if chosen > 1 else "minimum")])
+        since: datetime | None
+        if isinstance(updated_since, str):
+            try:
+                since = datetime.fromisoformat(updated_since.replace("Z", "+00:00"))
+            except ValueError:
+                raise Problem("validation-failed", errors=[FieldError("/query/updated_since", "format")]) from None
+            if since.tzinfo is None:
+                raise Problem("validation-failed", errors=[FieldError("/query/updated_since", "format")])
+        else:
+            since = updated_since
+        return cls(chosen, decode_cursor(cursor) if cursor else None, as_utc(since) if since else None)
+
+    def mongo_filter(self, updated_field: str = "updated_at", id_field: str = "_id") -> dict[str, Any]:
+        """The condition to AND with the caller's scope: strictly after the cursor, at/after updated_since."""
+        clauses: list[dict[str, Any]] = []
+        if self.updated_since is not None:
+            clauses.append({updated_field: {"$gte": self.updated_since}})
+        if self.after is not None:
+            clauses.append(
+                {
+                    "$or": [
+                        {updated_field: {"$gt": self.after.updated_at}},
+                        {updated_field: self.after.updated_at, id_field: {"$gt": self.after.id}},
+                    ]
+                }
+            )
+        if not clauses:
+            return {}
+        return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+    @staticmethod
+    def mongo_sort(updated_field: str = "updated_at", id_field: str = "_id") -> list[tuple[str, int]]:
+        return [(updated_field, 1), (id_field, 1)]
+
+    @property
+    def fetch(self) -> int:
+        """How many rows to ask the database for (one more than a page)."""
+        return self.limit + 1
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    next_cursor: str | None
+
+    def body(self, render: Callable[[T], Any] = lambda item: item, items_key: str = "items") -> dict[str, Any]:
+        return {items_key: [render(item) for item in self.items], "next_cursor": self.next_cursor}
+
+    def link_header(self, path: str, query: Mapping[str, Any] | None = None) -> str | None:
+        """RFC 8288 `Link: <...>; rel="next"` with the same query (cursor replaced), or None on the last page."""
+        if self.next_cursor is None:
+            return None
+        params = {k: v for k, v in (query or {}).items() if v is not None and k != "cursor"}
+        params["cursor"] = self.next_cursor
+        return f'<{path}?{urlencode(params)}>; rel="next"'
+
+
+def build_page(
+    rows: Sequence[T], request: PageRequest, key: Callable[[T], tuple[datetime, str]]
+) -> Page[T]:
+    """Cut `rows` (fetched with `request.fetch`, sorted by (updated_at, id)) to a page and its next cursor."""
+    items = list(rows[: request.limit])
+    if len(rows) > request.limit and items:
+        updated_at, record_id = key(items[-1])
+        return Page(items, encode_cursor(updated_at, record_id))
+    return Page(items, None)
