@@ -27,7 +27,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from plumbing.errors import KeyConfigurationError
+from plumbing.errors import ConfigError, KeyConfigurationError
 
 FORMAT = "thb-keys/1"
 KEY_BYTES = 32  # AES-256 and HMAC-SHA256 both take 256-bit keys
@@ -248,6 +248,14 @@ def main(argv: list[str] | None = None) -> int:
     show_cmd = commands.add_parser("show", help="print ring names and key ids (never key material)")
     show_cmd.add_argument("--file", type=Path, required=True)
     args = parser.parse_args(argv)
+    try:
+        return _run(args)
+    except ConfigError as exc:  # a clear message, not a traceback, for an operator at a terminal
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "rotate":
         print(rotate(args.file, args.ring))
     elif args.command == "init":

@@ -218,3 +218,8 @@ def test_cli_rotate_and_show_never_print_key_material(key_file, capsys):
     assert new_id in shown
     for material in json.loads(key_file.read_text())["rings"]["xk-data"]["keys"].values():
         assert material not in shown
+
+
+def test_cli_reports_errors_without_traceback(tmp_path, capsys):
+    assert keys_module.main(["show", "--file", str(tmp_path / "absent.json")]) == 2
+    assert "does not exist" in capsys.readouterr().err
