@@ -139,6 +139,10 @@ class Relay:
 
     `producer` is a KafkaProducer or a zero-argument factory (preferred: after a failure the relay closes the
     producer and makes a fresh one, and it can start while the broker is down).
+
+    `send_timeout_s` must be at least the producer's delivery timeout (make_producer: 15 s), so that a send the
+    relay gives up on is really over inside the producer too; otherwise the producer could still deliver it
+    later, next to the relay's retry (a duplicate). `lease_s` must exceed `send_timeout_s`.
     """
 
     def __init__(
@@ -148,9 +152,9 @@ class Relay:
         topic_for: TopicFor | None = None,
         *,
         owner: str | None = None,
-        lease_s: float = 30.0,
+        lease_s: float = 60.0,
         poll_interval_s: float = 1.0,
-        send_timeout_s: float = 10.0,
+        send_timeout_s: float = 20.0,
         max_backoff_s: float = 30.0,
         wake_address: str | None = None,
         metrics_interval_s: float = 5.0,
@@ -258,9 +262,9 @@ class Relay:
                 self._send(topic, record, envelope)
             except Exception as exc:  # noqa: BLE001 - Kafka trouble: keep the event, retry after a back-off
                 log.warning("publish to %s failed (%s); will retry", topic, type(exc).__name__)
+                self.ready.clear()
                 FAILURES.labels("kafka").inc()
                 self._drop_producer()
-                self.ready.clear()
                 self._hold(collection, doc_id, min(self._backoff_s, self.max_backoff_s))
                 return published, False
             self.ready.set()

@@ -1,7 +1,7 @@
 """The outbox relay as a process, for collections named on the command line.
 
     python -m plumbing.cli.relay --service identification --collections persons,cases
-                                 [--database NAME] [--poll-interval 1.0] [--lease 30]
+                                 [--database NAME] [--poll-interval 1.0] [--lease 60]
                                  [--wake-address 127.0.0.1:7071] [--metrics-port 9464]
 
 Environment: MONGODB_URI (its path names the database unless --database), KAFKA_BOOTSTRAP_SERVERS,
@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mongodb-uri", default=os.environ.get("MONGODB_URI"))
     parser.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS"))
     parser.add_argument("--poll-interval", type=float, default=1.0)
-    parser.add_argument("--lease", type=float, default=30.0)
+    parser.add_argument("--lease", type=float, default=60.0)
     parser.add_argument("--wake-address", default=os.environ.get(WAKE_ENV))
     parser.add_argument("--metrics-port", type=int, default=None)
     args = parser.parse_args(argv)
