@@ -73,4 +73,7 @@ def configure_logging(service: str, level: str | int = "INFO", stream: IO[str] |
     # connexion logs validation messages that quote the rejected value; our validators do not call it, and
     # anything left at INFO/DEBUG there is noise. Warnings and errors still reach the JSON handler.
     logging.getLogger("connexion").setLevel(logging.WARNING)
+    # httpx logs every call's full URL at INFO (service-to-service calls carry ids in paths).
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     return handler

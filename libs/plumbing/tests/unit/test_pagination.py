@@ -1,0 +1,94 @@
+"""Cursor pagination: opaque cursors, stable (updated_at, id) order, limits, Link header."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "fixtures"))
+
+from app_support import bearer, build_demo_app  # noqa: E402
+
+from plumbing.pagination import MAX_LIMIT, PageRequest, build_page, decode_cursor, encode_cursor  # noqa: E402
+from plumbing.problems import Problem  # noqa: E402
+
+T0 = datetime(2025, 3, 1, 12, 0, 0, 123000, tzinfo=UTC)
+
+
+def test_cursor_round_trip_and_opaque():
+    cursor = encode_cursor(T0, "a1b2")
+    assert "a1b2" not in cursor and "2025" not in cursor
+    decoded = decode_cursor(cursor)
+    assert (decoded.updated_at, decoded.id) == (T0, "a1b2")
+
+
+@pytest.mark.parametrize("bad", ["not-base64!!", "e30", encode_cursor(T0, "x")[:-3] + "zzz", "W10"])
+def test_bad_cursor_is_422_without_echo(bad):
+    with pytest.raises(Problem) as raised:
+        decode_cursor(bad)
+    assert raised.value.slug == "validation-failed"
+    assert [e.as_dict() for e in raised.value.errors] == [{"pointer": "/query/cursor", "code": "cursor"}]
+
+
+def test_limit_default_and_bounds():
+    assert PageRequest.parse().limit == 50
+    assert PageRequest.parse(MAX_LIMIT).limit == 200
+    for bad in (0, 201):
+        with pytest.raises(Problem):
+            PageRequest.parse(bad)
+
+
+def test_walk_all_pages_without_gaps_or_repeats():
+    rows = sorted(
+        [{"id": f"id-{i:03d}", "updated_at": T0 + timedelta(seconds=i // 3)} for i in range(23)],
+        key=lambda r: (r["updated_at"], r["id"]),
+    )
+    seen: list[str] = []
+    cursor = None
+    while True:
+        request = PageRequest.parse(5, cursor)
+        remaining = [r for r in rows if not request.after or (r["updated_at"], r["id"]) > (request.after.updated_at, request.after.id)]
+        page = build_page(remaining[: request.fetch], request, key=lambda r: (r["updated_at"], r["id"]))
+        seen.extend(r["id"] for r in page.items)
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert seen == [r["id"] for r in rows]
+
+
+def test_mongo_filter_is_strictly_after_the_cursor():
+    request = PageRequest.parse(10, encode_cursor(T0, "k"), "2025-01-01T00:00:00Z")
+    assert request.mongo_filter() == {
+        "$and": [
+            {"updated_at": {"$gte": datetime(2025, 1, 1, tzinfo=UTC)}},
+            {"$or": [{"updated_at": {"$gt": T0}}, {"updated_at": T0, "_id": {"$gt": "k"}}]},
+        ]
+    }
+    assert PageRequest.mongo_sort() == [("updated_at", 1), ("_id", 1)]
+    with pytest.raises(Problem):
+        PageRequest.parse(10, None, "2025-01-01T00:00:00")  # no offset: ambiguous instant
+
+
+def test_cursor_round_trip_through_the_app():
+    app, _ = build_demo_app()
+    headers = bearer("manager", **{"X-Purpose": "case-management"})
+    with app.test_client() as client:
+        first = client.get("/v1/demo/things?limit=3", headers=headers)
+        assert first.status_code == 200
+        body = first.json()
+        assert [t["id"] for t in body["items"]] == ["t-00", "t-01", "t-02"]
+        assert body["next_cursor"]
+        link = first.headers["link"]
+        assert link.startswith("</v1/demo/things?limit=3&cursor=") and link.endswith('>; rel="next"')
+        ids = [t["id"] for t in body["items"]]
+        cursor = body["next_cursor"]
+        while cursor:
+            page = client.get(f"/v1/demo/things?limit=3&cursor={cursor}", headers=headers).json()
+            ids.extend(t["id"] for t in page["items"])
+            cursor = page["next_cursor"]
+        assert ids == [f"t-{i:02d}" for i in range(7)]
+        last = client.get("/v1/demo/things?limit=50", headers=headers)
+        assert last.json()["next_cursor"] is None and "link" not in last.headers
