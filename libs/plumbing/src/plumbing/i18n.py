@@ -68,7 +68,17 @@ def negotiate(header: str | None, available: Iterable[str] = SUPPORTED) -> str:
     return DEFAULT
 
 
-_DIGRAPHS = {"lj": "љ", "nj": "њ", "dž": "џ", "Lj": "Љ", "Nj": "Њ", "Dž": "Џ", "LJ": "Љ", "NJ": "Њ", "DŽ": "Џ"}
+_DIGRAPHS = {
+    "lj": "љ",
+    "nj": "њ",
+    "dž": "џ",
+    "Lj": "Љ",
+    "Nj": "Њ",
+    "Dž": "Џ",
+    "LJ": "Љ",
+    "NJ": "Њ",
+    "DŽ": "Џ",
+}
 _LETTERS = dict(
     zip(
         "abvgdđežzijklmnoprstćufhcčšABVGDĐEŽZIJKLMNOPRSTĆUFHCČŠ",

@@ -41,7 +41,9 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 COLLECTION = "idempotency_keys"
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 # Headers that describe the stored response; hop-by-hop, per-request and credential-bearing ones are dropped.
-_KEPT_HEADERS = frozenset({"content-type", "location", "etag", "link", "content-language", "vary", "last-modified"})
+_KEPT_HEADERS = frozenset(
+    {"content-type", "location", "etag", "link", "content-language", "vary", "last-modified"}
+)
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,9 @@ class IdempotencyStore:
         self.lock_timeout = lock_timeout
 
     def ensure_indexes(self) -> None:
-        self._collection().create_index([("expires_at", ASCENDING)], expireAfterSeconds=0, name="ttl_expires_at")
+        self._collection().create_index(
+            [("expires_at", ASCENDING)], expireAfterSeconds=0, name="ttl_expires_at"
+        )
 
     @staticmethod
     def record_id(client: str, key: str) -> str:
@@ -151,7 +155,9 @@ def _should_store(status: int) -> bool:
 class IdempotencyMiddleware:
     """Applies the store to contract POSTs; sits after validation so rejected requests do not consume a key."""
 
-    def __init__(self, app: ASGIApp, store: IdempotencyStore, post_operations: Mapping[str, Any], service: str):
+    def __init__(
+        self, app: ASGIApp, store: IdempotencyStore, post_operations: Mapping[str, Any], service: str
+    ):
         self.app = app
         self.store = store
         self.post_operations = post_operations
@@ -170,7 +176,9 @@ class IdempotencyMiddleware:
             raise Problem("bad-request", errors=[FieldError("/header/Idempotency-Key", "pattern")])
         context = request_context.current()
         caller = context.caller if context else None
-        if caller is None:  # POSTs of the contract are all secured; this is a wiring error, not a client error
+        if (
+            caller is None
+        ):  # POSTs of the contract are all secured; this is a wiring error, not a client error
             raise RuntimeError("idempotency needs the authenticated caller")
         client = f"{caller.azp}/{caller.sub}"
 
@@ -221,7 +229,9 @@ class IdempotencyMiddleware:
             await run_in_threadpool(self.store.release, client, key)
             raise
         if _should_store(status):
-            await run_in_threadpool(self.store.complete, client, key, StoredResponse(status, kept, b"".join(chunks)))
+            await run_in_threadpool(
+                self.store.complete, client, key, StoredResponse(status, kept, b"".join(chunks))
+            )
         else:
             await run_in_threadpool(self.store.release, client, key)
 

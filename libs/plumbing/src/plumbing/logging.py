@@ -28,9 +28,9 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds").replace(
-                "+00:00", "Z"
-            ),
+            "ts": datetime.fromtimestamp(record.created, UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
             "level": record.levelname.lower(),
             "service": self.service,
             "logger": record.name,
@@ -55,7 +55,9 @@ def safe_stack(tb: Any) -> list[str]:
     return [f"{frame.filename}:{frame.lineno} in {frame.name}" for frame in traceback.extract_tb(tb)]
 
 
-def configure_logging(service: str, level: str | int = "INFO", stream: IO[str] | None = None) -> logging.Handler:
+def configure_logging(
+    service: str, level: str | int = "INFO", stream: IO[str] | None = None
+) -> logging.Handler:
     """Route every logger through one JSON handler on stdout (idempotent: a second call replaces it)."""
     root = logging.getLogger()
     for handler in list(root.handlers):

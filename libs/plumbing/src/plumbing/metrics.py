@@ -40,11 +40,7 @@ JWKS_AGE = Gauge(
     ["service"],
     multiprocess_mode="mostrecent",
 )
-ACCESS_LOG_WRITE_FAILURES = Counter(
-    "access_log_write_failures_total",
-    "Personal-data reads refused with 503 because the access log entry could not be written",
-    ["service"],
-)
+# access_log_write_failures_total is defined and counted by plumbing.access_log, where the write fails.
 IDEMPOTENT_REPLAYS = Counter(
     "idempotency_replays_total", "POSTs answered from a stored first response", ["service"]
 )

@@ -62,13 +62,18 @@ class PageRequest:
     ) -> PageRequest:
         chosen = DEFAULT_LIMIT if limit is None else int(limit)
         if not 1 <= chosen <= MAX_LIMIT:
-            raise Problem("validation-failed", errors=[FieldError("/query/limit", "maximum" if chosen > 1 else "minimum")])
+            raise Problem(
+                "validation-failed",
+                errors=[FieldError("/query/limit", "maximum" if chosen > 1 else "minimum")],
+            )
         since: datetime | None
         if isinstance(updated_since, str):
             try:
                 since = datetime.fromisoformat(updated_since.replace("Z", "+00:00"))
             except ValueError:
-                raise Problem("validation-failed", errors=[FieldError("/query/updated_since", "format")]) from None
+                raise Problem(
+                    "validation-failed", errors=[FieldError("/query/updated_since", "format")]
+                ) from None
             if since.tzinfo is None:
                 raise Problem("validation-failed", errors=[FieldError("/query/updated_since", "format")])
         else:
@@ -108,7 +113,9 @@ class Page(Generic[T]):
     items: list[T]
     next_cursor: str | None
 
-    def body(self, render: Callable[[T], Any] = lambda item: item, items_key: str = "items") -> dict[str, Any]:
+    def body(
+        self, render: Callable[[T], Any] = lambda item: item, items_key: str = "items"
+    ) -> dict[str, Any]:
         return {items_key: [render(item) for item in self.items], "next_cursor": self.next_cursor}
 
     def link_header(self, path: str, query: Mapping[str, Any] | None = None) -> str | None:
@@ -120,9 +127,7 @@ class Page(Generic[T]):
         return f'<{path}?{urlencode(params)}>; rel="next"'
 
 
-def build_page(
-    rows: Sequence[T], request: PageRequest, key: Callable[[T], tuple[datetime, str]]
-) -> Page[T]:
+def build_page(rows: Sequence[T], request: PageRequest, key: Callable[[T], tuple[datetime, str]]) -> Page[T]:
     """Cut `rows` (fetched with `request.fetch`, sorted by (updated_at, id)) to a page and its next cursor."""
     items = list(rows[: request.limit])
     if len(rows) > request.limit and items:

@@ -71,9 +71,18 @@ _STRIPPED = frozenset(
         b"x-id-token",
     }
 )
-_STRIPPED_PREFIXES = (b"x-forwarded-user", b"x-forwarded-email", b"x-forwarded-groups",
-                      b"x-forwarded-preferred", b"x-forwarded-access", b"x-auth", b"x-remote-",
-                      b"x-consumer-", b"x-user-", b"x-authenticated")
+_STRIPPED_PREFIXES = (
+    b"x-forwarded-user",
+    b"x-forwarded-email",
+    b"x-forwarded-groups",
+    b"x-forwarded-preferred",
+    b"x-forwarded-access",
+    b"x-auth",
+    b"x-remote-",
+    b"x-consumer-",
+    b"x-user-",
+    b"x-authenticated",
+)
 _ACTING_USER = re.compile(r"^[A-Za-z0-9._@:-]{1,128}$")
 
 
@@ -103,7 +112,9 @@ def strip_identity_headers(scope: Scope) -> None:
     ]
 
 
-def read_policies(spec: Mapping[str, Any], known_roles: Iterable[str] = KNOWN_ROLES) -> dict[str, OperationPolicy]:
+def read_policies(
+    spec: Mapping[str, Any], known_roles: Iterable[str] = KNOWN_ROLES
+) -> dict[str, OperationPolicy]:
     """Policies by operationId from a resolved OpenAPI document; raises ContractError on any rule broken."""
     known = frozenset(known_roles)
     global_security = spec.get("security")
@@ -155,7 +166,10 @@ def read_policies(spec: Mapping[str, Any], known_roles: Iterable[str] = KNOWN_RO
 
 def _purpose_enum(parameters: list[dict[str, Any]]) -> frozenset[str]:
     for parameter in parameters:
-        if parameter.get("in") == "header" and str(parameter.get("name", "")).lower() == PURPOSE_HEADER.lower():
+        if (
+            parameter.get("in") == "header"
+            and str(parameter.get("name", "")).lower() == PURPOSE_HEADER.lower()
+        ):
             enum = (parameter.get("schema") or {}).get("enum")
             if parameter.get("required") and isinstance(enum, list) and enum:
                 return frozenset(str(value) for value in enum)

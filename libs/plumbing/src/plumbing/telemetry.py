@@ -55,7 +55,9 @@ def setup_tracing(service: str, exporter: str | SpanExporter | None = None) -> T
 
             provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
         elif choice != "none":
-            raise ValueError(f"OTEL_TRACES_EXPORTER={choice!r} is not supported (otlp, console, memory, none)")
+            raise ValueError(
+                f"OTEL_TRACES_EXPORTER={choice!r} is not supported (otlp, console, memory, none)"
+            )
         _provider, _pid = provider, os.getpid()
         _install_global(provider)
         return provider
@@ -64,7 +66,7 @@ def setup_tracing(service: str, exporter: str | SpanExporter | None = None) -> T
 def _install_global(provider: TracerProvider) -> None:
     # The API lets the global provider be set once per process; after a fork the child inherits the parent's
     # setting, so the proxy is swapped directly (the documented setter would refuse and only log a warning).
-    trace._TRACER_PROVIDER_SET_ONCE._done = False  # type: ignore[attr-defined]
+    trace._TRACER_PROVIDER_SET_ONCE._done = False
     trace.set_tracer_provider(provider)
 
 

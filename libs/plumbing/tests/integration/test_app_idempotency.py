@@ -13,7 +13,6 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parents[1] / "fixtures"))
 
 from app_support import FakeSettings, bearer, build_demo_app  # noqa: E402
-
 from plumbing.clock import FixedClock  # noqa: E402
 from plumbing.idempotency import IdempotencyStore, StoredResponse, fingerprint  # noqa: E402
 from plumbing.problems import Problem  # noqa: E402
@@ -43,7 +42,8 @@ def test_same_key_same_body_replays_the_first_response(client):
     assert first.status_code == 201
     # Same JSON content, different key order: still the same request.
     second = client.post(
-        "/v1/demo/things", content=b'{"kind": "small", "name": "a"}',
+        "/v1/demo/things",
+        content=b'{"kind": "small", "name": "a"}',
         headers=bearer("manager", **{"Idempotency-Key": key, "Content-Type": "application/json"}),
     )
     assert second.status_code == 201
@@ -114,7 +114,9 @@ def test_concurrent_requests_with_one_key_one_wins(settings):
     assert sorted(outcomes) == ["idempotency-key-in-progress"] * 7 + ["run"]
 
     store.complete("c/u", key, StoredResponse(201, [("content-type", "application/json")], b'{"id":"1"}'))
-    assert store.begin("c/u", key, printed) == StoredResponse(201, [("content-type", "application/json")], b'{"id":"1"}')
+    assert store.begin("c/u", key, printed) == StoredResponse(
+        201, [("content-type", "application/json")], b'{"id":"1"}'
+    )
     # Kept at least 24 h; after that the key is new again even if the TTL monitor has not run yet.
     clock.advance(timedelta(hours=23, minutes=59))
     assert store.begin("c/u", key, printed) is not None
@@ -139,7 +141,9 @@ def test_stale_lock_of_a_dead_worker_is_taken_over(settings):
 
 
 def test_readyz_is_503_when_the_database_is_unreachable():
-    app, _ = build_demo_app(settings=FakeSettings(mongodb_uri="mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=300"))
+    app, _ = build_demo_app(
+        settings=FakeSettings(mongodb_uri="mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=300")
+    )
     with app.test_client() as client:
         response = client.get("/readyz")
         assert response.status_code == 503

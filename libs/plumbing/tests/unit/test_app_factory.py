@@ -13,7 +13,6 @@ import yaml
 sys.path.insert(0, str(Path(__file__).parents[1] / "fixtures"))
 
 from app_support import CANARY, DEMO_SPEC, FakeDatabase, FakeJwks, bearer, build_demo_app  # noqa: E402
-
 from plumbing.logging import configure_logging  # noqa: E402
 from plumbing.security import ContractError  # noqa: E402
 
@@ -51,7 +50,9 @@ def test_operation_without_x_roles_refuses_to_build(tmp_path):
 
 
 def test_unknown_role_refuses_to_build(tmp_path):
-    path = _spec_without(tmp_path, lambda s: s["paths"]["/v1/demo/things"]["post"].update({"x-roles": ["case_manager"]}))
+    path = _spec_without(
+        tmp_path, lambda s: s["paths"]["/v1/demo/things"]["post"].update({"x-roles": ["case_manager"]})
+    )
     with pytest.raises(ContractError, match="unknown roles"):
         build_demo_app(spec=path)
 
@@ -66,7 +67,9 @@ def test_personal_data_without_purpose_header_refuses_to_build(tmp_path):
 
 
 def test_personal_data_for_analysts_refuses_to_build(tmp_path):
-    path = _spec_without(tmp_path, lambda s: s["paths"]["/v1/demo/things"]["get"]["x-roles"].append("analyst"))
+    path = _spec_without(
+        tmp_path, lambda s: s["paths"]["/v1/demo/things"]["get"]["x-roles"].append("analyst")
+    )
     with pytest.raises(ContractError, match="analyst"):
         build_demo_app(spec=path)
 
@@ -104,7 +107,9 @@ def test_wrong_role_is_403(demo):
     # The analyst is authenticated but x-roles of the list operation names case-manager and coordinator only.
     _assert_problem(client.get("/v1/demo/things", headers=bearer("analyst", **PURPOSE)), 403, "forbidden")
     # coordinator may list but not create
-    response = client.post("/v1/demo/things", json={"name": "a", "kind": "small"}, headers=bearer("coordinator"))
+    response = client.post(
+        "/v1/demo/things", json={"name": "a", "kind": "small"}, headers=bearer("coordinator")
+    )
     _assert_problem(response, 403, "forbidden")
 
 
@@ -117,7 +122,12 @@ def test_role_is_checked_before_validation(demo):
 
 def test_identity_headers_are_ignored(demo):
     client, _ = demo
-    spoof = {"X-Roles": "case-manager", "X-User": "u-manager", "X-Forwarded-User": "u-manager", "X-Country": "ME"}
+    spoof = {
+        "X-Roles": "case-manager",
+        "X-User": "u-manager",
+        "X-Forwarded-User": "u-manager",
+        "X-Country": "ME",
+    }
     _assert_problem(client.get("/v1/demo/things", headers={**PURPOSE, **spoof}), 401, "unauthorized")
     response = client.get("/v1/demo/things", headers=bearer("analyst", **PURPOSE, **spoof))
     _assert_problem(response, 403, "forbidden")
@@ -174,7 +184,8 @@ def test_unknown_query_parameter_is_rejected_without_echo(demo):
 def test_malformed_json_is_400(demo):
     client, _ = demo
     response = client.post(
-        "/v1/demo/things", content=b'{"name": "' + CANARY.encode(),
+        "/v1/demo/things",
+        content=b'{"name": "' + CANARY.encode(),
         headers=bearer("manager", **{"Content-Type": "application/json"}),
     )
     body = _assert_problem(response, 400, "bad-request")
@@ -245,8 +256,12 @@ def test_accept_language_translates_title_not_type(demo):
 
 def test_not_found_and_conflict_from_handlers(demo):
     client, _ = demo
-    _assert_problem(client.get("/v1/demo/things/nope", headers=bearer("manager", **PURPOSE)), 404, "not-found")
-    response = client.post("/v1/demo/things", json={"name": "conflict", "kind": "small"}, headers=bearer("manager"))
+    _assert_problem(
+        client.get("/v1/demo/things/nope", headers=bearer("manager", **PURPOSE)), 404, "not-found"
+    )
+    response = client.post(
+        "/v1/demo/things", json={"name": "conflict", "kind": "small"}, headers=bearer("manager")
+    )
     _assert_problem(response, 409, "conflict")
 
 
@@ -259,7 +274,9 @@ def test_access_log_failure_is_503_with_retry_after(demo):
 
 def test_unhandled_exception_is_500_without_details(demo):
     client, logs = demo
-    response = client.post("/v1/demo/things", json={"name": "boom", "kind": "small"}, headers=bearer("manager"))
+    response = client.post(
+        "/v1/demo/things", json={"name": "boom", "kind": "small"}, headers=bearer("manager")
+    )
     body = _assert_problem(response, 500, "internal-error")
     assert "canary-in-exception" not in response.text
     assert "canary-in-exception" not in logs.getvalue()
@@ -314,9 +331,14 @@ def test_kafka_check_never_makes_the_api_unready():
 
 
 def test_metrics_count_requests_by_operation(demo):
+    import plumbing.access_log  # noqa: F401 - registers access_log_write_failures_total, as services do
+
     client, _ = demo
     client.get("/v1/demo/things", headers=bearer("analyst", **PURPOSE))
     text = client.get("/metrics").text
-    assert 'http_requests_total{method="GET",operation_id="demo_handlers.list_things",service="demo",status="403"}' in text
+    assert (
+        'http_requests_total{method="GET",operation_id="demo_handlers.list_things",service="demo",status="403"}'
+        in text
+    )
     assert "jwks_age_seconds" in text
     assert "access_log_write_failures_total" in text

@@ -9,7 +9,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parents[1] / "fixtures"))
 
 from app_support import CANARY, bearer, build_demo_app  # noqa: E402
-
 from plumbing import telemetry  # noqa: E402
 
 
@@ -46,8 +45,10 @@ def test_span_is_named_by_route_and_continues_the_callers_trace():
         exporter.clear()
         client.get(
             f"/v1/demo/things/t-01?x={CANARY}",
-            headers=bearer("manager", **{"X-Purpose": "case-management",
-                                         "traceparent": f"00-{parent_trace}-00f067aa0ba902b7-01"}),
+            headers=bearer(
+                "manager",
+                **{"X-Purpose": "case-management", "traceparent": f"00-{parent_trace}-00f067aa0ba902b7-01"},
+            ),
         )
         spans = [s for s in exporter.get_finished_spans() if s.kind.name == "SERVER"]
     (span,) = spans

@@ -11,7 +11,6 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parents[1] / "fixtures"))
 
 from app_support import bearer, build_demo_app  # noqa: E402
-
 from plumbing.pagination import MAX_LIMIT, PageRequest, build_page, decode_cursor, encode_cursor  # noqa: E402
 from plumbing.problems import Problem  # noqa: E402
 
@@ -50,7 +49,11 @@ def test_walk_all_pages_without_gaps_or_repeats():
     cursor = None
     while True:
         request = PageRequest.parse(5, cursor)
-        remaining = [r for r in rows if not request.after or (r["updated_at"], r["id"]) > (request.after.updated_at, request.after.id)]
+        remaining = [
+            r
+            for r in rows
+            if not request.after or (r["updated_at"], r["id"]) > (request.after.updated_at, request.after.id)
+        ]
         page = build_page(remaining[: request.fetch], request, key=lambda r: (r["updated_at"], r["id"]))
         seen.extend(r["id"] for r in page.items)
         cursor = page.next_cursor

@@ -9,15 +9,14 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "fixtures"))
 
-from app_support import TOKENS, FakeValidator, bearer, build_demo_app  # noqa: E402
 import yaml  # noqa: E402
+from app_support import TOKENS, FakeValidator, bearer, build_demo_app  # noqa: E402
 from connexion.spec import Specification  # noqa: E402
-from starlette.datastructures import Headers  # noqa: E402
-
 from plumbing import request_context  # noqa: E402
 from plumbing.auth import AuthError  # noqa: E402
 from plumbing.problems import Problem  # noqa: E402
 from plumbing.security import make_bearer_info, read_policies, strip_identity_headers  # noqa: E402
+from starlette.datastructures import Headers  # noqa: E402
 
 SPEC = Path(__file__).parents[1] / "fixtures" / "demo.yaml"
 
@@ -47,13 +46,23 @@ def test_repository_contracts_follow_the_rules():
 def test_identity_headers_are_stripped_but_acting_user_kept():
     scope = {
         "headers": [
-            (b"x-user", b"a"), (b"X-Roles", b"coordinator"), (b"x-forwarded-user", b"b"), (b"x-country", b"ME"),
-            (b"x-auth-request-user", b"c"), (b"remote-user", b"d"), (b"x-acting-user", b"officer-7"),
-            (b"authorization", b"Bearer t"), (b"accept-language", b"sq"),
+            (b"x-user", b"a"),
+            (b"X-Roles", b"coordinator"),
+            (b"x-forwarded-user", b"b"),
+            (b"x-country", b"ME"),
+            (b"x-auth-request-user", b"c"),
+            (b"remote-user", b"d"),
+            (b"x-acting-user", b"officer-7"),
+            (b"authorization", b"Bearer t"),
+            (b"accept-language", b"sq"),
         ]
     }
     strip_identity_headers(scope)
-    assert [name.lower() for name, _ in scope["headers"]] == [b"x-acting-user", b"authorization", b"accept-language"]
+    assert [name.lower() for name, _ in scope["headers"]] == [
+        b"x-acting-user",
+        b"authorization",
+        b"accept-language",
+    ]
 
 
 class _Request:
@@ -109,4 +118,9 @@ def test_acting_user_reaches_the_access_log():
         )
         assert response.status_code == 200
     caller, purpose, operation_id, _, ids, *_ = access_log.entries[0]
-    assert (caller.acting_user, purpose, operation_id, ids) == ("officer-7", "identification", "demo_handlers.get_thing", ["t-01"])
+    assert (caller.acting_user, purpose, operation_id, ids) == (
+        "officer-7",
+        "identification",
+        "demo_handlers.get_thing",
+        ["t-01"],
+    )
