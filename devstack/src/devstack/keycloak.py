@@ -193,18 +193,58 @@ class KeycloakServer:
         (home / "data" / "import").mkdir(parents=True)
         for shared in ("bin", "lib", "themes", "providers", "conf"):
             (home / shared).symlink_to(install / shared)
-        realm = merged_realm()
-        _write_private(home / "data" / "import" / f"{REALM_NAME}-realm.json", json.dumps(realm))
+        (self.data / f"keycloak-{self.port}.log").unlink(missing_ok=True)
         return home
 
     # -- lifecycle ----------------------------------------------------------------------------------------
     def start(self) -> None:
         started = time.monotonic()
         install = self._install()
-        java_home = find_java_home()  # THB_JAVA_HOME overrides; verified on Temurin 25 and OpenJDK 17
+        java_home = find_java_home()  # THB_JAVA_HOME overrides it; Keycloak 26.7 verified here on Temurin 25
         self._build(install, java_home)
-        home = self._fresh_home(install)
         self.admin_password = admin_password()
+        realm_json = json.dumps(merged_realm(), sort_keys=True)
+        home = self._fresh_home(install)
+        template = self._template_dir(realm_json)
+        try:
+            if not (template / "keycloakdb.mv.db").exists():
+                # First start for this realm: import it (schema + realm + admin, ~12 s), stop cleanly and keep the
+                # database as a template. Later starts copy the template and skip all of that.
+                _write_private(home / "data" / "import" / f"{REALM_NAME}-realm.json", realm_json)
+                self._launch(home, install, java_home, import_realm=True)
+                self._stop_process()
+                self._save_template(home, template)
+                shutil.rmtree(home / "data" / "import", ignore_errors=True)
+            else:
+                (home / "data" / "h2").mkdir(parents=True)
+                for item in template.iterdir():
+                    shutil.copy2(item, home / "data" / "h2" / item.name)
+            self._launch(home, install, java_home, import_realm=False)
+        except BaseException:
+            self.stop()
+            raise
+        self.startup_seconds = time.monotonic() - started
+        progress(f"Keycloak ready at {self.issuer} in {self.startup_seconds:.1f}s")
+
+    def _template_dir(self, realm_json: str) -> Path:
+        """Keyed by everything that shapes the database: version, build, realm files and admin password."""
+        key = hashlib.sha256(
+            "|".join((KEYCLOAK_VERSION, *BUILD_OPTIONS, realm_json, self.admin_password)).encode()
+        ).hexdigest()[:16]
+        return self.data / f"template-{key}"
+
+    def _save_template(self, home: Path, template: Path) -> None:
+        staging = self.data / f".template-{self.port}"
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.copytree(home / "data" / "h2", staging)
+        for old in self.data.glob("template-*"):
+            shutil.rmtree(old, ignore_errors=True)
+        try:
+            staging.rename(template)
+        except OSError:
+            shutil.rmtree(staging, ignore_errors=True)  # a concurrent start saved the same template first
+
+    def _launch(self, home: Path, install: Path, java_home: Path, *, import_realm: bool) -> None:
         env = self._java_env(java_home)
         env["KC_BOOTSTRAP_ADMIN_USERNAME"] = self.admin_user
         env["KC_BOOTSTRAP_ADMIN_PASSWORD"] = self.admin_password
@@ -214,11 +254,14 @@ class KeycloakServer:
             f"-Dkc.home.dir={home}",
             "start",
             "--optimized",
-            "--import-realm",
+            *(["--import-realm"] if import_realm else []),
             "--http-enabled=true",
             "--http-host=127.0.0.1",
             f"--http-port={self.port}",
             f"--http-management-port={self.management_port}",
+            # A fixed public URL makes iss the same whichever host name a client used (localhost or 127.0.0.1),
+            # so it always equals OIDC_ISSUER, which the services compare it with.
+            f"--hostname={self.base_url}",
             "--hostname-strict=false",
             # one node: no Infinispan cluster, so no JGroups ports (7800/57800) that two stacks would fight over
             "--cache=local",
@@ -226,22 +269,26 @@ class KeycloakServer:
             "--log-level=info",
         ]
         log_path = self.data / f"keycloak-{self.port}.log"
-        log_path.unlink(missing_ok=True)
         self.process = ManagedProcess(self.name, argv, log_path, env=env, cwd=home)
-        progress(f"starting Keycloak on port {self.port}")
+        progress(
+            f"starting Keycloak on port {self.port}"
+            + (" (first start: importing the realm)" if import_realm else "")
+        )
         self.process.start()
         self.process.wait_until(self._discovery_ready, timeout=180, what="serving the realm")
-        self.startup_seconds = time.monotonic() - started
-        progress(f"Keycloak ready at {self.issuer} in {self.startup_seconds:.1f}s")
 
     def _discovery_ready(self) -> bool:
         url = f"{self.issuer}/.well-known/openid-configuration"
         with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - local http only
             return bool(response.status == 200 and json.load(response).get("issuer") == self.issuer)
 
-    def stop(self) -> None:
+    def _stop_process(self) -> None:
         if self.process is not None:
             self.process.stop(timeout=30)
+            self.process = None
+
+    def stop(self) -> None:
+        self._stop_process()
         if self._home_lock is not None:
             self._home_lock.close()
             self._home_lock = None
