@@ -311,6 +311,27 @@ class BodyLimitMiddleware:
         await self.app(scope, counted, send)
 
 
+class OperationRecorder:
+    """Copies the routed operation into the request context (right after routing, before security).
+
+    The outer middleware cannot rely on reading connexion's routing extension from its own scope: under uvicorn
+    the scope it holds is not always the dict the router annotates, while the context object is shared.
+    """
+
+    def __init__(self, app: ASGIApp, policies: Mapping[str, OperationPolicy]) -> None:
+        self.app = app
+        self.policies = policies
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        context = request_context.current()
+        if scope["type"] == "http" and context is not None:
+            operation_id = scope.get("extensions", {}).get("connexion_routing", {}).get("operation_id")
+            policy = self.policies.get(operation_id) if operation_id else None
+            if policy is not None:
+                context.operation_id, context.route = policy.operation_id, policy.route
+        await self.app(scope, receive, send)
+
+
 class ObservabilityMiddleware:
     def __init__(self, app: ASGIApp, factory: AppState) -> None:
         self.app = app
@@ -366,10 +387,6 @@ class ObservabilityMiddleware:
             self._finish(scope, context, span, status, time.perf_counter() - started)
 
     def _finish(self, scope: Scope, context: Any, span: Any, status: int, duration: float) -> None:
-        operation_id = scope.get("extensions", {}).get("connexion_routing", {}).get("operation_id")
-        policy = self.state.policies.get(operation_id) if operation_id else None
-        context.operation_id = policy.operation_id if policy else None
-        context.route = policy.route if policy else None
         span.update_name(f"{context.method} {context.route}" if context.route else context.method)
         span.set_attribute("http.request.method", context.method)
         span.set_attribute("http.response.status_code", status)
@@ -644,6 +661,7 @@ def create_app(
     app.add_middleware(
         BodyLimitMiddleware, position=MiddlewarePosition.BEFORE_ROUTING, max_body=max_body_bytes
     )
+    app.add_middleware(OperationRecorder, position=MiddlewarePosition.BEFORE_SECURITY, policies=policies)
     app.add_middleware(
         AuthorizationMiddleware, position=MiddlewarePosition.BEFORE_VALIDATION, policies=policies
     )
