@@ -199,6 +199,7 @@ class KeycloakServer:
     # -- lifecycle ----------------------------------------------------------------------------------------
     def start(self) -> None:
         started = time.monotonic()
+        self.data.mkdir(parents=True, exist_ok=True)
         install = self._install()
         java_home = find_java_home()  # THB_JAVA_HOME overrides it; Keycloak 26.7 verified here on Temurin 25
         self._build(install, java_home)
