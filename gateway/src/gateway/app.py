@@ -18,9 +18,8 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-import httpx
 from plumbing import i18n
 from plumbing.problems import Problem
 
@@ -29,6 +28,7 @@ from gateway.contracts import Operation, RouteTable
 from gateway.docs import DocsAssets
 from gateway.headers import forwarded_headers, request_id, trace_context
 from gateway.ratelimit import RateLimiter
+from gateway.upstream import Forwarder, UpstreamError, UpstreamResponse
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -73,8 +73,19 @@ _RESPONSE_DROP = frozenset(
         b"cross-origin-opener-policy",
         b"access-control-allow-origin",
         b"access-control-expose-headers",
+        b"content-length",
     }
 )
+
+
+class ForwarderLike(Protocol):
+    async def request(
+        self, service: str, method: str, target: bytes, headers: list[tuple[bytes, bytes]], body: bytes
+    ) -> UpstreamResponse: ...
+
+    async def probe(self, service: str, path: bytes, timeout: float) -> int: ...
+
+    async def aclose(self) -> None: ...
 
 
 @dataclass
@@ -111,7 +122,7 @@ class Gateway:
         cors_origins: frozenset[str] = frozenset(),
         max_body_bytes: int = 1_048_576,
         upstream_timeout: float = 30.0,
-        transport: httpx.AsyncBaseTransport | None = None,
+        forwarder: ForwarderLike | None = None,
         ready: Callable[[], bool] = lambda: True,
         on_startup: Callable[[], object] | None = None,
         on_shutdown: Callable[[], None] | None = None,
@@ -125,31 +136,15 @@ class Gateway:
         self.cors_origins = cors_origins
         self.max_body_bytes = max_body_bytes
         self.upstream_timeout = upstream_timeout
-        self.transport = transport
+        self.forwarder: ForwarderLike = forwarder or Forwarder(dict(upstreams), timeout=upstream_timeout)
         self.ready = ready
         self.on_startup = on_startup
         self.on_shutdown = on_shutdown
-        self._client: httpx.AsyncClient | None = None
         self._status_cache: tuple[float, bytes, int] | None = None
 
     # -- plumbing -----------------------------------------------------------------------------------------
-    @property
-    def client(self) -> httpx.AsyncClient:
-        # Created on first use (inside the worker's event loop, after gunicorn forked): one pool for all services.
-        if self._client is None:
-            self._client = httpx.AsyncClient(
-                transport=self.transport,
-                timeout=httpx.Timeout(self.upstream_timeout, connect=2.0, pool=5.0),
-                limits=httpx.Limits(max_connections=256, max_keepalive_connections=64, keepalive_expiry=30),
-                follow_redirects=False,
-                trust_env=False,
-            )
-        return self._client
-
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        await self.forwarder.aclose()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -304,53 +299,34 @@ class Gateway:
         if client:
             upstream_headers.append((b"x-forwarded-for", str(client[0]).encode()))
         upstream_headers.append((b"x-forwarded-proto", str(scope.get("scheme", "http")).encode()))
-        raw_path = scope.get("raw_path") or req.path.encode()
-        url = self.upstreams[op.service] + raw_path.decode("latin-1")
+        target = scope.get("raw_path") or req.path.encode()
         query = scope.get("query_string") or b""
         if query:
-            url += "?" + query.decode("latin-1")
+            target += b"?" + query
         started = time.perf_counter()
         try:
-            upstream_request = self.client.build_request(
-                req.method, url, headers=upstream_headers, content=body
-            )
-            response = await self.client.send(upstream_request, stream=True)
-        except httpx.TransportError as exc:
+            response = await self.forwarder.request(op.service, req.method, target, upstream_headers, body)
+        except UpstreamError as exc:
             req.outcome = f"upstream:{type(exc).__name__}"
+            log.warning("service %s unavailable (request %s): %s", op.service, req.request_id, exc)
             return await self._problem(
                 send, req, Problem("service-unavailable", retry_after=RETRY_AFTER_UNAVAILABLE)
             )
-        try:
-            out = [
-                (name, value)
-                for name, value in response.headers.raw
-                if name.lower() not in _RESPONSE_DROP and name.lower() != b"content-security-policy"
-            ]
-            out.append((b"content-security-policy", _API_CSP))
-            if not any(name.lower() == b"cache-control" for name, _ in out):
-                out.append((b"cache-control", b"no-store"))
-            self._common_headers(out, req)
-            first = True
-            async for chunk in response.aiter_raw():
-                if first:
-                    await send(
-                        {"type": "http.response.start", "status": response.status_code, "headers": out}
-                    )
-                    first = False
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            if first:
-                await send({"type": "http.response.start", "status": response.status_code, "headers": out})
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
-        except httpx.TransportError as exc:
-            # The service broke the answer half-way: the client sees a truncated response, which is all we can do.
-            req.outcome = f"upstream-broken:{type(exc).__name__}"
-            log.warning("upstream %s broke its response (request %s)", op.service, req.request_id)
-        finally:
-            await response.aclose()
         req.upstream_ms = (time.perf_counter() - started) * 1000
-        if req.outcome == "-":
-            req.outcome = "forwarded"
-        return response.status_code
+        out = [
+            (name, value)
+            for name, value in response.headers
+            if name not in _RESPONSE_DROP and name != b"content-security-policy"
+        ]
+        out.append((b"content-length", str(len(response.body)).encode()))
+        out.append((b"content-security-policy", _API_CSP))
+        if not any(name == b"cache-control" for name, _ in out):
+            out.append((b"cache-control", b"no-store"))
+        self._common_headers(out, req)
+        await send({"type": "http.response.start", "status": response.status, "headers": out})
+        await send({"type": "http.response.body", "body": response.body if req.method != "HEAD" else b""})
+        req.outcome = "forwarded"
+        return response.status
 
     async def _preflight(self, send: Send, headers: dict[bytes, bytes], req: _Request) -> int:
         requested = (_text(headers.get(b"access-control-request-method")) or "").upper()
@@ -405,14 +381,11 @@ class Gateway:
 
     async def _probe(self, service: str) -> dict[str, Any]:
         try:
-            response = await self.client.get(self.upstreams[service] + "/readyz", timeout=2.0)
-        except httpx.HTTPError as exc:
-            return {"status": "unreachable", "error": type(exc).__name__}
+            status = await self.forwarder.probe(service, b"/readyz", 2.0)
+        except UpstreamError:
+            return {"status": "unreachable"}
         # Only the verdict is passed on: a service's readiness details are for its operators, not for callers.
-        return {
-            "status": "ready" if response.status_code == 200 else "unready",
-            "http_status": response.status_code,
-        }
+        return {"status": "ready" if status == 200 else "unready", "http_status": status}
 
     async def _docs(self, send: Send, req: _Request) -> int:
         assert self.docs is not None

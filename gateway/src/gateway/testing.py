@@ -26,6 +26,7 @@ from gateway.app import Gateway
 from gateway.auth import EdgeAuthenticator
 from gateway.contracts import SERVICES, audience_of, build_routes, combined_document, load_contracts
 from gateway.docs import DocsAssets
+from gateway.httpx_forwarder import HttpxForwarder
 from gateway.ratelimit import RateLimiter
 
 ISSUER = "http://keycloak.test/realms/thb"
@@ -187,7 +188,7 @@ def build_gateway(
     }
     if upstream is not None and transport is None:
         transport = httpx.ASGITransport(app=upstream)
-    urls = upstream_urls or {service: f"http://{service}.upstream.test" for service in loaded}
+    urls = dict(upstream_urls or {service: f"http://{service}.upstream.test" for service in loaded})
     return Gateway(
         routes=build_routes(loaded),
         document=combined_document(
@@ -202,6 +203,6 @@ def build_gateway(
         docs=DocsAssets.build(client_id="api-docs", issuer_origin="http://keycloak.test"),
         cors_origins=frozenset(cors_origins),
         max_body_bytes=max_body_bytes,
-        transport=transport,
+        forwarder=HttpxForwarder(urls, transport) if transport is not None else None,
         ready=ready,
     )

@@ -1,0 +1,1 @@
+"""`make bench` / `python -m bench`: latency and throughput through the gateway vs the service directly."""
