@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
 from gateway.testing import ALL_AUDIENCES, SigningKeys
 
 REPO = Path(__file__).resolve().parents[1]
@@ -78,7 +77,9 @@ def wait_http(url: str, timeout: float = 30.0) -> None:
 
 
 @contextlib.contextmanager
-def process(argv: list[str], env: dict[str, str], log: Path, ready_url: str) -> Iterator[subprocess.Popen[bytes]]:
+def process(
+    argv: list[str], env: dict[str, str], log: Path, ready_url: str
+) -> Iterator[subprocess.Popen[bytes]]:
     with open(log, "wb") as out:
         proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
@@ -135,7 +136,9 @@ def bench_config(directory: Path) -> Path:
     return target
 
 
-def wrk(url: str, token: str, *, connections: int, duration: int, script: Path, pause_ms: int | None = None) -> dict[str, Any]:
+def wrk(
+    url: str, token: str, *, connections: int, duration: int, script: Path, pause_ms: int | None = None
+) -> dict[str, Any]:
     env = dict(os.environ)
     if pause_ms is not None:
         env["BENCH_PAUSE_MS"] = str(pause_ms)
@@ -143,7 +146,9 @@ def wrk(url: str, token: str, *, connections: int, duration: int, script: Path, 
         "wrk", "-t", "1" if connections < 4 else "2", "-c", str(connections), "-d", f"{duration}s",
         "--timeout", "5s", "-H", f"Authorization: Bearer {token}", "-s", str(script), url + PATH,
     ]  # fmt: skip
-    out = subprocess.run(argv, env=env, capture_output=True, text=True, check=True, timeout=duration + 60).stdout
+    out = subprocess.run(
+        argv, env=env, capture_output=True, text=True, check=True, timeout=duration + 60
+    ).stdout
     result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
     result["rps"] = round(result["requests"] / result["seconds"], 1)
     return result
@@ -183,12 +188,18 @@ http {{
 
 def main() -> int:
     if shutil.which("wrk") is None:
-        print("bench: wrk is not installed. Install it with `apt-get install -y wrk nginx-light` (make bench does so when run as root).")
+        print(
+            "bench: wrk is not installed. Install it with `apt-get install -y wrk nginx-light` (make bench does so when run as root)."
+        )
         return 2
     nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
     duration = int(os.environ.get("BENCH_DURATION", "10"))
     saturation_connections = int(os.environ.get("BENCH_CONNECTIONS", "64"))
-    results: dict[str, Any] = {"duration_s": duration, "saturation_connections": saturation_connections, "cores": os.cpu_count()}
+    results: dict[str, Any] = {
+        "duration_s": duration,
+        "saturation_connections": saturation_connections,
+        "cores": os.cpu_count(),
+    }
     keys = SigningKeys()
     issuer, jwks_server = serve_jwks(keys)
     token = keys.token(roles=["case-manager"], audiences=ALL_AUDIENCES, iss=issuer, lifetime=3600)
@@ -202,14 +213,24 @@ def main() -> int:
         base_env = {**os.environ, "PYTHONPATH": str(REPO), "THB_MODE": "local"}
         service_port = free_port()
         service_url = f"http://127.0.0.1:{service_port}"
-        with process(gunicorn("bench.upstream:app", service_port, SERVICE_CORE), base_env, work / "service.log", service_url + "/readyz"):
+        with process(
+            gunicorn("bench.upstream:app", service_port, SERVICE_CORE),
+            base_env,
+            work / "service.log",
+            service_url + "/readyz",
+        ):
 
             def measure(name: str, url: str) -> None:
-                print(f"bench: {name}: warm-up, 1 connection, saturation ({saturation_connections} connections)", flush=True)
+                print(
+                    f"bench: {name}: warm-up, 1 connection, saturation ({saturation_connections} connections)",
+                    flush=True,
+                )
                 wrk(url, token, connections=8, duration=2, script=report)
                 results[name] = {
                     "one_connection": wrk(url, token, connections=1, duration=duration, script=report),
-                    "saturation": wrk(url, token, connections=saturation_connections, duration=duration, script=report),
+                    "saturation": wrk(
+                        url, token, connections=saturation_connections, duration=duration, script=report
+                    ),
                 }
 
             def paced_run(name: str, url: str, rate: float) -> None:
@@ -231,26 +252,43 @@ def main() -> int:
                 "OIDC_ISSUER": issuer,
                 "THB_CONFIG": str(config),
                 "THB_ACCESS_LOG_LEVEL": "INFO",
-                **{f"THB_UPSTREAM_{s.upper()}": service_url for s in ("identification", "referral", "exchange", "return")},
+                **{
+                    f"THB_UPSTREAM_{s.upper()}": service_url
+                    for s in ("identification", "referral", "exchange", "return")
+                },
             }
             gateway_url = f"http://127.0.0.1:{gateway_port}"
-            with process(gunicorn("gateway.asgi:app", gateway_port, GATEWAY_CORE), gateway_env, work / "gateway.log", gateway_url + "/readyz"):
+            with process(
+                gunicorn("gateway.asgi:app", gateway_port, GATEWAY_CORE),
+                gateway_env,
+                work / "gateway.log",
+                gateway_url + "/readyz",
+            ):
                 measure("gateway", gateway_url)
                 paced_run("gateway", gateway_url, half)
 
             proto_port = free_port()
             proto_url = f"http://127.0.0.1:{proto_port}"
             proto_env = {**base_env, "BENCH_UPSTREAM": service_url}
-            with process(gunicorn("bench.connexion_proxy:app", proto_port, GATEWAY_CORE), proto_env, work / "connexion.log", proto_url + PATH):
+            with process(
+                gunicorn("bench.connexion_proxy:app", proto_port, GATEWAY_CORE),
+                proto_env,
+                work / "connexion.log",
+                proto_url + PATH,
+            ):
                 measure("connexion_asyncapp", proto_url)
 
             if nginx is None:
-                print("bench: nginx not installed (apt-get install -y nginx-light): skipping the nginx reference")
+                print(
+                    "bench: nginx not installed (apt-get install -y nginx-light): skipping the nginx reference"
+                )
             else:
                 nginx_port = free_port()
                 conf = nginx_conf(work, nginx_port, service_port)
                 argv = ["taskset", "-c", GATEWAY_CORE, nginx, "-c", str(conf), "-p", str(work)]
-                with process(argv, base_env, work / "nginx.log", f"http://127.0.0.1:{nginx_port}/nginx-ready"):
+                with process(
+                    argv, base_env, work / "nginx.log", f"http://127.0.0.1:{nginx_port}/nginx-ready"
+                ):
                     measure("nginx", f"http://127.0.0.1:{nginx_port}")
     jwks_server.shutdown()
     summarise(results)
@@ -265,7 +303,9 @@ def summarise(results: dict[str, Any]) -> None:
     def ms(us: float) -> str:
         return f"{us / 1000:.2f}"
 
-    print("\n| path | 1 conn p50 ms | 1 conn p99 ms | half-sat rps | half-sat p50 ms | half-sat p99 ms | saturation rps | vs direct |")
+    print(
+        "\n| path | 1 conn p50 ms | 1 conn p99 ms | half-sat rps | half-sat p50 ms | half-sat p99 ms | saturation rps | vs direct |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     direct_rps = results["direct"]["saturation"]["rps"]
     for name in ("direct", "gateway", "connexion_asyncapp", "nginx"):

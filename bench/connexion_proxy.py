@@ -12,9 +12,8 @@ from typing import Any
 import httpx
 from connexion import AsyncApp, request
 from connexion.resolver import Resolver
-from starlette.responses import Response
-
 from gateway.contracts import combined_document, load_contracts
+from starlette.responses import Response
 
 UPSTREAM = os.environ.get("BENCH_UPSTREAM", "http://127.0.0.1:9")
 _client: httpx.AsyncClient | None = None
@@ -29,7 +28,9 @@ async def forward(*_args: Any, **_kwargs: Any) -> Response:
     # connexion has already read a body it validates; the benchmarked call (a GET) has none.
     content = await request.body() if request.method in ("POST", "PUT", "PATCH") else None
     upstream = await _client.request(request.method, url, headers=headers, content=content)
-    return Response(upstream.content, status_code=upstream.status_code, media_type=upstream.headers.get("content-type"))
+    return Response(
+        upstream.content, status_code=upstream.status_code, media_type=upstream.headers.get("content-type")
+    )
 
 
 class ForwardAll(Resolver):
@@ -39,7 +40,10 @@ class ForwardAll(Resolver):
 
 def _document() -> dict[str, Any]:
     doc = combined_document(
-        load_contracts(), servers=[{"url": "/"}], authorization_url="http://sso/auth", token_url="http://sso/token"
+        load_contracts(),
+        servers=[{"url": "/"}],
+        authorization_url="http://sso/auth",
+        token_url="http://sso/token",
     )
     doc["security"] = []  # no connexion security handler: see the module docstring
     for item in doc["paths"].values():

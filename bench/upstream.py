@@ -12,9 +12,9 @@ BODY = json.dumps(
     {
         "items": [
             {
-                "event_id": "0b0e8e0c-7a52-4c55-9c59-0c4f2a7f5e1%d" % n,
+                "event_id": f"0b0e8e0c-7a52-4c55-9c59-0c4f2a7f5e1{n}",
                 "event_type": "identification.person.registered.v1",
-                "aggregate_id": "5d7c1b8e-2f0a-4f43-8d1e-3b2a9c4e6f7%d" % n,
+                "aggregate_id": f"5d7c1b8e-2f0a-4f43-8d1e-3b2a9c4e6f7{n}",
                 "country": "AL",
                 "received_at": "2025-01-31T10:00:00.000Z",
             }

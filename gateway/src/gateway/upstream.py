@@ -173,7 +173,9 @@ class UpstreamPool:
             if reused and received == 0:
                 raise _StaleConnection()
             raise UpstreamError("the service closed the connection before its answer was complete")
-        if parser.should_keep_alive():
+        # httptools resets its keep-alive answer once the message is complete: decide from the headers.
+        closing = any(name == b"connection" and b"close" in value.lower() for name, value in parsed.headers)
+        if not closing and parser.get_http_version() == "1.1":
             self._release(connection)
         else:
             connection.writer.close()
