@@ -1,0 +1,124 @@
+"""Mongo documents of the identification service (mongoengine).
+
+Aggregates are `OwnedDocument`s written only through `plumbing.repository`: persons, cases (holding their
+screenings, decisions, needs, recovery and reflection period, closure and the append-only timeline),
+notifications to the coordinator's office, and duplicate searches. Names, documents and other identifying
+details of a person are one AES-GCM ciphertext (`sealed`, AAD = record id + field name) under the owning
+country's key; blocking keys are HMAC tokens under the country's blind-index key, so a duplicate search selects
+its candidates by equality without decrypting anything.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from mongoengine import (
+    BooleanField,
+    DateTimeField,
+    DictField,
+    Document,
+    IntField,
+    ListField,
+    StringField,
+)
+from plumbing.documents import OwnedDocument
+
+
+class PersonDocument(OwnedDocument):
+    meta: ClassVar[dict[str, Any]] = {  # type: ignore[misc]
+        "collection": "persons",
+        "indexes": [
+            {"fields": ["blocking_keys"]},
+            {"fields": ["external_client", "external_ref"]},
+        ],
+    }
+    RETENTION_CLASS: ClassVar[str | None] = "person"
+
+    # AES-GCM ciphertext of a JSON object: given_names, surnames, aliases, date_of_birth(_range), documents.
+    sealed = StringField(required=True)
+    # HMAC tokens (`<key id>:<b64>`) of the domain's name blocking keys (n:, s:, p:) and birth years (y:).
+    blocking_keys = ListField(StringField())
+    year_keys = ListField(StringField())
+    # Non-identifying codes kept in clear: they feed statistics and cross-border flags.
+    sex = StringField(default="unknown")
+    nationalities = ListField(StringField())
+    residence_country = StringField(null=True)
+    languages = ListField(StringField())
+    external_client = StringField(null=True)
+    external_ref = StringField(null=True)
+    first_case_id = StringField(null=True)
+    duplicate_check = DictField(null=True)
+
+
+class CaseDocument(OwnedDocument):
+    meta: ClassVar[dict[str, Any]] = {  # type: ignore[misc]
+        "collection": "cases",
+        "indexes": [
+            {"fields": ["person_id"]},
+            {"fields": ["screenings.id"]},
+            {"fields": ["reference"]},
+            {"fields": ["decided_at"]},
+        ],
+    }
+    RETENTION_CLASS: ClassVar[str | None] = "case"
+
+    person_id = StringField(required=True)
+    reference = StringField(required=True)
+    status = StringField(required=True, choices=("open", "closed"), default="open")
+    responsible_officer = StringField(required=True)
+    category = StringField(null=True)
+    category_legal_reference = StringField(null=True)
+    decided_at = DateTimeField(null=True)
+    # Codes only, copied at the decision: the statistics read these and nothing else.
+    stat = DictField(null=True)
+    screenings = ListField(DictField())
+    needs = ListField(StringField())
+    interpreter_languages = ListField(StringField())
+    recovery_period = DictField(null=True)
+    closure = DictField(null=True)
+    timeline = ListField(DictField())
+
+
+class NotificationDocument(OwnedDocument):
+    meta: ClassVar[dict[str, Any]] = {  # type: ignore[misc]
+        "collection": "notifications",
+        "indexes": [{"fields": ["owner_country", "acknowledged", "updated_at", "id"]}],
+    }
+    RETENTION_CLASS: ClassVar[str | None] = "identification-decision"
+
+    case_id = StringField(required=True)
+    case_reference = StringField(required=True)
+    person_id = StringField(required=True)
+    kind = StringField(required=True, default="category_decided")
+    category = StringField(required=True)
+    age_group = StringField(required=True)
+    cross_border = ListField(DictField())
+    acknowledged = BooleanField(default=False)
+    acknowledged_at = DateTimeField(null=True)
+    acknowledged_by = StringField(null=True)
+
+
+class DuplicateSearchDocument(OwnedDocument):
+    """A search and its ranked result (ids, scores and reason codes; the criteria are not kept)."""
+
+    meta: ClassVar[dict[str, Any]] = {"collection": "duplicate_searches"}  # type: ignore[misc]
+    RETENTION_CLASS: ClassVar[str | None] = "person"
+
+    candidates_examined = IntField(required=True, min_value=0)
+    results = ListField(DictField())
+
+
+class CaseCounter(Document):
+    """Per country and year: the last case sequence number handed out (atomic $inc)."""
+
+    meta: ClassVar[dict[str, Any]] = {"collection": "case_counters"}
+    id = StringField(primary_key=True)
+    value = IntField(default=0)
+
+
+AGGREGATES: tuple[type[OwnedDocument], ...] = (
+    PersonDocument,
+    CaseDocument,
+    NotificationDocument,
+    DuplicateSearchDocument,
+)

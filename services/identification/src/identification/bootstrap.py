@@ -1,0 +1,80 @@
+"""Wiring: settings, platform configuration, keys, cipher, indicator catalogue, Mongo, the access log."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from plumbing import mongo
+from plumbing.access_log import AccessLog
+from plumbing.auth import Caller
+from plumbing.clock import Clock, SystemClock
+from plumbing.config import PlatformConfig, Settings, load_platform_config
+from plumbing.crypto import FieldCipher
+from plumbing.keys import load_keys
+from plumbing.repository import ScopedRepository
+from pymongo import ReturnDocument
+
+from identification.adapters.documents import CaseCounter
+from identification.adapters.sealing import PersonSealer
+from identification.domain.indicators import IndicatorCatalogue
+from identification.service_layer.deps import Deps
+
+SERVICE = "identification"
+# The realm's clients allowed to call the service in local runs (same list as the gateway's local default).
+LOCAL_ALLOWED_AZP = ("api-docs", "thb-test", "al-national-system", "xk-national-system", "me-national-system")
+
+
+def next_sequence(country: str, year: int) -> int:
+    """Atomic per-country, per-year counter (find_one_and_update with $inc, upserted)."""
+    doc = CaseCounter._get_collection().find_one_and_update(
+        {"_id": f"{country}-{year}"},
+        {"$inc": {"value": 1}},
+        upsert=True,
+        return_document=ReturnDocument.AFTER,
+    )
+    return int(doc["value"])
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    config: PlatformConfig
+    deps: Deps
+    cipher: FieldCipher
+    allowed_azp: frozenset[str]
+
+    def access_log(self, clock: Clock | None = None) -> AccessLog:
+        return AccessLog(mongo.get_database(), clock or self.deps.clock, purposes=self.config.purpose_codes)
+
+
+def scoped(clock: Clock, document_class: type, caller: Caller) -> Any:
+    return ScopedRepository(document_class, caller, clock)
+
+
+def build_runtime(environ: Mapping[str, str] | None = None, clock: Clock | None = None) -> Runtime:
+    env = os.environ if environ is None else environ
+    settings = Settings.from_env(SERVICE, env)
+    config = load_platform_config(settings.config_path)
+    keys = load_keys(settings, config)
+    cipher = FieldCipher.from_config(keys, config)
+    mongo.connect(settings)  # lazy: no network until the first operation
+    clock = clock or SystemClock()
+    deps = Deps(
+        clock=clock,
+        config=config,
+        sealer=PersonSealer(cipher),
+        catalogue=IndicatorCatalogue.packaged(),
+        repository=partial(scoped, clock),
+        next_sequence=next_sequence,
+    )
+    azp_text = env.get("THB_ALLOWED_AZP", "").strip()
+    if not azp_text and not settings.is_local:
+        from plumbing.errors import ConfigError
+
+        raise ConfigError("identification: THB_ALLOWED_AZP is required outside local mode")
+    allowed = tuple(a.strip() for a in azp_text.split(",") if a.strip()) if azp_text else LOCAL_ALLOWED_AZP
+    return Runtime(settings, config, deps, cipher, frozenset(allowed))

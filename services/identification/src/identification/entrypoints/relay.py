@@ -1,0 +1,38 @@
+"""The identification outbox relay process: `python -m identification.entrypoints.relay`.
+
+Publishes the pending events of persons, cases, notifications and duplicate searches to the topics of
+openapi/asyncapi.yaml, in order per document, until SIGTERM/SIGINT.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+
+from plumbing import mongo
+from plumbing.config import Settings
+from plumbing.kafka import ensure_topics, make_producer
+from plumbing.logging import configure_logging
+from plumbing.outbox import run_relay
+
+from identification.adapters.documents import AGGREGATES
+from identification.bootstrap import SERVICE
+
+log = logging.getLogger(__name__)
+
+
+def main() -> None:
+    settings = Settings.from_env(SERVICE)
+    settings.require("mongodb_uri", "kafka_bootstrap_servers")
+    configure_logging(SERVICE, settings.log_level)
+    mongo.connect(settings)
+    bootstrap = str(settings.kafka_bootstrap_servers)
+    try:
+        ensure_topics(bootstrap)
+    except Exception as exc:  # noqa: BLE001 - Kafka may be down at start; events stay pending and are retried
+        log.warning("topics not ensured now: %s", type(exc).__name__)
+    run_relay(AGGREGATES, partial(make_producer, bootstrap, client_id=f"{SERVICE}-relay"))
+
+
+if __name__ == "__main__":
+    main()

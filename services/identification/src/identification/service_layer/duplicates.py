@@ -1,0 +1,116 @@
+"""Duplicate search: keyed blocking keys select a few hundred candidates at most; only those are decrypted and
+scored by the domain (`duplicates.rank`). The search is stored with ids, scores and reason codes only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from plumbing.auth import Caller
+
+from identification.adapters.documents import DuplicateSearchDocument, PersonDocument
+from identification.domain import duplicates, names
+from identification.domain.categories import Sex
+from identification.domain.errors import ErrorDetail, raise_all
+from identification.service_layer.deps import Deps
+from identification.service_layer.persons import (
+    _nfc_list,
+    _split_alias,
+    birth_from_record,
+    parse_birth,
+)
+
+MAX_CANDIDATES = 300
+MAX_RESULTS = 20
+
+
+def _facts(details: dict[str, Any], sex: str, nationalities: list[str]) -> duplicates.PersonFacts:
+    return duplicates.PersonFacts(
+        given_names=tuple(details.get("given_names", [])),
+        surnames=tuple(details.get("surnames", [])),
+        birth=birth_from_record(details.get("birth")),
+        sex=Sex(sex or "unknown"),
+        nationality=nationalities[0] if nationalities else None,
+        aliases=tuple(_split_alias(a) for a in details.get("aliases", [])),
+    )
+
+
+def select_candidates(deps: Deps, caller: Caller, keys: frozenset[str]) -> list[PersonDocument]:
+    """Name keys select; when the search has birth years, a candidate must share one or have none recorded.
+    Over the cap, only the selective keys (full name, surname) are kept; still over it, the first MAX_CANDIDATES
+    in list order are examined (the answer says how many were)."""
+    repo = deps.repository(PersonDocument, caller)
+    name_keys = {k for k in keys if not k.startswith("y:")}
+    year_tokens = deps.sealer.search_tokens(caller.country, {k for k in keys if k.startswith("y:")})
+    found: list[PersonDocument] = []
+    for selected in (name_keys, {k for k in name_keys if k[:2] in ("n:", "s:")}):
+        if not selected:
+            return []
+        condition: dict[str, Any] = {
+            "blocking_keys": {"$in": deps.sealer.search_tokens(caller.country, selected)}
+        }
+        if year_tokens:
+            condition = {
+                "$and": [
+                    condition,
+                    {"$or": [{"year_keys": {"$in": year_tokens}}, {"year_keys": {"$size": 0}}]},
+                ]
+            }
+        found = repo.find(limit=MAX_CANDIDATES + 1, __raw__=condition)
+        if len(found) <= MAX_CANDIDATES:
+            return found
+    return found[:MAX_CANDIDATES]
+
+
+def search(deps: Deps, caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
+    today = deps.clock.now().date()
+    errors: list[ErrorDetail] = []
+    birth = parse_birth(body, today, errors)
+    given, family = _nfc_list(body.get("given_names")), _nfc_list(body.get("surnames"))
+    aliases = _nfc_list(body.get("aliases"))
+    if not (given or family or aliases):
+        errors.append(ErrorDetail("name_required", "/surnames"))
+    raise_all(errors, "invalid search")
+    keys = set(names.blocking_keys(given, family, birth))
+    for alias in aliases:
+        g, f = _split_alias(alias)
+        keys |= names.blocking_keys(g, f, birth)
+    candidates = select_candidates(deps, caller, frozenset(keys))
+    criteria = duplicates.PersonFacts(
+        given_names=tuple(given),
+        surnames=tuple(family),
+        birth=birth,
+        sex=Sex(body.get("sex", "unknown")),
+        nationality=(body.get("nationalities") or [None])[0],
+        aliases=tuple(_split_alias(a) for a in aliases),
+    )
+    opened: dict[str, dict[str, Any]] = {}
+    facts: dict[str, duplicates.PersonFacts] = {}
+    for doc in candidates:
+        details = deps.sealer.open(doc.owner_country, doc.id, doc.sealed)
+        opened[doc.id] = details
+        facts[doc.id] = _facts(details, doc.sex, list(doc.nationalities or []))
+    ranked = [
+        (pid, match)
+        for pid, match in duplicates.rank(criteria, facts)
+        if match.score >= duplicates.POSSIBLE_THRESHOLD
+    ][:MAX_RESULTS]
+    results = [
+        {"person_id": pid, "score": m.score, "level": m.level, "reasons": list(m.reasons)}
+        for pid, m in ranked
+    ]
+    stored = deps.repository(DuplicateSearchDocument, caller).insert(
+        DuplicateSearchDocument(candidates_examined=len(candidates), results=results)
+    )
+    return {
+        "id": stored.id,
+        "candidates_examined": len(candidates),
+        "candidates": [
+            {
+                **r,
+                "given_names": opened[str(r["person_id"])].get("given_names", []),
+                "surnames": opened[str(r["person_id"])].get("surnames", []),
+                "date_of_birth_range": opened[str(r["person_id"])].get("birth"),
+            }
+            for r in results
+        ],
+    }

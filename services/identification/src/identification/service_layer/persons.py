@@ -1,0 +1,294 @@
+"""People: register (with the first case), read, list. Validation completes before the first write."""
+
+from __future__ import annotations
+
+import unicodedata
+from datetime import date
+from typing import Any
+
+from plumbing.auth import Caller
+from plumbing.documents import new_id
+from plumbing.errors import NotFound
+from plumbing.events import new_event
+from plumbing.repository import Page
+
+from identification.adapters.documents import CaseDocument, DuplicateSearchDocument, PersonDocument
+from identification.domain import ages, names
+from identification.domain.ages import AgeDetermination, BirthRange
+from identification.domain.categories import AgeGroup
+from identification.domain.errors import DomainError, ErrorDetail, raise_all
+from identification.service_layer import cases as case_commands
+from identification.service_layer.deps import SOURCE, Deps
+
+DUPLICATE_OUTCOMES = ("new_person", "linked")
+
+
+def _nfc_list(values: Any) -> list[str]:
+    return [unicodedata.normalize("NFC", v).strip() for v in values or [] if v and v.strip()]
+
+
+def _split_alias(alias: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    words = alias.split()
+    if len(words) <= 1:
+        return (tuple(words), ())
+    return (tuple(words[:-1]), (words[-1],))
+
+
+def parse_birth(body: dict[str, Any], today: date, errors: list[ErrorDetail]) -> BirthRange | None:
+    single = body.get("date_of_birth")
+    ranged = body.get("date_of_birth_range")
+    try:
+        if single is not None and ranged is not None:
+            errors.append(ErrorDetail("date_of_birth_ambiguous", "/date_of_birth_range"))
+            return None
+        if ranged is not None:
+            return ages.parse_date_of_birth(
+                (ranged["earliest"], ranged["latest"]), today=today, pointer="/date_of_birth_range"
+            )
+        return ages.parse_date_of_birth(single, today=today, pointer="/date_of_birth")
+    except DomainError as error:
+        errors.extend(error.details)
+        return None
+
+
+def parse_determinations(
+    raw: list[dict[str, Any]], today: date, errors: list[ErrorDetail]
+) -> list[AgeDetermination]:
+    out: list[AgeDetermination] = []
+    for i, item in enumerate(raw or []):
+        pointer = f"/age_determinations/{i}"
+        try:
+            decided = date.fromisoformat(item["decided_on"])
+        except ValueError:
+            errors.append(ErrorDetail("date_invalid", f"{pointer}/decided_on"))
+            continue
+        if decided > today:
+            errors.append(ErrorDetail("date_in_future", f"{pointer}/decided_on"))
+            continue
+        try:
+            assessed = None
+            if item.get("assessed_birth_range"):
+                r = item["assessed_birth_range"]
+                assessed = ages.parse_date_of_birth(
+                    (r["earliest"], r["latest"]), today=decided, pointer=f"{pointer}/assessed_birth_range"
+                )
+            out.append(
+                AgeDetermination(
+                    decided_on=decided,
+                    method=ages.AgeDeterminationMethod(item["method"]),
+                    authority=item["authority"],
+                    result=ages.AgeDeterminationResult(item["result"]),
+                    assessed_birth=assessed,
+                )
+            )
+        except DomainError as error:
+            errors.extend(ErrorDetail(d.code, pointer + d.pointer) for d in error.details)
+    return out
+
+
+def birth_to_record(birth: BirthRange | None) -> dict[str, str] | None:
+    return (
+        None
+        if birth is None
+        else {"earliest": birth.earliest.isoformat(), "latest": birth.latest.isoformat()}
+    )
+
+
+def birth_from_record(raw: dict[str, str] | None) -> BirthRange | None:
+    if not raw:
+        return None
+    return BirthRange(date.fromisoformat(raw["earliest"]), date.fromisoformat(raw["latest"]))
+
+
+def determinations_from_record(raw: list[dict[str, Any]]) -> list[AgeDetermination]:
+    return [
+        AgeDetermination(
+            decided_on=date.fromisoformat(d["decided_on"]),
+            method=ages.AgeDeterminationMethod(d["method"]),
+            authority=d["authority"],
+            result=ages.AgeDeterminationResult(d["result"]),
+            assessed_birth=birth_from_record(d.get("assessed_birth")),
+        )
+        for d in raw or []
+    ]
+
+
+def is_child(details: dict[str, Any], on_date: date) -> bool:
+    birth = birth_from_record(details.get("birth"))
+    determinations = determinations_from_record(details.get("age_determinations", []))
+    if birth is not None and birth.earliest > on_date:
+        return True
+    return ages.child_status(on_date, birth, determinations)
+
+
+def blocking_keys_of(details: dict[str, Any]) -> frozenset[str]:
+    birth = birth_from_record(details.get("birth"))
+    keys = set(names.blocking_keys(details.get("given_names", []), details.get("surnames", []), birth))
+    for alias in details.get("aliases", []):
+        given, family = _split_alias(alias)
+        keys |= names.blocking_keys(given, family, birth)
+    return frozenset(keys)
+
+
+def register_person(deps: Deps, caller: Caller, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """Returns (person view, created). An `external_ref` already registered by the same client returns the
+    existing person (created = False)."""
+    repo = deps.repository(PersonDocument, caller)
+    external_ref = body.get("external_ref")
+    if external_ref:
+        existing = repo.find(limit=1, external_client=caller.azp, external_ref=external_ref)
+        if existing:
+            return person_view(deps, existing[0]), False
+
+    today = deps.clock.now().date()
+    errors: list[ErrorDetail] = []
+    birth = parse_birth(body, today, errors)
+    determinations = parse_determinations(body.get("age_determinations") or [], today, errors)
+    if determinations and not deps.config.is_authorised(caller.country, "age-determination", caller.roles):
+        errors.append(ErrorDetail("age_determination_not_authorised", "/age_determinations"))
+    duplicate_check = body.get("duplicate_check")
+    if duplicate_check:
+        outcome = duplicate_check.get("outcome")
+        if outcome == "linked" and not duplicate_check.get("linked_person_id"):
+            errors.append(ErrorDetail("required", "/duplicate_check/linked_person_id"))
+        if outcome == "new_person" and not duplicate_check.get("reason"):
+            errors.append(ErrorDetail("required", "/duplicate_check/reason"))
+    residence = body.get("residence_country")
+    raise_all(errors, "invalid person")
+
+    person_id, case_id = new_id(), new_id()
+    details: dict[str, Any] = {
+        "given_names": _nfc_list(body.get("given_names")),
+        "surnames": _nfc_list(body.get("surnames")),
+        "aliases": _nfc_list(body.get("aliases")),
+        "date_of_birth": body.get("date_of_birth"),
+        "birth": birth_to_record(birth),
+        "documents": [
+            {**d, "number": unicodedata.normalize("NFC", d["number"])} for d in body.get("documents") or []
+        ],
+        "age_determinations": [
+            {
+                "decided_on": d.decided_on.isoformat(),
+                "method": str(d.method),
+                "authority": d.authority,
+                "result": str(d.result),
+                "assessed_birth": birth_to_record(d.assessed_birth),
+            }
+            for d in determinations
+        ],
+    }
+    if duplicate_check:
+        # Resolve the link inside the caller's scope: a linked person must be one the caller can see.
+        if duplicate_check.get("outcome") == "linked":
+            try:
+                repo.get(duplicate_check["linked_person_id"])
+            except NotFound:
+                raise_all([ErrorDetail("unknown_person", "/duplicate_check/linked_person_id")], "bad link")
+        if duplicate_check.get("search_id"):
+            searches = deps.repository(DuplicateSearchDocument, caller)
+            try:
+                searches.get(duplicate_check["search_id"])
+            except NotFound:
+                raise_all(
+                    [ErrorDetail("unknown_duplicate_search", "/duplicate_check/search_id")], "bad search"
+                )
+    child = is_child(details, today)
+    doc = PersonDocument(
+        id=person_id,
+        sealed=deps.sealer.seal(caller.country, person_id, details),
+        blocking_keys=deps.sealer.blocking_tokens(
+            caller.country, {k for k in blocking_keys_of(details) if not k.startswith("y:")}
+        ),
+        year_keys=deps.sealer.blocking_tokens(
+            caller.country, {k for k in blocking_keys_of(details) if k.startswith("y:")}
+        ),
+        sex=body.get("sex", "unknown"),
+        nationalities=list(body.get("nationalities") or []),
+        residence_country=residence,
+        languages=list(body.get("languages") or []),
+        external_client=caller.azp if external_ref else None,
+        external_ref=external_ref,
+        first_case_id=case_id,
+        duplicate_check=duplicate_check,
+        assigned_to=[caller.sub],
+    )
+    data: dict[str, Any] = {
+        "person_id": person_id,
+        "case_id": case_id,
+        "owner_country": caller.country,
+        "owner_agency": caller.agency,
+        "age_group": str(AgeGroup.CHILD if child else AgeGroup.ADULT),
+    }
+    if body.get("unaccompanied_child") is not None:
+        data["unaccompanied_child"] = bool(body["unaccompanied_child"]) and child
+    event = new_event("identification.person.registered.v1", person_id, data, SOURCE, clock=deps.clock.now)
+    repo.insert(doc, events=[event])
+    # Second step (its own document): the case opened at first contact. Its id was fixed above, so a retry of
+    # this step cannot open a second case.
+    case_commands.open_case(deps, caller, person_id, case_id=case_id)
+    return person_view(deps, doc, details), True
+
+
+def person_view(deps: Deps, doc: PersonDocument, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    if details is None:
+        details = deps.sealer.open(doc.owner_country, doc.id, doc.sealed)
+    today = deps.clock.now().date()
+    view: dict[str, Any] = {
+        "id": doc.id,
+        "owner_country": doc.owner_country,
+        "owner_agency": doc.owner_agency,
+        "created_at": _time(doc.created_at),
+        "updated_at": _time(doc.updated_at),
+        "given_names": details.get("given_names", []),
+        "surnames": details.get("surnames", []),
+        "aliases": details.get("aliases", []),
+        "sex": doc.sex or "unknown",
+        "nationalities": list(doc.nationalities or []),
+        "languages": list(doc.languages or []),
+        "documents": details.get("documents", []),
+        "age_determinations": [
+            {k: v for k, v in d.items() if v is not None and k != "assessed_birth"}
+            | ({"assessed_birth_range": d["assessed_birth"]} if d.get("assessed_birth") else {})
+            for d in details.get("age_determinations", [])
+        ],
+        "child": is_child(details, today),
+        "case_id": doc.first_case_id,
+    }
+    if details.get("date_of_birth"):
+        view["date_of_birth"] = details["date_of_birth"]
+    if details.get("birth"):
+        view["date_of_birth_range"] = details["birth"]
+    if doc.residence_country:
+        view["residence_country"] = doc.residence_country
+    if doc.external_ref:
+        view["external_ref"] = doc.external_ref
+    if doc.duplicate_check:
+        view["duplicate_check"] = dict(doc.duplicate_check)
+    return view
+
+
+def _time(value: Any) -> str:
+    from plumbing.clock import rfc3339
+
+    return rfc3339(value)
+
+
+def get_person(deps: Deps, caller: Caller, person_id: str) -> dict[str, Any]:
+    return person_view(deps, deps.repository(PersonDocument, caller).get(person_id))
+
+
+def list_persons(
+    deps: Deps, caller: Caller, *, limit: int | None, cursor: str | None, updated_since: Any
+) -> tuple[list[dict[str, Any]], str | None]:
+    page: Page[PersonDocument] = deps.repository(PersonDocument, caller).list_page(
+        limit=limit, cursor=cursor, updated_since=updated_since
+    )
+    return [person_view(deps, doc) for doc in page.items], page.next_cursor
+
+
+def load_person_facts(deps: Deps, caller: Caller, person_id: str) -> tuple[PersonDocument, dict[str, Any]]:
+    doc = deps.repository(PersonDocument, caller).get(person_id)
+    return doc, deps.sealer.open(doc.owner_country, doc.id, doc.sealed)
+
+
+__all__ = ["CaseDocument", "register_person", "get_person", "list_persons", "person_view"]
