@@ -1,0 +1,433 @@
+"""The identification service through its real app (uvicorn on a free port) with real Keycloak tokens, the
+Mongo-wire server and Kafka: ownership and need-to-know, roles, encryption at rest, the access log, 422 without
+partial writes, screening -> decision -> notification, events on Kafka, duplicate searches."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from functools import partial
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from devstack.process import free_port
+from pymongo import MongoClient
+
+PASSWORD = "thb-local-demo-1"  # the local realm's demo password (realm/local-realm.json)
+BASE = "/v1/identification"
+PURPOSE = {"X-Purpose": "identification"}
+
+
+class ServerThread:
+    def __init__(self, app: Any) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> ServerThread:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("server did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def env(mongo, keycloak, kafka, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    keys = tmp_path_factory.mktemp("identification-keys") / "keys.json"
+    return {
+        "THB_MODE": "local",
+        "MONGODB_URI": mongo.env["MONGODB_URI"],
+        "MONGODB_DB": f"thb_identification_it_{uuid.uuid4().hex[:8]}",
+        "OIDC_ISSUER": keycloak.env["OIDC_ISSUER"],
+        "KAFKA_BOOTSTRAP_SERVERS": kafka.env["KAFKA_BOOTSTRAP_SERVERS"],
+        "THB_KEYS_FILE": str(keys),
+    }
+
+
+@pytest.fixture(scope="module")
+def service(env: dict[str, str]) -> Iterator[str]:
+    from identification.entrypoints.http import create_http_app
+
+    app = create_http_app(env, validate_responses=True)
+    with ServerThread(app) as server:
+        deadline = time.monotonic() + 30
+        while httpx.get(server.url + "/readyz").status_code != 200:
+            assert time.monotonic() < deadline, "identification never became ready"
+            time.sleep(0.2)
+        yield server.url
+
+
+@pytest.fixture(scope="module")
+def db(env: dict[str, str]) -> Iterator[Any]:
+    client: MongoClient = MongoClient(env["MONGODB_URI"], tz_aware=True)
+    yield client[env["MONGODB_DB"]]
+    client.drop_database(env["MONGODB_DB"])
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def token(keycloak):
+    cache: dict[str, str] = {}
+    url = keycloak.env["OIDC_ISSUER"] + "/protocol/openid-connect/token"
+
+    def get(username: str) -> str:
+        if username not in cache:
+            response = httpx.post(
+                url,
+                data={
+                    "grant_type": "password",
+                    "client_id": "thb-test",
+                    "username": username,
+                    "password": PASSWORD,
+                },
+            )
+            response.raise_for_status()
+            cache[username] = response.json()["access_token"]
+        return cache[username]
+
+    return get
+
+
+@pytest.fixture(scope="module")
+def call(service: str, token):
+    def send(
+        user: str, method: str, path: str, body: Any = None, purpose: bool = True, **params: Any
+    ) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {token(user)}", **(PURPOSE if purpose else {})}
+        return httpx.request(
+            method, service + BASE + path, headers=headers, json=body, params=params or None, timeout=30
+        )
+
+    return send
+
+
+def register(call, user: str = "al-police", **fields: Any) -> dict[str, Any]:
+    body = {
+        "given_names": ["Ëngjëll"],
+        "surnames": ["Hoxha"],
+        "date_of_birth": "2010-05",
+        "sex": "male",
+        **fields,
+    }
+    response = call(user, "POST", "/persons", body)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+# ------------------------------------------------------------------------------------------------- persons
+
+
+def test_register_read_and_list_with_encryption_and_access_log(call, db) -> None:
+    person = register(call, nationalities=["XK"], documents=[{"type": "passport", "number": "P-12345"}])
+    assert person["owner_country"] == "AL" and person["owner_agency"] == "state-police"
+    assert person["child"] is True and person["case_id"]
+    got = call("al-police", "GET", f"/persons/{person['id']}")
+    assert got.status_code == 200 and got.json()["surnames"] == ["Hoxha"]
+    listed = call("al-police", "GET", "/persons", limit=200).json()["items"]
+    assert person["id"] in [p["id"] for p in listed]
+
+    stored = db.persons.find_one({"_id": person["id"]})
+    raw = json.dumps(stored, default=str)
+    assert "Hoxha" not in raw and "P-12345" not in raw and "2010" not in raw
+    assert stored["sealed"].startswith("v1:") and stored["blocking_keys"]
+    # the event is in the outbox with ids and codes only
+    [event] = [e for e in stored["pending_events"] if e["type"] == "identification.person.registered.v1"] or [
+        None
+    ]
+    assert event is not None and event["data"]["age_group"] == "child" and "Hoxha" not in json.dumps(event)
+    # every read went through the access log, naming the person
+    entries = list(db.access_log.find({"ids": person["id"]}))
+    operations = {e["operation_id"] for e in entries}
+    assert {
+        "identification.entrypoints.http.register_person",
+        "identification.entrypoints.http.get_person",
+        "identification.entrypoints.http.list_persons",
+    } <= operations
+    assert all(e["purpose"] == "identification" for e in entries)
+    case = db.cases.find_one({"_id": person["case_id"]})
+    assert case is not None and case["reference"].startswith("AL-")
+
+
+def test_other_country_and_other_agency_get_404_country_wide_roles_see_it(call) -> None:
+    person = register(call)
+    for user in ("xk-police", "me-case-manager", "al-labour"):
+        assert call(user, "GET", f"/persons/{person['id']}").status_code == 404, user
+        assert call(user, "GET", f"/cases/{person['case_id']}").status_code == 404, user
+    for user in ("al-case-manager", "al-coordinator", "al-police"):
+        assert call(user, "GET", f"/cases/{person['case_id']}").status_code == 200, user
+
+
+def test_analyst_gets_403_on_personal_data_operations(call) -> None:
+    person = register(call)
+    assert call("al-analyst", "GET", "/persons").status_code == 403
+    assert call("al-analyst", "GET", f"/persons/{person['id']}").status_code == 403
+    assert call("al-analyst", "GET", f"/cases/{person['case_id']}").status_code == 403
+    assert call("al-analyst", "POST", "/duplicate-searches", {"surnames": ["Hoxha"]}).status_code == 403
+
+
+def test_bad_input_is_422_with_pointers_and_stores_nothing(call, db) -> None:
+    before = (db.persons.count_documents({}), db.cases.count_documents({}))
+    response = call(
+        "al-police",
+        "POST",
+        "/persons",
+        {"surnames": ["Canary-Name"], "date_of_birth_range": {"earliest": "2030", "latest": "2031"}},
+    )
+    assert response.status_code == 422
+    problem = response.json()
+    assert {"pointer": "/body/date_of_birth_range", "code": "date_of_birth_in_future"} in problem["errors"]
+    assert "Canary-Name" not in response.text
+    schema_error = call("al-police", "POST", "/persons", {"surnames": ["x"], "eye_colour": "blue"})
+    assert schema_error.status_code == 422
+    assert (db.persons.count_documents({}), db.cases.count_documents({})) == before
+
+
+# -------------------------------------------------------------------- screening, decision, notification
+
+
+ADULT_LABOUR = [
+    {"list_id": "A-LAB", "indicator_id": "A-LAB-DR-01"},
+    {"list_id": "A-LAB", "indicator_id": "A-LAB-EX-01"},
+    {"list_id": "A-LAB", "indicator_id": "A-LAB-CD-01"},
+]
+
+
+def test_screening_decision_notification_and_events(call, db) -> None:
+    person = register(call, date_of_birth="1990-01-01", nationalities=["ME"])
+    assert person["child"] is False
+    bad = call(
+        "al-police",
+        "POST",
+        "/screenings",
+        {
+            "case_id": person["case_id"],
+            "indicator_set_version": "2026.1",
+            "answers": [{"list_id": "C-BEG", "indicator_id": "C-BEG-EX-01"}],
+        },
+    )
+    assert bad.status_code == 422, bad.text
+    assert bad.json()["errors"][0]["code"] == "indicator_wrong_list"
+
+    screened = call(
+        "al-police",
+        "POST",
+        "/screenings",
+        {"case_id": person["case_id"], "indicator_set_version": "2026.1", "answers": ADULT_LABOUR},
+    )
+    assert screened.status_code == 201, screened.text
+    screening = screened.json()
+    assert screening["suggested_category"] == "potential_victim"
+    assert screening["indicator_set"].startswith("regional@2026.1")
+    assert call("al-police", "GET", f"/screenings/{screening['id']}").status_code == 200
+    assert call("xk-police", "GET", f"/screenings/{screening['id']}").status_code == 404
+
+    # victim only by an authorised role with a legal reference
+    refused = call("al-police", "POST", f"/cases/{person['case_id']}/decisions", {"category": "victim"})
+    assert refused.status_code == 422
+    codes = {e["code"] for e in refused.json()["errors"]}
+    assert codes == {"formal_identification_not_authorised", "required"}
+
+    decided = call(
+        "al-police",
+        "POST",
+        f"/cases/{person['case_id']}/decisions",
+        {"category": "potential_victim", "screening_id": screening["id"]},
+    )
+    assert decided.status_code == 200, decided.text
+    assert decided.json()["category"] == "potential_victim"
+    case = db.cases.find_one({"_id": person["case_id"]})
+    [event] = [e for e in case["pending_events"] if e["type"] == "identification.category.decided.v1"]
+    assert event["data"]["cross_border"] == [{"country": "ME", "links": ["national"]}]
+    assert event["data"]["follows_suggestion"] is True
+
+    unacknowledged = call("al-coordinator", "GET", "/notifications", acknowledged="false").json()["items"]
+    [note] = [n for n in unacknowledged if n["case_id"] == person["case_id"]]
+    assert note["category"] == "potential_victim"
+    assert call("xk-coordinator", "GET", "/notifications").json()["items"] == [] or all(
+        n["owner_country"] == "XK" for n in call("xk-coordinator", "GET", "/notifications").json()["items"]
+    )
+    assert call("al-police", "GET", "/notifications").status_code == 403
+    acknowledged = call("al-coordinator", "POST", f"/notifications/{note['id']}/acknowledgement", {})
+    assert acknowledged.status_code == 200 and acknowledged.json()["acknowledged"] is True
+
+    formal = call(
+        "al-case-manager",
+        "POST",
+        f"/cases/{person['case_id']}/decisions",
+        {"category": "victim", "legal_reference": "decision 12/2026"},
+    )
+    assert formal.status_code == 200, formal.text
+    period = call("al-case-manager", "POST", f"/cases/{person['case_id']}/recovery-period", {"days": 20})
+    assert period.status_code == 422
+    period = call("al-case-manager", "POST", f"/cases/{person['case_id']}/recovery-period", {})
+    assert period.status_code == 200 and period.json()["recovery_period"]["days"] == 30
+    needs = call(
+        "al-police",
+        "POST",
+        f"/cases/{person['case_id']}/needs",
+        {"needs": ["shelter", "interpreter"], "interpreter_languages": ["srp"]},
+    )
+    assert needs.status_code == 200, needs.text
+    closed = call(
+        "al-case-manager", "POST", f"/cases/{person['case_id']}/closure", {"reason": "returned_to_origin"}
+    )
+    assert closed.status_code == 200
+    body = closed.json()
+    assert body["status"] == "closed"
+    assert [e["type"] for e in body["timeline"]] == [
+        "opened",
+        "screening_completed",
+        "category_decided",
+        "category_decided",
+        "recovery_period_started",
+        "needs_identified",
+        "closed",
+    ]
+    again = call("al-case-manager", "POST", f"/cases/{person['case_id']}/closure", {"reason": "other"})
+    assert again.status_code == 409
+
+
+def test_screening_event_reaches_kafka_through_the_relay(call, db, env) -> None:
+    from kafka import KafkaConsumer
+    from plumbing.kafka import ensure_topics, make_producer
+    from plumbing.outbox import Relay
+
+    person = register(call, date_of_birth="1985")
+    screened = call(
+        "al-police",
+        "POST",
+        "/screenings",
+        {"case_id": person["case_id"], "indicator_set_version": "2026.1", "answers": ADULT_LABOUR},
+    )
+    assert screened.status_code == 201
+    screening_id = screened.json()["id"]
+    bootstrap = env["KAFKA_BOOTSTRAP_SERVERS"]
+    ensure_topics(bootstrap)
+    relay = Relay(
+        [db.persons, db.cases, db.notifications, db.duplicate_searches],
+        partial(make_producer, bootstrap, client_id="identification-it-relay"),
+        poll_interval_s=0.2,
+    )
+    thread = threading.Thread(target=relay.run, kwargs={"install_signal_handlers": False}, daemon=True)
+    thread.start()
+    consumer = KafkaConsumer(
+        "identification.events.v1",
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=f"it-{uuid.uuid4().hex[:8]}",
+        session_timeout_ms=6000,
+        consumer_timeout_ms=1000,
+    )
+    try:
+        from plumbing.events import from_kafka
+
+        seen: dict[str, dict[str, Any]] = {}
+        deadline = time.monotonic() + 60
+        while screening_id not in seen and time.monotonic() < deadline:
+            for record in consumer:
+                envelope = from_kafka(record.key, record.value, record.headers)
+                seen[envelope["subject"]] = envelope
+        assert screening_id in seen, "screening.completed never reached Kafka"
+        event = seen[screening_id]
+        assert event["type"] == "identification.screening.completed.v1"
+        assert event["data"]["case_id"] == person["case_id"] and event["data"]["age_group"] == "adult"
+        assert person["id"] in seen and seen[person["id"]]["type"] == "identification.person.registered.v1"
+        deadline = time.monotonic() + 20
+        while db.cases.find_one({"_id": person["case_id"]})["pending_events"] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert db.cases.find_one({"_id": person["case_id"]})["pending_events"] == []
+    finally:
+        relay.stop()
+        thread.join(timeout=30)
+        consumer.close()
+
+
+# --------------------------------------------------------------------------------------- duplicates
+
+
+def test_duplicate_search_folds_scripts_and_spellings(call) -> None:
+    djordje = register(call, given_names=["Đorđe"], surnames=["Petrović"], date_of_birth="1992-03-04")
+    hoxha = register(call, given_names=["Ëngjëll"], surnames=["Hoxha"], date_of_birth="1988")
+    other = register(call, given_names=["Đorđe"], surnames=["Petrović"], date_of_birth="1960")
+
+    def search(**criteria: Any) -> dict[str, Any]:
+        response = call("al-police", "POST", "/duplicate-searches", criteria)
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    for given, family in (("Djordje", "Petrovic"), ("Ђорђе", "Петровић")):
+        result = search(given_names=[given], surnames=[family], date_of_birth="1992")
+        levels = {c["person_id"]: c["level"] for c in result["candidates"]}
+        assert levels.get(djordje["id"]) == "likely", result
+        assert other["id"] not in levels  # born decades apart: never a match
+    for family in ("Hoxha", "Hodža", "Хоџа"):
+        result = search(given_names=["Engjell"], surnames=[family], date_of_birth="1988")
+        assert hoxha["id"] in {c["person_id"] for c in result["candidates"]}, family
+
+    result = search(given_names=["Djordje"], surnames=["Petrovic"], date_of_birth="1992")
+    linked = call(
+        "al-police",
+        "POST",
+        "/persons",
+        {
+            "given_names": ["Djordje"],
+            "surnames": ["Petrovic"],
+            "duplicate_check": {
+                "search_id": result["id"],
+                "outcome": "linked",
+                "linked_person_id": djordje["id"],
+            },
+        },
+    )
+    assert linked.status_code == 201
+    assert linked.json()["duplicate_check"]["linked_person_id"] == djordje["id"]
+    assert (
+        call("xk-police", "POST", "/duplicate-searches", {"surnames": ["Petrović"]}).json()["candidates"]
+        == []
+    )
+
+
+def test_statistics_suppress_small_cells(call) -> None:
+    response = call(
+        "al-analyst",
+        "GET",
+        "/statistics",
+        purpose=False,
+        period=str(time.gmtime().tm_year),
+        rows="category",
+        columns="sex",
+    )
+    assert response.status_code == 200, response.text
+    table = response.json()
+    cells = (
+        [c for row in table["cells"] for c in row] + list(table["row_totals"]) + list(table["column_totals"])
+    )
+    assert all(not (isinstance(c, int) and 0 < c < 5) for c in cells + [table["total"]])
+    csv_response = call(
+        "al-analyst",
+        "GET",
+        "/statistics",
+        purpose=False,
+        period=str(time.gmtime().tm_year),
+        rows="category",
+        format="csv",
+    )
+    assert csv_response.status_code == 200 and csv_response.headers["content-type"].startswith("text/csv")
+    assert (
+        call("al-police", "GET", "/statistics", purpose=False, period="2026", rows="sex").status_code == 403
+    )
