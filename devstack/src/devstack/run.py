@@ -84,6 +84,12 @@ def platform_processes(base_env: dict[str, str], logs: Path) -> tuple[list[Super
     supervised: list[Supervised] = []
     urls: dict[str, str] = {}
     gunicorn = str(Path(sys.executable).with_name("gunicorn"))
+    base_env = {
+        **base_env,
+        # Local mode: keys are generated once into the ignored data folder; production refuses to start without.
+        "THB_MODE": "local",
+        "THB_KEYS_FILE": str(data_dir("keys") / "keys.json"),
+    }
     for service in SERVICES:
         port = free_port()
         env = {**base_env, **_service_env(service)}
@@ -112,6 +118,22 @@ def platform_processes(base_env: dict[str, str], logs: Path) -> tuple[list[Super
                 cwd=REPO_ROOT,
             )
             supervised.append(Supervised(worker))
+    gateway_port = free_port()
+    gateway_env = {
+        **base_env,
+        "THB_SERVICE": "gateway",
+        "PYTHONUNBUFFERED": "1",
+        **{f"THB_UPSTREAM_{name.upper()}": url for name, url in urls.items()},
+    }
+    gateway = ManagedProcess(
+        "gateway",
+        [sys.executable, "-m", "gateway", "--port", str(gateway_port)],
+        logs / "gateway.log",
+        env=gateway_env,
+        cwd=REPO_ROOT,
+    )
+    supervised.append(Supervised(gateway, ready_url=f"http://127.0.0.1:{gateway_port}/readyz"))
+    urls["gateway"] = f"http://127.0.0.1:{gateway_port}"
     return supervised, urls
 
 
@@ -133,8 +155,18 @@ def demo_users() -> list[dict[str, Any]]:
 
 def print_banner(env: dict[str, str], urls: dict[str, str], servers: list[Server]) -> None:
     lines = ["", "The platform is running. Ctrl-C stops everything.", ""]
+    gateway = urls.get("gateway")
+    if gateway:
+        lines += [
+            f"  gateway         {gateway}   (the single entry: /v1/<service>/...)",
+            f"  API reference   {gateway}/docs/   combined contract {gateway}/v1/openapi.json",
+            f"  status          {gateway}/v1/status",
+            "",
+            "  Services (direct, for debugging):",
+        ]
     for name, url in urls.items():
-        lines.append(f"  {name:<15} {url}/v1/{name}/   (health: {url}/readyz)")
+        if name != "gateway":
+            lines.append(f"  {name:<15} {url}/v1/{name}/   (health: {url}/readyz)")
     lines += [
         "",
         f"  Kafka           {env.get('KAFKA_BOOTSTRAP_SERVERS')}",
@@ -190,18 +222,7 @@ def main() -> int:
             if item.ready_url and not stopping:
                 url = item.ready_url
                 item.process.wait_until(lambda url=url: _ready(url), timeout=90, what="ready")  # type: ignore[misc]
-        (data_dir("run") / "urls.json").write_text(
-            json.dumps(
-                {
-                    "services": urls,
-                    "env": {
-                        k: env[k]
-                        for k in ("MONGODB_URI", "KAFKA_BOOTSTRAP_SERVERS", "OIDC_ISSUER")
-                        if k in env
-                    },
-                }
-            )
-        )
+        _write_state(env, urls, servers, supervised)
         print_banner(env, urls, servers)
         while not stopping:
             for item in supervised:

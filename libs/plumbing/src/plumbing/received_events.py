@@ -11,14 +11,18 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from flask import current_app
 from pymongo.collection import Collection
 from pymongo.database import Database
 
-from plumbing import mongo
-from plumbing.config import Settings
+from plumbing import mongo, request_context
+from plumbing.app import create_app
+from plumbing.clock import SystemClock
+from plumbing.config import Settings, load_platform_config
 from plumbing.inbox import Inbox
 from plumbing.kafka import ConsumerLoop, ensure_topics
 from plumbing.pagination import PageRequest, build_page
+from plumbing.service_auth import service_validator
 
 logger = logging.getLogger(__name__)
 COLLECTION = "received_events"
@@ -41,7 +45,9 @@ def record(inbox: Inbox, envelope: Mapping[str, Any]) -> bool:
 
 def list_for_country(database: Database, country: str, page: PageRequest) -> dict[str, Any]:
     condition: dict[str, Any] = {"country": country, **page.mongo_filter("updated_at", "_id")}
-    rows = list(_collection(database).find(condition).sort(page.mongo_sort("updated_at", "_id")).limit(page.fetch))
+    rows = list(
+        _collection(database).find(condition).sort(page.mongo_sort("updated_at", "_id")).limit(page.fetch)
+    )
     result = build_page(rows, page, key=lambda row: (row["updated_at"], row["_id"]))
     return result.body(
         lambda row: {
@@ -64,4 +70,23 @@ def run_recording_consumer(service: str, topics: Sequence[str]) -> None:
     ensure_topics(bootstrap)
     # Event ids are unique platform-wide, so one inbox per consuming service is enough.
     inbox = Inbox(_collection(database), service)
-    ConsumerLoop(list(topics), group_id=service, handler=lambda envelope: record(inbox, envelope), bootstrap=bootstrap).run()
+    ConsumerLoop(
+        list(topics), group_id=service, handler=lambda envelope: record(inbox, envelope), bootstrap=bootstrap
+    ).run()
+
+
+def create_http_app(service: str, spec_path: Any, environ: Mapping[str, str] | None = None) -> Any:
+    """The API of a skeleton service: health, readiness, metrics and the list of received events."""
+    settings = Settings.from_env(service, environ)
+    config = load_platform_config(settings.config_path)
+    validator, jwks = service_validator(settings, config, environ)
+    return create_app(
+        service, spec_path, settings=settings, validator=validator, clock=SystemClock(), jwks=jwks
+    )
+
+
+def list_received_events(limit: int = 50, cursor: str | None = None) -> dict[str, Any]:
+    """Handler of `GET /v1/<service>/received-events`: the caller's country only."""
+    caller = request_context.current_caller()
+    database = current_app.extensions["plumbing"]["database"]()
+    return list_for_country(database, caller.country, PageRequest.parse(limit, cursor))

@@ -1,0 +1,13 @@
+"""The return service's consumer process (skeleton): applies each identification event once and records it."""
+
+from plumbing.received_events import run_recording_consumer
+
+TOPICS = ("identification.events.v1",)
+
+
+def main() -> None:
+    run_recording_consumer("return", TOPICS)
+
+
+if __name__ == "__main__":
+    main()
