@@ -1,0 +1,186 @@
+"""A duplicate search over 100,000 people decrypts only its blocked candidates (counted by the cipher).
+
+People are seeded straight into the collection (documents shaped exactly as the service stores them, sealed and
+HMAC-keyed with the same cipher) to keep the test fast; the search runs the real service layer against the
+Mongo-wire server through the caller-scoped repository."""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from plumbing import mongo as plumbing_mongo
+from plumbing.auth import Caller
+from plumbing.clock import FixedClock
+
+PEOPLE = 100_000
+GIVEN = [
+    f"{a}{b}"
+    for a in ("Ar", "Be", "Dri", "Ge", "Il", "Ko", "Le", "Mi", "Ne", "Ro")
+    for b in (
+        "ben",
+        "dona",
+        "tim",
+        "jeta",
+        "mir",
+        "lind",
+        "vesa",
+        "gon",
+        "ana",
+        "rita",
+        "dan",
+        "sara",
+        "ton",
+        "bora",
+        "fit",
+        "ela",
+        "nik",
+        "mal",
+        "zana",
+        "kur",
+    )
+]
+SURNAMES = [
+    f"{a}{b}"
+    for a in (
+        "Ko",
+        "Ber",
+        "Dra",
+        "Gash",
+        "Hal",
+        "Kras",
+        "Lul",
+        "Mar",
+        "Nik",
+        "Pal",
+        "Rex",
+        "Shk",
+        "Tah",
+        "Vel",
+        "Zeq",
+    )
+    for b in (
+        "aj",
+        "iqi",
+        "ovi",
+        "ani",
+        "oli",
+        "eri",
+        "uka",
+        "ella",
+        "ushi",
+        "imi",
+        "ova",
+        "aku",
+        "eti",
+        "oshi",
+        "ami",
+        "inca",
+        "ulla",
+        "edi",
+        "aja",
+        "ori",
+    )
+]
+
+
+@pytest.fixture(scope="module")
+def runtime(mongo, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from identification.bootstrap import build_runtime
+
+    env = {
+        "THB_MODE": "local",
+        "MONGODB_URI": mongo.env["MONGODB_URI"],
+        "MONGODB_DB": f"thb_identification_scale_{uuid.uuid4().hex[:8]}",
+        "THB_KEYS_FILE": str(tmp_path_factory.mktemp("keys") / "keys.json"),
+    }
+    runtime = build_runtime(env, FixedClock(datetime(2026, 6, 1, tzinfo=UTC)))
+    yield runtime
+    database = plumbing_mongo.get_database()
+    database.client.drop_database(database.name)
+
+
+def _stored(
+    runtime: Any, person_id: str, given: str, surname: str, born: str, now: datetime
+) -> dict[str, Any]:
+    from identification.service_layer.persons import birth_to_record, blocking_keys_of, parse_birth
+
+    sealer = runtime.deps.sealer
+    birth = parse_birth({"date_of_birth": born}, now.date(), [])
+    details = {
+        "given_names": [given],
+        "surnames": [surname],
+        "aliases": [],
+        "birth": birth_to_record(birth),
+        "date_of_birth": born,
+        "documents": [],
+        "age_determinations": [],
+    }
+    keys = blocking_keys_of(details)
+    return {
+        "_id": person_id,
+        "owner_country": "AL",
+        "owner_agency": "state-police",
+        "assigned_to": [],
+        "created_at": now,
+        "created_by": "seed",
+        "updated_at": now,
+        "updated_by": "seed",
+        "schema_version": 1,
+        "retention_class": "person",
+        "version": 1,
+        "pending_events": [],
+        "sealed": sealer.seal("AL", person_id, details),
+        "blocking_keys": sealer.blocking_tokens("AL", {k for k in keys if not k.startswith("y:")}),
+        "year_keys": sealer.blocking_tokens("AL", {k for k in keys if k.startswith("y:")}),
+        "sex": random.choice(("female", "male")),
+        "nationalities": ["AL"],
+        "languages": [],
+    }
+
+
+def test_search_over_100000_people_decrypts_only_its_candidates(runtime: Any) -> None:
+    from identification.adapters.documents import PersonDocument
+    from identification.service_layer import duplicates
+
+    random.seed(7)
+    now = runtime.deps.clock.now()
+    collection = PersonDocument._get_collection()
+    PersonDocument.ensure_indexes()
+    started = time.monotonic()
+    batch: list[dict[str, Any]] = []
+    for _ in range(PEOPLE - 1):
+        born = f"{random.randint(1950, 2015)}-{random.randint(1, 12):02d}"
+        batch.append(
+            _stored(runtime, str(uuid.uuid4()), random.choice(GIVEN), random.choice(SURNAMES), born, now)
+        )
+        if len(batch) == 5000:
+            collection.insert_many(batch, ordered=False)
+            batch = []
+    target = str(uuid.uuid4())
+    batch.append(_stored(runtime, target, "Đorđe", "Petrović", "1992-03-04", now))
+    collection.insert_many(batch, ordered=False)
+    assert collection.count_documents({}) == PEOPLE
+    seeded_in = time.monotonic() - started
+
+    caller = Caller(
+        "u-police", "thb-test", "AL", "state-police", frozenset({"police-officer"}), None, False, "t"
+    )
+    before = runtime.cipher.decryptions
+    result = duplicates.search(
+        runtime.deps, caller, {"given_names": ["Djordje"], "surnames": ["Petrovic"], "date_of_birth": "1992"}
+    )
+    decrypted = runtime.cipher.decryptions - before
+    assert [c["person_id"] for c in result["candidates"]][:1] == [target]
+    assert decrypted == result["candidates_examined"]
+    assert 1 <= decrypted <= duplicates.MAX_CANDIDATES, decrypted
+
+    # A common surname without a birth year still reads at most the cap, never the collection.
+    before = runtime.cipher.decryptions
+    common = duplicates.search(runtime.deps, caller, {"surnames": [SURNAMES[0]]})
+    assert runtime.cipher.decryptions - before == common["candidates_examined"] <= duplicates.MAX_CANDIDATES
+    print(f"seeded {PEOPLE} in {seeded_in:.1f}s; candidates {decrypted} and {common['candidates_examined']}")
