@@ -80,7 +80,10 @@ class Supervised:
         self.next_restart = now + RESTART_BACKOFF_SECONDS * min(self.restarts, 10)
 
 
-def platform_processes(base_env: dict[str, str], logs: Path) -> tuple[list[Supervised], dict[str, str]]:
+def platform_processes(
+    base_env: dict[str, str], logs: Path, keys_file: Path | None = None
+) -> tuple[list[Supervised], dict[str, str]]:
+    """Every service's API and workers and the gateway, not yet started (also used by the platform tests)."""
     supervised: list[Supervised] = []
     urls: dict[str, str] = {}
     gunicorn = str(Path(sys.executable).with_name("gunicorn"))
@@ -88,7 +91,7 @@ def platform_processes(base_env: dict[str, str], logs: Path) -> tuple[list[Super
         **base_env,
         # Local mode: keys are generated once into the ignored data folder; production refuses to start without.
         "THB_MODE": "local",
-        "THB_KEYS_FILE": str(data_dir("keys") / "keys.json"),
+        "THB_KEYS_FILE": str(keys_file or data_dir("keys") / "keys.json"),
     }
     for service in SERVICES:
         port = free_port()

@@ -1,0 +1,106 @@
+"""The whole platform as real processes (every service's API and workers, and the gateway), once per session.
+
+Cross-service tests use the `platform` fixture: the same process table as `make run`, started against the
+session's real servers (Kafka, Mongo-wire, Keycloak). Tests may kill and restart single processes; the
+fixture restarts anything a test left stopped before the next test runs.
+"""
+
+from __future__ import annotations
+
+import os
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from devstack.pytest_plugin import ServerHandle
+from devstack.run import Supervised, platform_processes
+
+DEMO_PASSWORD = "thb-local-demo-1"  # local realm only (realm/README.md)
+
+
+def _ready(url: str) -> bool:
+    with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - local URL
+        return bool(response.status == 200)
+
+
+@dataclass
+class Platform:
+    urls: dict[str, str]
+    processes: dict[str, Supervised]
+    logs: Path
+    env: dict[str, str]
+
+    @property
+    def gateway(self) -> str:
+        return self.urls["gateway"]
+
+    @property
+    def issuer(self) -> str:
+        return self.env["OIDC_ISSUER"]
+
+    def token(self, username: str) -> str:
+        response = httpx.post(
+            f"{self.issuer}/protocol/openid-connect/token",
+            data={
+                "grant_type": "password",
+                "client_id": "thb-test",
+                "username": username,
+                "password": DEMO_PASSWORD,
+            },
+            timeout=10,
+        )
+        response.raise_for_status()
+        return str(response.json()["access_token"])
+
+    def log_text(self, name: str) -> str:
+        """The log of one process, e.g. `identification-api` or `referral-consumer`."""
+        path = self.logs / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def all_logs(self) -> str:
+        return "\n".join(p.read_text(errors="replace") for p in sorted(self.logs.glob("*.log")))
+
+    def start(self, name: str) -> None:
+        item = self.processes[name]
+        if not item.process.alive():
+            item.process.start()
+        if item.ready_url:
+            url = item.ready_url
+            item.process.wait_until(lambda: _ready(url), timeout=90, what="ready")
+
+    def ensure_all_running(self) -> None:
+        for name in self.processes:
+            self.start(name)
+
+
+@pytest.fixture(scope="session")
+def platform(
+    kafka: ServerHandle, mongo: ServerHandle, keycloak: ServerHandle, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Platform]:
+    root = tmp_path_factory.mktemp("platform")
+    env = {**os.environ, **kafka.env, **mongo.env, **keycloak.env}
+    supervised, urls = platform_processes(env, root / "logs", keys_file=root / "keys.json")
+    processes = {_name(item): item for item in supervised}
+    handle = Platform(urls, processes, root / "logs", {**env})
+    try:
+        for item in supervised:
+            item.process.start()
+        handle.ensure_all_running()
+        yield handle
+    finally:
+        for item in supervised:
+            item.process.stop(timeout=10)
+
+
+def _name(item: Supervised) -> str:
+    return item.process.log_path.stem
+
+
+@pytest.fixture
+def running_platform(platform: Platform) -> Platform:
+    """The platform with every process running (a previous test may have killed one)."""
+    platform.ensure_all_running()
+    return platform
