@@ -34,12 +34,19 @@ contract: install
 	$(PYTEST) -q tests/contract
 
 smoke: install
-	$(PYTEST) -q -m smoke tests/smoke
+	$(PYTEST) -q -m smoke tests/smoke tests/fuzz
 
 test: lint unit contract integration smoke
 
+# The benchmark drives load with wrk and compares against nginx (Debian packages); both are installed if missing.
 bench: install
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk nginx-light) || \
+		echo "wrk/nginx could not be installed: install them and run make bench again"
 	$(PY) -m bench
+
+# Full-size API fuzzing against the whole platform (started by the test session).
+fuzz: install
+	THB_FUZZ_EXAMPLES=$${THB_FUZZ_EXAMPLES:-200} THB_FUZZ_SECONDS=$${THB_FUZZ_SECONDS:-3600} $(PYTEST) -q -m smoke tests/fuzz
 
 clean:
 	rm -rf $(VENV) .local

@@ -1,67 +1,67 @@
 """Schemathesis against the whole platform through the gateway's combined document, with a real token.
 
-Runs when the platform is up: THB_GATEWAY_URL and OIDC_ISSUER set (e.g. from `make run`'s
-.local/run/urls.json). Otherwise it is skipped. At most THB_FUZZ_EXAMPLES (default 25) examples per operation;
-the stateful phase links operations through their responses. Every answer must be documented and conform to
-the contract, and no 5xx is accepted. `make fuzz` runs the same with THB_FUZZ_EXAMPLES raised.
+Runs against the session's platform (tests/conftest.py: real servers, every service, the gateway). At most
+THB_FUZZ_EXAMPLES (default 25) examples per operation, then the stateful phase, which links operations through
+their responses; the whole run is capped by THB_FUZZ_SECONDS (default 600). Every answer must be documented
+and conform to the contract, and no 5xx is accepted. `make fuzz` runs the same with more examples.
 """
 
 from __future__ import annotations
 
 import os
+import time
+from typing import Any
 
-import httpx
 import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
 
 pytestmark = pytest.mark.smoke
 
-GATEWAY = os.environ.get("THB_GATEWAY_URL")
-ISSUER = os.environ.get("OIDC_ISSUER")
 EXAMPLES = int(os.environ.get("THB_FUZZ_EXAMPLES", "25"))
-
-if not GATEWAY or not ISSUER:
-    pytest.skip("needs the running platform: set THB_GATEWAY_URL and OIDC_ISSUER", allow_module_level=True)
-
-import schemathesis  # noqa: E402 - only imported when the platform is there
-from hypothesis import HealthCheck, settings  # noqa: E402
+BUDGET_SECONDS = float(os.environ.get("THB_FUZZ_SECONDS", "600"))
+# The coordinator's office has every service in its audience and the broadest roles of the demo users.
+FUZZ_USER = "al-coordinator"
+_started = time.monotonic()
 
 
-def _token() -> str:
-    # The coordinator's office has every service in its audience and the broadest roles of the demo users.
-    response = httpx.post(
-        f"{ISSUER}/protocol/openid-connect/token",
-        data={
-            "grant_type": "password",
-            "client_id": "thb-test",
-            "username": "al-coordinator",
-            "password": "thb-local-demo-1",
-        },
-    )
-    response.raise_for_status()
-    return str(response.json()["access_token"])
+@pytest.fixture(scope="module")
+def token(platform: Any) -> str:
+    return str(platform.token(FUZZ_USER))
 
 
-schema = schemathesis.openapi.from_url(f"{GATEWAY}/v1/openapi.json")
-schema.config.base_url = GATEWAY
-TOKEN = _token()
+@pytest.fixture(scope="module")
+def api_schema(platform: Any) -> Any:
+    loaded = schemathesis.openapi.from_url(f"{platform.gateway}/v1/openapi.json")
+    loaded.config.base_url = platform.gateway
+    return loaded
+
+
+schema = schemathesis.pytest.from_fixture("api_schema")
+
+
+def _within_budget() -> None:
+    if time.monotonic() - _started > BUDGET_SECONDS:
+        pytest.fail(f"fuzzing exceeded its {BUDGET_SECONDS:.0f}s budget; lower THB_FUZZ_EXAMPLES")
 
 
 @schema.parametrize()
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
-def test_operation(case) -> None:
-    case.headers = {**(case.headers or {}), "Authorization": f"Bearer {TOKEN}"}
-    case.call_and_validate()
+def test_operation(case: Any, token: str) -> None:
+    _within_budget()
+    case.call_and_validate(headers={"Authorization": f"Bearer {token}"})
 
 
-Workflow = schema.as_state_machine()
-TestWorkflow = Workflow.TestCase
-TestWorkflow.settings = settings(
-    max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), stateful_step_count=5
-)
+def test_stateful_workflows(api_schema: Any, token: str) -> None:
+    class Workflow(api_schema.as_state_machine()):  # type: ignore[misc]
+        def get_call_kwargs(self, case: Any) -> dict[str, Any]:
+            return {"headers": {"Authorization": f"Bearer {token}"}}
 
-
-def _headers(self, case):  # noqa: ANN001 - the state machine's hook signature
-    return {"Authorization": f"Bearer {TOKEN}"}
-
-
-Workflow.get_call_kwargs = lambda self, case: {"headers": _headers(self, case)}
+    Workflow.run(
+        settings=settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            stateful_step_count=5,
+        )
+    )

@@ -65,8 +65,17 @@ def test_make_run_starts_serves_and_stops(tmp_path: Path) -> None:
     }
     env["THB_DATA_DIR"] = str(tmp_path / "local")
     log = tmp_path / "make-run.log"
+    pids: list[int] = []
     with open(log, "wb") as out:
-        proc = subprocess.Popen(["make", "run"], cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        # Its own process group, so Ctrl-C can be delivered the way a terminal does: to make and its children.
+        proc = subprocess.Popen(
+            ["make", "run"],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         state = _wait_for(tmp_path / "local" / "run" / "urls.json", proc, log)
         for name, url in state["services"].items():
@@ -89,11 +98,11 @@ def test_make_run_starts_serves_and_stops(tmp_path: Path) -> None:
         assert pids, "make run reported no processes"
     finally:
         started = time.monotonic()
-        proc.send_signal(signal.SIGINT)
+        os.killpg(proc.pid, signal.SIGINT)
         try:
             proc.wait(timeout=STOP_BUDGET_SECONDS + 15)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)
     elapsed = time.monotonic() - started
     survivors = _live_group_members(set(pids))
     assert not survivors, f"processes still running after Ctrl-C: {survivors}"
