@@ -67,7 +67,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from plumbing import health, i18n, metrics, request_context, telemetry
 from plumbing.auth import AuthError
 from plumbing.clock import Clock
-from plumbing.errors import AccessLogUnavailable, Conflict, NotFound, OutOfScope
+from plumbing.errors import AccessLogUnavailable, Conflict, InvalidCursor, NotFound, OutOfScope
 from plumbing.idempotency import COLLECTION, IdempotencyMiddleware, IdempotencyStore
 from plumbing.logging import REQUEST_LOGGER, configure_logging, safe_stack
 from plumbing.problems import PROBLEM_JSON, FieldError, Problem, catalogue
@@ -439,6 +439,11 @@ def _problem_for_status(status: int, headers: Mapping[str, str] | None = None) -
     return Problem(catalogue().slug_for_status(status), headers=kept)
 
 
+async def handle_invalid_cursor(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+    # A cursor matching the contract's pattern can still be one we never issued: a rule violation of the query.
+    return _problem_response(Problem("validation-failed", errors=[FieldError("/query/cursor", "cursor")]))
+
+
 async def handle_problem(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
     assert isinstance(exc, Problem)
     return _problem_response(exc)
@@ -679,6 +684,7 @@ def create_app(
     app.add_error_handler(NotFound, _plain("not-found"))
     app.add_error_handler(Conflict, _plain("conflict"))
     app.add_error_handler(OutOfScope, _plain("forbidden"))
+    app.add_error_handler(InvalidCursor, handle_invalid_cursor)
     app.add_error_handler(AuthError, handle_auth_error)
 
     # The failure is counted (access_log_write_failures_total) by plumbing.access_log where the write fails.
