@@ -7,15 +7,11 @@ client (password grant) and a national system's service account (client credenti
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
-import uvicorn
-from devstack.process import free_port
+from devstack.asgi_thread import ServerThread
 from gateway.factory import create_app
 from gateway.settings import GatewaySettings
 from gateway.testing import RecordingUpstream
@@ -23,28 +19,6 @@ from gateway.testing import RecordingUpstream
 PASSWORD = "thb-local-demo-1"  # the local realm's demo password (realm/local-realm.json)
 PERSONS = "/v1/identification/persons"
 REFERRAL = "/v1/referral/received-events"
-
-
-class ServerThread:
-    def __init__(self, app: Any) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> ServerThread:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("server did not start")
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
 
 
 @pytest.fixture(scope="module")

@@ -14,35 +14,12 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
-from devstack.process import free_port
+from devstack.asgi_thread import ServerThread
 from pymongo import MongoClient
 
 PASSWORD = "thb-local-demo-1"  # the local realm's demo password (realm/local-realm.json)
 BASE = "/v1/identification"
 PURPOSE = {"X-Purpose": "identification"}
-
-
-class ServerThread:
-    def __init__(self, app: Any) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> ServerThread:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("server did not start")
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
 
 
 @pytest.fixture(scope="module")
