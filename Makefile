@@ -25,7 +25,7 @@ lint: install
 	$(VENV)/bin/mypy
 
 unit: install
-	$(PYTEST) -q -m "not integration and not smoke" libs services gateway devstack tests/unit
+	$(PYTEST) -q -m "not integration and not smoke" libs services gateway devstack tests --ignore=tests/contract
 
 integration: install
 	$(PYTEST) -q -m "integration" libs services gateway tests
