@@ -268,7 +268,7 @@ def combined_document(
     return {
         "openapi": "3.0.3",
         "info": {
-            "title": "Anti-trafficking case platform (AL, XK, ME)",
+            "title": "Anti-trafficking case platform",
             "version": version,
             "description": (
                 "Every public operation of the identification, referral, exchange and return services behind one "

@@ -24,11 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from plumbing.config import ConfigError, PlatformConfig, load_platform_config
+from plumbing.service_auth import local_clients
 
 from gateway.contracts import SERVICES
-
-# The realm's clients (realm/base-realm.json, local-realm.json) that local runs accept when nothing is set.
-LOCAL_ALLOWED_AZP = ("api-docs", "thb-test", "al-national-system", "xk-national-system", "me-national-system")
 
 
 @dataclass(frozen=True)
@@ -72,8 +70,10 @@ class GatewaySettings:
             missing.append("THB_ALLOWED_AZP")
         if missing:
             raise ConfigError(f"the gateway needs these environment variables: {', '.join(missing)}")
-        allowed = _split(azp_text) if azp_text else LOCAL_ALLOWED_AZP
         config_path = Path(env.get("THB_CONFIG") or _default_config())
+        platform = load_platform_config(config_path)
+        # Local default: the realm's demo clients and one national system per configured partner country.
+        allowed = _split(azp_text) if azp_text else tuple(sorted(local_clients(platform)))
         try:
             max_body = int(env.get("THB_MAX_BODY_BYTES", "1048576"))
             timeout = float(env.get("THB_UPSTREAM_TIMEOUT", "30"))
@@ -88,7 +88,7 @@ class GatewaySettings:
             cors_origins=frozenset(_split(env.get("THB_CORS_ORIGINS", ""))),
             max_body_bytes=max_body,
             upstream_timeout=timeout,
-            platform=load_platform_config(config_path),
+            platform=platform,
         )
 
 

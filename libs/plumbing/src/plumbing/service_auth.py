@@ -25,6 +25,11 @@ def allowed_clients(
         return frozenset(listed)
     if not settings.is_local:
         raise ConfigError(f"{settings.service}: THB_ALLOWED_AZP is required outside local mode")
+    return local_clients(config)
+
+
+def local_clients(config: PlatformConfig) -> frozenset[str]:
+    """The local realm's clients: API docs, the test client and `<country>-national-system` per partner country."""
     national = {f"{code.lower()}-national-system" for code in config.country_codes}
     return frozenset({"api-docs", "thb-test", *national})
 

@@ -16,6 +16,7 @@ from plumbing.config import PlatformConfig, Settings, load_platform_config
 from plumbing.crypto import FieldCipher
 from plumbing.keys import load_keys
 from plumbing.repository import ScopedRepository
+from plumbing.service_auth import allowed_clients
 from pymongo import ReturnDocument
 
 from identification.adapters.documents import CaseCounter
@@ -24,8 +25,6 @@ from identification.domain.indicators import IndicatorCatalogue
 from identification.service_layer.deps import Deps
 
 SERVICE = "identification"
-# The realm's clients allowed to call the service in local runs (same list as the gateway's local default).
-LOCAL_ALLOWED_AZP = ("api-docs", "thb-test", "al-national-system", "xk-national-system", "me-national-system")
 
 
 def next_sequence(country: str, year: int) -> int:
@@ -71,10 +70,5 @@ def build_runtime(environ: Mapping[str, str] | None = None, clock: Clock | None 
         repository=partial(scoped, clock),
         next_sequence=next_sequence,
     )
-    azp_text = env.get("THB_ALLOWED_AZP", "").strip()
-    if not azp_text and not settings.is_local:
-        from plumbing.errors import ConfigError
-
-        raise ConfigError("identification: THB_ALLOWED_AZP is required outside local mode")
-    allowed = tuple(a.strip() for a in azp_text.split(",") if a.strip()) if azp_text else LOCAL_ALLOWED_AZP
-    return Runtime(settings, config, deps, cipher, frozenset(allowed))
+    # THB_ALLOWED_AZP, required outside local mode; locally the realm's clients of every configured country.
+    return Runtime(settings, config, deps, cipher, allowed_clients(settings, config, env))
