@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from gateway.testing import ALL_AUDIENCES, SigningKeys
 
 REPO = Path(__file__).resolve().parents[1]

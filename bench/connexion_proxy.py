@@ -12,8 +12,9 @@ from typing import Any
 import httpx
 from connexion import AsyncApp, request
 from connexion.resolver import Resolver
-from gateway.contracts import combined_document, load_contracts
 from starlette.responses import Response
+
+from gateway.contracts import combined_document, load_contracts
 
 UPSTREAM = os.environ.get("BENCH_UPSTREAM", "http://127.0.0.1:9")
 _client: httpx.AsyncClient | None = None

@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from gateway.app import Gateway
 from gateway.testing import RecordingUpstream, SigningKeys
 

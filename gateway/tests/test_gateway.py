@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import httpx
 import pytest
+
 from gateway.app import Gateway
 from gateway.testing import ALL_AUDIENCES, RecordingUpstream, SigningKeys, budgets, build_gateway
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from gateway.headers import forwarded_headers, request_id, trace_context
 
 IDENTITY = [

@@ -6,6 +6,7 @@ import asyncio
 import socket
 
 import pytest
+
 from gateway.upstream import UpstreamError, UpstreamPool
 
 ANSWER = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}"

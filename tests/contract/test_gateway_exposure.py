@@ -11,8 +11,8 @@ import re
 
 import httpx
 import pytest
-from gateway.testing import ALL_AUDIENCES, RecordingUpstream, SigningKeys, build_gateway
 
+from gateway.testing import ALL_AUDIENCES, RecordingUpstream, SigningKeys, build_gateway
 from tools.contracts import HTTP_METHODS, all_operations
 
 ALL_ROLES = [

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from plumbing.config import load_platform_config
 
+from plumbing.config import load_platform_config
 from tools.contracts import REPO_ROOT, SERVICE_CONTRACTS, Operation, all_operations, load_contract
 
 CONFIG = REPO_ROOT / "config" / "platform.yaml"

@@ -1,6 +1,6 @@
 """Schemathesis against the whole platform through the gateway's combined document, with a real token.
 
-Runs against the session's platform (tests/conftest.py: real servers, every service, the gateway). At most
+Runs against the session's platform (devstack/src/devstack/pytest_platform.py: real servers, every service, the gateway). At most
 THB_FUZZ_EXAMPLES (default 25) examples per operation, then the stateful phase, which links operations through
 their responses; the whole run is capped by THB_FUZZ_SECONDS (default 600). Every answer must be documented
 and conform to the contract, and no 5xx is accepted. `make fuzz` runs the same with more examples.

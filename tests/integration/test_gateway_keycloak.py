@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+
 from devstack.asgi_thread import ServerThread
 from gateway.factory import create_app
 from gateway.settings import GatewaySettings

@@ -14,8 +14,9 @@ from typing import Any
 
 import httpx
 import pytest
-from devstack.asgi_thread import ServerThread
 from pymongo import MongoClient
+
+from devstack.asgi_thread import ServerThread
 
 PASSWORD = "thb-local-demo-1"  # the local realm's demo password (realm/local-realm.json)
 BASE = "/v1/identification"
@@ -280,6 +281,7 @@ def test_screening_decision_notification_and_events(call, db) -> None:
 
 def test_screening_event_reaches_kafka_through_the_relay(call, db, env) -> None:
     from kafka import KafkaConsumer
+
     from plumbing.kafka import ensure_topics, make_producer
     from plumbing.outbox import Relay
 

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+
 from plumbing import mongo as plumbing_mongo
 from plumbing.auth import Caller
 from plumbing.clock import FixedClock

@@ -30,6 +30,7 @@ import jwt
 import pytest
 import yaml
 from cryptography.hazmat.primitives.asymmetric import rsa
+
 from plumbing.auth import AuthError, JwksCache, TokenValidator
 from plumbing.config import PlatformConfig, Settings, load_platform_config, parse_platform_config
 from plumbing.crypto import FieldCipher

@@ -1,4 +1,4 @@
-"""The whole platform as real processes (every service's API and workers, and the gateway), once per session.
+"""Pytest plugin: the whole platform as real processes (every service's API and workers, and the gateway), once per session.
 
 Cross-service tests use the `platform` fixture: the same process table as `make run`, started against the
 session's real servers (Kafka, Mongo-wire, Keycloak). Tests may kill and restart single processes; the
@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from devstack.pytest_plugin import ServerHandle
 from devstack.run import Supervised, platform_processes
 

@@ -113,14 +113,16 @@ def platform_processes(
         urls[service.name] = f"http://127.0.0.1:{port}"
         supervised.append(Supervised(api, ready_url=f"http://127.0.0.1:{port}/readyz"))
         for module in service.workers:
+            worker_port = free_port()
             worker = ManagedProcess(
                 module.rsplit(".", 1)[-1] + f"-{service.name}",
                 [sys.executable, "-m", module],
                 logs / f"{service.name}-{module.rsplit('.', 1)[-1]}.log",
-                env=env,
+                env={**env, "THB_WORKER_PORT": str(worker_port)},
                 cwd=REPO_ROOT,
             )
-            supervised.append(Supervised(worker))
+            # A worker is ready once connected to Kafka (its /readyz on THB_WORKER_PORT).
+            supervised.append(Supervised(worker, ready_url=f"http://127.0.0.1:{worker_port}/readyz"))
     gateway_port = free_port()
     gateway_env = {
         **base_env,

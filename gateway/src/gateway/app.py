@@ -20,15 +20,14 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from plumbing import i18n
-from plumbing.problems import Problem
-
 from gateway.auth import AuthError, Caller, EdgeAuthenticator, bearer_token
 from gateway.contracts import Operation, RouteTable
 from gateway.docs import DocsAssets
 from gateway.headers import forwarded_headers, request_id, trace_context
 from gateway.ratelimit import RateLimiter
 from gateway.upstream import Forwarder, UpstreamError, UpstreamResponse
+from plumbing import i18n
+from plumbing.problems import Problem
 
 Scope = dict[str, Any]
 Message = dict[str, Any]

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from typing import Protocol
 
 import jwt
+
 from plumbing.auth import AuthError, Caller, bearer_token
 
 __all__ = ["AuthError", "Caller", "EdgeAuthenticator", "bearer_token"]

@@ -7,14 +7,13 @@ import os
 import sys
 from pathlib import Path
 
-from plumbing.auth import JwksCache, TokenValidator
-
 from gateway.app import Gateway
 from gateway.auth import EdgeAuthenticator
 from gateway.contracts import SERVICES, audience_of, build_routes, combined_document, load_contracts
 from gateway.docs import DocsAssets, origin_of
 from gateway.ratelimit import RateLimiter
 from gateway.settings import GatewaySettings
+from plumbing.auth import JwksCache, TokenValidator
 
 DOCS_CLIENT_ID = "api-docs"
 

@@ -23,10 +23,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from gateway.contracts import SERVICES
 from plumbing.config import ConfigError, PlatformConfig, load_platform_config
 from plumbing.service_auth import local_clients
-
-from gateway.contracts import SERVICES
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,6 @@ from typing import Any
 import httpx
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
-from plumbing.auth import JwksCache, TokenValidator
-from plumbing.config import RateBudget, RateBudgets
 
 from gateway.app import Gateway
 from gateway.auth import EdgeAuthenticator
@@ -28,6 +26,8 @@ from gateway.contracts import SERVICES, audience_of, build_routes, combined_docu
 from gateway.docs import DocsAssets
 from gateway.httpx_forwarder import HttpxForwarder
 from gateway.ratelimit import RateLimiter
+from plumbing.auth import JwksCache, TokenValidator
+from plumbing.config import RateBudget, RateBudgets
 
 ISSUER = "http://keycloak.test/realms/thb"
 ALL_AUDIENCES = tuple(audience_of(s) for s in SERVICES)

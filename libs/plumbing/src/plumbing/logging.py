@@ -1,7 +1,8 @@
 """JSON log lines without personal data.
 
 A line carries its message plus the fields a caller passed explicitly in `extra={"fields": {...}}`; the request
-id and trace id are added from the request context. Exceptions are logged as their type and stack frames only:
+id and trace id are added from the request context (outside a request, e.g. in a consumer, the trace id of the
+active span). Exceptions are logged as their type and stack frames only:
 an exception *message* can hold whatever value failed (a name, a document number), so it is never written.
 Uvicorn's own access line is switched off because it prints the raw path and query string; the app writes one
 line per request instead (plumbing.app), with the route template.
@@ -15,6 +16,8 @@ import sys
 import traceback
 from datetime import UTC, datetime
 from typing import IO, Any
+
+from opentelemetry import trace
 
 from plumbing import request_context
 
@@ -41,6 +44,11 @@ class JsonFormatter(logging.Formatter):
             line["request_id"] = context.request_id
             if context.trace_id:
                 line["trace_id"] = context.trace_id
+        else:
+            # Outside a request (a consumer handling an event in its CONSUMER span): the active span's trace.
+            span_context = trace.get_current_span().get_span_context()
+            if span_context.is_valid:
+                line["trace_id"] = format(span_context.trace_id, "032x")
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
             line.update(fields)

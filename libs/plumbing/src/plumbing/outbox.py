@@ -348,6 +348,7 @@ class Relay:
                     FAILURES.labels("database").inc()
                     failed = True
                 self._refresh_metrics()
+                self._probe_kafka()
                 if failed:
                     delay = self._backoff_s
                     self._backoff_s = min(self._backoff_s * 2, self.max_backoff_s)
@@ -366,6 +367,20 @@ class Relay:
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self.stop()
+
+    def _probe_kafka(self) -> None:
+        """Readiness means "connected to Kafka", also while there is nothing to publish."""
+        if self.ready.is_set():
+            return
+        try:
+            from plumbing.kafka import load_topics
+
+            # A producer connects lazily; its topic metadata arrives only from a reachable broker.
+            if self._get_producer().partitions_for(load_topics()[0].name):
+                self.ready.set()
+        except Exception as exc:  # noqa: BLE001 - broker unreachable: stay unready, retry on the next pass
+            log.debug("kafka probe failed: %s", type(exc).__name__)
+            self._drop_producer()
 
     def _refresh_metrics(self) -> None:
         if time.monotonic() < self._metrics_due:

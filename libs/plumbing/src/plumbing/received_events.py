@@ -15,12 +15,13 @@ from flask import current_app
 from pymongo.collection import Collection
 from pymongo.database import Database
 
-from plumbing import mongo, request_context
+from plumbing import mongo, request_context, telemetry, worker_endpoints
 from plumbing.app import create_app
 from plumbing.clock import SystemClock
 from plumbing.config import Settings, load_platform_config
 from plumbing.inbox import Inbox
 from plumbing.kafka import ConsumerLoop, ensure_topics
+from plumbing.logging import configure_logging
 from plumbing.pagination import PageRequest, build_page
 from plumbing.service_auth import service_validator
 
@@ -38,8 +39,10 @@ def record(inbox: Inbox, envelope: Mapping[str, Any]) -> bool:
     country = data.get("owner_country") if isinstance(data, Mapping) else None
     # `updated_at` doubles as the list's sort key, like every other listable record.
     first_time = inbox.record_once(envelope, extra={"country": country, "updated_at": inbox.clock()})
-    if not first_time:
-        logger.info("duplicate delivery ignored", extra={"fields": {"event_id": envelope.get("id")}})
+    # One line per delivery, ids only; the trace id (of the consumer span continuing the producer's trace) is
+    # added by the JSON formatter, so one request can be followed into this service.
+    fields = {"event_id": envelope.get("id"), "event_type": envelope.get("type")}
+    logger.info("event applied" if first_time else "duplicate delivery ignored", extra={"fields": fields})
     return first_time
 
 
@@ -64,15 +67,19 @@ def run_recording_consumer(service: str, topics: Sequence[str]) -> None:
     """Entry point body of a skeleton service's consumer process: runs until SIGTERM/SIGINT."""
     settings = Settings.from_env(service)
     settings.require("mongodb_uri", "kafka_bootstrap_servers")
+    configure_logging(service, settings.log_level)
+    telemetry.setup_tracing(service)
     mongo.connect(settings)
     database = mongo.get_database()
     bootstrap = str(settings.kafka_bootstrap_servers)
     ensure_topics(bootstrap)
     # Event ids are unique platform-wide, so one inbox per consuming service is enough.
     inbox = Inbox(_collection(database), service)
-    ConsumerLoop(
+    loop = ConsumerLoop(
         list(topics), group_id=service, handler=lambda envelope: record(inbox, envelope), bootstrap=bootstrap
-    ).run()
+    )
+    worker_endpoints.serve(loop.ready)
+    loop.run()
 
 
 def create_http_app(service: str, spec_path: Any, environ: Mapping[str, str] | None = None) -> Any:

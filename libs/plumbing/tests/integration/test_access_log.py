@@ -5,12 +5,13 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
+from pymongo import MongoClient
+from pymongo.errors import AutoReconnect
+
 from plumbing.access_log import GENESIS_HASH, AccessLog
 from plumbing.auth import Caller
 from plumbing.clock import FixedClock
 from plumbing.errors import AccessLogUnavailable
-from pymongo import MongoClient
-from pymongo.errors import AutoReconnect
 
 pytestmark = pytest.mark.integration
 

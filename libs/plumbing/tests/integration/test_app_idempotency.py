@@ -13,6 +13,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parents[1] / "fixtures"))
 
 from app_support import FakeSettings, bearer, build_demo_app  # noqa: E402
+
 from plumbing.clock import FixedClock  # noqa: E402
 from plumbing.idempotency import IdempotencyStore, StoredResponse, fingerprint  # noqa: E402
 from plumbing.problems import Problem  # noqa: E402

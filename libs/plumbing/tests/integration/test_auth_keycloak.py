@@ -16,9 +16,9 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from plumbing.auth import AuthError, Caller, JwksCache, TokenValidator
 
 from libs.plumbing.tests.integration.tcp_proxy import TcpProxy
+from plumbing.auth import AuthError, Caller, JwksCache, TokenValidator
 
 REALM_DIR = Path(__file__).resolve().parents[4] / "realm"
 PARTNERS = {"AL", "XK", "ME"}

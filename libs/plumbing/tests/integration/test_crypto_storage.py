@@ -5,6 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 from mongoengine import ListField, StringField
+
 from plumbing import mongo as connections
 from plumbing.auth import Caller
 from plumbing.crypto import FieldCipher

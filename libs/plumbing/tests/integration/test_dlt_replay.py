@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from kafka import KafkaConsumer
 from kafka.structs import TopicPartition
+
 from plumbing.events import new_event, to_kafka
 from plumbing.kafka import ConsumerLoop, TopicSpec, ensure_topics, make_producer
 

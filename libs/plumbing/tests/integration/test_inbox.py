@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 from mongoengine import Document, ListField, StringField, connect, disconnect
-from plumbing.inbox import Inbox, apply_once
 from pymongo import MongoClient
+
+from plumbing.inbox import Inbox, apply_once
 
 pytestmark = pytest.mark.integration
 

@@ -15,10 +15,11 @@ import pytest
 from kafka import KafkaConsumer
 from kafka.structs import TopicPartition
 from opentelemetry import trace
+from pymongo import MongoClient
+
 from plumbing.events import new_event, to_kafka
 from plumbing.inbox import Inbox, apply_once
 from plumbing.kafka import ConsumerLoop, TopicSpec, ensure_topics, make_producer
-from pymongo import MongoClient
 
 pytestmark = pytest.mark.integration
 TP = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"

@@ -11,12 +11,13 @@ from typing import Any
 import pytest
 from kafka import KafkaConsumer
 from kafka.structs import TopicPartition
+from prometheus_client import REGISTRY
+from pymongo import MongoClient
+
 from plumbing.events import new_event
 from plumbing.inbox import Inbox
 from plumbing.kafka import ConsumerLoop, TopicSpec, ensure_topics, make_producer
 from plumbing.outbox import Relay, push_events
-from prometheus_client import REGISTRY
-from pymongo import MongoClient
 
 pytestmark = [pytest.mark.integration, pytest.mark.disruptive]
 

@@ -18,11 +18,12 @@ import pytest
 from kafka import KafkaConsumer
 from kafka.structs import TopicPartition
 from mongoengine import StringField, connect, disconnect
+from pymongo import MongoClient
+from pymongo.collection import Collection
+
 from plumbing.events import new_event
 from plumbing.kafka import TopicSpec, ensure_topics, make_producer
 from plumbing.outbox import OutboxFields, Relay, notify_relay, push_events
-from pymongo import MongoClient
-from pymongo.collection import Collection
 
 pytestmark = pytest.mark.integration
 ALIAS = "outbox-tests"

@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 from mongoengine import StringField
+
 from plumbing import mongo as connections
 from plumbing.auth import Caller
 from plumbing.clock import FixedClock

@@ -13,6 +13,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).parents[1] / "fixtures"))
 
 from app_support import CANARY, DEMO_SPEC, FakeDatabase, FakeJwks, bearer, build_demo_app  # noqa: E402
+
 from plumbing.logging import configure_logging  # noqa: E402
 from plumbing.security import ContractError  # noqa: E402
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from devstack.keycloak import merged_realm
 
 REALM_DIR = Path(__file__).resolve().parents[4] / "realm"

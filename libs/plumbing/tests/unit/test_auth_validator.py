@@ -14,6 +14,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
+
 from plumbing.auth import AuthError, Caller, JwksCache, TokenValidator, bearer_token
 
 ISSUER = "https://idp.example/realms/thb"

@@ -1,6 +1,7 @@
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+
 from plumbing.clock import Clock, FixedClock, SystemClock, rfc3339, to_millis
 
 

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from plumbing.config import IsoPeriod, Settings, load_platform_config
 from plumbing.errors import ConfigError
 

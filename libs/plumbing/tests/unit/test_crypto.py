@@ -7,6 +7,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+
 from plumbing import keys as keys_module
 from plumbing.config import load_platform_config
 from plumbing.crypto import FieldCipher, normalise_for_index

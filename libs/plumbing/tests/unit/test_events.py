@@ -13,6 +13,7 @@ import pytest
 import yaml
 from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+
 from plumbing import events
 from plumbing.events import (
     InvalidEventData,

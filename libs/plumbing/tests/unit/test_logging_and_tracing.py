@@ -9,6 +9,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parents[1] / "fixtures"))
 
 from app_support import CANARY, bearer, build_demo_app  # noqa: E402
+
 from plumbing import telemetry  # noqa: E402
 
 

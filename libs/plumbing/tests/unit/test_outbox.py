@@ -6,6 +6,7 @@ import socket
 
 import pytest
 from mongoengine import Document, StringField
+
 from plumbing.outbox import OutboxFields, Relay, notify_relay, push_events
 
 

@@ -11,6 +11,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parents[1] / "fixtures"))
 
 from app_support import bearer, build_demo_app  # noqa: E402
+
 from plumbing.pagination import MAX_LIMIT, PageRequest, build_page, decode_cursor, encode_cursor  # noqa: E402
 from plumbing.problems import Problem  # noqa: E402
 

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+
 from plumbing import i18n
 from plumbing.problems import FieldError, Problem, catalogue
 

@@ -12,11 +12,12 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "fixtures"))
 import yaml  # noqa: E402
 from app_support import TOKENS, FakeValidator, bearer, build_demo_app  # noqa: E402
 from connexion.spec import Specification  # noqa: E402
+from starlette.datastructures import Headers  # noqa: E402
+
 from plumbing import request_context  # noqa: E402
 from plumbing.auth import AuthError  # noqa: E402
 from plumbing.problems import Problem  # noqa: E402
 from plumbing.security import make_bearer_info, read_policies, strip_identity_headers  # noqa: E402
-from starlette.datastructures import Headers  # noqa: E402
 
 SPEC = Path(__file__).parents[1] / "fixtures" / "demo.yaml"
 

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from mongoengine.connection import DEFAULT_CONNECTION_NAME
+from pymongo import ReturnDocument
+
+from identification.adapters.documents import CaseCounter
+from identification.adapters.sealing import PersonSealer
+from identification.domain.indicators import IndicatorCatalogue
+from identification.service_layer.deps import Deps
 from plumbing import mongo
 from plumbing.access_log import AccessLog
 from plumbing.auth import Caller
@@ -17,14 +25,9 @@ from plumbing.crypto import FieldCipher
 from plumbing.keys import load_keys
 from plumbing.repository import ScopedRepository
 from plumbing.service_auth import allowed_clients
-from pymongo import ReturnDocument
-
-from identification.adapters.documents import CaseCounter
-from identification.adapters.sealing import PersonSealer
-from identification.domain.indicators import IndicatorCatalogue
-from identification.service_layer.deps import Deps
 
 SERVICE = "identification"
+ACCESS_LOG_ALIAS = "access-log"
 
 
 def next_sequence(country: str, year: int) -> int:
@@ -46,8 +49,11 @@ class Runtime:
     cipher: FieldCipher
     allowed_azp: frozenset[str]
 
+    access_log_alias: str = DEFAULT_CONNECTION_NAME
+
     def access_log(self, clock: Clock | None = None) -> AccessLog:
-        return AccessLog(mongo.get_database(), clock or self.deps.clock, purposes=self.config.purpose_codes)
+        database = mongo.get_database(self.access_log_alias)
+        return AccessLog(database, clock or self.deps.clock, purposes=self.config.purpose_codes)
 
 
 def scoped(clock: Clock, document_class: type, caller: Caller) -> Any:
@@ -61,6 +67,13 @@ def build_runtime(environ: Mapping[str, str] | None = None, clock: Clock | None 
     keys = load_keys(settings, config)
     cipher = FieldCipher.from_config(keys, config)
     mongo.connect(settings)  # lazy: no network until the first operation
+    # THB_ACCESS_LOG_MONGODB_URI: an optional separate store for the access log (an audit database the service's
+    # own database user cannot rewrite); default: the service's database. Same database name either way.
+    access_log_uri = env.get("THB_ACCESS_LOG_MONGODB_URI", "").strip()
+    access_log_alias = DEFAULT_CONNECTION_NAME
+    if access_log_uri:
+        access_log_alias = ACCESS_LOG_ALIAS
+        mongo.connect(dataclasses.replace(settings, mongodb_uri=access_log_uri), alias=ACCESS_LOG_ALIAS)
     clock = clock or SystemClock()
     deps = Deps(
         clock=clock,
@@ -71,4 +84,4 @@ def build_runtime(environ: Mapping[str, str] | None = None, clock: Clock | None 
         next_sequence=next_sequence,
     )
     # THB_ALLOWED_AZP, required outside local mode; locally the realm's clients of every configured country.
-    return Runtime(settings, config, deps, cipher, allowed_clients(settings, config, env))
+    return Runtime(settings, config, deps, cipher, allowed_clients(settings, config, env), access_log_alias)

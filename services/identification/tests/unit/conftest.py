@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import pytest
 import yaml
+
 from identification.domain.indicators import IndicatorCatalogue, IndicatorSet, parse_indicator_set
 
 LANGS = ("en", "sq", "sr-Latn", "sr-Cyrl", "cnr-Latn", "cnr-Cyrl")

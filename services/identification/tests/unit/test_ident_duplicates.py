@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+
 from identification.domain.ages import parse_date_of_birth
 from identification.domain.categories import Sex
 from identification.domain.duplicates import (

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+
 from identification.domain.categories import ELEMENT_GROUP, AgeGroup, Group
 from identification.domain.errors import DomainError
 from identification.domain.indicators import IndicatorCatalogue, IndicatorSet, parse_indicator_set

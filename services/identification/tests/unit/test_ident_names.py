@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+
 from identification.domain.ages import BirthRange
 from identification.domain.names import blocking_keys, fold, phonetic_key
 

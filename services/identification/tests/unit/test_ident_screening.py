@@ -9,6 +9,7 @@ import random
 from datetime import date
 
 import pytest
+
 from identification.domain.ages import child_status
 from identification.domain.categories import Category, Element, Group, Need, VulnerabilityFlag
 from identification.domain.errors import DomainError

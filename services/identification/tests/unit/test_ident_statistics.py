@@ -6,6 +6,7 @@ import random
 from collections.abc import Sequence
 
 import pytest
+
 from identification.domain.errors import DomainError
 from identification.domain.statistics import (
     HIDDEN,

@@ -21,6 +21,7 @@ from mongoengine import (
     ListField,
     StringField,
 )
+
 from plumbing.documents import OwnedDocument
 
 

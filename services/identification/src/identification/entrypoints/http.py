@@ -9,16 +9,15 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from identification.bootstrap import SERVICE, Runtime, build_runtime
+from identification.domain.errors import DomainError
+from identification.service_layer import cases, duplicates, persons, statistics
 from plumbing import request_context
 from plumbing.access_log import AccessLog
 from plumbing.app import create_app
 from plumbing.auth import Caller, JwksCache, TokenValidator
 from plumbing.clock import Clock
 from plumbing.problems import FieldError, Problem
-
-from identification.bootstrap import SERVICE, Runtime, build_runtime
-from identification.domain.errors import DomainError
-from identification.service_layer import cases, duplicates, persons, statistics
 
 SPEC = Path(__file__).resolve().parents[5] / "openapi" / "identification.yaml"
 F = TypeVar("F", bound=Callable[..., Any])

@@ -9,14 +9,13 @@ from __future__ import annotations
 import logging
 from functools import partial
 
-from plumbing import mongo
+from identification.adapters.documents import AGGREGATES
+from identification.bootstrap import SERVICE
+from plumbing import mongo, worker_endpoints
 from plumbing.config import Settings
 from plumbing.kafka import ensure_topics, make_producer
 from plumbing.logging import configure_logging
-from plumbing.outbox import run_relay
-
-from identification.adapters.documents import AGGREGATES
-from identification.bootstrap import SERVICE
+from plumbing.outbox import Relay
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +30,9 @@ def main() -> None:
         ensure_topics(bootstrap)
     except Exception as exc:  # noqa: BLE001 - Kafka may be down at start; events stay pending and are retried
         log.warning("topics not ensured now: %s", type(exc).__name__)
-    run_relay(AGGREGATES, partial(make_producer, bootstrap, client_id=f"{SERVICE}-relay"))
+    relay = Relay(AGGREGATES, partial(make_producer, bootstrap, client_id=f"{SERVICE}-relay"))
+    worker_endpoints.serve(relay.ready)
+    relay.run()
 
 
 if __name__ == "__main__":

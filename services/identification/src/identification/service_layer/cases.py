@@ -9,13 +9,6 @@ import uuid
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from plumbing.auth import Caller
-from plumbing.clock import rfc3339
-from plumbing.documents import new_id
-from plumbing.errors import Conflict, NotFound
-from plumbing.events import new_event
-from plumbing.repository import Page
-
 from identification.adapters.documents import CaseDocument, NotificationDocument, PersonDocument
 from identification.domain import screening as screening_rules
 from identification.domain.categories import (
@@ -28,6 +21,12 @@ from identification.domain.categories import (
 )
 from identification.domain.errors import DomainError, ErrorDetail, raise_all
 from identification.service_layer.deps import SOURCE, Deps
+from plumbing.auth import Caller
+from plumbing.clock import rfc3339
+from plumbing.documents import new_id
+from plumbing.errors import Conflict, NotFound
+from plumbing.events import new_event
+from plumbing.repository import Page
 
 MIN_RECOVERY_DAYS = 30
 URGENT_NEEDS = frozenset({Need.SAFETY, Need.SHELTER, Need.MEDICAL, Need.GUARDIAN})

@@ -6,12 +6,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from identification.adapters.sealing import PersonSealer
+from identification.domain.indicators import IndicatorCatalogue
 from plumbing.auth import Caller
 from plumbing.clock import Clock
 from plumbing.config import PlatformConfig
-
-from identification.adapters.sealing import PersonSealer
-from identification.domain.indicators import IndicatorCatalogue
 
 SOURCE = "/identification"
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from plumbing.auth import Caller
-
 from identification.adapters.documents import DuplicateSearchDocument, PersonDocument
 from identification.domain import duplicates, names
 from identification.domain.categories import Sex
@@ -18,6 +16,7 @@ from identification.service_layer.persons import (
     birth_from_record,
     parse_birth,
 )
+from plumbing.auth import Caller
 
 MAX_CANDIDATES = 300
 MAX_RESULTS = 20

@@ -6,12 +6,6 @@ import unicodedata
 from datetime import date
 from typing import Any
 
-from plumbing.auth import Caller
-from plumbing.documents import new_id
-from plumbing.errors import NotFound
-from plumbing.events import new_event
-from plumbing.repository import Page
-
 from identification.adapters.documents import CaseDocument, DuplicateSearchDocument, PersonDocument
 from identification.domain import ages, names
 from identification.domain.ages import AgeDetermination, BirthRange
@@ -19,6 +13,11 @@ from identification.domain.categories import AgeGroup
 from identification.domain.errors import DomainError, ErrorDetail, raise_all
 from identification.service_layer import cases as case_commands
 from identification.service_layer.deps import SOURCE, Deps
+from plumbing.auth import Caller
+from plumbing.documents import new_id
+from plumbing.errors import NotFound
+from plumbing.events import new_event
+from plumbing.repository import Page
 
 DUPLICATE_OUTCOMES = ("new_person", "linked")
 

@@ -9,12 +9,11 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
-from plumbing.auth import Caller
-
 from identification.adapters import statistics_source
 from identification.domain.errors import DomainError, ErrorDetail, raise_all
 from identification.domain.statistics import suppress_series, suppress_table
 from identification.service_layer.deps import Deps
+from plumbing.auth import Caller
 
 DIMENSIONS = {
     "country": "country",
