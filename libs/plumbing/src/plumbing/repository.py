@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -107,19 +108,20 @@ class _Write:
     update: dict[str, Any] = field(default_factory=dict)
 
 
-class _Repository(Generic[T]):
+class _Repository(ABC, Generic[T]):
     def __init__(self, document_class: type[T], clock: Clock | None) -> None:
         if not (isinstance(document_class, type) and issubclass(document_class, OwnedDocument)):
             raise TypeError("repositories serve OwnedDocument subclasses only")
         self.document_class = document_class
         self.clock: Clock = clock or SystemClock()
 
-    # Subclasses: the scope filter (None = sees nothing) and the name written to updated_by.
+    @abstractmethod
     def _scope(self) -> dict[str, Any] | None:
-        raise NotImplementedError
+        """The filter every query is combined with (None: this caller sees nothing)."""
 
+    @abstractmethod
     def _actor(self) -> str:
-        raise NotImplementedError
+        """The name written to created_by / updated_by."""
 
     @property
     def collection(self) -> Collection:
