@@ -19,6 +19,7 @@ from typing import Protocol
 
 import jwt
 
+from gateway.contracts import audience_of
 from plumbing.auth import AuthError, Caller, bearer_token
 
 __all__ = ["AuthError", "Caller", "EdgeAuthenticator", "bearer_token"]
@@ -50,7 +51,12 @@ class EdgeAuthenticator:
             if now < expires:
                 return caller
             del self._memory[key]
-        caller = self.validators[service].validate(token)
+        try:
+            caller = self.validators[service].validate(token)
+        except AuthError as exc:
+            if exc.code == "audience_invalid":
+                self._check_identity_elsewhere(service, token, exc)
+            raise
         # The signature is verified at this point; read exp again only to bound the memory.
         exp = jwt.decode(token, options={"verify_signature": False}).get("exp")
         if isinstance(exp, int | float):
@@ -58,3 +64,24 @@ class EdgeAuthenticator:
             if len(self._memory) > self.memory_size:
                 self._memory.popitem(last=False)
         return caller
+
+    def _check_identity_elsewhere(self, service: str, token: str, wrong_audience: AuthError) -> None:
+        """A token without `service` in `aud` is a 403 only if it is otherwise acceptable (valid for a service it
+        does name). Otherwise the identity itself is not acceptable (no or two countries, a client not allowed,
+        no platform audience at all): raise that, so the gateway answers 401 as the services do."""
+        try:
+            claims = jwt.decode(token, options={"verify_signature": False})
+        except jwt.InvalidTokenError:
+            raise wrong_audience from None
+        audience = claims.get("aud")
+        named = (
+            {audience}
+            if isinstance(audience, str)
+            else set(audience)
+            if isinstance(audience, list)
+            else set()
+        )
+        others = [name for name in self.validators if name != service and audience_of(name) in named]
+        if not others:
+            raise AuthError("audience_invalid_everywhere", "token not issued for any service of the platform")
+        self.validators[others[0]].validate(token)  # raises the identity's own problem (401) if it has one
