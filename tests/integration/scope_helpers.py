@@ -1,0 +1,153 @@
+"""Helpers of the generated scope test (test_platform_scope.py): who the demo users are, what each may do, and a
+thread-safe HTTP caller with a token cache that honours the gateway's rate budgets.
+
+Everything about a user is read from the realm files (realm/local-realm.json for users and their groups,
+realm/base-realm.json for the services each agency group may use), so the expectations follow the realm.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[2]
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+# Need-to-know (CONVENTIONS.md; plumbing.repository): these roles read their whole country; agency roles read
+# their own agency's records; everyone else reads no owned record through the request path.
+COUNTRY_WIDE_ROLES = frozenset({"coordinator", "contact-point", "case-manager"})
+AGENCY_ROLES = frozenset(
+    {
+        "police-officer",
+        "border-police",
+        "social-worker",
+        "child-protection-worker",
+        "ngo-outreach",
+        "labour-inspector",
+    }
+)
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    username: str
+    country: str | None  # None for a user whose token every service must reject
+    agency: str | None
+    roles: frozenset[str]
+    audiences: frozenset[str]  # the `<service>-api` clients the user's group gives access to
+
+    @property
+    def valid(self) -> bool:
+        return self.country is not None
+
+    def may_use(self, service: str) -> bool:
+        return f"{service}-api" in self.audiences
+
+    def sees(self, owner_country: str, owner_agency: str) -> bool:
+        """Need-to-know for one owned record (assignment aside: nothing in this test is assigned)."""
+        if owner_country != self.country:
+            return False
+        if self.roles & COUNTRY_WIDE_ROLES:
+            return True
+        return bool(self.roles & AGENCY_ROLES) and owner_agency == self.agency
+
+
+def demo_users() -> list[DemoUser]:
+    base = json.loads((REPO / "realm" / "base-realm.json").read_text())
+    local = json.loads((REPO / "realm" / "local-realm.json").read_text())
+    access: dict[str, frozenset[str]] = {}
+    for country in base["groups"]:
+        for agency in country["subGroups"]:
+            access[f"/{country['name']}/{agency['name']}"] = frozenset(agency.get("clientRoles", {}))
+    users = []
+    for user in local["users"]:
+        groups = user.get("groups", [])
+        roles = frozenset(user.get("realmRoles", []))
+        if len(groups) == 1:
+            _, country, agency = groups[0].split("/")
+            users.append(DemoUser(user["username"], country, agency, roles, access[groups[0]]))
+        else:  # no group or two countries: a token without exactly one country
+            audiences = frozenset().union(*(access[g] for g in groups)) if groups else frozenset()
+            users.append(DemoUser(user["username"], None, None, roles, audiences))
+    return users
+
+
+class Tokens:
+    """One access token per user, fetched once and renewed well before its 300 s lifetime ends."""
+
+    def __init__(self, fetch: Callable[[str], str], max_age_s: float = 180.0) -> None:
+        self._fetch = fetch
+        self._max_age = max_age_s
+        self._lock = threading.Lock()
+        self._tokens: dict[str, tuple[float, str]] = {}
+
+    def __call__(self, username: str) -> str:
+        with self._lock:
+            cached = self._tokens.get(username)
+        if cached and time.monotonic() - cached[0] < self._max_age:
+            return cached[1]
+        token = self._fetch(username)
+        with self._lock:
+            self._tokens[username] = (time.monotonic(), token)
+        return token
+
+    def prefetch(self, usernames: Iterable[str], pool: Any) -> None:
+        list(pool.map(self, usernames))
+
+
+class Caller:
+    """Sends one request and retries a 429 after its Retry-After (the gateway's per-user budget)."""
+
+    def __init__(self, tokens: Tokens, max_retries: int = 20) -> None:
+        self.tokens = tokens
+        self.client = httpx.Client(
+            timeout=60, limits=httpx.Limits(max_connections=64, max_keepalive_connections=64)
+        )
+        self.max_retries = max_retries
+        self.retries: Counter[int] = Counter()
+        self._lock = threading.Lock()
+
+    def __call__(
+        self, username: str, method: str, url: str, body: Any = None, params: dict[str, Any] | None = None
+    ) -> httpx.Response:
+        for _ in range(self.max_retries):
+            headers = {"Authorization": f"Bearer {self.tokens(username)}", "X-Purpose": "identification"}
+            response = self.client.request(method, url, headers=headers, json=body, params=params)
+            # 429: the gateway's per-user budget. 503 (with Retry-After): the service could not write the access
+            # log in time (it refuses rather than leak); a client retries both after Retry-After.
+            if response.status_code not in (429, 503):
+                return response
+            with self._lock:
+                self.retries[response.status_code] += 1
+            time.sleep(min(float(response.headers.get("retry-after", "1")), 5.0))
+        return response
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def owner_countries(value: Any) -> list[str]:
+    """Every `owner_country` anywhere in a JSON document."""
+    found: list[str] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key == "owner_country" and isinstance(item, str):
+                found.append(item)
+            else:
+                found += owner_countries(item)
+    elif isinstance(value, list):
+        for item in value:
+            found += owner_countries(item)
+    return found
+
+
+def ids_in(text: str) -> set[str]:
+    return set(UUID.findall(text.lower()))

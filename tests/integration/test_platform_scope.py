@@ -1,0 +1,370 @@
+"""Scope, generated: every operation of every contract, called through the gateway and directly on its service,
+with the token of every demo user (each country x each role, plus the two broken test users).
+
+Seed first: in each country, an officer of the state police and one of the labour inspectorate each register a
+person (same surname everywhere, so a duplicate search would find the other countries' people if scope leaked),
+screen the first-contact case and decide a category (which notifies the coordinator's office). Then each
+(user, operation, channel) call is checked against what the realm and the contract say:
+
+- `test-two-countries` and `test-no-group` (no single country) get 401, from the gateway and the service;
+- a token without the service's audience gets 401 from the service and 403 from the gateway (docs/gateway.md);
+- a role not in the operation's `x-roles` gets 403; analysts never get a 2xx on an `x-personal-data` operation;
+- a path or body naming a record of ANOTHER country gets 404; a record of the caller's country owned by
+  another agency gets 404 unless the caller's role reads the whole country (need-to-know);
+- every other call of an allowed caller succeeds (2xx) or fails for a business rule (409/422), never 401/403/404
+  or 5xx;
+- no response body of any call contains an id (person, case, screening, notification, duplicate search, event)
+  owned by another country, nor an `owner_country` other than the caller's, nor (received events) a `country`
+  other than the caller's.
+
+Calls run in a thread pool; 429s of the gateway's per-user budget are retried after Retry-After.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.integration.scope_helpers import Caller, DemoUser, Tokens, demo_users, ids_in, owner_countries
+from tools.contracts import Operation, all_operations
+
+ID = "/v1/identification"
+SEED_SURNAME = "Scopeseed"
+SEED_AGENCIES = {"police": "state-police", "labour": "labour-inspectorate"}
+ADULT_LABOUR = [
+    {"list_id": "A-LAB", "indicator_id": "A-LAB-DR-01"},
+    {"list_id": "A-LAB", "indicator_id": "A-LAB-EX-01"},
+    {"list_id": "A-LAB", "indicator_id": "A-LAB-CD-01"},
+]
+# The record kind a path parameter (or a body field) names.
+PATH_KINDS = {
+    "person_id": "person",
+    "case_id": "case",
+    "screening_id": "screening",
+    "notification_id": "notification",
+}
+# Minimal valid bodies of the POST operations; `{case_id}`-style placeholders take the probed record's id.
+BODIES: dict[str, Any] = {
+    "identification.entrypoints.http.register_person": {
+        "given_names": ["Probe"],
+        "surnames": [SEED_SURNAME],
+        "date_of_birth": "1991",
+    },
+    "identification.entrypoints.http.create_duplicate_search": {"surnames": [SEED_SURNAME]},
+    "identification.entrypoints.http.create_case": {"person_id": "{person_id}"},
+    "identification.entrypoints.http.decide_category": {"category": "potential_victim"},
+    "identification.entrypoints.http.record_needs": {"needs": ["shelter"]},
+    "identification.entrypoints.http.start_recovery_period": {},
+    "identification.entrypoints.http.close_case": {"reason": "other"},
+    "identification.entrypoints.http.create_screening": {
+        "case_id": "{case_id}",
+        "indicator_set_version": "2026.1",
+        "kind": "first_contact",
+    },
+    "identification.entrypoints.http.acknowledge_notification": {},
+}
+# Body fields that name a record (the scope of that record decides the answer, as for a path parameter).
+BODY_REFERENCES = {
+    "identification.entrypoints.http.create_case": "person_id",
+    "identification.entrypoints.http.create_screening": "case_id",
+}
+# Query parameters the contracts require.
+QUERIES: dict[str, dict[str, Any]] = {
+    "identification.entrypoints.http.get_statistics": {
+        "period": str(time.gmtime().tm_year),
+        "rows": "category",
+    },
+}
+FIXED_PATH_VALUES = {"set_id": "regional", "version": "2026.1"}
+# Closing a case makes later commands on it 409: closures run after everything else.
+LAST = {"identification.entrypoints.http.close_case"}
+
+
+@dataclass
+class Seed:
+    """Records per country: kind -> owner agency -> id; and every id the country owns."""
+
+    records: dict[str, dict[str, dict[str, str]]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(dict))
+    )
+    owned: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+
+
+@dataclass(frozen=True)
+class Probe:
+    user: DemoUser
+    op: Operation
+    channel: str  # "gateway" or "direct"
+    target: tuple[str, str] | None  # (owner country, owner agency) of the record named, if any
+    path: str
+    body: Any
+    params: dict[str, Any] | None
+
+
+@dataclass
+class Outcome:
+    probe: Probe
+    status: int
+    text: str
+
+
+# ------------------------------------------------------------------------------------------------- seed
+
+
+def _ok(response: httpx.Response, *expected: int) -> dict[str, Any]:
+    assert response.status_code in expected, (response.status_code, response.text)
+    return dict(response.json())
+
+
+def _seed_country(call: Caller, direct: str, country: str, seed: Seed) -> None:
+    prefix = country.lower()
+    for user_suffix, agency in SEED_AGENCIES.items():
+        user = f"{prefix}-{user_suffix}"
+        body = {"given_names": ["Seed"], "surnames": [SEED_SURNAME], "date_of_birth": "1989", "sex": "female"}
+        person = _ok(call(user, "POST", f"{direct}{ID}/persons", body), 201)
+        case_id = person["case_id"]
+        screening = _ok(
+            call(
+                user,
+                "POST",
+                f"{direct}{ID}/screenings",
+                {"case_id": case_id, "indicator_set_version": "2026.1", "answers": ADULT_LABOUR},
+            ),
+            201,
+        )
+        _ok(
+            call(
+                user,
+                "POST",
+                f"{direct}{ID}/cases/{case_id}/decisions",
+                {"category": "potential_victim", "screening_id": screening["id"]},
+            ),
+            200,
+        )
+        records = seed.records[country]
+        records["person"][agency] = person["id"]
+        records["case"][agency] = case_id
+        records["screening"][agency] = screening["id"]
+        seed.owned[country] |= {person["id"], case_id, screening["id"]}
+
+
+def _collect_owned(call: Caller, urls: dict[str, str], country: str, seed: Seed) -> None:
+    """Every id the country owns that its coordinator can list (other tests of the session add more)."""
+    coordinator = f"{country.lower()}-coordinator"
+    direct = urls["identification"]
+    for path in ("/persons", "/cases", "/notifications"):
+        cursor: str | None = None
+        for _ in range(20):
+            params = {"limit": 200, **({"cursor": cursor} if cursor else {})}
+            page = _ok(call(coordinator, "GET", f"{direct}{ID}{path}", params=params), 200)
+            for item in page["items"]:
+                assert item.get("owner_country", country) == country, item
+                seed.owned[country] |= ids_in(
+                    json.dumps({k: v for k, v in item.items() if k != "cross_border"})
+                )
+            cursor = page.get("next_cursor")
+            if not cursor:
+                break
+    notes = _ok(call(coordinator, "GET", f"{direct}{ID}/notifications", params={"limit": 200}), 200)["items"]
+    seeded_cases = set(seed.records[country]["case"].values())
+    for note in notes:
+        if note["case_id"] in seeded_cases:
+            seed.records[country]["notification"][note["owner_agency"]] = note["id"]
+    assert seed.records[country]["notification"], f"no notification for {country}'s seeded decisions"
+    for service in ("referral", "exchange", "return"):
+        page = _ok(
+            call(coordinator, "GET", f"{urls[service]}/v1/{service}/received-events", params={"limit": 200}),
+            200,
+        )
+        for item in page["items"]:
+            seed.owned[country] |= {item["event_id"], item["aggregate_id"]}
+
+
+# ------------------------------------------------------------------------------------------------ probes
+
+
+def _fill(template: Any, ids: dict[str, str]) -> Any:
+    text = json.dumps(template)
+    for name, value in ids.items():
+        text = text.replace("{" + name + "}", value)
+    return json.loads(text)
+
+
+def _next_country(country: str, countries: list[str]) -> str:
+    return countries[(countries.index(country) + 1) % len(countries)]
+
+
+def _targets(user: DemoUser, countries: list[str]) -> list[tuple[str, str]]:
+    """Whose records a user probes: both seeded agencies of a country, and one agency of another country.
+
+    Users without a country probe the first country's records (they must be refused before any lookup)."""
+    home = user.country or countries[0]
+    other = _next_country(home, countries)
+    return [(home, agency) for agency in SEED_AGENCIES.values()] + [(other, SEED_AGENCIES["police"])]
+
+
+def _record(seed: Seed, kind: str, target: tuple[str, str]) -> str:
+    country, agency = target
+    by_agency = seed.records[country][kind]
+    return by_agency.get(agency) or next(iter(by_agency.values()))
+
+
+def _target_of(seed: Seed, kind: str, target: tuple[str, str]) -> tuple[str, str]:
+    """The real owner of the record probed (a notification may be owned by another agency than asked)."""
+    country, agency = target
+    by_agency = seed.records[country][kind]
+    return (country, agency) if agency in by_agency else (country, next(iter(by_agency)))
+
+
+def _has_limit(op: Operation) -> bool:
+    """Lists take `limit` (a `$ref` to `<Service>Limit`, or an inline parameter named so)."""
+    for parameter in op.spec.get("parameters", []):
+        if parameter.get("name") == "limit" or str(parameter.get("$ref", "")).endswith("Limit"):
+            return True
+    return False
+
+
+def probes(users: list[DemoUser], seed: Seed, urls: dict[str, str], countries: list[str]) -> list[Probe]:
+    result: list[Probe] = []
+    for user, op in itertools.product(users, all_operations()):
+        names = [n for n in PATH_KINDS if "{" + n + "}" in op.path]
+        reference = BODY_REFERENCES.get(op.operation_id)
+        kinds = [PATH_KINDS[n] for n in names] + ([PATH_KINDS[reference]] if reference else [])
+        targets: list[tuple[str, str] | None] = list(_targets(user, countries)) if kinds else [None]
+        if "notification" in kinds:  # one notification per country is enough
+            targets = [t for t in targets if t is not None and t[1] == SEED_AGENCIES["police"]]
+        for target, channel in itertools.product(targets, ("gateway", "direct")):
+            ids: dict[str, str] = {}
+            owner = None
+            if target is not None:
+                kind = kinds[0]
+                owner = _target_of(seed, kind, target)
+                for name in [*names, *([reference] if reference else [])]:
+                    ids[name] = _record(seed, PATH_KINDS[name], owner)
+            path = op.path
+            for name, value in {**FIXED_PATH_VALUES, **ids}.items():
+                path = path.replace("{" + name + "}", value)
+            base = urls["gateway"] if channel == "gateway" else urls[op.service]
+            body = _fill(BODIES.get(op.operation_id, {}), ids) if op.method == "post" else None
+            params = QUERIES.get(op.operation_id) or ({"limit": 200} if _has_limit(op) else None)
+            result.append(Probe(user, op, channel, owner, base + path, body, params))
+    return result
+
+
+# --------------------------------------------------------------------------------------------- judgement
+
+
+def expected(probe: Probe) -> str:
+    """'401', '403', '404', 'ok' (2xx) or 'allowed' (2xx, 409 or 422) for one probe."""
+    user, op = probe.user, probe.op
+    if not user.valid:
+        return "401"
+    if not user.may_use(op.service):
+        return "401" if probe.channel == "direct" else "403"
+    if not user.roles & set(op.roles or []):
+        return "403"
+    if probe.target is not None:
+        return "allowed" if user.sees(*probe.target) else "404"
+    return "ok"
+
+
+def violations(outcome: Outcome, foreign: set[str]) -> list[str]:
+    probe, status = outcome.probe, outcome.status
+    user, op = probe.user, probe.op
+    where = f"{user.username} {op.method.upper()} {probe.path} [{probe.channel}] -> {status}"
+    problems: list[str] = []
+    want = expected(probe)
+    if status >= 500:
+        problems.append(f"{where}: server error")
+    elif want in ("401", "403", "404") and status != int(want):
+        problems.append(f"{where}: expected {want}")
+    elif want == "ok" and not 200 <= status < 300:
+        problems.append(f"{where}: expected a 2xx")
+    elif want == "allowed" and status not in (200, 201, 409, 422):
+        problems.append(f"{where}: expected 2xx/409/422")
+    if 200 <= status < 300 and op.spec.get("x-personal-data") and "analyst" in user.roles:
+        problems.append(f"{where}: an analyst received personal data")
+    leaked = ids_in(outcome.text) & foreign
+    if leaked:
+        problems.append(f"{where}: ids of another country in the body: {sorted(leaked)[:3]}")
+    if user.valid and outcome.text.startswith(("{", "[")):
+        document = json.loads(outcome.text)
+        others = {c for c in owner_countries(document) if c != user.country}
+        if others:
+            problems.append(f"{where}: owner_country {sorted(others)} in the body")
+        if op.path.endswith("/received-events") and isinstance(document, dict):
+            countries = {item.get("country") for item in document.get("items", [])} - {user.country, None}
+            if countries:
+                problems.append(f"{where}: received events of {sorted(countries)}")
+    return problems
+
+
+# ---------------------------------------------------------------------------------------------------- test
+
+
+@pytest.fixture(scope="module")
+def pool() -> Iterator[ThreadPoolExecutor]:
+    with ThreadPoolExecutor(max_workers=16) as executor:
+        yield executor
+
+
+def test_every_operation_with_every_country_and_role(running_platform: Any, pool: ThreadPoolExecutor) -> None:
+    platform = running_platform
+    started = time.monotonic()
+    users = demo_users()
+    countries = sorted({u.country for u in users if u.country})
+    assert len(users) >= 45 and len(countries) >= 3
+    tokens = Tokens(platform.token)
+    tokens.prefetch([u.username for u in users], pool)
+    call = Caller(tokens)
+    try:
+        seed = Seed()
+        direct = platform.urls["identification"]
+        list(pool.map(lambda c: _seed_country(call, direct, c, seed), countries))
+        for country in countries:
+            _collect_owned(call, platform.urls, country, seed)
+
+        all_probes = probes(users, seed, platform.urls, countries)
+        first = [p for p in all_probes if p.op.operation_id not in LAST]
+        last = [p for p in all_probes if p.op.operation_id in LAST]
+
+        def run(probe: Probe) -> Outcome:
+            response = call(
+                probe.user.username, probe.op.method.upper(), probe.path, probe.body, probe.params
+            )
+            return Outcome(probe, response.status_code, response.text)
+
+        outcomes = list(pool.map(run, first)) + list(pool.map(run, last))
+    finally:
+        call.close()
+
+    problems: list[str] = []
+    for outcome in outcomes:
+        home = outcome.probe.user.country
+        foreign = set().union(*(ids for c, ids in seed.owned.items() if c != home))
+        problems += violations(outcome, foreign)
+
+    # Not vacuous: every operation was answered 2xx to someone, on both channels.
+    succeeded = Counter((o.probe.op.operation_id, o.probe.channel) for o in outcomes if 200 <= o.status < 300)
+    for op in all_operations():
+        for channel in ("gateway", "direct"):
+            if not succeeded[(op.operation_id, channel)]:
+                problems.append(f"{op.label} [{channel}]: no caller ever got a 2xx (the probe is wrong)")
+    users_per_op = {(o.probe.op.operation_id, o.probe.user.username) for o in outcomes}
+    assert len(users_per_op) == len(all_operations()) * len(users)
+
+    elapsed = time.monotonic() - started
+    print(
+        f"\nscope: {len(outcomes)} calls, {len(users)} users, retries by status {dict(call.retries)}, {elapsed:.0f}s"
+    )
+    print("statuses:", dict(Counter(o.status for o in outcomes)))
+    assert not problems, f"{len(problems)} scope violations:\n" + "\n".join(problems[:80])
