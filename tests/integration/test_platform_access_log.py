@@ -1,0 +1,204 @@
+"""The access log through the real platform (gateway -> identification API process -> its database).
+
+- A list read of N people writes exactly one entry naming exactly those N ids, with the caller's `sub`,
+  country and agency, the purpose, the operationId and the request id, and the hash chain verifies.
+- With the access-log write failing, the read answers 503 and the body carries no personal data. The failure
+  is injected across a real process boundary: one extra identification API process (the same gunicorn command
+  as devstack/run.py) whose access-log store (`THB_ACCESS_LOG_MONGODB_URI`, docs/identification.md) points at a
+  port where nothing listens, while its own database works.
+- A read without `X-Purpose` is a 422 and writes no entry.
+
+The entries are read directly from the identification database (`thb_identification`) with pymongo.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+from pymongo import MongoClient
+from pymongo.database import Database
+
+from plumbing.access_log import AccessLog
+
+BASE = "/v1/identification"
+LIST_PERSONS = "identification.entrypoints.http.list_persons"
+N = 5
+SURNAME = "Accesslogtest"
+
+
+@pytest.fixture(scope="module")
+def db(platform: Any) -> Iterator[Database]:
+    client: MongoClient = MongoClient(platform.env["MONGODB_URI"], tz_aware=True)
+    yield client["thb_identification"]
+    client.close()
+
+
+def _headers(
+    token: str, purpose: str | None = "identification", request_id: str | None = None
+) -> dict[str, str]:
+    headers = {"Authorization": f"Bearer {token}"}
+    if purpose:
+        headers["X-Purpose"] = purpose
+    if request_id:
+        headers["X-Request-Id"] = request_id
+    return headers
+
+
+def _register(base_url: str, token: str, n: int) -> list[dict[str, Any]]:
+    people = []
+    for i in range(n):
+        body = {"given_names": [f"Vesna{i}"], "surnames": [SURNAME], "date_of_birth": "1990", "sex": "female"}
+        response = httpx.post(f"{base_url}{BASE}/persons", json=body, headers=_headers(token), timeout=30)
+        assert response.status_code == 201, response.text
+        people.append(response.json())
+    return people
+
+
+def test_a_list_read_of_n_people_writes_one_entry_naming_exactly_those_ids(running_platform: Any, db) -> None:
+    platform = running_platform
+    # An agency-scoped officer: the list shows only what their agency registered, so the window below holds
+    # exactly the people this test created.
+    token = platform.token("me-border")
+    claims = jwt.decode(token, options={"verify_signature": False})
+    people = _register(platform.gateway, token, N)
+    since = min(p["updated_at"] for p in people)
+    request_id = f"access-log-{uuid.uuid4()}"
+    response = httpx.get(
+        f"{platform.gateway}{BASE}/persons",
+        params={"limit": 200, "updated_since": since},
+        headers=_headers(token, request_id=request_id),
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["x-request-id"] == request_id
+    returned = [item["id"] for item in response.json()["items"]]
+    assert sorted(returned) == sorted(p["id"] for p in people)
+
+    entries = list(db.access_log.find({"request_id": request_id}))
+    assert len(entries) == 1, entries
+    (entry,) = entries
+    assert entry["ids"] == returned  # exactly the N ids, in the order they were sent
+    assert entry["purpose"] == "identification"
+    assert entry["operation_id"] == LIST_PERSONS
+    assert entry["resource_type"] == "person" and entry["outcome"] == "ok"
+    assert entry["sub"] == claims["sub"] and entry["azp"] == claims["azp"]
+    assert (entry["country"], entry["agency"]) == ("ME", "border-police")
+    assert entry["roles"] == ["border-police"] or "border-police" in entry["roles"]
+    assert entry["trace_id"]
+    # ids only: no name reached the log
+    assert SURNAME not in json.dumps(entry, default=str)
+    report = AccessLog(db).verify_chain()
+    assert report.ok, report
+
+
+def test_a_read_without_purpose_is_422_and_writes_no_entry(running_platform: Any, db) -> None:
+    platform = running_platform
+    token = platform.token("me-border")
+    for base_url in (platform.gateway, platform.urls["identification"]):
+        request_id = f"no-purpose-{uuid.uuid4()}"
+        response = httpx.get(
+            f"{base_url}{BASE}/persons",
+            params={"limit": 200},
+            headers=_headers(token, purpose=None, request_id=request_id),
+            timeout=30,
+        )
+        assert response.status_code == 422, response.text
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert SURNAME not in response.text
+        assert db.access_log.count_documents({"request_id": request_id}) == 0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - local URL
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def identification_without_access_log(running_platform: Any, tmp_path: Path) -> Iterator[str]:
+    """One more identification API process, same command and environment as the platform's, whose access-log
+    store is a port where nothing listens."""
+    from devstack.process import ManagedProcess
+
+    template = running_platform.processes["identification-api"].process
+    port = _free_port()
+    dead = _free_port()  # bound and released: nothing listens there
+    argv = list(template.argv)
+    argv[argv.index("--bind") + 1] = f"127.0.0.1:{port}"
+    env = {
+        **template.env,
+        "THB_ACCESS_LOG_MONGODB_URI": f"mongodb://127.0.0.1:{dead}/?serverSelectionTimeoutMS=1000",
+    }
+    process = ManagedProcess(
+        "identification-api-no-access-log",
+        argv,
+        tmp_path / "identification-no-log.log",
+        env=env,
+        cwd=template.cwd,
+    )
+    process.start()
+    try:
+        process.wait_until(lambda: _ready(f"http://127.0.0.1:{port}/readyz"), timeout=90, what="ready")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.stop(timeout=10)
+
+
+def test_with_the_access_log_unwritable_the_read_is_503_without_personal_data(
+    running_platform: Any, identification_without_access_log: str, db
+) -> None:
+    platform = running_platform
+    token = platform.token("me-border")
+    people = _register(platform.gateway, token, 2)  # through the healthy process: data exists to be leaked
+    url = identification_without_access_log
+    # The process is ready: its own database works (readiness) ...
+    before = db.access_log.count_documents({})
+    started = time.monotonic()
+    for path, params in (
+        ("/persons", {"limit": 200}),
+        (f"/persons/{people[0]['id']}", None),
+        (f"/cases/{people[0]['case_id']}", None),
+    ):
+        request_id = f"log-down-{uuid.uuid4()}"
+        response = httpx.get(
+            f"{url}{BASE}{path}", params=params, headers=_headers(token, request_id=request_id), timeout=60
+        )
+        # ... but no personal data leaves without its access-log entry.
+        assert response.status_code == 503, (path, response.status_code, response.text)
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert "retry-after" in response.headers
+        text = response.text
+        assert SURNAME not in text and "Vesna" not in text
+        for person in people:
+            assert person["id"] not in text and person["case_id"] not in text
+        assert response.json()["status"] == 503
+        assert db.access_log.count_documents({"request_id": request_id}) == 0
+    assert time.monotonic() - started < 60
+    # Operations without personal data still work on that process: only personal data is held back.
+    assert (
+        httpx.get(
+            f"{url}{BASE}/indicator-sets", headers=_headers(token, purpose=None), timeout=30
+        ).status_code
+        == 200
+    )
+    # The healthy process still logs, and the chain is intact.
+    assert db.access_log.count_documents({}) >= before
+    assert AccessLog(db).verify_chain().ok
