@@ -8,6 +8,7 @@ fixture restarts anything a test left stopped before the next test runs.
 from __future__ import annotations
 
 import os
+import shutil
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,7 +16,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
+from devstack.paths import REPO_ROOT
 from devstack.pytest_plugin import ServerHandle
 from devstack.run import Supervised, platform_processes
 
@@ -82,7 +85,7 @@ def platform(
     kafka: ServerHandle, mongo: ServerHandle, keycloak: ServerHandle, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Platform]:
     root = tmp_path_factory.mktemp("platform")
-    env = {**os.environ, **kafka.env, **mongo.env, **keycloak.env}
+    env = {**os.environ, **kafka.env, **mongo.env, **keycloak.env, "THB_CONFIG": str(_unlimited_config(root))}
     supervised, urls = platform_processes(env, root / "logs", keys_file=root / "keys.json")
     processes = {_name(item): item for item in supervised}
     handle = Platform(urls, processes, root / "logs", {**env})
@@ -94,6 +97,19 @@ def platform(
     finally:
         for item in supervised:
             item.process.stop(timeout=10)
+
+
+def _unlimited_config(root: Path) -> Path:
+    """The platform configuration with rate budgets out of reach: tests that hammer the API (scope matrix,
+    fuzzing) must see the behaviour under test, not 429s. The one test of budgets starts its own gateway with
+    the real configuration."""
+    config = yaml.safe_load((REPO_ROOT / "config" / "platform.yaml").read_text())
+    unlimited = {"requests_per_minute": 10_000_000, "burst": 1_000_000}
+    config["rate_budgets"] = {"interactive": unlimited, "machine_default": unlimited, "clients": {}}
+    path = root / "platform.yaml"
+    path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False))
+    shutil.copy(REPO_ROOT / "config" / "platform.schema.json", root / "platform.schema.json")
+    return path
 
 
 def _name(item: Supervised) -> str:
