@@ -1,0 +1,153 @@
+"""Small helpers for the cross-process platform tests (devstack's `platform` fixture): calls through the
+gateway, the skeleton services' received-events lists, reading Kafka topics, polling with deadlines."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import httpx
+from kafka import KafkaConsumer
+from kafka.structs import TopicPartition
+
+T = TypeVar("T")
+
+BASE = "/v1/identification"
+PURPOSE = {"X-Purpose": "identification"}
+EVENTS_TOPIC = "identification.events.v1"
+CONSUMING_SERVICES = ("referral", "exchange", "return")
+
+
+def poll(probe: Callable[[], T | None], timeout_s: float, what: str, interval_s: float = 0.2) -> T:
+    """Call `probe` until it returns something truthy; fail with `what` after the deadline."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = probe()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}")
+        time.sleep(interval_s)
+
+
+class Client:
+    """One demo user's calls through the gateway (token fetched once; it lives for minutes)."""
+
+    def __init__(self, platform: Any, username: str, base_url: str | None = None) -> None:
+        self.platform = platform
+        self.username = username
+        self.base_url = base_url or platform.gateway
+        self.token = platform.token(username)
+
+    def headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}", **PURPOSE, **(extra or {})}
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        headers = self.headers(kwargs.pop("headers", None))
+        for _ in range(20):  # the gateway's per-user budget may answer 429 with Retry-After
+            response = httpx.request(method, self.base_url + path, headers=headers, timeout=30, **kwargs)
+            if response.status_code != 429:
+                return response
+            time.sleep(min(5.0, float(response.headers.get("Retry-After", "1"))))
+        return response
+
+    def post(self, path: str, body: Any, **kwargs: Any) -> httpx.Response:
+        return self.request("POST", BASE + path, json=body, **kwargs)
+
+    def register(self, body: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
+        response = self.post("/persons", body or anonymous_person(), **kwargs)
+        assert response.status_code == 201, (response.status_code, response.text)
+        return dict(response.json())
+
+
+def anonymous_person() -> dict[str, Any]:
+    """A registration without a name (allowed at first contact): nothing personal to leak from these tests."""
+    return {
+        "date_of_birth": "2009",
+        "sex": "unknown",
+        "duplicate_check": {"outcome": "new_person", "reason": "no_candidates"},
+    }
+
+
+def received_events(platform: Any, service: str, country: str) -> list[dict[str, Any]]:
+    """Every event the service's consumer applied for `country`, from its API (directly, so that polling is not
+    counted against the gateway's per-user budget), all pages."""
+    client = _coordinators(platform, service, country)
+    items: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while True:
+        params: dict[str, Any] = {"limit": 200, **({"cursor": cursor} if cursor else {})}
+        response = client.request("GET", f"/v1/{service}/received-events", params=params)
+        assert response.status_code == 200, (service, response.status_code, response.text)
+        page = response.json()
+        items.extend(page["items"])
+        cursor = page.get("next_cursor")
+        if not cursor:
+            return items
+
+
+_CLIENTS: dict[tuple[int, str, str], Client] = {}
+
+
+def _coordinators(platform: Any, service: str, country: str) -> Client:
+    key = (id(platform), service, country)
+    client = _CLIENTS.get(key)
+    if client is None or time.monotonic() - getattr(client, "made", 0.0) > 120:
+        client = Client(platform, f"{country.lower()}-coordinator", base_url=platform.urls[service])
+        client.made = time.monotonic()  # type: ignore[attr-defined]
+        _CLIENTS[key] = client
+    return client
+
+
+def read_topic(bootstrap: str, topic: str, *, group: str | None = None, timeout_s: float = 20) -> list[Any]:
+    """Every record of `topic` from the beginning up to the end offsets seen at start (a fresh group)."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=group or f"test-read-{uuid.uuid4().hex[:8]}",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        if not tps:
+            return []
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        end = consumer.end_offsets(tps)
+        records: list[Any] = []
+        deadline = time.monotonic() + timeout_s
+        while any(consumer.position(tp) < end[tp] for tp in tps):
+            assert time.monotonic() < deadline, f"could not read {topic} to its end"
+            for batch in consumer.poll(timeout_ms=300).values():
+                records.extend(batch)
+        return records
+    finally:
+        consumer.close(autocommit=False)
+
+
+def list_topics(bootstrap: str) -> list[str]:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    try:
+        return sorted(consumer.topics())
+    finally:
+        consumer.close()
+
+
+def header(record: Any, name: str) -> bytes | None:
+    return next((value for key, value in record.headers or [] if key == name), None)
+
+
+def json_lines(text: str) -> list[dict[str, Any]]:
+    """The JSON log lines of a process log (other lines, e.g. gunicorn's own, are skipped)."""
+    lines = []
+    for raw in text.splitlines():
+        if raw.startswith("{"):
+            try:
+                lines.append(json.loads(raw))
+            except ValueError:
+                continue
+    return lines

@@ -1,0 +1,198 @@
+"""Outbox and inbox across real processes: the identification API and its relay, Kafka, and the three skeleton
+consumers (referral, exchange, return), as `make run` starts them (devstack's `platform` fixture).
+
+What the foundation issue accepts: a service killed between accepting a write and publishing publishes after
+restart; each event reaches its topic at least once and is applied exactly once by every consumer; one
+aggregate's events arrive in order; the broker down for a minute loses nothing and the API stays ready.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from typing import Any
+
+import httpx
+import pytest
+from pymongo import MongoClient
+
+from plumbing.events import from_kafka, to_kafka
+from plumbing.kafka import make_producer
+from tests.integration.platform_helpers import (
+    CONSUMING_SERVICES,
+    EVENTS_TOPIC,
+    Client,
+    poll,
+    read_topic,
+    received_events,
+)
+
+pytestmark = pytest.mark.integration
+
+REGISTERED = "identification.person.registered.v1"
+
+
+def _db(platform: Any) -> Any:
+    client: MongoClient = MongoClient(platform.env["MONGODB_URI"], tz_aware=True)
+    return client["thb_identification"]
+
+
+def _pending(platform: Any, collection: str, doc_id: str) -> list[dict[str, Any]]:
+    doc = _db(platform)[collection].find_one({"_id": doc_id}, {"pending_events": 1}) or {}
+    return list(doc.get("pending_events") or [])
+
+
+def _arrivals(platform: Any, aggregate_ids: set[str], country: str = "AL") -> dict[str, Counter[str]]:
+    """Per consuming service: how often each event id of these aggregates is listed."""
+    return {
+        service: Counter(
+            item["event_id"]
+            for item in received_events(platform, service, country)
+            if item["aggregate_id"] in aggregate_ids
+        )
+        for service in CONSUMING_SERVICES
+    }
+
+
+def _each_once(arrivals: dict[str, Counter[str]], event_ids: set[str]) -> bool:
+    return all(set(c) == event_ids and set(c.values()) == {1} for c in arrivals.values())
+
+
+def test_a_write_accepted_while_the_relay_is_down_is_published_after_restart_and_applied_once(
+    running_platform: Any,
+) -> None:
+    platform = running_platform
+    relay = platform.processes["identification-relay"].process
+    api = platform.processes["identification-api"].process
+    relay.kill()
+    person = Client(platform, "al-police").register()
+
+    # Accepted (201) and stored with its event pending in the person's document; nothing was published.
+    pending = _pending(platform, "persons", person["id"])
+    assert [e["type"] for e in pending] == [REGISTERED]
+    event_id = pending[0]["id"]
+    api.kill()  # the accepting process is gone too (SIGKILL: no shutdown hook runs)
+
+    platform.start("identification-relay")
+    poll(
+        lambda: _each_once(_arrivals(platform, {person["id"]}), {event_id}),
+        60,
+        "the registration event at referral, exchange and return",
+    )
+    poll(lambda: not _pending(platform, "persons", person["id"]), 30, "the outbox to be emptied")
+    # Published and applied: still exactly once everywhere after the relay removed it from the outbox.
+    assert _each_once(_arrivals(platform, {person["id"]}), {event_id})
+    platform.start("identification-api")
+
+
+def test_one_aggregates_ten_events_are_published_and_consumed_in_order(running_platform: Any) -> None:
+    platform = running_platform
+    client = Client(platform, "al-case-manager")
+    case_id = client.register()["case_id"]
+    relay = platform.processes["identification-relay"].process
+    relay.kill()  # all ten wait in the case's outbox, so the relay (not request timing) must keep the order
+
+    categories = ["potential_victim", "person_at_risk", "no_indication"] * 3
+    for category in categories:
+        response = client.post(
+            f"/cases/{case_id}/decisions", {"category": category, "reason_codes": ["test_order"]}
+        )
+        assert response.status_code in (200, 201), response.text
+    response = client.post(f"/cases/{case_id}/closure", {"reason": "lost_contact"})
+    assert response.status_code in (200, 201), response.text
+    pending = _pending(platform, "cases", case_id)
+    expected_ids = [e["id"] for e in pending if e["subject"] == case_id]
+    assert len(expected_ids) == 10
+
+    platform.start("identification-relay")
+    poll(
+        lambda: _each_once(_arrivals(platform, {case_id}), set(expected_ids)),
+        60,
+        "ten events at the consumers",
+    )
+
+    bootstrap = platform.env["KAFKA_BOOTSTRAP_SERVERS"]
+    records = [r for r in read_topic(bootstrap, EVENTS_TOPIC) if r.key == case_id.encode()]
+    assert len({r.partition for r in records}) == 1, "one key, one partition"
+    events = [from_kafka(r.key, r.value, list(r.headers)) for r in sorted(records, key=lambda r: r.offset)]
+    assert [e["id"] for e in events] == expected_ids
+    decided = [e["data"] for e in events[:9]]
+    assert [d["category"] for d in decided] == categories
+    # Each decision names the one before it: the sequence a consumer sees is the sequence that happened.
+    assert [d["previous_category"] for d in decided] == [None, *categories[:-1]]
+    assert events[9]["type"] == "identification.case.closed.v1"
+    assert events[9]["data"]["final_category"] == categories[-1]
+
+
+def test_a_redelivered_event_is_applied_once_by_every_consumer(running_platform: Any) -> None:
+    platform = running_platform
+    person = Client(platform, "al-police").register()
+    poll(lambda: all(_arrivals(platform, {person["id"]}).values()), 60, "the first delivery everywhere")
+    bootstrap = platform.env["KAFKA_BOOTSTRAP_SERVERS"]
+    (original,) = [r for r in read_topic(bootstrap, EVENTS_TOPIC) if r.key == person["id"].encode()]
+    envelope = from_kafka(original.key, original.value, list(original.headers))
+    record = to_kafka(envelope)
+    producer = make_producer(bootstrap, client_id="test-replay")
+    try:
+        for _ in range(2):
+            producer.send(EVENTS_TOPIC, key=record.key, value=record.value, headers=record.headers).get(15)
+    finally:
+        producer.close()
+    copies = [r for r in read_topic(bootstrap, EVENTS_TOPIC) if r.key == person["id"].encode()]
+    assert len(copies) == 3, "the topic now holds the event three times"
+    # Every consumer group has read past the copies (committed offsets), yet lists the event once.
+    poll(lambda: _consumed_past(platform, copies[-1]), 60, "the consumers to read the copies")
+    assert _each_once(_arrivals(platform, {person["id"]}), {envelope["id"]})
+    for service in CONSUMING_SERVICES:
+        assert "duplicate delivery ignored" in platform.log_text(f"{service}-consumer")
+
+
+def _consumed_past(platform: Any, record: Any) -> bool:
+    from kafka import KafkaConsumer
+    from kafka.structs import TopicPartition
+
+    bootstrap = platform.env["KAFKA_BOOTSTRAP_SERVERS"]
+    tp = TopicPartition(record.topic, record.partition)
+    for group in CONSUMING_SERVICES:
+        probe = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+        try:
+            committed = probe.committed(tp)
+        finally:
+            probe.close(autocommit=False)
+        if committed is None or committed <= record.offset:
+            return False
+    return True
+
+
+@pytest.mark.disruptive
+def test_the_broker_down_for_a_minute_loses_nothing_and_the_api_stays_ready(
+    running_platform: Any, kafka: Any
+) -> None:
+    if kafka.server is None:
+        pytest.skip("external Kafka: this test stops the broker")
+    platform = running_platform
+    client = Client(platform, "xk-police")
+    api_ready = platform.urls["identification"] + "/readyz"
+    before = client.register()
+    poll(lambda: _arrivals(platform, {before["id"]}, "XK")["referral"], 60, "delivery before the outage")
+
+    kafka.server.stop()
+    accepted: dict[str, list[str]] = {}  # person id -> ids of its events, pending while the broker is down
+    try:
+        stopped_at = time.monotonic()
+        while time.monotonic() - stopped_at < 60:
+            assert httpx.get(api_ready, timeout=5).status_code == 200, "the API must stay ready without Kafka"
+            person_id = client.register()["id"]
+            accepted[person_id] = [e["id"] for e in _pending(platform, "persons", person_id)]
+            time.sleep(2)
+    finally:
+        kafka.server.restart()
+    assert len(accepted) >= 10
+    assert all(len(ids) == 1 for ids in accepted.values()), "every accepted event was held in its outbox"
+    registered = set(accepted)
+    event_ids = {ids[0] for ids in accepted.values()}
+    poll(
+        lambda: _each_once(_arrivals(platform, set(registered), "XK"), event_ids),
+        120,
+        f"all {len(event_ids)} events accepted during the outage at every consumer",
+    )
