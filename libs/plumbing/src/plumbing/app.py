@@ -646,6 +646,7 @@ def create_app(
                 await run_in_threadpool(jwks.stop)
             if isinstance(database, MongoProvider):
                 database.close()
+            await run_in_threadpool(telemetry.flush)
 
     middlewares = [
         partial(ServerErrorMiddleware, handler=handle_unexpected) if m is ServerErrorMiddleware else m

@@ -79,6 +79,15 @@ def memory_exporter() -> InMemorySpanExporter | None:
     return _memory
 
 
+def flush(timeout_ms: int = 5000) -> None:
+    """Export what batch processors still hold; called at the end of an API's lifespan. After its shutdown
+    uvicorn re-raises the SIGTERM it caught, so the worker dies by the signal: neither gunicorn's worker_exit
+    hook nor atexit runs, and spans still queued would be lost."""
+    provider = _provider
+    if provider is not None and _pid == os.getpid():
+        provider.force_flush(timeout_ms)
+
+
 def shutdown() -> None:
     """Flush and stop span processors (lifespan shutdown / gunicorn worker_exit)."""
     global _provider

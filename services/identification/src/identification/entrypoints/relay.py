@@ -11,7 +11,7 @@ from functools import partial
 
 from identification.adapters.documents import AGGREGATES
 from identification.bootstrap import SERVICE
-from plumbing import mongo, worker_endpoints
+from plumbing import mongo, telemetry, worker_endpoints
 from plumbing.config import Settings
 from plumbing.kafka import ensure_topics, make_producer
 from plumbing.logging import configure_logging
@@ -24,6 +24,8 @@ def main() -> None:
     settings = Settings.from_env(SERVICE)
     settings.require("mongodb_uri", "kafka_bootstrap_servers")
     configure_logging(SERVICE, settings.log_level)
+    # PRODUCER spans continuing each event's traceparent are exported like the API's (OTEL_TRACES_EXPORTER).
+    telemetry.setup_tracing(SERVICE)
     mongo.connect(settings)
     bootstrap = str(settings.kafka_bootstrap_servers)
     try:
