@@ -15,13 +15,14 @@ determination, a decision with a legal reference), through reads, and through de
 - the raw BSON of every collection of the platform's databases (names are encrypted at rest and blocking keys
   are keyed hashes), searched for the canaries as sent and in lowercase/folded form.
 
-Not sent: an `Idempotency-Key` on the registration. plumbing.idempotency stores the replayable response body
-(which holds the registered names) as it is, for the key's retention; its module documents that choice.
+The registration carries an `Idempotency-Key`: the replayable response body it stores holds the registered names,
+so it must be sealed at rest like every other copy (plumbing.crypto.ResponseSealer).
 """
 
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -126,7 +127,12 @@ def _run_workload(platform: Any) -> tuple[list[httpx.Response], dict[str, str]]:
 
     names = {"given_names": [GIVEN], "surnames": [SURNAME], "aliases": [ALIAS], "date_of_birth": "2010"}
     search = call("POST", f"{BASE}/duplicate-searches", {200, 201}, json=names).json()
-    person = call("POST", f"{BASE}/persons", {201}, json=_canary_person(search["id"])).json()
+    replayable = {"Idempotency-Key": f"privacy-{uuid.uuid4()}"}
+    person = call(
+        "POST", f"{BASE}/persons", {201}, json=_canary_person(search["id"]), headers=replayable
+    ).json()
+    replayed = call("POST", f"{BASE}/persons", {201}, json=_canary_person(search["id"]), headers=replayable)
+    assert replayed.json()["id"] == person["id"], "the stored response is replayed (and was readable)"
     again = call("POST", f"{BASE}/duplicate-searches", {200, 201}, json=names).json()
     assert person["id"] in {c["person_id"] for c in again["candidates"]}, (
         "the search must find the canary person"

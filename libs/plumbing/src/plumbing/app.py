@@ -68,12 +68,13 @@ from plumbing import health, i18n, metrics, request_context, telemetry
 from plumbing.auth import AuthError
 from plumbing.clock import Clock
 from plumbing.errors import AccessLogUnavailable, Conflict, InvalidCursor, NotFound, OutOfScope
-from plumbing.idempotency import COLLECTION, IdempotencyMiddleware, IdempotencyStore
+from plumbing.idempotency import COLLECTION, IdempotencyMiddleware, IdempotencyStore, Sealer
 from plumbing.logging import REQUEST_LOGGER, configure_logging, safe_stack
 from plumbing.problems import PROBLEM_JSON, FieldError, Problem, catalogue
 from plumbing.security import (
     KNOWN_ROLES,
     AuthorizationMiddleware,
+    ContractError,
     OperationPolicy,
     Validator,
     make_security_map,
@@ -585,6 +586,7 @@ def create_app(
     validate_responses: bool = False,
     swagger_ui: bool = False,
     idempotency_ttl_hours: int = 24,
+    response_sealer: Sealer | None = None,
     on_startup: Sequence[Callable[[], None]] = (),
     on_shutdown: Sequence[Callable[[], None]] = (),
     log_stream: IO[str] | None = None,
@@ -613,8 +615,18 @@ def create_app(
         checks.append(health.keys_check(jwks))
     checks.extend(readiness_checks)
     state = AppState(service, policies, checks, jwks, readiness_timeout=2.0)
+    personal_posts = sorted(op for op, p in policies.items() if p.method == "POST" and p.personal_data)
+    if personal_posts and response_sealer is None:
+        # Replayable responses are stored: where they can hold personal data they must be encrypted at rest.
+        raise ContractError(
+            f"{service}: POST operations return personal data ({', '.join(personal_posts)}) "
+            "but no response_sealer was given for the Idempotency-Key store"
+        )
     store = IdempotencyStore(
-        lambda: database()[COLLECTION], clock, ttl=timedelta(hours=idempotency_ttl_hours)
+        lambda: database()[COLLECTION],
+        clock,
+        ttl=timedelta(hours=idempotency_ttl_hours),
+        sealer=response_sealer,
     )
 
     def after_fork() -> None:

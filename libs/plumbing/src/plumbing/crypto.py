@@ -16,6 +16,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import os
 import secrets
 import threading
 import unicodedata
@@ -186,3 +187,33 @@ class FieldCipher:
             else:
                 self._failures += 1
         DECRYPTIONS.labels(outcome="ok" if ok else "failed").inc()
+
+
+STORED_RESPONSES_RING = "stored-responses"
+
+
+class ResponseSealer:
+    """AES-256-GCM for whole stored responses (Idempotency-Key replays), which can hold personal data.
+
+    One platform-level ring (`stored-responses`), separate from the per-country data keys: the stored response
+    is the service's own copy of what it already answered, bound to its record id as associated data. Sealed
+    form: `<key id>:<nonce><ciphertext+tag>` as bytes; rotation adds a key, old ones still open.
+    """
+
+    def __init__(self, keys: KeySet) -> None:
+        self.ring = keys.ring(STORED_RESPONSES_RING)
+
+    def seal(self, plaintext: bytes, associated: bytes) -> bytes:
+        key_id, key = self.ring.current_key()
+        nonce = os.urandom(12)
+        return key_id.encode() + b":" + nonce + AESGCM(key).encrypt(nonce, plaintext, associated)
+
+    def open(self, sealed: bytes, associated: bytes) -> bytes:
+        key_id, _, rest = sealed.partition(b":")
+        key = self.ring.keys.get(key_id.decode(errors="replace"))
+        if key is None or len(rest) < 28:
+            raise DecryptionError("stored response sealed with an unknown key or truncated")
+        try:
+            return AESGCM(key).decrypt(rest[:12], rest[12:], associated)
+        except InvalidTag:
+            raise DecryptionError("stored response failed authentication") from None

@@ -12,8 +12,9 @@ older than `lock_timeout` (its worker died mid-request) is taken over. Documents
 `expires_at`, and expired documents are also ignored on read (a Mongo-wire server without TTL support, or a TTL
 monitor that has not run yet, must not turn into a replay after the promised period).
 
-The stored body can hold personal data returned by the POST: it stays in the service's own database, for the
-retention period of the key only.
+The stored body can hold personal data returned by the POST: a service whose POST operations return personal
+data must give the store a sealer (AES-GCM, plumbing.crypto.ResponseSealer), and the app factory refuses to
+build such a service without one. Bodies are kept for the retention period of the key only.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.collection import Collection
@@ -63,6 +64,14 @@ def fingerprint(operation_id: str, body: bytes) -> str:
     return hashlib.sha256(operation_id.encode() + b"\x00" + material).hexdigest()
 
 
+class Sealer(Protocol):
+    """Encrypts stored bodies (plumbing.crypto.ResponseSealer); required where a POST returns personal data."""
+
+    def seal(self, plaintext: bytes, associated: bytes) -> bytes: ...
+
+    def open(self, sealed: bytes, associated: bytes) -> bytes: ...
+
+
 class IdempotencyStore:
     def __init__(
         self,
@@ -70,6 +79,7 @@ class IdempotencyStore:
         clock: Clock,
         ttl: timedelta = timedelta(hours=24),
         lock_timeout: timedelta = timedelta(minutes=2),
+        sealer: Sealer | None = None,
     ) -> None:
         if ttl < timedelta(hours=24):
             raise ValueError("conventions keep idempotency keys at least 24 h")
@@ -77,6 +87,7 @@ class IdempotencyStore:
         self.clock = clock
         self.ttl = ttl
         self.lock_timeout = lock_timeout
+        self.sealer = sealer
 
     def ensure_indexes(self) -> None:
         self._collection().create_index(
@@ -114,9 +125,10 @@ class IdempotencyStore:
             if existing["fingerprint"] != print_:
                 raise Problem("idempotency-key-reused")
             if existing["state"] == "completed":
-                return StoredResponse(
-                    existing["status"], [(k, v) for k, v in existing["headers"]], bytes(existing["body"])
-                )
+                body = bytes(existing["body"])
+                if self.sealer is not None:
+                    body = self.sealer.open(body, record_id.encode())
+                return StoredResponse(existing["status"], [(k, v) for k, v in existing["headers"]], body)
             if as_utc(existing["locked_until"]) <= now:
                 # The first request's worker died holding the lock: take it over atomically.
                 taken = collection.find_one_and_update(
@@ -130,14 +142,16 @@ class IdempotencyStore:
         raise Problem("idempotency-key-in-progress", retry_after=1)
 
     def complete(self, client: str, key: str, response: StoredResponse) -> None:
+        record_id = self.record_id(client, key)
+        body = response.body if self.sealer is None else self.sealer.seal(response.body, record_id.encode())
         self._collection().update_one(
-            {"_id": self.record_id(client, key), "state": "in_progress"},
+            {"_id": record_id, "state": "in_progress"},
             {
                 "$set": {
                     "state": "completed",
                     "status": response.status,
                     "headers": [[k, v] for k, v in response.headers],
-                    "body": response.body,
+                    "body": body,
                     "completed_at": self.clock.now(),
                 },
                 "$unset": {"locked_until": ""},

@@ -215,8 +215,9 @@ def rotate(path: Path, ring_name: str) -> str:
 
 
 def required_rings(countries: Iterable[Any]) -> list[str]:
-    """Key rings the configured partner countries name (`PlatformConfig.countries.values()`)."""
-    names: list[str] = []
+    """Key rings to load: the stored-responses ring and the rings the configured partner countries name."""
+    # One platform-level ring seals stored responses (Idempotency-Key replays); see crypto.ResponseSealer.
+    names: list[str] = ["stored-responses"]
     for country in countries:
         names += [country.data_key_ring, country.blind_index_key_ring]
     return names

@@ -343,3 +343,15 @@ def test_metrics_count_requests_by_operation(demo):
     )
     assert "jwks_age_seconds" in text
     assert "access_log_write_failures_total" in text
+
+
+def test_personal_data_post_without_response_sealer_refuses_to_build(tmp_path):
+    # Idempotency-Key replays store the response: where a POST returns personal data it must be sealed.
+    def make_post_personal(spec):
+        post = spec["paths"]["/v1/demo/things"]["post"]
+        post["x-personal-data"] = True
+        post["parameters"].append(spec["paths"]["/v1/demo/things"]["get"]["parameters"][0])
+
+    path = _spec_without(tmp_path, make_post_personal)
+    with pytest.raises(ContractError, match="response_sealer"):
+        build_demo_app(spec=path)

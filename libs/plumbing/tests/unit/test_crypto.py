@@ -10,7 +10,7 @@ import pytest
 
 from plumbing import keys as keys_module
 from plumbing.config import load_platform_config
-from plumbing.crypto import FieldCipher, normalise_for_index
+from plumbing.crypto import FieldCipher, ResponseSealer, normalise_for_index
 from plumbing.errors import DecryptionError, KeyConfigurationError
 from plumbing.keys import ensure_local_keys, load_key_file, load_keys, rotate
 
@@ -196,7 +196,15 @@ def settings(mode: str, path: Path) -> SimpleNamespace:
 def test_local_mode_generates_every_configured_ring(tmp_path):
     config = load_platform_config(REPO / "config" / "platform.yaml")
     keyset = load_keys(settings("local", tmp_path / "keys.json"), config)
-    assert set(keyset.rings) == {"al-data", "al-index", "xk-data", "xk-index", "me-data", "me-index"}
+    assert set(keyset.rings) == {
+        "stored-responses",
+        "al-data",
+        "al-index",
+        "xk-data",
+        "xk-index",
+        "me-data",
+        "me-index",
+    }
     cipher = FieldCipher.from_config(keyset, config)
     assert cipher.decrypt("ME", RECORD, "f", cipher.encrypt("ME", RECORD, "f", "v")) == "v"
 
@@ -224,3 +232,18 @@ def test_cli_rotate_and_show_never_print_key_material(key_file, capsys):
 def test_cli_reports_errors_without_traceback(tmp_path, capsys):
     assert keys_module.main(["show", "--file", str(tmp_path / "absent.json")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_stored_responses_are_sealed_and_bound_to_their_record(tmp_path):
+    config = load_platform_config(REPO / "config" / "platform.yaml")
+    keyset = load_keys(settings("local", tmp_path / "keys.json"), config)
+    sealer = ResponseSealer(keyset)
+    body = '{"given_names": ["Zzcanary"]}'.encode()
+    sealed = sealer.seal(body, b"record-1")
+    assert b"Zzcanary" not in sealed
+    assert sealer.open(sealed, b"record-1") == body
+    with pytest.raises(DecryptionError):
+        sealer.open(sealed, b"record-2")  # another record's stored response cannot be swapped in
+    tampered = sealed[:-1] + bytes([sealed[-1] ^ 1])
+    with pytest.raises(DecryptionError):
+        sealer.open(tampered, b"record-1")

@@ -21,7 +21,7 @@ from plumbing.access_log import AccessLog
 from plumbing.auth import Caller
 from plumbing.clock import Clock, SystemClock
 from plumbing.config import PlatformConfig, Settings, load_platform_config
-from plumbing.crypto import FieldCipher
+from plumbing.crypto import FieldCipher, ResponseSealer
 from plumbing.keys import load_keys
 from plumbing.repository import ScopedRepository
 from plumbing.service_auth import allowed_clients
@@ -48,6 +48,7 @@ class Runtime:
     deps: Deps
     cipher: FieldCipher
     allowed_azp: frozenset[str]
+    response_sealer: ResponseSealer
 
     access_log_alias: str = DEFAULT_CONNECTION_NAME
 
@@ -84,4 +85,5 @@ def build_runtime(environ: Mapping[str, str] | None = None, clock: Clock | None 
         next_sequence=next_sequence,
     )
     # THB_ALLOWED_AZP, required outside local mode; locally the realm's clients of every configured country.
-    return Runtime(settings, config, deps, cipher, allowed_clients(settings, config, env), access_log_alias)
+    allowed = allowed_clients(settings, config, env)
+    return Runtime(settings, config, deps, cipher, allowed, ResponseSealer(keys), access_log_alias)

@@ -265,6 +265,7 @@ def create_http_app(
         jwks=jwks,
         database=mongo.get_database,
         validate_responses=validate_responses,
+        response_sealer=runtime.response_sealer,
     )
 
 
