@@ -10,7 +10,7 @@ from pathlib import Path
 from devstack.downloads import MAVEN_CENTRAL, fetch
 from devstack.java import java_bin
 from devstack.paths import cache_dir, data_dir
-from devstack.process import ManagedProcess, StackError, free_port, port_open, progress
+from devstack.process import ManagedProcess, ProcessServer, StackError, free_port, port_open, progress
 
 LOCK_FILE = Path(__file__).with_name("locks") / "kafka-jars.txt"
 HEAP = os.environ.get("THB_KAFKA_HEAP", "512m")
@@ -41,8 +41,9 @@ def install() -> Path:
     return libs
 
 
-class KafkaServer:
+class KafkaServer(ProcessServer):
     name = "kafka"
+    stop_timeout = 30.0
 
     def __init__(self, port: int | None = None, data: Path | None = None) -> None:
         self.port = port or free_port()
@@ -130,18 +131,6 @@ class KafkaServer:
         )
         self.process.start()
         self.process.wait_until(lambda: port_open(self.port), timeout=90, what="listening")
-
-    def stop(self) -> None:
-        if self.process:
-            self.process.stop(timeout=30)
-
-    def kill(self) -> None:
-        if self.process:
-            self.process.kill()
-
-    def restart(self) -> None:
-        """Start again on the same ports and data (after stop or kill)."""
-        self.start()
 
     def env(self) -> dict[str, str]:
         return {"KAFKA_BOOTSTRAP_SERVERS": self.bootstrap}

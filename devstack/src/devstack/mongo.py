@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from devstack.paths import data_dir
-from devstack.process import ManagedProcess, StackError, free_port, progress
+from devstack.process import ManagedProcess, ProcessServer, StackError, free_port, progress
 
 
 def _ping(uri: str) -> bool:
@@ -24,7 +24,7 @@ def _ping(uri: str) -> bool:
         client.close()
 
 
-class MongoServer:
+class MongoServer(ProcessServer):
     name = "mongo"
 
     def __init__(self, port: int | None = None, data: Path | None = None) -> None:
@@ -61,17 +61,6 @@ class MongoServer:
         )
         self.process.start()
         self.process.wait_until(lambda: _ping(self.uri), timeout=60, what="answering ping")
-
-    def stop(self) -> None:
-        if self.process:
-            self.process.stop(timeout=20)
-
-    def kill(self) -> None:
-        if self.process:
-            self.process.kill()
-
-    def restart(self) -> None:
-        self.start()
 
     def env(self) -> dict[str, str]:
         return {"MONGODB_URI": self.uri}

@@ -125,3 +125,26 @@ class Server(Protocol):
 
     def env(self) -> dict[str, str]:
         """The environment variables services and tests use to reach this server."""
+
+
+class ProcessServer:
+    """Stop, crash and restart for a server that runs as one ManagedProcess (Kafka, the Mongo-wire server)."""
+
+    process: ManagedProcess | None = None
+    stop_timeout = 20.0
+
+    def start(self) -> None:  # pragma: no cover - each server defines how it starts
+        raise StackError(f"{type(self).__name__} does not define start()")
+
+    def stop(self) -> None:
+        if self.process:
+            self.process.stop(timeout=self.stop_timeout)
+
+    def kill(self) -> None:
+        """A hard crash (SIGKILL), as durability tests need."""
+        if self.process:
+            self.process.kill()
+
+    def restart(self) -> None:
+        """Start again on the same ports and data (after stop or kill)."""
+        self.start()

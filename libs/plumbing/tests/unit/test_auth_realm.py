@@ -9,26 +9,12 @@ from typing import Any
 import pytest
 
 from devstack.keycloak import merged_realm
+from plumbing.security import KNOWN_ROLES
 
 REALM_DIR = Path(__file__).resolve().parents[4] / "realm"
 SERVICES = {"identification-api", "referral-api", "exchange-api", "return-api"}
-ROLES = {
-    "coordinator",
-    "contact-point",
-    "case-manager",
-    "police-officer",
-    "border-police",
-    "social-worker",
-    "child-protection-worker",
-    "ngo-outreach",
-    "labour-inspector",
-    "service-provider",
-    "guardian",
-    "bid-panel-member",
-    "analyst",
-    "auditor",
-    "country-admin",
-}
+# The realm must define exactly the roles the contracts may name (plumbing.security checks x-roles against them).
+ROLES = set(KNOWN_ROLES)
 
 
 @pytest.fixture(scope="module")

@@ -238,7 +238,7 @@ def test_stored_responses_are_sealed_and_bound_to_their_record(tmp_path):
     config = load_platform_config(REPO / "config" / "platform.yaml")
     keyset = load_keys(settings("local", tmp_path / "keys.json"), config)
     sealer = ResponseSealer(keyset)
-    body = '{"given_names": ["Zzcanary"]}'.encode()
+    body = b'{"given_names": ["Zzcanary"]}'
     sealed = sealer.seal(body, b"record-1")
     assert b"Zzcanary" not in sealed
     assert sealer.open(sealed, b"record-1") == body
