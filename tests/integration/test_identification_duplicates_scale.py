@@ -144,6 +144,8 @@ def _stored(
     }
 
 
+# Seeding 100,000 encrypted people into the Mongo-wire server takes minutes on a busy 2-core machine.
+@pytest.mark.timeout(1200)
 def test_search_over_100000_people_decrypts_only_its_candidates(runtime: Any) -> None:
     from identification.adapters.documents import PersonDocument
     from identification.service_layer import duplicates
