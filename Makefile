@@ -46,7 +46,7 @@ bench: install
 
 # Full-size API fuzzing against the whole platform (started by the test session).
 fuzz: install
-	THB_FUZZ_EXAMPLES=$${THB_FUZZ_EXAMPLES:-200} THB_FUZZ_SECONDS=$${THB_FUZZ_SECONDS:-3600} $(PYTEST) -q -m smoke tests/fuzz
+	THB_FUZZ_RANDOM=1 THB_FUZZ_EXAMPLES=$${THB_FUZZ_EXAMPLES:-200} THB_FUZZ_SECONDS=$${THB_FUZZ_SECONDS:-3600} $(PYTEST) -q -m smoke tests/fuzz
 
 clean:
 	rm -rf $(VENV) .local

@@ -27,11 +27,17 @@ DIMENSIONS = {
 _PERIOD = re.compile(r"^(\d{4})(?:-(Q[1-4]|\d{2}))?$")
 
 
+FIRST_YEAR, LAST_YEAR = 1900, 2999
+
+
 def parse_period(text: str) -> tuple[datetime, datetime]:
     match = _PERIOD.match(text)
     if not match:
         raise DomainError("period_invalid", "period must be YYYY, YYYY-Qn or YYYY-MM", pointer="/period")
     year, part = int(match.group(1)), match.group(2)
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        # Also keeps the period's end representable (datetime stops at year 9999).
+        raise DomainError("period_invalid", "year out of range", pointer="/period")
     if part is None:
         return datetime(year, 1, 1, tzinfo=UTC), datetime(year + 1, 1, 1, tzinfo=UTC)
     if part.startswith("Q"):
