@@ -410,3 +410,128 @@ def test_statistics_suppress_small_cells(call) -> None:
     assert (
         call("al-police", "GET", "/statistics", purpose=False, period="2026", rows="sex").status_code == 403
     )
+
+
+# ------------------------------------------------------------------------------- publishing indicator sets
+# Last in this module: the AL additions published here change what later AL screenings resolve to.
+
+LABEL_TAGS = ("en", "sq", "sr-Latn", "sr-Cyrl", "cnr-Latn", "cnr-Cyrl")
+
+
+def _labels(text: str) -> dict[str, Any]:
+    return {tag: {"text": text, "reviewed": tag == "en"} for tag in LABEL_TAGS}
+
+
+def national_additions(country: str, version: str, indicator_id: str) -> dict[str, Any]:
+    return {
+        "set_id": f"national-{country}",
+        "version": version,
+        "kind": "national",
+        "country": country,
+        "base": {"set_id": "regional", "version": "2026.1"},
+        "published_on": "2026-11-01",
+        "title": _labels(f"National additions {version}"),
+        "lists": [
+            {
+                "id": f"{country}-A-LAB",
+                "extends": "A-LAB",
+                "age_group": "adult",
+                "form": "labour",
+                "title": _labels("Adults: labour exploitation"),
+                "indicators": [
+                    {
+                        "id": indicator_id,
+                        "element": "exploitative_conditions",
+                        "strength": "strong",
+                        "effective_from": "2026-01-01",
+                        "labels": _labels("Wages withheld to repay an invented debt"),
+                    }
+                ],
+            }
+        ],
+    }
+
+
+def test_a_coordinator_publishes_national_additions_and_old_screenings_keep_their_version(call, db) -> None:
+    person = register(call, date_of_birth="1985", nationalities=["AL"])
+    before = call(
+        "al-police",
+        "POST",
+        "/screenings",
+        {"case_id": person["case_id"], "indicator_set_version": "2026.1", "answers": ADULT_LABOUR},
+    )
+    assert before.status_code == 201, before.text
+    assert before.json()["indicator_set"] == "regional@2026.1+national-AL@2026.1"
+
+    body = national_additions("AL", "2026.2", "AL-A-LAB-EX-90")
+    assert call("al-police", "POST", "/indicator-sets", body, purpose=False).status_code == 403
+    foreign = call("xk-coordinator", "POST", "/indicator-sets", body, purpose=False)
+    assert foreign.status_code == 422, foreign.text
+    assert {"pointer": "/body/country", "code": "indicator_set_not_own_country"} in foreign.json()["errors"]
+    stored = db.indicator_sets.count_documents({})
+
+    published = call("al-coordinator", "POST", "/indicator-sets", body, purpose=False)
+    assert published.status_code == 201, published.text
+    assert published.json()["ref"] == "national-AL@2026.2"
+    assert db.indicator_sets.count_documents({}) == stored + 1
+    again = call("al-coordinator", "POST", "/indicator-sets", body, purpose=False)
+    assert again.status_code == 409, again.text
+    index = call("al-police", "GET", "/indicator-sets", purpose=False).json()["items"]
+    assert {"set_id": "national-AL", "version": "2026.2"} in [
+        {"set_id": i["set_id"], "version": i["version"]} for i in index
+    ]
+
+    # New AL screenings use the new additions; the earlier screening still reads with the version it used.
+    after = call(
+        "al-police",
+        "POST",
+        "/screenings",
+        {
+            "case_id": person["case_id"],
+            "indicator_set_version": "2026.1",
+            "answers": [*ADULT_LABOUR, {"list_id": "A-LAB", "indicator_id": "AL-A-LAB-EX-90"}],
+        },
+    )
+    assert after.status_code == 201, after.text
+    assert after.json()["indicator_set"] == "regional@2026.1+national-AL@2026.2"
+    old = call("al-police", "GET", f"/screenings/{before.json()['id']}")
+    assert old.json()["indicator_set"] == "regional@2026.1+national-AL@2026.1"
+    # Other countries' screenings are untouched by AL's additions.
+    xk_person = register(call, user="xk-police", date_of_birth="1985")
+    xk = call(
+        "xk-police",
+        "POST",
+        "/screenings",
+        {
+            "case_id": xk_person["case_id"],
+            "indicator_set_version": "2026.1",
+            "answers": [{"list_id": "A-LAB", "indicator_id": "AL-A-LAB-EX-90"}],
+        },
+    )
+    assert xk.status_code == 422 and xk.json()["errors"][0]["code"] == "unknown_indicator"
+
+
+def test_an_invalid_indicator_set_is_422_with_pointers_and_stores_nothing(call, db) -> None:
+    stored = db.indicator_sets.count_documents({})
+    body = national_additions("AL", "2026.3", "AL-A-LAB-XX-01")  # no element XX
+    response = call("al-coordinator", "POST", "/indicator-sets", body, purpose=False)
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["pointer"].startswith("/body/lists/0/indicators/0/id")
+    no_base = national_additions("AL", "2026.4", "AL-A-LAB-EX-91")
+    no_base["base"]["version"] = "2019.1"
+    response = call("al-coordinator", "POST", "/indicator-sets", no_base, purpose=False)
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"] == [{"pointer": "/body/base", "code": "unknown_indicator_set_version"}]
+    assert db.indicator_sets.count_documents({}) == stored
+
+
+def test_a_version_published_through_one_process_is_seen_by_another(call, db) -> None:
+    from identification.adapters.indicator_store import CatalogueSource
+
+    other_process = CatalogueSource()  # a second API process: its own catalogue, the same database
+    assert "2026.5" not in other_process.current().versions("national-ME")
+    response = call(
+        "me-coordinator", "POST", "/indicator-sets", national_additions("ME", "2026.5", "ME-A-LAB-EX-01")
+    )
+    assert response.status_code == 201, response.text
+    assert "2026.5" in other_process.current().versions("national-ME")

@@ -52,6 +52,7 @@ PATH_KINDS = {
     "screening_id": "screening",
     "notification_id": "notification",
 }
+LABEL_TAGS = ("en", "sq", "sr-Latn", "sr-Cyrl", "cnr-Latn", "cnr-Cyrl")
 # Minimal valid bodies of the POST operations; `{case_id}`-style placeholders take the probed record's id.
 BODIES: dict[str, Any] = {
     "identification.entrypoints.http.register_person": {
@@ -71,6 +72,31 @@ BODIES: dict[str, Any] = {
         "kind": "first_contact",
     },
     "identification.entrypoints.http.acknowledge_notification": {},
+    # A regional version only the probes publish (year 2999), each probe its own version ({unique}).
+    "identification.entrypoints.http.publish_indicator_set": {
+        "set_id": "regional",
+        "version": "2999.{unique}",
+        "kind": "regional",
+        "published_on": "2026-12-01",
+        "title": {tag: {"text": "Scope probe", "reviewed": False} for tag in LABEL_TAGS},
+        "lists": [
+            {
+                "id": "A-LAB",
+                "age_group": "adult",
+                "form": "labour",
+                "title": {tag: {"text": "Probe list", "reviewed": False} for tag in LABEL_TAGS},
+                "indicators": [
+                    {
+                        "id": "A-LAB-DR-01",
+                        "element": "deceptive_recruitment",
+                        "strength": "strong",
+                        "effective_from": "2026-12-01",
+                        "labels": {tag: {"text": "Probe indicator", "reviewed": False} for tag in LABEL_TAGS},
+                    }
+                ],
+            }
+        ],
+    },
 }
 # Body fields that name a record (the scope of that record decides the answer, as for a path parameter).
 BODY_REFERENCES = {
@@ -235,6 +261,7 @@ def _has_limit(op: Operation) -> bool:
 
 def probes(users: list[DemoUser], seed: Seed, urls: dict[str, str], countries: list[str]) -> list[Probe]:
     result: list[Probe] = []
+    unique = itertools.count(1)
     for user, op in itertools.product(users, all_operations()):
         names = [n for n in PATH_KINDS if "{" + n + "}" in op.path]
         reference = BODY_REFERENCES.get(op.operation_id)
@@ -254,7 +281,10 @@ def probes(users: list[DemoUser], seed: Seed, urls: dict[str, str], countries: l
             for name, value in {**FIXED_PATH_VALUES, **ids}.items():
                 path = path.replace("{" + name + "}", value)
             base = urls["gateway"] if channel == "gateway" else urls[op.service]
-            body = _fill(BODIES.get(op.operation_id, {}), ids) if op.method == "post" else None
+            template = BODIES.get(op.operation_id, {})
+            if "{unique}" in json.dumps(template):
+                ids = {**ids, "unique": str(next(unique))}
+            body = _fill(template, ids) if op.method == "post" else None
             params = QUERIES.get(op.operation_id) or ({"limit": 200} if _has_limit(op) else None)
             result.append(Probe(user, op, channel, owner, base + path, body, params))
     return result

@@ -14,7 +14,7 @@ from __future__ import annotations
 import uuid
 from typing import Any, ClassVar
 
-from mongoengine import DateTimeField, IntField, ListField, StringField
+from mongoengine import DateTimeField, DictField, IntField, ListField, StringField
 
 from plumbing.outbox import OutboxFields
 
@@ -51,6 +51,9 @@ class OwnedDocument(OutboxFields):
     retention_class = StringField(required=True)
     # Incremented by every repository write; an update names the version it read (optimistic concurrency).
     version = IntField(required=True, min_value=0, default=0)
+    # Follow-up steps (plumbing.steps): the second write of a command that touches two aggregates.
+    pending_steps = ListField(DictField())
+    steps_lease_until = DateTimeField(null=True)
 
 
 # Fields only the repository writes: never taken from the document a handler hands in for an update.
@@ -66,5 +69,7 @@ PROTECTED_FIELDS = frozenset(
         "pending_events",
         "outbox_lease_until",
         "outbox_lease_owner",
+        "pending_steps",
+        "steps_lease_until",
     }
 )

@@ -159,6 +159,8 @@ class Relay:
         wake_address: str | None = None,
         metrics_interval_s: float = 5.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        periodic: Sequence[Callable[[], object]] = (),
+        periodic_interval_s: float = 5.0,
     ) -> None:
         if lease_s <= send_timeout_s:
             raise ValueError("lease_s must exceed send_timeout_s, or a send could outlive its lease")
@@ -178,6 +180,10 @@ class Relay:
         self.wake_address = wake_address if wake_address is not None else os.environ.get(WAKE_ENV)
         self.metrics_interval_s = metrics_interval_s
         self.clock = clock
+        # Other work of the same worker process (e.g. plumbing.steps.StepRunner.run_once), run between passes.
+        self.periodic = tuple(periodic)
+        self.periodic_interval_s = periodic_interval_s
+        self._periodic_due = 0.0
         self._backoff_s = poll_interval_s
         self._stopping = threading.Event()
         self._metrics_due = 0.0
@@ -348,6 +354,7 @@ class Relay:
                     FAILURES.labels("database").inc()
                     failed = True
                 self._refresh_metrics()
+                self._run_periodic()
                 self._probe_kafka()
                 if failed:
                     delay = self._backoff_s
@@ -381,6 +388,16 @@ class Relay:
         except Exception as exc:  # noqa: BLE001 - broker unreachable: stay unready, retry on the next pass
             log.debug("kafka probe failed: %s", type(exc).__name__)
             self._drop_producer()
+
+    def _run_periodic(self) -> None:
+        if not self.periodic or time.monotonic() < self._periodic_due:
+            return
+        self._periodic_due = time.monotonic() + self.periodic_interval_s
+        for task in self.periodic:
+            try:
+                task()
+            except Exception as exc:  # noqa: BLE001 - a failing side task must never stop publishing
+                log.warning("periodic task failed: %s", type(exc).__name__)
 
     def _refresh_metrics(self) -> None:
         if time.monotonic() < self._metrics_due:

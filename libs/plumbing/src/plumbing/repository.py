@@ -29,6 +29,7 @@ from plumbing.clock import Clock, SystemClock, as_utc, to_millis
 from plumbing.documents import PROTECTED_FIELDS, OwnedDocument, new_id
 from plumbing.errors import Conflict, InvalidCursor, NotFound, OutOfScope
 from plumbing.outbox import notify_relay, push_events
+from plumbing.steps import STEPS
 
 if TYPE_CHECKING:
     from plumbing.auth import Caller
@@ -193,7 +194,12 @@ class _Repository(ABC, Generic[T]):
     # ------------------------------------------------------------------------------------------ writes
 
     def _stamp_new(
-        self, doc: T, owner_country: str, owner_agency: str, events: Sequence[Mapping[str, Any]]
+        self,
+        doc: T,
+        owner_country: str,
+        owner_agency: str,
+        events: Sequence[Mapping[str, Any]],
+        steps: Sequence[Mapping[str, Any]] = (),
     ) -> T:
         now = to_millis(self.clock.now())
         actor = self._actor()
@@ -206,6 +212,8 @@ class _Repository(ABC, Generic[T]):
         doc.version = 1
         doc.pending_events = [dict(e) for e in events]
         doc.outbox_lease_until = doc.outbox_lease_owner = None
+        doc.pending_steps = [dict(step) for step in steps]
+        doc.steps_lease_until = None
         try:
             doc.save(force_insert=True, validate=True)
         except NotUniqueError:
@@ -215,11 +223,16 @@ class _Repository(ABC, Generic[T]):
         return doc
 
     def update(
-        self, doc: T, *, expected_version: int | None = None, events: Iterable[Mapping[str, Any]] = ()
+        self,
+        doc: T,
+        *,
+        expected_version: int | None = None,
+        events: Iterable[Mapping[str, Any]] = (),
+        steps: Iterable[Mapping[str, Any]] = (),
     ) -> T:
-        """Write the document's fields, `version + 1` and `events` in one atomic update, provided the stored
-        version is still `expected_version` (default: the version `doc` was read with). Ownership, creation
-        stamps and the outbox fields are never written from `doc`."""
+        """Write the document's fields, `version + 1`, `events` and follow-up `steps` (plumbing.steps) in one
+        atomic update, provided the stored version is still `expected_version` (default: the version `doc` was
+        read with). Ownership, creation stamps, the outbox and the steps fields are never written from `doc`."""
         expected = doc.version if expected_version is None else expected_version
         envelopes = [dict(e) for e in events]
         where = self._where({"_id": doc.id, "version": expected})
@@ -238,8 +251,14 @@ class _Repository(ABC, Generic[T]):
         unset = {name: "" for name in fields - set(stored) - PROTECTED_FIELDS}
         if unset:
             update["$unset"] = unset
+        push: dict[str, Any] = {}
         if envelopes:
-            update.update(push_events(envelopes))
+            push.update(push_events(envelopes)["$push"])
+        new_steps = [dict(step) for step in steps]
+        if new_steps:
+            push[STEPS] = {"$each": new_steps}
+        if push:
+            update["$push"] = push
         result = self.collection.update_one(where, update)
         if result.matched_count == 0:
             self._raise_missing_or_conflict(doc.id)
@@ -292,12 +311,18 @@ class ScopedRepository(_Repository[T]):
     def _actor(self) -> str:
         return self.caller.sub
 
-    def insert(self, doc: T, *, events: Iterable[Mapping[str, Any]] = ()) -> T:
+    def insert(
+        self,
+        doc: T,
+        *,
+        events: Iterable[Mapping[str, Any]] = (),
+        steps: Iterable[Mapping[str, Any]] = (),
+    ) -> T:
         """Store a new record owned by the caller's country and agency (whatever `doc` said), created by the
-        caller, with `events` in its outbox, in one write."""
+        caller, with `events` in its outbox and follow-up `steps` (plumbing.steps), in one write."""
         if not self.policy.may_create(self.caller):
             raise OutOfScope("the caller's roles cannot create this kind of record")
-        return self._stamp_new(doc, self.caller.country, self.caller.agency, list(events))
+        return self._stamp_new(doc, self.caller.country, self.caller.agency, list(events), list(steps))
 
 
 class SystemRepository(_Repository[T]):

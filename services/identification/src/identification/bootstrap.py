@@ -13,8 +13,8 @@ from mongoengine.connection import DEFAULT_CONNECTION_NAME
 from pymongo import ReturnDocument
 
 from identification.adapters.documents import CaseCounter
+from identification.adapters.indicator_store import CatalogueSource
 from identification.adapters.sealing import PersonSealer
-from identification.domain.indicators import IndicatorCatalogue
 from identification.service_layer.deps import Deps
 from plumbing import mongo
 from plumbing.access_log import AccessLog
@@ -80,7 +80,7 @@ def build_runtime(environ: Mapping[str, str] | None = None, clock: Clock | None 
         clock=clock,
         config=config,
         sealer=PersonSealer(cipher),
-        catalogue=IndicatorCatalogue.packaged(),
+        indicator_sets=CatalogueSource(),
         repository=partial(scoped, clock),
         next_sequence=next_sequence,
     )

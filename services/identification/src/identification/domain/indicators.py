@@ -184,6 +184,11 @@ def parse_indicator_set(text: str) -> IndicatorSet:
         raw = _plain(yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))  # noqa: S506
     except yaml.YAMLError as exc:
         raise DomainError("indicator_set_invalid", "indicator set is not valid YAML") from exc
+    return indicator_set_from_data(raw)
+
+
+def indicator_set_from_data(raw: Any) -> IndicatorSet:
+    """Validate and build an indicator set from its JSON-shaped data (a published or packaged version)."""
     validator = _validator()
     schema_problems = [
         ErrorDetail("indicator_set_invalid", _pointer(error.absolute_path))
@@ -280,6 +285,13 @@ def merge(regional: IndicatorSet, additions: Iterable[IndicatorSet]) -> Indicato
     return replace(regional, lists=tuple(lists.values()), additions=tuple(refs))
 
 
+def packaged_sets() -> list[IndicatorSet]:
+    """The versions shipped with the service (identification/indicator_sets/*.yaml)."""
+    folder = resources.files(DATA_PACKAGE)
+    texts = [entry.read_text(encoding="utf-8") for entry in folder.iterdir() if entry.name.endswith(".yaml")]
+    return [parse_indicator_set(text) for text in sorted(texts)]
+
+
 class IndicatorCatalogue:
     """All published versions, looked up by version (and country for national additions)."""
 
@@ -297,11 +309,15 @@ class IndicatorCatalogue:
 
     @classmethod
     def packaged(cls) -> IndicatorCatalogue:
-        folder = resources.files(DATA_PACKAGE)
-        texts = [
-            entry.read_text(encoding="utf-8") for entry in folder.iterdir() if entry.name.endswith(".yaml")
-        ]
-        return cls(parse_indicator_set(text) for text in sorted(texts))
+        return cls(packaged_sets())
+
+    def sets(self) -> list[IndicatorSet]:
+        """Every loaded version, ordered by set id and version."""
+        return sorted(self._sets.values(), key=lambda s: (s.set_id, version_key(s.version)))
+
+    def with_set(self, item: IndicatorSet) -> IndicatorCatalogue:
+        """This catalogue plus one more version (checked like the others: a national set's base must exist)."""
+        return IndicatorCatalogue([*self._sets.values(), item])
 
     def get(self, set_id: str, version: str) -> IndicatorSet:
         try:

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from identification.bootstrap import SERVICE, Runtime, build_runtime
 from identification.domain.errors import DomainError
-from identification.service_layer import cases, duplicates, persons, statistics
+from identification.service_layer import cases, duplicates, indicator_sets, persons, statistics
 from plumbing import request_context
 from plumbing.access_log import AccessLog
 from plumbing.app import create_app
@@ -127,7 +127,7 @@ def get_case(case_id: str) -> Any:
 
 @domain_errors
 def decide_category(case_id: str, body: dict[str, Any]) -> Any:
-    case, _notification = cases.decide_category(_runtime().deps, _caller(), case_id, body)
+    case = cases.decide_category(_runtime().deps, _caller(), case_id, body)
     _record_read("case", [case.id, case.person_id])
     return cases.case_view(case)
 
@@ -202,12 +202,17 @@ def create_duplicate_search(body: dict[str, Any]) -> Any:
 
 
 def list_indicator_sets() -> Any:
-    return statistics.indicator_set_index(_runtime().deps)
+    return indicator_sets.index(_runtime().deps)
+
+
+@domain_errors
+def publish_indicator_set(body: dict[str, Any]) -> Any:
+    return indicator_sets.publish(_runtime().deps, _caller(), body), 201
 
 
 @domain_errors
 def get_indicator_set(set_id: str, version: str, lang: str | None = None) -> Any:
-    return statistics.indicator_set_view(_runtime().deps, set_id, version, lang or "en")
+    return indicator_sets.view(_runtime().deps, set_id, version, lang or "en")
 
 
 # ------------------------------------------------------------------------------------------- statistics

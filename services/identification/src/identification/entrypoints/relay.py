@@ -1,7 +1,8 @@
 """The identification outbox relay process: `python -m identification.entrypoints.relay`.
 
 Publishes the pending events of persons, cases, notifications and duplicate searches to the topics of
-openapi/asyncapi.yaml, in order per document, until SIGTERM/SIGINT.
+openapi/asyncapi.yaml, in order per document, until SIGTERM/SIGINT. Between passes it also performs follow-up
+steps an API process did not complete (service_layer/follow_up.py).
 """
 
 from __future__ import annotations
@@ -10,12 +11,15 @@ import logging
 from functools import partial
 
 from identification.adapters.documents import AGGREGATES
-from identification.bootstrap import SERVICE
+from identification.bootstrap import SERVICE, next_sequence
+from identification.service_layer import follow_up
 from plumbing import mongo, telemetry, worker_endpoints
+from plumbing.clock import SystemClock
 from plumbing.config import Settings
 from plumbing.kafka import ensure_topics, make_producer
 from plumbing.logging import configure_logging
 from plumbing.outbox import Relay
+from plumbing.steps import StepRunner
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +36,13 @@ def main() -> None:
         ensure_topics(bootstrap)
     except Exception as exc:  # noqa: BLE001 - Kafka may be down at start; events stay pending and are retried
         log.warning("topics not ensured now: %s", type(exc).__name__)
-    relay = Relay(AGGREGATES, partial(make_producer, bootstrap, client_id=f"{SERVICE}-relay"))
+    clock = SystemClock()
+    steps = StepRunner(follow_up.handlers(clock, next_sequence), clock=clock.now)
+    relay = Relay(
+        AGGREGATES,
+        partial(make_producer, bootstrap, client_id=f"{SERVICE}-relay"),
+        periodic=[steps.run_once],
+    )
     worker_endpoints.serve(relay.ready)
     relay.run()
 

@@ -1,7 +1,8 @@
 """Cases: opened at first contact (or later for a known person), screenings, the category decision, needs, the
 recovery and reflection period and closure. Each command is one atomic write of the case document (version
 guarded) carrying its timeline entry and its events; a decision then adds a notification (its own document,
-with an id derived from the decision so that repeating the step cannot notify twice)."""
+written as a follow-up step with an id derived from the decision, so that repeating the step cannot notify
+twice and a crash cannot lose it: service_layer/follow_up.py)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from identification.domain.categories import (
     VulnerabilityFlag,
 )
 from identification.domain.errors import DomainError, ErrorDetail, raise_all
+from identification.service_layer import follow_up
 from identification.service_layer.deps import SOURCE, Deps
 from plumbing.auth import Caller
 from plumbing.clock import rfc3339
@@ -27,6 +29,7 @@ from plumbing.documents import new_id
 from plumbing.errors import Conflict, NotFound
 from plumbing.events import new_event
 from plumbing.repository import Page
+from plumbing.steps import new_step, perform
 
 MIN_RECOVERY_DAYS = 30
 URGENT_NEEDS = frozenset({Need.SAFETY, Need.SHELTER, Need.MEDICAL, Need.GUARDIAN})
@@ -50,34 +53,23 @@ CLOSURE_EVENT_REASON = {
 }
 
 
-def case_reference(deps: Deps, country: str) -> str:
-    year = deps.clock.now().year
-    return f"{country}-{year}-{deps.next_sequence(country, year):05d}"
-
-
 def _entry(deps: Deps, caller: Caller, kind: str, **codes: Any) -> dict[str, Any]:
     return {"at": deps.clock.now(), "by": caller.sub, "agency": caller.agency, "type": kind, **codes}
 
 
-def open_case(deps: Deps, caller: Caller, person_id: str, *, case_id: str | None = None) -> CaseDocument:
-    cases = deps.repository(CaseDocument, caller)
-    if case_id is not None:
-        try:
-            return cases.get(case_id)  # the step already ran (a retry)
-        except NotFound:
-            pass
-    else:
-        deps.repository(PersonDocument, caller).get(person_id)  # 404 unless the caller sees the person
+def open_case(deps: Deps, caller: Caller, person_id: str) -> CaseDocument:
+    """A further case for a person the caller can see (the first one is opened by registration)."""
+    deps.repository(PersonDocument, caller).get(person_id)  # 404 unless the caller sees the person
     doc = CaseDocument(
-        id=case_id or new_id(),
+        id=new_id(),
         person_id=person_id,
-        reference=case_reference(deps, caller.country),
+        reference=follow_up.case_reference(deps.next_sequence, caller.country, deps.clock.now().year),
         status="open",
         responsible_officer=caller.sub,
         assigned_to=[caller.sub],
         timeline=[_entry(deps, caller, "opened")],
     )
-    return cases.insert(doc)
+    return deps.repository(CaseDocument, caller).insert(doc)
 
 
 def get_case(deps: Deps, caller: Caller, case_id: str) -> CaseDocument:
@@ -130,7 +122,7 @@ def record_screening(deps: Deps, caller: Caller, body: dict[str, Any]) -> tuple[
     )
     flags = tuple(VulnerabilityFlag(f) for f in body.get("flags") or [])
     result = screening_rules.screen(
-        deps.catalogue,
+        deps.indicator_sets.current(),
         screening_rules.ScreeningRequest(
             version=body["indicator_set_version"],
             screening_date=on_date,
@@ -227,9 +219,7 @@ def _cross_border(
     return [{"country": c, "links": sorted(set(v))} for c, v in sorted(links.items())]
 
 
-def decide_category(
-    deps: Deps, caller: Caller, case_id: str, body: dict[str, Any]
-) -> tuple[CaseDocument, NotificationDocument]:
+def decide_category(deps: Deps, caller: Caller, case_id: str, body: dict[str, Any]) -> CaseDocument:
     from identification.service_layer.persons import is_child, load_person_facts
 
     cases = deps.repository(CaseDocument, caller)
@@ -306,18 +296,26 @@ def decide_category(
     if screening is not None:
         data["follows_suggestion"] = screening["result"]["suggested"] == str(category)
     event = new_event("identification.category.decided.v1", case.id, data, SOURCE, clock=deps.clock.now)
-    cases.update(case, events=[event])
-    notification = NotificationDocument(
-        id=str(uuid.uuid5(_NOTIFICATION_NAMESPACE, decision_id)),
-        case_id=case.id,
-        case_reference=case.reference,
-        person_id=case.person_id,
-        category=str(category),
-        age_group=age_group,
-        cross_border=cross_border,
+    # The notification is a second document: stored as a follow-up step in the decision's write, so that a
+    # crash before it is written cannot lose it (plumbing.steps).
+    step = new_step(
+        follow_up.NOTIFY_COORDINATOR,
+        now,
+        by=caller.sub,
+        agency=caller.agency,
+        notification={
+            "id": str(uuid.uuid5(_NOTIFICATION_NAMESPACE, decision_id)),
+            "case_id": case.id,
+            "case_reference": case.reference,
+            "person_id": case.person_id,
+            "category": str(category),
+            "age_group": age_group,
+            "cross_border": cross_border,
+        },
     )
-    deps.repository(NotificationDocument, caller).insert(notification)
-    return case, notification
+    cases.update(case, events=[event], steps=[step])
+    perform(CaseDocument, case, step, follow_up.notify_handler(deps.clock))
+    return case
 
 
 # ---------------------------------------------------------------------------------------------- needs

@@ -11,13 +11,14 @@ from identification.domain import ages, names
 from identification.domain.ages import AgeDetermination, BirthRange
 from identification.domain.categories import AgeGroup
 from identification.domain.errors import DomainError, ErrorDetail, raise_all
-from identification.service_layer import cases as case_commands
+from identification.service_layer import follow_up
 from identification.service_layer.deps import SOURCE, Deps
 from plumbing.auth import Caller
 from plumbing.documents import new_id
 from plumbing.errors import NotFound
 from plumbing.events import new_event
 from plumbing.repository import Page
+from plumbing.steps import new_step, perform
 
 DUPLICATE_OUTCOMES = ("new_person", "linked")
 
@@ -221,10 +222,13 @@ def register_person(deps: Deps, caller: Caller, body: dict[str, Any]) -> tuple[d
     if body.get("unaccompanied_child") is not None:
         data["unaccompanied_child"] = bool(body["unaccompanied_child"]) and child
     event = new_event("identification.person.registered.v1", person_id, data, SOURCE, clock=deps.clock.now)
-    repo.insert(doc, events=[event])
-    # Second step (its own document): the case opened at first contact. Its id was fixed above, so a retry of
-    # this step cannot open a second case.
-    case_commands.open_case(deps, caller, person_id, case_id=case_id)
+    # Second write (its own document): the case opened at first contact, stored as a follow-up step with the
+    # person so that a crash before it is written cannot lose it. Its id is fixed, so it opens one case only.
+    step = new_step(
+        follow_up.OPEN_CASE, deps.clock.now(), by=caller.sub, agency=caller.agency, case_id=case_id
+    )
+    repo.insert(doc, events=[event], steps=[step])
+    perform(PersonDocument, doc, step, follow_up.open_case_handler(deps.clock, deps.next_sequence))
     return person_view(deps, doc, details), True
 
 

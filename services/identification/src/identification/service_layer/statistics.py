@@ -1,4 +1,4 @@
-"""Statistics tables with small-cell and complementary suppression, and indicator-set views."""
+"""Statistics tables with small-cell and complementary suppression."""
 
 from __future__ import annotations
 
@@ -127,58 +127,3 @@ def as_csv(data: dict[str, Any]) -> str:
             writer.writerow([label, *cells, total])
         writer.writerow(["total", *data["column_totals"], data["total"]])
     return out.getvalue()
-
-
-# -------------------------------------------------------------------------------------- indicator sets
-
-
-def indicator_set_index(deps: Deps) -> dict[str, Any]:
-    catalogue = deps.catalogue
-    items = []
-    for set_id in sorted({s for s, _ in catalogue._sets}):
-        for version in catalogue.versions(set_id):
-            item = catalogue.get(set_id, version)
-            items.append(
-                {
-                    "set_id": set_id,
-                    "version": version,
-                    "kind": item.kind,
-                    "country": item.country,
-                    "published_on": item.published_on.isoformat(),
-                    "ref": item.ref,
-                }
-            )
-    return {"items": items}
-
-
-def indicator_set_view(deps: Deps, set_id: str, version: str, language: str) -> dict[str, Any]:
-    item = deps.catalogue.get(set_id, version)
-    return {
-        "set_id": item.set_id,
-        "version": item.version,
-        "kind": item.kind,
-        "country": item.country,
-        "published_on": item.published_on.isoformat(),
-        "lists": [
-            {
-                "id": lst.id,
-                "age_group": str(lst.age_group),
-                "form": str(lst.form),
-                "title": lst.title.get(language).text,
-                "indicators": [
-                    {
-                        "id": ind.id,
-                        "element": str(ind.element),
-                        "strength": str(ind.strength),
-                        "effective_from": ind.effective_from.isoformat(),
-                        "effective_to": ind.effective_to.isoformat() if ind.effective_to else None,
-                        "label": ind.labels.get(language).text,
-                        "reviewed": ind.labels.get(language).reviewed,
-                        "source": ind.source,
-                    }
-                    for ind in lst.indicators
-                ],
-            }
-            for lst in item.lists
-        ],
-    }
