@@ -52,6 +52,21 @@ def test_operation_documents_auth_errors_as_problems(op) -> None:
 
 
 @pytest.mark.parametrize("op", all_operations(), ids=lambda op: op.label)
+def test_operation_documents_every_error_the_platform_can_answer(op) -> None:
+    """What the app factory and the gateway answer before a handler runs: a parameter or body that breaks the
+    contract is 422 (400 if malformed), a body can be too large (413) or of the wrong type (415), and any call
+    can meet a budget (429) or an unavailable dependency (503). Fuzzing finds an undocumented one otherwise."""
+    responses = set(op.spec["responses"])
+    wanted = {"429", "503"}
+    if op.spec.get("parameters") or op.spec.get("requestBody"):
+        wanted |= {"400", "422"}
+    if op.spec.get("requestBody"):
+        wanted |= {"413", "415"}
+    missing = sorted(wanted - responses)
+    assert not missing, f"{op.label} does not document {missing}"
+
+
+@pytest.mark.parametrize("op", all_operations(), ids=lambda op: op.label)
 def test_operation_says_whether_it_returns_personal_data(op) -> None:
     assert isinstance(op.spec.get("x-personal-data"), bool), f"{op.label} lacks x-personal-data: true|false"
 
