@@ -1,7 +1,7 @@
 """The one unscoped read of the service, named so for review: decision facts for statistics.
 
 It projects the `stat` codes of decided cases only (category, sex, age group, forms, nationality, agency,
-country): no ids leave this module, no name or date, nothing to decrypt. Analysts of every partner country see
+country) and the month of the decision: no ids leave this module, no name or date, nothing to decrypt. Analysts of every partner country see
 the regional tables, so the read cannot go through the caller-scoped repository (analysts have no scope there).
 """
 
@@ -18,6 +18,6 @@ def decision_facts(start: datetime, end: datetime, country: str | None) -> Itera
     where: dict[str, Any] = {"decided_at": {"$gte": start, "$lt": end}, "stat": {"$ne": None}}
     if country is not None:
         where["owner_country"] = country
-    for row in CaseDocument._get_collection().find(where, projection={"_id": 0, "stat": 1}):
+    for row in CaseDocument._get_collection().find(where, projection={"_id": 0, "stat": 1, "decided_at": 1}):
         if row.get("stat"):
-            yield row["stat"]
+            yield {**row["stat"], "month": row["decided_at"].month}

@@ -1,16 +1,28 @@
-"""Small-cell suppression for published tables with margins.
+"""Small-cell suppression for published tables with margins, consistent across linked tables.
 
-Algorithm (documented in docs/identification-domain.md):
+A table is a grid of counts with its row totals, column totals and grand total (a one-dimensional table, a
+*series*, is one row of counts with its total). Its *lines* are the equations a reader knows: each row with its
+total, each column with its total, the row totals with the grand total, the column totals with the grand total.
 
-1. Primary: every cell - interior or margin - with a count from 1 to 4 is shown as ``"<5"``.
-2. Complementary: a table with margins is a set of *lines* (each row with its row total, each column with
-   its column total, the row totals with the grand total, the column totals with the grand total; a
-   one-dimensional table is a single line). A line with exactly one hidden entry would give it away by
-   subtraction, so another entry of that line is hidden (shown as ``"x"``), preferring interior cells, then
-   non-zero cells, then the smallest count. This repeats until no line has exactly one hidden entry.
-3. Audit: the whole system of line equations is solved over the hidden cells with exact rational
-   arithmetic; a hidden cell that is still uniquely determined (by combining several lines) gets a further
-   complement in its row or column, and the audit runs again.
+Within one table (docs/identification-domain.md has the full text):
+
+1. Primary: every entry - interior or margin - with a count from 1 to 4 is shown as ``"<5"``.
+2. Complementary: while a line has exactly one hidden entry, another entry of that line is hidden (``"x"``),
+   preferring non-zero cells, then the smallest count.
+3. Audit: the line equations are solved over the hidden entries with exact rational arithmetic; an entry that is
+   still determined gets a further complement, and the audit runs again.
+
+Across tables, so that no hidden value follows from *other* tables either:
+
+- Margins: a two-dimensional table's row and column totals are the one-dimensional tables of its dimensions, so
+  its margins are hidden exactly as those series are (`series_pattern`), and only interior cells are added as
+  complements. Its audit also requires that the table says nothing more about the hidden margins than the two
+  series lines do (`margins_free`), so that combining two tables that share a dimension pins nothing down.
+- Periods: a quarter is the sum of its months, a year of its quarters. Sibling periods (the four quarters of a
+  year, the three months of a quarter) share one hidden pattern, which contains the parent period's. Then the
+  parent's visible values constrain the siblings only in directions each sibling's own audit already allows.
+  The caller (the service layer) builds the family: `series_pattern` / `table_pattern` take every sibling's
+  counts and the parent's pattern.
 
 Zeros are published: they are not small cells. Bounds that follow from counts being non-negative (interval
 disclosure) are not audited; see the docs for why this is acceptable for the published tables.
@@ -18,7 +30,7 @@ disclosure) are not audited; see the docs for why this is acceptable for the pub
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -30,6 +42,7 @@ MIN_SHOWN = 5
 
 Cell = int | str
 Position = tuple[int, int]
+Counts = Sequence[Sequence[int]]
 
 
 @dataclass(frozen=True)
@@ -46,134 +59,6 @@ class SuppressedTable:
     hidden: frozenset[Position]
 
 
-def _grid(counts: Sequence[Sequence[int]]) -> tuple[dict[Position, int], list[list[Position]], int, int]:
-    rows = len(counts)
-    cols = len(counts[0]) if rows else 0
-    if rows == 0 or cols == 0 or any(len(r) != cols for r in counts):
-        raise DomainError("statistics_table_invalid", "table must be a non-empty rectangle")
-    if any(not isinstance(v, int) or isinstance(v, bool) or v < 0 for r in counts for v in r):
-        raise DomainError("statistics_table_invalid", "counts must be non-negative integers")
-    grid: dict[Position, int] = {}
-    for i, row in enumerate(counts):
-        for j, value in enumerate(row):
-            grid[(i, j)] = value
-        grid[(i, cols)] = sum(row)
-    for j in range(cols):
-        grid[(rows, j)] = sum(counts[i][j] for i in range(rows))
-    grid[(rows, cols)] = sum(grid[(i, cols)] for i in range(rows))
-    lines = [[(i, j) for j in range(cols + 1)] for i in range(rows + 1)]
-    lines += [[(i, j) for i in range(rows + 1)] for j in range(cols + 1)]
-    return grid, lines, rows, cols
-
-
-def _choose(
-    line: list[Position], grid: dict[Position, int], hidden: set[Position], interior: set[Position]
-) -> Position | None:
-    options = [p for p in line if p not in hidden]
-    if not options:
-        return None
-    return min(options, key=lambda p: (p not in interior, grid[p] == 0, grid[p], p))
-
-
-def _close_lines(
-    lines: list[list[Position]], grid: dict[Position, int], hidden: set[Position], interior: set[Position]
-) -> None:
-    changed = True
-    while changed:
-        changed = False
-        for line in lines:
-            if sum(1 for p in line if p in hidden) == 1:
-                pick = _choose(line, grid, hidden, interior)
-                if pick is not None:
-                    hidden.add(pick)
-                    changed = True
-
-
-def determined_cells(
-    lines: list[list[Position]], grid: dict[Position, int], hidden: set[Position]
-) -> set[Position]:
-    """Hidden cells whose value follows from the published values and the line equations.
-
-    Each line says: sum of its entries except the last equals the last. With published values moved to the
-    right-hand side, a hidden cell is determined exactly when dropping its column lowers the rank of the
-    coefficient matrix over the hidden cells.
-    """
-    unknowns = sorted(hidden)
-    index = {p: k for k, p in enumerate(unknowns)}
-    matrix: list[list[Fraction]] = []
-    for line in lines:
-        row = [Fraction(0)] * len(unknowns)
-        for position in line:
-            if position in index:
-                row[index[position]] += -1 if position == line[-1] else 1
-        if any(row):
-            matrix.append(row)
-    full = _rank(matrix)
-    return {p for p in unknowns if _rank([r[: index[p]] + r[index[p] + 1 :] for r in matrix]) < full}
-
-
-def _rank(matrix: list[list[Fraction]]) -> int:
-    rows = [list(r) for r in matrix]
-    rank = 0
-    width = len(rows[0]) if rows else 0
-    for col in range(width):
-        pivot = next((r for r in range(rank, len(rows)) if rows[r][col] != 0), None)
-        if pivot is None:
-            continue
-        rows[rank], rows[pivot] = rows[pivot], rows[rank]
-        for r in range(len(rows)):
-            if r != rank and rows[r][col] != 0:
-                factor = rows[r][col] / rows[rank][col]
-                rows[r] = [a - factor * b for a, b in zip(rows[r], rows[rank], strict=True)]
-        rank += 1
-    return rank
-
-
-def _suppress(
-    grid: dict[Position, int], lines: list[list[Position]], interior: set[Position]
-) -> tuple[set[Position], set[Position]]:
-    primary = {p for p, v in grid.items() if 1 <= v < MIN_SHOWN}
-    hidden = set(primary)
-    while True:
-        _close_lines(lines, grid, hidden, interior)
-        leaks = determined_cells(lines, grid, hidden)
-        if not leaks:
-            return primary, hidden
-        leak = min(leaks)
-        # Another hidden entry in a line through the leaking cell breaks the combination that revealed it.
-        through = [line for line in lines if leak in line]
-        picks = [p for p in (_choose(line, grid, hidden, interior) for line in through) if p is not None]
-        if not picks:
-            return primary, hidden  # everything in reach is hidden already
-        hidden.add(min(picks, key=lambda p: (p not in interior, grid[p] == 0, grid[p], p)))
-
-
-def suppress_table(
-    rows: Sequence[str], columns: Sequence[str], counts: Sequence[Sequence[int]]
-) -> SuppressedTable:
-    """Two-dimensional table ``counts[row][column]`` with row, column and grand totals."""
-    if len(rows) != len(counts) or any(len(columns) != len(r) for r in counts):
-        raise DomainError("statistics_table_invalid", "labels do not match the counts")
-    grid, lines, n_rows, n_cols = _grid(counts)
-    interior = {(i, j) for i in range(n_rows) for j in range(n_cols)}
-    primary, hidden = _suppress(grid, lines, interior)
-
-    def show(p: Position) -> Cell:
-        if p in primary:
-            return SMALL
-        return HIDDEN if p in hidden else grid[p]
-
-    return SuppressedTable(
-        rows=tuple(rows),
-        columns=tuple(columns),
-        cells=tuple(tuple(show((i, j)) for j in range(n_cols)) for i in range(n_rows)),
-        row_totals=tuple(show((i, n_cols)) for i in range(n_rows)),
-        column_totals=tuple(show((n_rows, j)) for j in range(n_cols)),
-        total=show((n_rows, n_cols)),
-        hidden=frozenset(hidden),
-    )
-
-
 @dataclass(frozen=True)
 class SuppressedSeries:
     """A published one-dimensional table."""
@@ -184,26 +69,321 @@ class SuppressedSeries:
     hidden: frozenset[int]
 
 
-def suppress_series(labels: Sequence[str], counts: Sequence[int]) -> SuppressedSeries:
-    """One-dimensional table with its total: a single line ``sum(cells) = total``."""
+# ------------------------------------------------------------------------------------------------ shapes
+
+
+def _check(counts: Counts) -> tuple[int, int]:
+    rows = len(counts)
+    cols = len(counts[0]) if rows else 0
+    if rows == 0 or cols == 0 or any(len(r) != cols for r in counts):
+        raise DomainError("statistics_table_invalid", "table must be a non-empty rectangle")
+    if any(not isinstance(v, int) or isinstance(v, bool) or v < 0 for r in counts for v in r):
+        raise DomainError("statistics_table_invalid", "counts must be non-negative integers")
+    return rows, cols
+
+
+def grid_of(counts: Counts) -> dict[Position, int]:
+    """Interior cells, row totals at column `cols`, column totals at row `rows`, the grand total at the corner."""
+    rows, cols = _check(counts)
+    grid: dict[Position, int] = {}
+    for i, row in enumerate(counts):
+        for j, value in enumerate(row):
+            grid[(i, j)] = value
+        grid[(i, cols)] = sum(row)
+    for j in range(cols):
+        grid[(rows, j)] = sum(counts[i][j] for i in range(rows))
+    grid[(rows, cols)] = sum(grid[(i, cols)] for i in range(rows))
+    return grid
+
+
+def table_lines(rows: int, cols: int) -> list[list[Position]]:
+    """Each line lists its entries with the total last."""
+    lines = [[(i, j) for j in range(cols + 1)] for i in range(rows + 1)]
+    lines += [[(i, j) for i in range(rows + 1)] for j in range(cols + 1)]
+    return lines
+
+
+# ----------------------------------------------------------------------------------------------- algebra
+
+
+def _equations(lines: Iterable[list[Position]], unknowns: Sequence[Position]) -> list[list[Fraction]]:
+    """Each line as "sum of entries - total = published part", over the unknown (hidden) entries."""
+    index = {p: k for k, p in enumerate(unknowns)}
+    matrix: list[list[Fraction]] = []
+    for line in lines:
+        row = [Fraction(0)] * len(unknowns)
+        for position in line:
+            if position in index:
+                row[index[position]] += -1 if position == line[-1] else 1
+        if any(row):
+            matrix.append(row)
+    return matrix
+
+
+def _rref(matrix: list[list[Fraction]], width: int) -> tuple[list[list[Fraction]], list[int]]:
+    rows = [list(r) for r in matrix]
+    pivots: list[int] = []
+    rank = 0
+    for col in range(width):
+        pivot = next((r for r in range(rank, len(rows)) if rows[r][col] != 0), None)
+        if pivot is None:
+            continue
+        rows[rank], rows[pivot] = rows[pivot], rows[rank]
+        lead = rows[rank][col]
+        rows[rank] = [v / lead for v in rows[rank]]
+        for r in range(len(rows)):
+            if r != rank and rows[r][col] != 0:
+                factor = rows[r][col]
+                rows[r] = [a - factor * b for a, b in zip(rows[r], rows[rank], strict=True)]
+        pivots.append(col)
+        rank += 1
+    return rows[:rank], pivots
+
+
+def _rank(matrix: list[list[Fraction]], width: int) -> int:
+    return len(_rref(matrix, width)[1])
+
+
+def determined_cells(lines: list[list[Position]], hidden: set[Position]) -> set[Position]:
+    """Hidden entries whose value follows from the published values and the line equations.
+
+    An unknown is determined exactly when every solution of the homogeneous system keeps it at zero: in reduced
+    row echelon form, a pivot whose row has no entry in any free column.
+    """
+    unknowns = sorted(hidden)
+    rows, pivots = _rref(_equations(lines, unknowns), len(unknowns))
+    free = [c for c in range(len(unknowns)) if c not in set(pivots)]
+    return {unknowns[col] for row, col in zip(rows, pivots, strict=True) if all(row[f] == 0 for f in free)}
+
+
+def margins_free(lines: list[list[Position]], hidden: set[Position], rows: int, cols: int) -> bool:
+    """True when the table constrains its hidden margins no more than the two margin lines alone do.
+
+    The solutions of the table, projected on the hidden margins, span |M| - rank(A) + rank(A without M)
+    dimensions; the margin lines alone leave |M| - rank(margin lines over M).
+    """
+    margins = sorted(p for p in hidden if p[0] == rows or p[1] == cols)
+    if not margins:
+        return True
+    unknowns = sorted(hidden)
+    inner = [p for p in unknowns if p not in set(margins)]
+    full = _rank(_equations(lines, unknowns), len(unknowns))
+    without = _rank(_equations(lines, inner), len(inner))
+    margin_lines = [[(i, cols) for i in range(rows + 1)], [(rows, j) for j in range(cols + 1)]]
+    allowed = len(margins) - _rank(_equations(margin_lines, margins), len(margins))
+    return len(margins) - full + without == allowed
+
+
+# ------------------------------------------------------------------------------------------ suppression
+
+
+def _pick(options: Iterable[Position], grid: dict[Position, int]) -> Position | None:
+    return min(options, key=lambda p: (grid[p] == 0, grid[p], p), default=None)
+
+
+def small(grid: dict[Position, int]) -> set[Position]:
+    """Entries with a count from 1 to 4."""
+    return {p for p, v in grid.items() if 1 <= v < MIN_SHOWN}
+
+
+def sensitive(grid: dict[Position, int], parts: Sequence[dict[Position, int]] = ()) -> set[Position]:
+    """Entries to hide from the start: small counts, and - where the table adds up several contributors (the
+    partner countries of a regional table), each of whom knows its own part - entries whose count without one
+    contributor's part is from 1 to 4 (that contributor could otherwise compute the others' small count)."""
+    out = small(grid)
+    for part in parts:
+        out |= {p for p, v in grid.items() if 1 <= v - part.get(p, 0) < MIN_SHOWN}
+    return out
+
+
+def _leaks(
+    lines: list[list[Position]],
+    hidden: set[Position],
+    views: Sequence[set[Position]],
+    protected: set[Position],
+) -> set[Position]:
+    """Hidden entries a reader of the table can determine; and `protected` entries (the sensitive ones) a
+    reader who also knows one view (a contributor's own entries) can determine."""
+    leaks = determined_cells(lines, hidden)
+    for view in views:
+        leaks |= (determined_cells(lines, hidden - view) - view) & protected
+    return leaks
+
+
+def _protect(
+    grid: dict[Position, int],
+    lines: list[list[Position]],
+    hidden: set[Position],
+    addable: set[Position],
+    *,
+    shape: tuple[int, int] | None = None,
+    views: Sequence[set[Position]] = (),
+    protected: set[Position] | None = None,
+) -> set[Position]:
+    """Grow `hidden` with entries of `addable` until no line and no combination of lines discloses a hidden
+    entry, nor a `protected` entry to a reader knowing one of `views`; given the table's `shape` (rows, cols), until the hidden
+    margins stay as free as their series leave them."""
+    hidden = set(hidden)
+    while True:
+        changed = True
+        while changed:
+            changed = False
+            for line in lines:
+                if sum(1 for p in line if p in hidden) == 1:
+                    pick = _pick((p for p in line if p in addable and p not in hidden), grid)
+                    if pick is not None:
+                        hidden.add(pick)
+                        changed = True
+        leaks = _leaks(lines, hidden, views, hidden if protected is None else protected)
+        if not leaks and (shape is None or margins_free(lines, hidden, *shape)):
+            return hidden
+        near = {p for line in lines if not leaks or min(leaks) in line for p in line}
+        pick = _pick((p for p in near if p in addable and p not in hidden), grid) or _pick(
+            (p for p in addable if p not in hidden), grid
+        )
+        if pick is None:
+            return hidden  # everything that may be hidden is hidden
+        hidden.add(pick)
+
+
+def _series_grid(series: Sequence[int]) -> dict[Position, int]:
+    _check([list(series)])
+    return {(0, j): v for j, v in enumerate([*series, sum(series)])}
+
+
+def series_pattern(
+    family: Sequence[Sequence[int]],
+    forced: Iterable[int] = (),
+    *,
+    parts: Sequence[Sequence[Sequence[int]]] = (),
+    views: Sequence[set[int]] = (),
+    total_addable: bool = False,
+) -> frozenset[int]:
+    """The hidden positions (index n = the total) shared by sibling series of equal length, containing
+    `forced` (the parent period's pattern). A single series is a family of one.
+
+    `parts[k]` are the contributors' series of `family[k]`; `views` are positions a contributor knows (its own
+    entry in a series by country). The total is hidden only if it is sensitive, forced or - with
+    `total_addable` - needed to protect a view; so every series of a family agrees on it."""
+    if not family or not family[0] or any(len(s) != len(family[0]) for s in family):
+        raise DomainError("statistics_table_invalid", "labels do not match the counts")
+    n = len(family[0])
+    grids = [_series_grid(series) for series in family]
+    part_grids = [[_series_grid(part) for part in member] for member in parts] or [[] for _ in family]
+    lines = [[(0, j) for j in range(n + 1)]]
+    hidden = {(0, j) for j in forced}
+    protected: set[Position] = set()
+    for grid, member_parts in zip(grids, part_grids, strict=True):
+        protected |= sensitive(grid, member_parts)
+    hidden |= protected
+    addable = {(0, j) for j in range(n + (1 if total_addable else 0))}
+    position_views = [{(0, j) for j in view} for view in views]
+    while True:
+        before = set(hidden)
+        for grid in grids:
+            hidden = _protect(grid, lines, hidden, addable, views=position_views, protected=protected)
+        if hidden == before:
+            return frozenset(j for _, j in hidden)
+
+
+def table_pattern(
+    family: Sequence[Counts],
+    row_margins: Iterable[int],
+    column_margins: Iterable[int],
+    forced: Iterable[Position] = (),
+    *,
+    parts: Sequence[Sequence[Counts]] = (),
+    views: Sequence[set[Position]] = (),
+) -> frozenset[Position]:
+    """The hidden positions shared by sibling tables of one shape: margins exactly as their series patterns
+    (index len = the total), interior complements added, containing `forced` (the parent period's pattern).
+    `parts` and `views` as for `series_pattern` (a view: a contributor's row or column, with its total)."""
+    n_rows, n_cols = _check(family[0])
+    if any(_check(t) != (n_rows, n_cols) for t in family):
+        raise DomainError("statistics_table_invalid", "sibling tables differ in shape")
+    grids = [grid_of(t) for t in family]
+    part_grids = [[grid_of(part) for part in member] for member in parts] or [[] for _ in family]
+    lines = table_lines(n_rows, n_cols)
+    row_set, column_set = set(row_margins), set(column_margins)
+    margins = {(i, n_cols) for i in row_set if i < n_rows} | {(n_rows, j) for j in column_set if j < n_cols}
+    if (n_rows in row_set) != (n_cols in column_set):
+        raise DomainError("statistics_table_invalid", "the margin series disagree on the grand total")
+    if n_rows in row_set:
+        margins.add((n_rows, n_cols))
+    interior = {(i, j) for i in range(n_rows) for j in range(n_cols)}
+    hidden = margins | {p for p in forced if p in interior}
+    protected: set[Position] = set()
+    for grid, member_parts in zip(grids, part_grids, strict=True):
+        protected |= sensitive(grid, member_parts)
+    if not protected - interior <= margins:
+        raise DomainError("statistics_table_invalid", "margin patterns do not cover the sensitive margins")
+    hidden |= protected
+    while True:
+        before = set(hidden)
+        for grid in grids:
+            hidden = _protect(
+                grid, lines, hidden, interior, shape=(n_rows, n_cols), views=views, protected=protected
+            )
+        if hidden == before:
+            return frozenset(hidden)
+
+
+# ------------------------------------------------------------------------------------------- rendering
+
+
+def _shown(value: int, hidden: bool) -> Cell:
+    if 1 <= value < MIN_SHOWN:
+        return SMALL
+    return HIDDEN if hidden else value
+
+
+def render_series(labels: Sequence[str], counts: Sequence[int], hidden: frozenset[int]) -> SuppressedSeries:
     if len(labels) != len(counts) or not counts:
         raise DomainError("statistics_table_invalid", "labels do not match the counts")
-    if any(not isinstance(v, int) or isinstance(v, bool) or v < 0 for v in counts):
-        raise DomainError("statistics_table_invalid", "counts must be non-negative integers")
     n = len(counts)
-    grid = {(0, j): v for j, v in enumerate(counts)}
-    grid[(0, n)] = sum(counts)
-    lines = [[(0, j) for j in range(n + 1)]]
-    primary, hidden = _suppress(grid, lines, {(0, j) for j in range(n)})
-
-    def show(j: int) -> Cell:
-        if (0, j) in primary:
-            return SMALL
-        return HIDDEN if (0, j) in hidden else grid[(0, j)]
-
     return SuppressedSeries(
         labels=tuple(labels),
-        cells=tuple(show(j) for j in range(n)),
-        total=show(n),
-        hidden=frozenset(j for (_, j) in hidden),
+        cells=tuple(_shown(v, j in hidden) for j, v in enumerate(counts)),
+        total=_shown(sum(counts), n in hidden),
+        hidden=hidden,
     )
+
+
+def render_table(
+    rows: Sequence[str], columns: Sequence[str], counts: Counts, hidden: frozenset[Position]
+) -> SuppressedTable:
+    if len(rows) != len(counts) or any(len(columns) != len(r) for r in counts):
+        raise DomainError("statistics_table_invalid", "labels do not match the counts")
+    grid = grid_of(counts)
+    n_rows, n_cols = len(rows), len(columns)
+
+    def show(p: Position) -> Cell:
+        return _shown(grid[p], p in hidden)
+
+    return SuppressedTable(
+        rows=tuple(rows),
+        columns=tuple(columns),
+        cells=tuple(tuple(show((i, j)) for j in range(n_cols)) for i in range(n_rows)),
+        row_totals=tuple(show((i, n_cols)) for i in range(n_rows)),
+        column_totals=tuple(show((n_rows, j)) for j in range(n_cols)),
+        total=show((n_rows, n_cols)),
+        hidden=hidden,
+    )
+
+
+def suppress_series(labels: Sequence[str], counts: Sequence[int]) -> SuppressedSeries:
+    """One series on its own (no sibling periods)."""
+    if len(labels) != len(counts) or not counts:
+        raise DomainError("statistics_table_invalid", "labels do not match the counts")
+    _check([list(counts)])
+    return render_series(labels, counts, series_pattern([counts]))
+
+
+def suppress_table(rows: Sequence[str], columns: Sequence[str], counts: Counts) -> SuppressedTable:
+    """One two-dimensional table on its own (no sibling periods), margins as their series would show them."""
+    if len(rows) != len(counts) or any(len(columns) != len(r) for r in counts):
+        raise DomainError("statistics_table_invalid", "labels do not match the counts")
+    _check(counts)
+    row_pattern = series_pattern([[sum(r) for r in counts]])
+    column_pattern = series_pattern([[sum(c) for c in zip(*counts, strict=True)]])
+    return render_table(rows, columns, counts, table_pattern([counts], row_pattern, column_pattern))
