@@ -1,12 +1,10 @@
 """Encrypted fields and blind indexes stored through the repository in the real Mongo-wire server."""
 
 import uuid
-from types import SimpleNamespace
 
 import pytest
 from mongoengine import ListField, StringField
 
-from plumbing import mongo as connections
 from plumbing.auth import Caller
 from plumbing.crypto import FieldCipher
 from plumbing.documents import OwnedDocument
@@ -38,19 +36,6 @@ def manager(country="AL") -> Caller:
         is_machine=False,
         token="not-a-real-token",
     )
-
-
-@pytest.fixture(scope="module")
-def database(mongo):
-    settings = SimpleNamespace(
-        mongodb_uri=mongo.env["MONGODB_URI"],
-        mongodb_db=f"plumbing_crypto_{uuid.uuid4().hex[:8]}",
-        service="t",
-    )
-    client = connections.connect(settings, alias=ALIAS)
-    yield client[settings.mongodb_db]
-    client.drop_database(settings.mongodb_db)
-    connections.disconnect(ALIAS)
 
 
 @pytest.fixture

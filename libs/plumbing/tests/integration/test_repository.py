@@ -53,17 +53,6 @@ def caller(country="AL", agency="al-police", roles=("police-officer",), sub=None
     )
 
 
-@pytest.fixture(scope="module")
-def database(mongo):
-    settings = SimpleNamespace(
-        mongodb_uri=mongo.env["MONGODB_URI"], mongodb_db=f"plumbing_repo_{uuid.uuid4().hex[:8]}", service="t"
-    )
-    client = connections.connect(settings, alias=ALIAS)
-    yield client[settings.mongodb_db]
-    client.drop_database(settings.mongodb_db)
-    connections.disconnect(ALIAS)
-
-
 @pytest.fixture
 def clock():
     return FixedClock(datetime(2025, 6, 1, 8, 0, tzinfo=UTC))

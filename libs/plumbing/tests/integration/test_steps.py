@@ -3,12 +3,10 @@ after a crash, by the runner; never twice; a failing step is retried after its l
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
 
 import pytest
 from mongoengine import StringField
 
-from plumbing import mongo as connections
 from plumbing.auth import Caller
 from plumbing.clock import FixedClock
 from plumbing.documents import OwnedDocument
@@ -43,17 +41,6 @@ CALLER = Caller(
     is_machine=False,
     token="not-a-token",
 )
-
-
-@pytest.fixture(scope="module")
-def database(mongo):
-    settings = SimpleNamespace(
-        mongodb_uri=mongo.env["MONGODB_URI"], mongodb_db=f"plumbing_steps_{uuid.uuid4().hex[:8]}", service="t"
-    )
-    client = connections.connect(settings, alias=ALIAS)
-    yield client[settings.mongodb_db]
-    client.drop_database(settings.mongodb_db)
-    connections.disconnect(ALIAS)
 
 
 @pytest.fixture
