@@ -223,8 +223,8 @@ def table(
             "total": 0,
         }
     dims = (row_dim, col_dim)
-    pattern2 = _table_pattern(facts, requested, dims, both)
-    result = render_table(both[0], both[1], facts.table(months, dims, both), pattern2)
+    hidden_cells = _table_pattern(facts, requested, dims, both)
+    result = render_table(both[0], both[1], facts.table(months, dims, both), hidden_cells)
     return {
         **body,
         "row_labels": list(result.rows),
