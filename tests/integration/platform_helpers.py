@@ -47,6 +47,9 @@ class Client:
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         headers = self.headers(kwargs.pop("headers", None))
+        if method == "POST":
+            # A well-behaved client: one Idempotency-Key per POST, kept across its retries.
+            headers.setdefault("Idempotency-Key", f"test-{uuid.uuid4()}")
         for _ in range(20):  # the gateway's per-user budget may answer 429 with Retry-After
             response = httpx.request(method, self.base_url + path, headers=headers, timeout=30, **kwargs)
             if response.status_code != 429:

@@ -11,6 +11,7 @@ import json
 import re
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -118,8 +119,14 @@ class Caller:
     def __call__(
         self, username: str, method: str, url: str, body: Any = None, params: dict[str, Any] | None = None
     ) -> httpx.Response:
+        # A well-behaved client: one Idempotency-Key per POST, kept across its retries.
+        key = {"Idempotency-Key": f"scope-{uuid.uuid4()}"} if method == "POST" else {}
         for _ in range(self.max_retries):
-            headers = {"Authorization": f"Bearer {self.tokens(username)}", "X-Purpose": "identification"}
+            headers = {
+                "Authorization": f"Bearer {self.tokens(username)}",
+                "X-Purpose": "identification",
+                **key,
+            }
             response = self.client.request(method, url, headers=headers, json=body, params=params)
             # 429: the gateway's per-user budget. 503 (with Retry-After): the service could not write the access
             # log in time (it refuses rather than leak); a client retries both after Retry-After.

@@ -86,6 +86,8 @@ def call(service: str, token):
         user: str, method: str, path: str, body: Any = None, purpose: bool = True, **params: Any
     ) -> httpx.Response:
         headers = {"Authorization": f"Bearer {token(user)}", **(PURPOSE if purpose else {})}
+        if method == "POST":
+            headers["Idempotency-Key"] = f"test-{uuid.uuid4()}"
         return httpx.request(
             method, service + BASE + path, headers=headers, json=body, params=params or None, timeout=30
         )

@@ -58,7 +58,8 @@ def _register(base_url: str, token: str, n: int) -> list[dict[str, Any]]:
     people = []
     for i in range(n):
         body = {"given_names": [f"Vesna{i}"], "surnames": [SURNAME], "date_of_birth": "1990", "sex": "female"}
-        response = httpx.post(f"{base_url}{BASE}/persons", json=body, headers=_headers(token), timeout=30)
+        headers = {**_headers(token), "Idempotency-Key": f"access-log-{uuid.uuid4()}"}
+        response = httpx.post(f"{base_url}{BASE}/persons", json=body, headers=headers, timeout=30)
         assert response.status_code == 201, response.text
         people.append(response.json())
     return people
@@ -99,6 +100,55 @@ def test_a_list_read_of_n_people_writes_one_entry_naming_exactly_those_ids(runni
     assert SURNAME not in json.dumps(entry, default=str)
     report = AccessLog(db).verify_chain()
     assert report.ok, report
+
+
+def test_an_idempotency_replay_is_a_read_logged_like_the_first(running_platform: Any, db) -> None:
+    """A replayed registration returns names and dates of birth: it gets its own entry, with its own purpose
+    and request id, naming the person; both through the gateway and straight to the service."""
+    platform = running_platform
+    token = platform.token("me-border")
+    body = {"given_names": ["Replay"], "surnames": [SURNAME], "date_of_birth": "1991", "sex": "female"}
+    for base_url in (platform.gateway, platform.urls["identification"]):
+        key = f"replay-{uuid.uuid4()}"
+        first = httpx.post(
+            f"{base_url}{BASE}/persons",
+            json=body,
+            headers={**_headers(token), "Idempotency-Key": key},
+            timeout=30,
+        )
+        assert first.status_code == 201, first.text
+        request_id = f"replay-read-{uuid.uuid4()}"
+        replay = httpx.post(
+            f"{base_url}{BASE}/persons",
+            json=body,
+            headers={**_headers(token, "case-management", request_id), "Idempotency-Key": key},
+            timeout=30,
+        )
+        assert replay.status_code == 201 and replay.headers["idempotent-replayed"] == "true"
+        assert replay.json()["id"] == first.json()["id"]
+        entries = list(db.access_log.find({"request_id": request_id}))
+        assert len(entries) == 1, entries
+        assert entries[0]["ids"] == [first.json()["id"]]
+        assert entries[0]["purpose"] == "case-management"
+        assert entries[0]["outcome"] == "replayed"
+        assert entries[0]["operation_id"] == "identification.entrypoints.http.register_person"
+    assert AccessLog(db).verify_chain().ok
+
+
+def test_registration_without_idempotency_key_is_a_400_that_registers_nothing(
+    running_platform: Any, db
+) -> None:
+    platform = running_platform
+    token = platform.token("me-border")
+    body = {"given_names": ["NoKey"], "surnames": [SURNAME], "date_of_birth": "1991", "sex": "female"}
+    before = db.persons.count_documents({})
+    for base_url in (platform.gateway, platform.urls["identification"]):
+        response = httpx.post(f"{base_url}{BASE}/persons", json=body, headers=_headers(token), timeout=30)
+        assert response.status_code == 400, response.text
+        problem = response.json()
+        assert problem["type"].endswith("/idempotency-key-required")
+        assert problem["errors"] == [{"pointer": "/header/Idempotency-Key", "code": "required"}]
+    assert db.persons.count_documents({}) == before
 
 
 def test_a_read_without_purpose_is_422_and_writes_no_entry(running_platform: Any, db) -> None:

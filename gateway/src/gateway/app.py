@@ -27,6 +27,7 @@ from gateway.headers import forwarded_headers, request_id, trace_context
 from gateway.ratelimit import RateLimiter
 from gateway.upstream import Forwarder, UpstreamError, UpstreamResponse
 from plumbing import i18n
+from plumbing.logging import safe_stack
 from plumbing.problems import Problem
 
 Scope = dict[str, Any]
@@ -194,8 +195,14 @@ class Gateway:
         status = 500
         try:
             status = await self._dispatch(scope, receive, send, headers, req)
-        except Exception:  # noqa: BLE001 - a bug must still answer with a problem and a log line
-            log.exception("gateway error (request %s)", req.request_id)
+        except Exception as exc:  # noqa: BLE001 - a bug must still answer with a problem and a log line
+            # One line, with where it failed but not the exception's message (it may quote what was sent).
+            log.error(
+                "gateway error (request %s): %s at %s",
+                req.request_id,
+                type(exc).__name__,
+                " <- ".join(reversed(safe_stack(exc.__traceback__))),
+            )
             req.outcome = "error"
             status = await self._problem(send, req, Problem("internal-error"))
         finally:

@@ -291,3 +291,29 @@ class AccessLog:
             where["_id"] = {"$gt": after_seq}
         cursor = self.entries.find(where).sort("_id", pymongo.ASCENDING).limit(max(1, min(limit, 1000)))
         return [AccessLogEntry.from_document(doc) for doc in cursor]
+
+
+def record_for_request(
+    access_log: AccessLog, resource_type: str, ids: Sequence[str], outcome: str = "ok"
+) -> AccessLogEntry:
+    """The read of the current request's answer: caller, purpose, operation, request and trace id come from the
+    request context. The record is also kept on the context, so that an Idempotency-Key replay of this answer
+    is logged with the same ids (plumbing.idempotency)."""
+    from plumbing import request_context
+    from plumbing.idempotency import READ_RECORD, ReadRecord
+
+    context = request_context.current()
+    if context is None or context.caller is None:
+        raise RuntimeError("record_for_request needs an authenticated request")
+    entry = access_log.record_read(
+        context.caller,
+        context.purpose or "",
+        context.operation_id or "",
+        resource_type,
+        list(ids),
+        outcome,
+        context.request_id,
+        context.trace_id,
+    )
+    context.extra[READ_RECORD] = ReadRecord(resource_type, tuple(ids))
+    return entry

@@ -68,7 +68,13 @@ from plumbing import health, i18n, metrics, request_context, telemetry
 from plumbing.auth import AuthError
 from plumbing.clock import Clock
 from plumbing.errors import AccessLogUnavailable, Conflict, InvalidCursor, NotFound, OutOfScope
-from plumbing.idempotency import COLLECTION, IdempotencyMiddleware, IdempotencyStore, Sealer
+from plumbing.idempotency import (
+    COLLECTION,
+    Fingerprinter,
+    IdempotencyMiddleware,
+    IdempotencyStore,
+    Sealer,
+)
 from plumbing.logging import REQUEST_LOGGER, configure_logging, safe_stack
 from plumbing.problems import PROBLEM_JSON, FieldError, Problem, catalogue
 from plumbing.security import (
@@ -198,6 +204,9 @@ class ProblemJSONBodyValidator(JSONRequestBodyValidator):
         return None
 
 
+_IDEMPOTENCY_KEY_POINTER = "/header/Idempotency-Key"
+
+
 class ProblemParameterValidator(ParameterValidator):
     """Parameters checked against the contract, every error reported as {pointer, code}, values never echoed."""
 
@@ -216,6 +225,9 @@ class ProblemParameterValidator(ParameterValidator):
                 pointer = f"/{location}/{param['name']}"
                 value = read(param)
                 if value is None:
+                    if param.get("required") and pointer == _IDEMPOTENCY_KEY_POINTER:
+                        # Malformed rather than invalid: without it a retry could register a person twice.
+                        raise Problem("idempotency-key-required", errors=[FieldError(pointer, "required")])
                     if param.get("required"):
                         errors.append(FieldError(pointer, "required"))
                     continue
@@ -441,8 +453,8 @@ def _problem_for_status(status: int, headers: Mapping[str, str] | None = None) -
 
 
 async def handle_invalid_cursor(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
-    # A cursor matching the contract's pattern can still be one we never issued: a rule violation of the query.
-    return _problem_response(Problem("validation-failed", errors=[FieldError("/query/cursor", "cursor")]))
+    # A cursor matching the contract's pattern can still be one we never issued: opaque, so unreadable (400).
+    return _problem_response(Problem("bad-request", errors=[FieldError("/query/cursor", "cursor")]))
 
 
 async def handle_problem(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
@@ -490,6 +502,16 @@ async def handle_unexpected(_request: ConnexionRequest, exc: Exception) -> Conne
         extra={"fields": {"exc_type": type(exc).__name__, "stack": safe_stack(exc.__traceback__)}},
     )
     return _problem_response(Problem("internal-error"))
+
+
+class _NoPosts:
+    """The fingerprinter of a service without POST operations: never called."""
+
+    def fingerprint(self, operation_id: str, body: bytes) -> str:
+        raise RuntimeError("no POST operations")
+
+    def matches(self, stored: str, operation_id: str, body: bytes) -> bool:
+        raise RuntimeError("no POST operations")
 
 
 # ---------------------------------------------------------------------------------------------------- state
@@ -587,6 +609,7 @@ def create_app(
     swagger_ui: bool = False,
     idempotency_ttl_hours: int = 24,
     response_sealer: Sealer | None = None,
+    request_fingerprinter: Fingerprinter | None = None,
     on_startup: Sequence[Callable[[], None]] = (),
     on_shutdown: Sequence[Callable[[], None]] = (),
     log_stream: IO[str] | None = None,
@@ -622,11 +645,19 @@ def create_app(
             f"{service}: POST operations return personal data ({', '.join(personal_posts)}) "
             "but no response_sealer was given for the Idempotency-Key store"
         )
+    posts = {op_id: policy for op_id, policy in policies.items() if policy.method == "POST"}
+    if posts and request_fingerprinter is None:
+        # Request bodies (names, dates of birth) are fingerprinted for Idempotency-Key: only with a secret key.
+        raise ContractError(
+            f"{service}: POST operations ({', '.join(sorted(posts))}) need a request_fingerprinter "
+            "(plumbing.crypto.RequestFingerprinter) for the Idempotency-Key store"
+        )
     store = IdempotencyStore(
         lambda: database()[COLLECTION],
         clock,
         ttl=timedelta(hours=idempotency_ttl_hours),
         sealer=response_sealer,
+        fingerprinter=request_fingerprinter or _NoPosts(),
     )
 
     def after_fork() -> None:
@@ -683,13 +714,13 @@ def create_app(
     app.add_middleware(
         AuthorizationMiddleware, position=MiddlewarePosition.BEFORE_VALIDATION, policies=policies
     )
-    posts = {op_id: policy for op_id, policy in policies.items() if policy.method == "POST"}
     app.add_middleware(
         IdempotencyMiddleware,
         position=MiddlewarePosition.BEFORE_CONTEXT,
         store=store,
         post_operations=posts,
         service=service,
+        access_log=access_log,
     )
     app.add_error_handler(Problem, handle_problem)
     app.add_error_handler(ProblemException, handle_connexion_problem)

@@ -171,7 +171,8 @@ class TokenValidator:
             raise AuthError("token_malformed", "not a signed JWT")
         try:
             header = jwt.get_unverified_header(token)
-        except jwt.DecodeError as exc:
+        except (jwt.InvalidTokenError, ValueError, TypeError) as exc:
+            # InvalidTokenError, not only DecodeError: PyJWT refuses a `kid` that is not a string that way.
             raise AuthError("token_malformed", "unreadable token header") from exc
         if header.get("alg") != ALGORITHM:
             raise AuthError("algorithm_not_allowed", "only RS256 tokens are accepted")

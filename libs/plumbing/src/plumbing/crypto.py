@@ -217,3 +217,48 @@ class ResponseSealer:
             return AESGCM(key).decrypt(rest[:12], rest[12:], associated)
         except InvalidTag:
             raise DecryptionError("stored response failed authentication") from None
+
+
+REQUEST_FINGERPRINTS_RING = "request-fingerprints"
+
+
+class RequestFingerprinter:
+    """Keyed fingerprints of request bodies for the Idempotency-Key store (HMAC-SHA256).
+
+    The body of a registration holds names and dates of birth: an unkeyed hash of it would let anyone who reads
+    the idempotency store confirm a guessed identity offline. The key comes from the `request-fingerprints`
+    ring, narrowed to this service (HMAC of the ring key over the service name), so two services never share a
+    fingerprint key even when they share a key file. A fingerprint names its key id (`<key id>:<hex>`): after a
+    rotation, a retry of a request stored under the old key still matches while that key is in the ring.
+    """
+
+    def __init__(self, keys: KeySet, service: str) -> None:
+        ring = keys.ring(REQUEST_FINGERPRINTS_RING)
+        self.current = ring.current
+        self._keys = {
+            key_id: hmac.new(key, b"thb-idempotency/" + service.encode(), hashlib.sha256).digest()
+            for key_id, key in ring.keys.items()
+        }
+
+    def fingerprint(self, operation_id: str, body: bytes) -> str:
+        return self._with(self.current, operation_id, body)
+
+    def matches(self, stored: str, operation_id: str, body: bytes) -> bool:
+        key_id, _, _ = stored.partition(":")
+        if key_id not in self._keys:
+            return False
+        return hmac.compare_digest(stored, self._with(key_id, operation_id, body))
+
+    def _with(self, key_id: str, operation_id: str, body: bytes) -> str:
+        digest = hmac.new(self._keys[key_id], _canonical(operation_id, body), hashlib.sha256).hexdigest()
+        return f"{key_id}:{digest}"
+
+
+def _canonical(operation_id: str, body: bytes) -> bytes:
+    """Same operation and same JSON content (key order and whitespace ignored) -> same bytes."""
+    try:
+        canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        material = canonical.encode("utf-8", "surrogatepass")
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        material = body
+    return operation_id.encode() + b"\x00" + material

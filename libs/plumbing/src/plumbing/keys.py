@@ -215,9 +215,10 @@ def rotate(path: Path, ring_name: str) -> str:
 
 
 def required_rings(countries: Iterable[Any]) -> list[str]:
-    """Key rings to load: the stored-responses ring and the rings the configured partner countries name."""
-    # One platform-level ring seals stored responses (Idempotency-Key replays); see crypto.ResponseSealer.
-    names: list[str] = ["stored-responses"]
+    """Key rings to load: the Idempotency-Key store's rings and the rings the configured partner countries name."""
+    # Platform-level rings: one seals stored responses (crypto.ResponseSealer), one keys request fingerprints
+    # (crypto.RequestFingerprinter, narrowed to each service).
+    names: list[str] = ["stored-responses", "request-fingerprints"]
     for country in countries:
         names += [country.data_key_ring, country.blind_index_key_ring]
     return names

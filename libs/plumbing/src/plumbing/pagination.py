@@ -46,8 +46,29 @@ def decode_cursor(cursor: str) -> Cursor:
         if instant.tzinfo is None or not isinstance(record_id, str) or not record_id:
             raise ValueError("incomplete cursor")
         return Cursor(as_utc(instant), record_id)
-    except (ValueError, TypeError, binascii.Error, UnicodeEncodeError, AttributeError):
-        raise Problem("validation-failed", errors=[FieldError("/query/cursor", "cursor")]) from None
+    except (ValueError, TypeError, binascii.Error, UnicodeEncodeError, AttributeError, OverflowError):
+        # A cursor is opaque: one this service did not issue cannot be read, so the request is malformed.
+        raise Problem("bad-request", errors=[FieldError("/query/cursor", "cursor")]) from None
+
+
+def parse_updated_since(value: datetime | str | None) -> datetime | None:
+    """`updated_since` as a UTC instant. Not RFC 3339 with an offset -> 422; an instant that exists only in its
+    own offset (0001-01-01T00:00:00+14:00 is before year 1 in UTC, 9999-12-31T23:59:59-14:00 after 9999) -> 400,
+    here rather than as an overflow deep inside the database driver."""
+    if value is None:
+        return None
+    pointer = "/query/updated_since"
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise Problem("validation-failed", errors=[FieldError(pointer, "format")]) from None
+        if value.tzinfo is None:
+            raise Problem("validation-failed", errors=[FieldError(pointer, "format")])
+    try:
+        return as_utc(value)
+    except OverflowError:
+        raise Problem("bad-request", errors=[FieldError(pointer, "range")]) from None
 
 
 @dataclass(frozen=True)
@@ -66,19 +87,8 @@ class PageRequest:
                 "validation-failed",
                 errors=[FieldError("/query/limit", "maximum" if chosen > 1 else "minimum")],
             )
-        since: datetime | None
-        if isinstance(updated_since, str):
-            try:
-                since = datetime.fromisoformat(updated_since.replace("Z", "+00:00"))
-            except ValueError:
-                raise Problem(
-                    "validation-failed", errors=[FieldError("/query/updated_since", "format")]
-                ) from None
-            if since.tzinfo is None:
-                raise Problem("validation-failed", errors=[FieldError("/query/updated_since", "format")])
-        else:
-            since = updated_since
-        return cls(chosen, decode_cursor(cursor) if cursor else None, as_utc(since) if since else None)
+        since = parse_updated_since(updated_since)
+        return cls(chosen, decode_cursor(cursor) if cursor else None, since)
 
     def mongo_filter(self, updated_field: str = "updated_at", id_field: str = "_id") -> dict[str, Any]:
         """The condition to AND with the caller's scope: strictly after the cursor, at/after updated_since."""

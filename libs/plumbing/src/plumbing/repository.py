@@ -368,5 +368,5 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         if not isinstance(millis, int) or not isinstance(record_id, str):
             raise ValueError("cursor shape")
         return _EPOCH + timedelta(milliseconds=millis), record_id
-    except (binascii.Error, ValueError, TypeError):
+    except (binascii.Error, ValueError, TypeError, OverflowError):
         raise InvalidCursor("invalid pagination cursor") from None

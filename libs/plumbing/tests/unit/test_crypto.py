@@ -198,6 +198,7 @@ def test_local_mode_generates_every_configured_ring(tmp_path):
     keyset = load_keys(settings("local", tmp_path / "keys.json"), config)
     assert set(keyset.rings) == {
         "stored-responses",
+        "request-fingerprints",
         "al-data",
         "al-index",
         "xk-data",
@@ -247,3 +248,21 @@ def test_stored_responses_are_sealed_and_bound_to_their_record(tmp_path):
     tampered = sealed[:-1] + bytes([sealed[-1] ^ 1])
     with pytest.raises(DecryptionError):
         sealer.open(tampered, b"record-1")
+
+
+def test_request_fingerprints_are_keyed_per_service_and_survive_a_rotation(tmp_path):
+    from plumbing.crypto import RequestFingerprinter
+
+    path = tmp_path / "keys.json"
+    keyset = ensure_local_keys(path, ["request-fingerprints"])
+    body = b'{"surnames": ["Hoxha"], "date_of_birth": "2010"}'
+    identification = RequestFingerprinter(keyset, "identification")
+    stored = identification.fingerprint("op", body)
+    assert stored != RequestFingerprinter(keyset, "referral").fingerprint("op", body)
+    assert identification.matches(stored, "op", b'{"date_of_birth": "2010", "surnames": ["Hoxha"]}')
+    assert not identification.matches(stored, "op", b'{"surnames": ["Hodza"], "date_of_birth": "2010"}')
+    assert not identification.matches(stored, "other-op", body)
+    rotate(path, "request-fingerprints")
+    rotated = RequestFingerprinter(load_key_file(path), "identification")
+    assert rotated.matches(stored, "op", body), "a retry stored before the rotation still matches"
+    assert rotated.fingerprint("op", body) != stored

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,10 +27,10 @@ def test_cursor_round_trip_and_opaque():
 
 
 @pytest.mark.parametrize("bad", ["not-base64!!", "e30", encode_cursor(T0, "x")[:-3] + "zzz", "W10"])
-def test_bad_cursor_is_422_without_echo(bad):
+def test_bad_cursor_is_400_without_echo(bad):
     with pytest.raises(Problem) as raised:
         decode_cursor(bad)
-    assert raised.value.slug == "validation-failed"
+    assert raised.value.slug == "bad-request"
     assert [e.as_dict() for e in raised.value.errors] == [{"pointer": "/query/cursor", "code": "cursor"}]
 
 
@@ -96,3 +97,27 @@ def test_cursor_round_trip_through_the_app():
         assert ids == [f"t-{i:02d}" for i in range(7)]
         last = client.get("/v1/demo/things?limit=50", headers=headers)
         assert last.json()["next_cursor"] is None and "link" not in last.headers
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        # Well-formed, but the instant cannot exist: before year 1 or after 9999 once made UTC.
+        base64.urlsafe_b64encode(b'["0001-01-01T00:00:00+14:00","x"]').decode().rstrip("="),
+        base64.urlsafe_b64encode(b'["9999-12-31T23:59:59-14:00","x"]').decode().rstrip("="),
+    ],
+)
+def test_a_cursor_whose_instant_overflows_is_400(cursor):
+    with pytest.raises(Problem) as raised:
+        decode_cursor(cursor)
+    assert raised.value.slug == "bad-request"
+
+
+@pytest.mark.parametrize("since", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"])
+def test_an_updated_since_that_overflows_in_utc_is_400(since):
+    with pytest.raises(Problem) as raised:
+        PageRequest.parse(updated_since=since)
+    assert raised.value.slug == "bad-request"
+    assert [e.as_dict() for e in raised.value.errors] == [
+        {"pointer": "/query/updated_since", "code": "range"}
+    ]

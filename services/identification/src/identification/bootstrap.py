@@ -21,7 +21,7 @@ from plumbing.access_log import AccessLog
 from plumbing.auth import Caller
 from plumbing.clock import Clock, SystemClock
 from plumbing.config import PlatformConfig, Settings, load_platform_config
-from plumbing.crypto import FieldCipher, ResponseSealer
+from plumbing.crypto import FieldCipher, RequestFingerprinter, ResponseSealer
 from plumbing.keys import load_keys
 from plumbing.repository import ScopedRepository
 from plumbing.service_auth import allowed_clients
@@ -49,6 +49,7 @@ class Runtime:
     cipher: FieldCipher
     allowed_azp: frozenset[str]
     response_sealer: ResponseSealer
+    request_fingerprinter: RequestFingerprinter
 
     access_log_alias: str = DEFAULT_CONNECTION_NAME
 
@@ -86,4 +87,13 @@ def build_runtime(environ: Mapping[str, str] | None = None, clock: Clock | None 
     )
     # THB_ALLOWED_AZP, required outside local mode; locally the realm's clients of every configured country.
     allowed = allowed_clients(settings, config, env)
-    return Runtime(settings, config, deps, cipher, allowed, ResponseSealer(keys), access_log_alias)
+    return Runtime(
+        settings,
+        config,
+        deps,
+        cipher,
+        allowed,
+        ResponseSealer(keys),
+        RequestFingerprinter(keys, SERVICE),
+        access_log_alias,
+    )

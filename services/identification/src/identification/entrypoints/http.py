@@ -13,10 +13,11 @@ from identification.bootstrap import SERVICE, Runtime, build_runtime
 from identification.domain.errors import DomainError
 from identification.service_layer import cases, duplicates, indicator_sets, persons, statistics
 from plumbing import request_context
-from plumbing.access_log import AccessLog
+from plumbing.access_log import AccessLog, record_for_request
 from plumbing.app import create_app
 from plumbing.auth import Caller, JwksCache, TokenValidator
 from plumbing.clock import Clock
+from plumbing.pagination import parse_updated_since
 from plumbing.problems import FieldError, Problem
 
 SPEC = Path(__file__).resolve().parents[5] / "openapi" / "identification.yaml"
@@ -44,18 +45,8 @@ def _caller() -> Caller:
 
 def _record_read(resource_type: str, ids: Sequence[str]) -> None:
     """One access-log entry per request, written durably before the body is sent (503 if impossible)."""
-    context = request_context.current()
-    assert STATE.access_log is not None and context is not None
-    STATE.access_log.record_read(
-        _caller(),
-        request_context.current_purpose() or "",
-        context.operation_id or "",
-        resource_type,
-        list(ids),
-        "ok",
-        context.request_id,
-        context.trace_id,
-    )
+    assert STATE.access_log is not None
+    record_for_request(STATE.access_log, resource_type, ids)
 
 
 def domain_errors(function: F) -> F:
@@ -238,11 +229,7 @@ def get_statistics(
 
 
 def _instant(value: Any) -> Any:
-    if isinstance(value, str):
-        from datetime import datetime
-
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return value
+    return parse_updated_since(value)
 
 
 def create_http_app(
@@ -271,6 +258,7 @@ def create_http_app(
         database=mongo.get_database,
         validate_responses=validate_responses,
         response_sealer=runtime.response_sealer,
+        request_fingerprinter=runtime.request_fingerprinter,
     )
 
 
