@@ -38,7 +38,8 @@ import os
 import re
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import IO, Any
@@ -57,14 +58,14 @@ from connexion.resolver import Resolver
 from connexion.spec import Specification
 from connexion.validators import VALIDATOR_MAP, JSONRequestBodyValidator, ParameterValidator
 from connexion.validators.parameter import draft4_format_checker
-from jsonschema import Draft4Validator, ValidationError
+from jsonschema import Draft4Validator, ValidationError, validators
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from plumbing import health, i18n, metrics, request_context, telemetry
+from plumbing import health, i18n, json_input, metrics, request_context, telemetry
 from plumbing.auth import AuthError
 from plumbing.clock import Clock
 from plumbing.errors import AccessLogUnavailable, Conflict, InvalidCursor, NotFound, OutOfScope
@@ -182,6 +183,32 @@ def _schema_errors(prefix: str, validator: Any, instance: Any) -> list[FieldErro
     return errors
 
 
+EARLIEST_PLAUSIBLE_YEAR = 1900
+CLOCK_SKEW = timedelta(days=1)
+
+
+def _past_date(validator: Any, enabled: Any, instance: Any, schema: Any) -> Iterator[ValidationError]:
+    """`x-past-date: true` on a (partial) date of the contract: something that has happened — a date of birth,
+    a screening, a decision. Not before 1900 and not after today (a day of clock skew allowed); a partial date
+    (YYYY, YYYY-MM) counts from its first day. Malformed values are left to `pattern`/`format`."""
+    if not enabled or not isinstance(instance, str):
+        return
+    match = re.match(r"^([0-9]{4})(?:-([0-9]{2})(?:-([0-9]{2}))?)?", instance)
+    if match is None:
+        return
+    try:
+        earliest = date(int(match[1]), int(match[2] or 1), int(match[3] or 1))
+    except ValueError:
+        return
+    context = request_context.current()
+    now = context.received_at if context is not None and context.received_at else datetime.now(UTC)
+    if earliest.year < EARLIEST_PLAUSIBLE_YEAR or earliest > (now + CLOCK_SKEW).date():
+        yield ValidationError("date outside the plausible range", validator="date-range")
+
+
+BodySchemaValidator = validators.extend(Draft4RequestValidator, {"x-past-date": _past_date})
+
+
 class ProblemJSONBodyValidator(JSONRequestBodyValidator):
     """connexion's JSON body validator without its log line (it quotes the value) and with all errors listed."""
 
@@ -189,16 +216,13 @@ class ProblemJSONBodyValidator(JSONRequestBodyValidator):
         raw = b"".join([message async for message in stream])
         if not raw:
             return None
-        try:
-            return json.loads(raw.decode(self._encoding))
-        except (ValueError, UnicodeDecodeError):
-            raise Problem("bad-request", errors=[FieldError("/body", "json")]) from None
+        return json_input.parse_body(raw, self._encoding)
 
     def _validate(self, body: Any) -> dict | None:
         if not self._nullable and body is None:
             raise Problem("validation-failed", errors=[FieldError("/body", "required")])
-        validator = Draft4RequestValidator(self._schema, format_checker=Draft4Validator.FORMAT_CHECKER)
-        errors = _schema_errors("/body", validator, body)
+        validator = BodySchemaValidator(self._schema, format_checker=Draft4Validator.FORMAT_CHECKER)
+        errors = _schema_errors("/body", validator, body) or json_input.unsafe_text(body)
         if errors:
             raise Problem("validation-failed", errors=errors)
         return None
@@ -360,6 +384,7 @@ class ObservabilityMiddleware:
             request_id=request_context.accept_request_id(headers.get("x-request-id")),
             method=scope["method"],
             language=i18n.negotiate(headers.get("accept-language")),
+            received_at=self.state.clock.now() if self.state.clock is not None else None,
         )
         token = request_context.set_current(context)
         try:
@@ -382,11 +407,12 @@ class ObservabilityMiddleware:
             context.trace_id = format(span_context.trace_id, "032x")
             context.span_id = format(span_context.span_id, "016x")
         status = 500
+        status_sent = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, status_sent
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, status_sent = message["status"], True
                 message["headers"] = [
                     *[(k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"],
                     (b"x-request-id", context.request_id.encode()),
@@ -395,7 +421,24 @@ class ObservabilityMiddleware:
 
         try:
             with trace.use_span(span, end_on_exit=False):
-                await self.app(scope, receive, send_with_id)
+                if "//" in scope.get("path", ""):
+                    # An empty segment: the router would read "//host/..." as an authority and fail. No contract
+                    # path has one, so it names nothing (the gateway refuses the same paths).
+                    await send_problem(send_with_id, Problem("not-found"), context)
+                else:
+                    await self.app(scope, receive, send_with_id)
+        except Exception as error:
+            # The last resort for what escaped connexion's own handling: logged once with its stack, answered
+            # as a 500 problem naming the request id, nothing of the error itself.
+            logger.error(
+                "unhandled exception",
+                extra={
+                    "fields": {"exc_type": type(error).__name__, "stack": safe_stack(error.__traceback__)}
+                },
+            )
+            if status_sent:
+                raise
+            await send_problem(send_with_id, Problem("internal-error"), context)
         finally:
             self._finish(scope, context, span, status, time.perf_counter() - started)
 
@@ -435,6 +478,23 @@ class ObservabilityMiddleware:
 
 
 # ------------------------------------------------------------------------------------------- error handling
+
+
+async def send_problem(send: Send, problem: Problem, context: Any) -> None:
+    """A problem answered by a middleware outside connexion's exception handling."""
+    context.extra["problem"] = problem.slug
+    status, headers, body = problem.render(context.language, context.request_id)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", PROBLEM_JSON.encode()),
+                *[(k.lower().encode(), v.encode()) for k, v in headers.items()],
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 def _problem_response(problem: Problem) -> ConnexionResponse:
@@ -527,7 +587,9 @@ class AppState:
         checks: Sequence[health.Check],
         jwks: Any,
         readiness_timeout: float,
+        clock: Clock | None = None,
     ) -> None:
+        self.clock = clock
         self.service = service
         self.policies = policies
         self.checks = list(checks)
@@ -622,8 +684,6 @@ def create_app(
     the app (`app.access_log`) for handlers; the factory maps its AccessLogUnavailable to 503. `jwks` (default:
     `validator.jwks`) is started in the lifespan and feeds the readiness check and the JWKS age gauge.
     """
-    from datetime import timedelta
-
     specification = Specification.load(str(spec_path))
     policies = read_policies(specification.spec, known_roles)
 
@@ -637,7 +697,7 @@ def create_app(
     if jwks is not None:
         checks.append(health.keys_check(jwks))
     checks.extend(readiness_checks)
-    state = AppState(service, policies, checks, jwks, readiness_timeout=2.0)
+    state = AppState(service, policies, checks, jwks, readiness_timeout=2.0, clock=clock)
     personal_posts = sorted(op for op, p in policies.items() if p.method == "POST" and p.personal_data)
     if personal_posts and response_sealer is None:
         # Replayable responses are stored: where they can hold personal data they must be encrypted at rest.

@@ -36,8 +36,7 @@ from cloudevents.core.bindings import kafka as ce_kafka
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 from jsonschema import Draft202012Validator, FormatChecker
-from referencing import Registry, Resource
-from referencing.exceptions import NoSuchResource
+from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
 from plumbing.telemetry_kafka import current_traceparent
@@ -115,28 +114,25 @@ def _validator(directory: Path, event_type: str) -> Draft202012Validator:
         raise InvalidEventType(f"no schema for event type {event_type}")
     schema = json.loads(path.read_text(encoding="utf-8"))
     Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(
-        schema, format_checker=FormatChecker(), registry=Registry(retrieve=_contracts_beside(directory))
-    )
+    return Draft202012Validator(schema, format_checker=FormatChecker(), registry=_contracts_beside(directory))
 
 
 CONTRACT_URN = "urn:thb:contract:"
 
 
-def _contracts_beside(directory: Path) -> Callable[[str], Resource[Any]]:
+@cache
+def _contracts_beside(directory: Path) -> Registry[Any]:
     """Event schemas refer to code lists of a service contract (`urn:thb:contract:<service>#/components/...`),
     so that a list of codes is defined once, in the HTTP contract, and an event can never be narrower than the
     request that caused it. The contracts live beside the event schema directory (openapi/<service>.yaml)."""
-
-    def retrieve(uri: str) -> Resource[Any]:
-        service = uri.removeprefix(CONTRACT_URN) if uri.startswith(CONTRACT_URN) else ""
-        path = directory.parent / f"{service}.yaml"
-        if not re.fullmatch(r"[a-z][a-z0-9_-]*", service) or not path.is_file():
-            raise NoSuchResource(ref=uri)
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-        return DRAFT202012.create_resource(document)
-
-    return retrieve
+    resources = [
+        (
+            CONTRACT_URN + path.stem,
+            DRAFT202012.create_resource(yaml.safe_load(path.read_text(encoding="utf-8"))),
+        )
+        for path in sorted(directory.parent.glob("*.yaml"))
+    ]
+    return Registry().with_resources(resources)
 
 
 def known_types(directory: Path | None = None) -> list[str]:

@@ -11,6 +11,7 @@ import re
 import uuid
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 # A client-supplied request id is echoed back and written to logs, so only a short, plain token is accepted;
@@ -35,6 +36,7 @@ class RequestContext:
     span_id: str | None = None
     caller: Any = None  # plumbing.auth.Caller once the bearer token was accepted
     purpose: str | None = None
+    received_at: datetime | None = None  # from the app's clock: "today" for the contract's date rules
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -102,6 +102,10 @@ class OperationPolicy:
     roles: frozenset[str]
     personal_data: bool
     purposes: frozenset[str] = frozenset()
+    body_types: frozenset[str] = (
+        frozenset()
+    )  # media types of the requestBody; empty: the operation takes none
+    body_required: bool = False
 
 
 def strip_identity_headers(scope: Scope) -> None:
@@ -156,8 +160,16 @@ def read_policies(
                         f"{where}: x-personal-data: true needs a required header parameter {PURPOSE_HEADER} "
                         "whose schema is an enum of purposes"
                     )
+            body = operation.get("requestBody") or {}
             policies[operation_id] = OperationPolicy(
-                operation_id, method.upper(), route, frozenset(roles), personal, purposes
+                operation_id,
+                method.upper(),
+                route,
+                frozenset(roles),
+                personal,
+                purposes,
+                frozenset(str(media).lower() for media in (body.get("content") or {})),
+                bool(body.get("required", False)),
             )
     if problems:
         raise ContractError("the contract breaks platform rules:\n  " + "\n  ".join(problems))
@@ -231,6 +243,7 @@ class AuthorizationMiddleware:
             policy = self.policies.get(operation_id) if operation_id else None
             if policy is not None:
                 self.authorize(policy, scope)
+                check_media_type(policy, scope)
         await self.app(scope, receive, send)
 
     @staticmethod
@@ -250,6 +263,22 @@ class AuthorizationMiddleware:
                 raise Problem("validation-failed", errors=[FieldError("/header/X-Purpose", "enum")])
             if context is not None:
                 context.purpose = purpose
+
+
+def check_media_type(policy: OperationPolicy, scope: Scope) -> None:
+    """415 unless a body sent to an operation that takes one is of a media type it declares (a body without a
+    Content-Type would otherwise reach the handler unparsed). An optional body may be left out entirely."""
+    if not policy.body_types:
+        return
+    content_type = _header(scope, b"content-type")
+    if content_type is None:
+        length = (_header(scope, b"content-length") or "0").strip()
+        has_body = length not in ("", "0") or _header(scope, b"transfer-encoding") is not None
+        if has_body or policy.body_required:
+            raise Problem("unsupported-media-type")
+        return
+    if content_type.split(";", 1)[0].strip().lower() not in policy.body_types:
+        raise Problem("unsupported-media-type")
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
