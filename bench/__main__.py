@@ -99,7 +99,7 @@ def process(
 
 def gunicorn(app: str, port: int, core: str) -> list[str]:
     return [
-        "taskset", "-c", core, sys.executable, "-m", "gunicorn", "-k", "uvicorn_worker.UvicornWorker",
+        "taskset", "-c", core, sys.executable, "-m", "gunicorn", "-k", "plumbing.http_server.LimitedUvicornWorker",
         "--workers", "1", "--bind", f"127.0.0.1:{port}", app,
     ]  # fmt: skip
 

@@ -400,3 +400,42 @@ def test_validated_tokens_are_remembered_only_until_they_expire(
     assert call(gateway, "GET", REFERRAL, headers=bearer(token)).status_code == 200
     now[0] += 61 + 30  # past exp and the validator's leeway
     assert call(gateway, "GET", REFERRAL, headers=bearer(token)).status_code == 401
+
+
+def test_a_body_cut_off_before_its_end_is_never_forwarded(
+    gateway: Gateway, keys: SigningKeys, upstream: RecordingUpstream
+) -> None:
+    # The connection ends mid-body (the client left, or the server's body timeout fired): what arrived is not
+    # the request the client meant, so nothing reaches the service.
+    import asyncio
+
+    messages = [
+        {"type": "http.request", "body": b'{"surnames": ["Ho', "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": PERSONS,
+        "raw_path": PERSONS.encode(),
+        "query_string": b"",
+        "headers": [
+            (b"authorization", f"Bearer {keys.token()}".encode()),
+            (b"content-type", b"application/json"),
+            (b"content-length", b"40"),
+            (b"x-purpose", b"case-management"),
+        ],
+        "client": ("127.0.0.1", 5000),
+        "scheme": "http",
+    }
+    asyncio.run(gateway(scope, receive, send))
+    assert sent[0]["status"] == 408
+    assert upstream.requests == []

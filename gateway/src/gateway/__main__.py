@@ -19,7 +19,8 @@ def main(argv: list[str] | None = None) -> None:
         "-m",
         "gunicorn",
         "-k",
-        "uvicorn_worker.UvicornWorker",
+        # uvicorn's worker with the platform's HTTP limits (THB_HTTP_*, docs/http-limits.md).
+        "plumbing.http_server.LimitedUvicornWorker",
         "--workers",
         str(args.workers),
         "--bind",

@@ -287,6 +287,10 @@ class Gateway:
             req.outcome = "body"
             return await self._problem(send, req, Problem(rejection))
         body = await _read_body(receive, self.max_body_bytes)
+        if body is _DISCONNECTED:
+            # The client left, or the server cut a slow body off (408): a partial body is never forwarded.
+            req.outcome = "body:incomplete"
+            return await self._problem(send, req, Problem("request-timeout"))
         if body is None:
             req.outcome = "body"
             return await self._problem(send, req, Problem("payload-too-large"))
@@ -534,14 +538,18 @@ def _body_rejection(op: Operation, headers: Mapping[bytes, bytes], limit: int) -
     return None
 
 
+_DISCONNECTED = b"<disconnected>"  # compared by identity: the body never arrived whole
+
+
 async def _read_body(receive: Receive, limit: int) -> bytes | None:
-    """The whole body, or None once it grows past `limit` (a chunked body has no length to check first)."""
+    """The whole body; None once it grows past `limit` (a chunked body has no length to check first);
+    `_DISCONNECTED` when the connection ended before the body did."""
     parts: list[bytes] = []
     size = 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            break
+            return _DISCONNECTED
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:

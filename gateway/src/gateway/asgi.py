@@ -1,4 +1,4 @@
-"""The ASGI application for gunicorn: `gunicorn -k uvicorn_worker.UvicornWorker gateway.asgi:app`.
+"""The ASGI application for gunicorn: `gunicorn -k plumbing.http_server.LimitedUvicornWorker gateway.asgi:app`.
 
 Built at import from the environment (see gateway.settings); invalid configuration stops the worker from booting.
 """

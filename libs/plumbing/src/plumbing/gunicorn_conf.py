@@ -1,7 +1,9 @@
 """Shared gunicorn configuration: `gunicorn -c python:plumbing.gunicorn_conf <service>.entrypoints.asgi:app`.
 
 Workers are uvicorn ASGI workers (connexion 3 is ASGI; `uvicorn.workers` is deprecated in favour of the
-`uvicorn-worker` package). Everything that owns sockets or threads — Mongo clients, Kafka clients, OTel span
+`uvicorn-worker` package) with the platform's HTTP limits: head and body timeouts, a head size cap, a
+connection cap, and problem+json answers for protocol errors (plumbing.http_server, THB_HTTP_*, see
+docs/http-limits.md). Everything that owns sockets or threads — Mongo clients, Kafka clients, OTel span
 processors, the JWKS refresh thread — is created in the worker after the fork: by the app's lifespan, and by
 `post_fork` for whatever a preloaded app registered. Settings come from the environment (THB_* / GUNICORN_*).
 """
@@ -12,13 +14,16 @@ import os
 import tempfile
 from typing import Any
 
-worker_class = "uvicorn_worker.UvicornWorker"
+from plumbing.http_server import HttpLimits
+
+worker_class = "plumbing.http_server.LimitedUvicornWorker"
 bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('PORT', '8000')}")
 workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
 # A request still running after SIGTERM gets this long to finish (the outbox makes a cut-off write safe).
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
-keepalive = 5
+# The worker takes its keep-alive timeout from the same variable; this keeps gunicorn's setting truthful.
+keepalive = HttpLimits.from_env().keepalive
 # Off: uvicorn's access line holds the raw path and query; the app writes its own line with the route template.
 accesslog = None
 errorlog = "-"
