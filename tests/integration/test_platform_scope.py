@@ -34,85 +34,20 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.integration.contract_requests import (
+    ADULT_LABOUR,
+    BODIES,
+    BODY_REFERENCES,
+    FIXED_PATH_VALUES,
+    ID,
+    LAST,
+    PATH_KINDS,
+    QUERIES,
+    SEED_AGENCIES,
+    SEED_SURNAME,
+)
 from tests.integration.scope_helpers import Caller, DemoUser, Tokens, demo_users, ids_in, owner_countries
 from tools.contracts import Operation, all_operations
-
-ID = "/v1/identification"
-SEED_SURNAME = "Scopeseed"
-SEED_AGENCIES = {"police": "state-police", "labour": "labour-inspectorate"}
-ADULT_LABOUR = [
-    {"list_id": "A-LAB", "indicator_id": "A-LAB-DR-01"},
-    {"list_id": "A-LAB", "indicator_id": "A-LAB-EX-01"},
-    {"list_id": "A-LAB", "indicator_id": "A-LAB-CD-01"},
-]
-# The record kind a path parameter (or a body field) names.
-PATH_KINDS = {
-    "person_id": "person",
-    "case_id": "case",
-    "screening_id": "screening",
-    "notification_id": "notification",
-}
-LABEL_TAGS = ("en", "sq", "sr-Latn", "sr-Cyrl", "cnr-Latn", "cnr-Cyrl")
-# Minimal valid bodies of the POST operations; `{case_id}`-style placeholders take the probed record's id.
-BODIES: dict[str, Any] = {
-    "identification.entrypoints.http.register_person": {
-        "given_names": ["Probe"],
-        "surnames": [SEED_SURNAME],
-        "date_of_birth": "1991",
-    },
-    "identification.entrypoints.http.create_duplicate_search": {"surnames": [SEED_SURNAME]},
-    "identification.entrypoints.http.create_case": {"person_id": "{person_id}"},
-    "identification.entrypoints.http.decide_category": {"category": "potential_victim"},
-    "identification.entrypoints.http.record_needs": {"needs": ["shelter"]},
-    "identification.entrypoints.http.start_recovery_period": {},
-    "identification.entrypoints.http.close_case": {"reason": "other"},
-    "identification.entrypoints.http.create_screening": {
-        "case_id": "{case_id}",
-        "indicator_set_version": "2026.1",
-        "kind": "first_contact",
-    },
-    "identification.entrypoints.http.acknowledge_notification": {},
-    # A regional version only the probes publish (year 2999), each probe its own version ({unique}).
-    "identification.entrypoints.http.publish_indicator_set": {
-        "set_id": "regional",
-        "version": "2999.{unique}",
-        "kind": "regional",
-        "published_on": "2026-12-01",
-        "title": {tag: {"text": "Scope probe", "reviewed": False} for tag in LABEL_TAGS},
-        "lists": [
-            {
-                "id": "A-LAB",
-                "age_group": "adult",
-                "form": "labour",
-                "title": {tag: {"text": "Probe list", "reviewed": False} for tag in LABEL_TAGS},
-                "indicators": [
-                    {
-                        "id": "A-LAB-DR-01",
-                        "element": "deceptive_recruitment",
-                        "strength": "strong",
-                        "effective_from": "2026-12-01",
-                        "labels": {tag: {"text": "Probe indicator", "reviewed": False} for tag in LABEL_TAGS},
-                    }
-                ],
-            }
-        ],
-    },
-}
-# Body fields that name a record (the scope of that record decides the answer, as for a path parameter).
-BODY_REFERENCES = {
-    "identification.entrypoints.http.create_case": "person_id",
-    "identification.entrypoints.http.create_screening": "case_id",
-}
-# Query parameters the contracts require.
-QUERIES: dict[str, dict[str, Any]] = {
-    "identification.entrypoints.http.get_statistics": {
-        "period": str(time.gmtime().tm_year),
-        "rows": "category",
-    },
-}
-FIXED_PATH_VALUES = {"set_id": "regional", "version": "2026.1"}
-# Closing a case makes later commands on it 409: closures run after everything else.
-LAST = {"identification.entrypoints.http.close_case"}
 
 
 @dataclass

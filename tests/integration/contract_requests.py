@@ -1,0 +1,181 @@
+"""Valid requests for the contracts' operations, shared by the suites that call every operation: the generated
+scope test, the contract-enum test and the hostile-input suite. Bodies are minimal and valid; `{case_id}`-style
+placeholders take the id of a record the suite created, `{unique}` a number unique within the run."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+ID = "/v1/identification"
+SEED_SURNAME = "Scopeseed"
+SEED_AGENCIES = {"police": "state-police", "labour": "labour-inspectorate"}
+ADULT_LABOUR = [
+    {"list_id": "A-LAB", "indicator_id": "A-LAB-DR-01"},
+    {"list_id": "A-LAB", "indicator_id": "A-LAB-EX-01"},
+    {"list_id": "A-LAB", "indicator_id": "A-LAB-CD-01"},
+]
+# The record kind a path parameter (or a body field) names.
+PATH_KINDS = {
+    "person_id": "person",
+    "case_id": "case",
+    "screening_id": "screening",
+    "notification_id": "notification",
+}
+LABEL_TAGS = ("en", "sq", "sr-Latn", "sr-Cyrl", "cnr-Latn", "cnr-Cyrl")
+# Minimal valid bodies of the POST operations; `{case_id}`-style placeholders take the probed record's id.
+BODIES: dict[str, Any] = {
+    "identification.entrypoints.http.register_person": {
+        "given_names": ["Probe"],
+        "surnames": [SEED_SURNAME],
+        "date_of_birth": "1991",
+    },
+    "identification.entrypoints.http.create_duplicate_search": {"surnames": [SEED_SURNAME]},
+    "identification.entrypoints.http.create_case": {"person_id": "{person_id}"},
+    "identification.entrypoints.http.decide_category": {"category": "potential_victim"},
+    "identification.entrypoints.http.record_needs": {"needs": ["shelter"]},
+    "identification.entrypoints.http.start_recovery_period": {},
+    "identification.entrypoints.http.close_case": {"reason": "other"},
+    "identification.entrypoints.http.create_screening": {
+        "case_id": "{case_id}",
+        "indicator_set_version": "2026.1",
+        "kind": "first_contact",
+    },
+    "identification.entrypoints.http.acknowledge_notification": {},
+    # A regional version only the probes publish (year 2999), each probe its own version ({unique}).
+    "identification.entrypoints.http.publish_indicator_set": {
+        "set_id": "regional",
+        "version": "2999.{unique}",
+        "kind": "regional",
+        "published_on": "2026-12-01",
+        "title": {tag: {"text": "Scope probe", "reviewed": False} for tag in LABEL_TAGS},
+        "lists": [
+            {
+                "id": "A-LAB",
+                "age_group": "adult",
+                "form": "labour",
+                "title": {tag: {"text": "Probe list", "reviewed": False} for tag in LABEL_TAGS},
+                "indicators": [
+                    {
+                        "id": "A-LAB-DR-01",
+                        "element": "deceptive_recruitment",
+                        "strength": "strong",
+                        "effective_from": "2026-12-01",
+                        "labels": {tag: {"text": "Probe indicator", "reviewed": False} for tag in LABEL_TAGS},
+                    }
+                ],
+            }
+        ],
+    },
+}
+# Body fields that name a record (the scope of that record decides the answer, as for a path parameter).
+BODY_REFERENCES = {
+    "identification.entrypoints.http.create_case": "person_id",
+    "identification.entrypoints.http.create_screening": "case_id",
+}
+# Query parameters the contracts require.
+QUERIES: dict[str, dict[str, Any]] = {
+    "identification.entrypoints.http.get_statistics": {
+        "period": str(time.gmtime().tm_year),
+        "rows": "category",
+    },
+}
+FIXED_PATH_VALUES = {"set_id": "regional", "version": "2026.1"}
+# Closing a case makes later commands on it 409: closures run after everything else.
+LAST = {"identification.entrypoints.http.close_case"}
+# Complete bodies: every optional structure present, so that every enum a request may carry has a place in
+# them (the contract-enum test fails when a contract adds an enum these bodies cannot hold).
+FULL_BODIES: dict[str, Any] = {
+    "identification.entrypoints.http.register_person": {
+        "given_names": ["Probe"],
+        "surnames": ["Enumtest"],
+        "aliases": ["Probi"],
+        "sex": "female",
+        "date_of_birth": "2009-04",
+        "nationalities": ["AL"],
+        "languages": ["sqi"],
+        "residence_country": "AL",
+        "documents": [{"type": "passport", "number": "X0000000", "issuing_country": "AL"}],
+        "age_determinations": [
+            {
+                "decided_on": "2026-01-15",
+                "method": "documents",
+                "authority": "Probe authority",
+                "result": "child",
+                "assessed_birth_range": {"earliest": "2009", "latest": "2010"},
+            }
+        ],
+        "unaccompanied_child": True,
+        "duplicate_check": {"outcome": "new_person", "reason": "no_candidates"},
+    },
+    "identification.entrypoints.http.create_duplicate_search": {
+        "given_names": ["Probe"],
+        "surnames": ["Enumtest"],
+        "sex": "female",
+        "date_of_birth": "2009",
+        "nationalities": ["AL"],
+    },
+    "identification.entrypoints.http.decide_category": {
+        "category": "potential_victim",
+        "screening_id": "{screening_id}",
+        "reason_codes": ["indicators_present"],
+        "forms_of_exploitation": ["labour"],
+        "exploited_in": ["AL"],
+    },
+    "identification.entrypoints.http.record_needs": {
+        "needs": ["interpreter"],
+        "interpreter_languages": ["rmy"],
+        "urgent": True,
+    },
+    "identification.entrypoints.http.close_case": {"reason": "other"},
+    "identification.entrypoints.http.create_screening": {
+        "case_id": "{case_id}",
+        "indicator_set_version": "2026.1",
+        "kind": "full",
+        "screening_date": "2026-01-15",
+        "answers": ADULT_LABOUR,
+        "flags": ["begging"],
+    },
+}
+# A demo user of a country (`<country>-<suffix>`) holding each realm role (realm/local-realm.json).
+ROLE_USERS = {
+    "case-manager": "case-manager",
+    "coordinator": "coordinator",
+    "contact-point": "contact-point",
+    "police-officer": "police",
+    "border-police": "border",
+    "social-worker": "social-worker",
+    "child-protection-worker": "child-protection",
+    "ngo-outreach": "ngo-outreach",
+    "labour-inspector": "labour",
+    "service-provider": "shelter",
+    "guardian": "guardian",
+    "bid-panel-member": "bid-panel",
+    "analyst": "analyst",
+    "auditor": "auditor",
+    "country-admin": "admin",
+}
+
+
+def user_for(roles: list[str] | None, country: str = "al") -> str:
+    """A demo user allowed to call an operation with these x-roles (country-wide roles first)."""
+    for role in ROLE_USERS:
+        if role in (roles or []):
+            return f"{country}-{ROLE_USERS[role]}"
+    raise LookupError(f"no demo user holds any of {roles}")
+
+
+def resolve(document: dict[str, Any], node: Any, depth: int = 0) -> Any:
+    """`node` with every local `$ref` replaced by its target, recursively (the contracts have no cycles)."""
+    if depth > 30:
+        raise ValueError("$ref nesting too deep")
+    if isinstance(node, dict):
+        if "$ref" in node:
+            target: Any = document
+            for part in str(node["$ref"]).removeprefix("#/").split("/"):
+                target = target[part]
+            return resolve(document, target, depth + 1)
+        return {key: resolve(document, value, depth + 1) for key, value in node.items()}
+    if isinstance(node, list):
+        return [resolve(document, item, depth + 1) for item in node]
+    return node
