@@ -83,3 +83,45 @@ def ping(alias: str = DEFAULT_CONNECTION_NAME, timeout_ms: int = 1000) -> bool:
         return True
     except (PyMongoError, ConnectionFailure):
         return False
+
+
+class MongoProvider:
+    """One MongoClient per process, created on first use (so never in the gunicorn master)."""
+
+    def __init__(self, uri: str | None, database: str, timeout_ms: int = 2000) -> None:
+        self.uri = uri
+        self.name = database
+        self.timeout_ms = timeout_ms
+        self._client: Any = None
+        self._pid: int | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> Any:
+        return self.database()
+
+    def database(self) -> Any:
+        with self._lock:
+            if self._client is None or self._pid != os.getpid():
+                if not self.uri:
+                    raise RuntimeError("MONGODB_URI is not set")
+                from pymongo import MongoClient
+
+                self._client = MongoClient(
+                    self.uri,
+                    serverSelectionTimeoutMS=self.timeout_ms,
+                    connectTimeoutMS=self.timeout_ms,
+                    tz_aware=True,
+                )
+                self._pid = os.getpid()
+            return self._client[self.name]
+
+    def reset_after_fork(self) -> None:
+        # The parent's client (sockets, monitor threads) is unusable in the child; drop it without closing.
+        with self._lock:
+            self._client, self._pid = None, None
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+            self._client, self._pid = None, None

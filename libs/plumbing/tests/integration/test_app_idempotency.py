@@ -90,7 +90,7 @@ def test_invalid_request_does_not_consume_the_key(client):
 
 
 def test_concurrent_requests_with_one_key_one_wins(settings):
-    from plumbing.app import MongoProvider
+    from plumbing.mongo import MongoProvider
 
     database = MongoProvider(settings.mongodb_uri, settings.mongodb_db)
     clock = FixedClock()
@@ -129,7 +129,7 @@ def test_concurrent_requests_with_one_key_one_wins(settings):
 
 
 def test_stale_lock_of_a_dead_worker_is_taken_over(settings):
-    from plumbing.app import MongoProvider
+    from plumbing.mongo import MongoProvider
 
     database = MongoProvider(settings.mongodb_uri, settings.mongodb_db)
     clock = FixedClock()

@@ -218,7 +218,7 @@ def test_body_limit_counts_streamed_bytes():
     # connexion treats a body without Content-Length as absent, so the counting path is exercised directly.
     import asyncio
 
-    from plumbing.app import BodyLimitMiddleware
+    from plumbing.middleware import BodyLimitMiddleware
     from plumbing.problems import Problem
 
     async def app(scope, receive, send):
