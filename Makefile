@@ -3,12 +3,18 @@ SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
-PACKAGES := libs/plumbing devstack services/identification services/referral services/exchange services/return gateway
+# The services come from the registry (openapi/services.toml), read with the standard library before anything
+# is installed; every other deployable is listed here once.
+SERVICE_FOLDERS := $(shell $(PYTHON) tools/services.py folders)
+ifeq ($(SERVICE_FOLDERS),)
+$(error the service registry openapi/services.toml could not be read (see the message above))
+endif
+PACKAGES := openapi libs/plumbing devstack $(SERVICE_FOLDERS) gateway
 PYTEST := $(PY) -m pytest -p no:cacheprovider
 
 .PHONY: install run test lint unit integration contract smoke bench fuzz clean
 
-$(VENV)/.installed: requirements.lock $(addsuffix /pyproject.toml,$(PACKAGES))
+$(VENV)/.installed: requirements.lock openapi/services.toml $(addsuffix /pyproject.toml,$(PACKAGES))
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --require-hashes -r requirements.lock
 	$(PY) -m pip install --quiet --no-deps $(addprefix -e ,$(PACKAGES))

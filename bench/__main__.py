@@ -36,6 +36,7 @@ from typing import Any
 
 import yaml
 
+import thb_contracts
 from gateway.testing import ALL_AUDIENCES, SigningKeys
 
 REPO = Path(__file__).resolve().parents[1]
@@ -253,10 +254,7 @@ def main() -> int:
                 "OIDC_ISSUER": issuer,
                 "THB_CONFIG": str(config),
                 "THB_ACCESS_LOG_LEVEL": "INFO",
-                **{
-                    f"THB_UPSTREAM_{s.upper()}": service_url
-                    for s in ("identification", "referral", "exchange", "return")
-                },
+                **{f"THB_UPSTREAM_{s.name.upper()}": service_url for s in thb_contracts.services()},
             }
             gateway_url = f"http://127.0.0.1:{gateway_port}"
             with process(

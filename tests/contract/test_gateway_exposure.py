@@ -12,6 +12,7 @@ import re
 import httpx
 import pytest
 
+import thb_contracts
 from gateway.testing import ALL_AUDIENCES, RecordingUpstream, SigningKeys, build_gateway
 from tools.contracts import HTTP_METHODS, all_operations
 
@@ -108,7 +109,7 @@ def test_undeclared_methods_on_declared_paths_are_not_forwarded(keys: SigningKey
     assert upstream.requests == []
 
 
-@pytest.mark.parametrize("service", ["identification", "referral", "exchange", "return"])
+@pytest.mark.parametrize("service", [s.name for s in thb_contracts.services()])
 def test_nothing_else_under_a_service_prefix_is_forwarded(service: str, keys: SigningKeys) -> None:
     upstream = RecordingUpstream()
     gateway = build_gateway(keys, upstream=upstream)

@@ -13,12 +13,15 @@ import httpx
 from kafka import KafkaConsumer
 from kafka.structs import TopicPartition
 
+import thb_contracts
+
 T = TypeVar("T")
 
 BASE = "/v1/identification"
 PURPOSE = {"X-Purpose": "identification"}
 EVENTS_TOPIC = "identification.events.v1"
-CONSUMING_SERVICES = ("referral", "exchange", "return")
+# Every service but the one that publishes identification events consumes them (the skeletons, for now).
+CONSUMING_SERVICES = tuple(s.name for s in thb_contracts.services() if s.name != "identification")
 
 
 def poll(probe: Callable[[], T | None], timeout_s: float, what: str, interval_s: float = 0.2) -> T:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+import thb_contracts
 from devstack.asgi_thread import ServerThread
 from gateway.factory import create_app
 from gateway.settings import GatewaySettings
@@ -35,10 +36,7 @@ def gateway_url(keycloak, upstream) -> Iterator[str]:
     env = {
         "THB_MODE": "local",
         "OIDC_ISSUER": keycloak.env["OIDC_ISSUER"],
-        **{
-            f"THB_UPSTREAM_{s.upper()}": upstream_url
-            for s in ("identification", "referral", "exchange", "return")
-        },
+        **{f"THB_UPSTREAM_{s.name.upper()}": upstream_url for s in thb_contracts.services()},
     }
     app = create_app(GatewaySettings.from_env(env))
     with ServerThread(app) as server:

@@ -46,6 +46,7 @@ from tests.integration.contract_requests import (
     SEED_AGENCIES,
     SEED_SURNAME,
 )
+from tests.integration.platform_helpers import CONSUMING_SERVICES
 from tests.integration.scope_helpers import Caller, DemoUser, Tokens, demo_users, ids_in, owner_countries
 from tools.contracts import Operation, all_operations
 
@@ -141,7 +142,7 @@ def _collect_owned(call: Caller, urls: dict[str, str], country: str, seed: Seed)
         if note["case_id"] in seeded_cases:
             seed.records[country]["notification"][note["owner_agency"]] = note["id"]
     assert seed.records[country]["notification"], f"no notification for {country}'s seeded decisions"
-    for service in ("referral", "exchange", "return"):
+    for service in CONSUMING_SERVICES:
         page = _ok(
             call(coordinator, "GET", f"{urls[service]}/v1/{service}/received-events", params={"limit": 200}),
             200,

@@ -31,6 +31,7 @@ import pytest
 import yaml
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+import thb_contracts
 from plumbing.auth import AuthError, JwksCache, TokenValidator
 from plumbing.config import PlatformConfig, Settings, load_platform_config, parse_platform_config
 from plumbing.crypto import FieldCipher
@@ -299,7 +300,7 @@ def realm_with_mk() -> tuple[dict[str, Any], dict[str, Any]]:
     return base, local
 
 
-SERVICES = {"identification-api", "referral-api", "exchange-api", "return-api"}
+SERVICES = {f"{s.name}-api" for s in thb_contracts.services()}
 
 
 def test_realm_with_an_mk_group_tree_keeps_the_rules_of_the_other_countries() -> None:

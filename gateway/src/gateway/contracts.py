@@ -8,7 +8,6 @@ contracts yield the combined document served to integrators (`/v1/openapi.json`)
 from __future__ import annotations
 
 import copy
-import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,7 +16,10 @@ from typing import Any
 
 import yaml
 
-SERVICES: tuple[str, ...] = ("identification", "referral", "exchange", "return")
+import thb_contracts
+
+# The services behind the gateway, from the registry (openapi/services.toml).
+SERVICES: tuple[str, ...] = tuple(service.name for service in thb_contracts.services())
 HTTP_METHODS: tuple[str, ...] = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -32,14 +34,8 @@ def audience_of(service: str) -> str:
 
 
 def default_openapi_dir() -> Path:
-    configured = os.environ.get("THB_OPENAPI_DIR")
-    if configured:
-        return Path(configured)
-    for parent in Path(__file__).resolve().parents:
-        candidate = parent / "openapi"
-        if (candidate / "identification.yaml").exists():
-            return candidate
-    raise ContractError("openapi/ not found; set THB_OPENAPI_DIR")
+    """The contracts package's folder (`THB_OPENAPI_DIR` overrides it; see thb_contracts)."""
+    return Path(str(thb_contracts.files()))
 
 
 @dataclass(frozen=True)

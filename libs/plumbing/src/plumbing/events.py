@@ -39,6 +39,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
+import thb_contracts
 from plumbing.telemetry_kafka import current_traceparent
 
 SPECVERSION = "1.0"
@@ -91,15 +92,11 @@ def format_time(moment: datetime) -> str:
 
 
 def schema_dir() -> Path:
-    """Where the event JSON Schemas live: $EVENT_SCHEMA_DIR, else the repository's openapi/events."""
+    """Where the event JSON Schemas live: $EVENT_SCHEMA_DIR, else the contracts package's events/ folder."""
     configured = os.environ.get("EVENT_SCHEMA_DIR")
     if configured:
         return Path(configured)
-    for parent in Path(__file__).resolve().parents:
-        candidate = parent / "openapi" / "events"
-        if candidate.is_dir():
-            return candidate
-    raise EventError("event schemas not found: set EVENT_SCHEMA_DIR to the openapi/events directory")
+    return Path(str(thb_contracts.event_schemas()))
 
 
 def check_type(event_type: str) -> None:

@@ -30,6 +30,7 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 from prometheus_client import Counter, Gauge
 
+import thb_contracts
 from plumbing.events import MalformedEvent, from_kafka
 from plumbing.telemetry_kafka import consumer_span
 
@@ -70,15 +71,11 @@ class TopicSpec:
 
 
 def asyncapi_path() -> Path:
-    """$ASYNCAPI_PATH, else the repository's openapi/asyncapi.yaml."""
+    """$ASYNCAPI_PATH, else the contracts package's asyncapi.yaml (openapi/ in a checkout)."""
     configured = os.environ.get("ASYNCAPI_PATH")
     if configured:
         return Path(configured)
-    for parent in Path(__file__).resolve().parents:
-        candidate = parent / "openapi" / "asyncapi.yaml"
-        if candidate.is_file():
-            return candidate
-    raise FileNotFoundError("openapi/asyncapi.yaml not found: set ASYNCAPI_PATH")
+    return Path(str(thb_contracts.asyncapi()))
 
 
 @cache

@@ -17,12 +17,13 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+import thb_contracts
 from libs.plumbing.tests.integration.tcp_proxy import TcpProxy
 from plumbing.auth import AuthError, Caller, JwksCache, TokenValidator
 
 REALM_DIR = Path(__file__).resolve().parents[4] / "realm"
 PARTNERS = {"AL", "XK", "ME"}
-SERVICES = ("identification-api", "referral-api", "exchange-api", "return-api")
+SERVICES = tuple(f"{s.name}-api" for s in thb_contracts.services())
 ALLOWED_AZP = {"thb-test", "al-national-system", "xk-national-system", "me-national-system"}
 
 

@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 
+import thb_contracts
 from devstack.keycloak import merged_realm
 from plumbing.security import KNOWN_ROLES
 
 REALM_DIR = Path(__file__).resolve().parents[4] / "realm"
-SERVICES = {"identification-api", "referral-api", "exchange-api", "return-api"}
+SERVICES = {f"{s.name}-api" for s in thb_contracts.services()}
 # The realm must define exactly the roles the contracts may name (plumbing.security checks x-roles against them).
 ROLES = set(KNOWN_ROLES)
 

@@ -3,9 +3,10 @@
 from pathlib import Path
 from typing import Any
 
+import thb_contracts
 from plumbing.received_events import create_http_app, list_received_events
 
-SPEC = Path(__file__).resolve().parents[5] / "openapi" / "exchange.yaml"
+SPEC = Path(str(thb_contracts.contract("exchange")))  # found by package, not by the checkout's layout
 
 __all__ = ["list_received_events"]
 

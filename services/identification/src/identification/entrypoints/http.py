@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+import thb_contracts
 from identification.bootstrap import SERVICE, Runtime, build_runtime
 from identification.domain.errors import DomainError
 from identification.service_layer import cases, duplicates, indicator_sets, persons, statistics
@@ -20,7 +21,7 @@ from plumbing.clock import Clock
 from plumbing.pagination import parse_updated_since
 from plumbing.problems import FieldError, Problem
 
-SPEC = Path(__file__).resolve().parents[5] / "openapi" / "identification.yaml"
+SPEC = Path(str(thb_contracts.contract("identification")))  # found by package, not by the checkout's layout
 F = TypeVar("F", bound=Callable[..., Any])
 
 
