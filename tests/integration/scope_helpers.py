@@ -121,13 +121,21 @@ class Caller:
     ) -> httpx.Response:
         # A well-behaved client: one Idempotency-Key per POST, kept across its retries.
         key = {"Idempotency-Key": f"scope-{uuid.uuid4()}"} if method == "POST" else {}
+        response: httpx.Response | None = None
         for _ in range(self.max_retries):
             headers = {
                 "Authorization": f"Bearer {self.tokens(username)}",
                 "X-Purpose": "identification",
                 **key,
             }
-            response = self.client.request(method, url, headers=headers, json=body, params=params)
+            try:
+                response = self.client.request(method, url, headers=headers, json=body, params=params)
+            except httpx.RemoteProtocolError:
+                # A kept-alive connection the server closed as the request went out: retry, as a national
+                # system would (a POST keeps its Idempotency-Key, so a retry cannot register twice).
+                with self._lock:
+                    self.retries[0] += 1
+                continue
             # 429: the gateway's per-user budget. 503 (with Retry-After): the service could not write the access
             # log in time (it refuses rather than leak); a client retries both after Retry-After.
             if response.status_code not in (429, 503):
@@ -135,6 +143,7 @@ class Caller:
             with self._lock:
                 self.retries[response.status_code] += 1
             time.sleep(min(float(response.headers.get("retry-after", "1")), 5.0))
+        assert response is not None, f"{method} {url}: the connection failed {self.max_retries} times"
         return response
 
     def close(self) -> None:

@@ -264,6 +264,8 @@ def test_hostile_input_to_every_operation_is_a_4xx_problem(running_platform: Any
     platform = running_platform
     records = _fresh_records(platform)
     every = list(probes(platform, records))
+    logs = sorted(platform.logs.glob("*.log"))
+    offsets = {path: path.stat().st_size for path in logs}
 
     def send(probe: Probe) -> Answer:
         try:
@@ -281,3 +283,10 @@ def test_hostile_input_to_every_operation_is_a_4xx_problem(running_platform: Any
     ]
     assert len(every) > 500
     assert not failures, f"{len(failures)} of {len(every)} hostile requests:\n" + "\n".join(failures[:60])
+    # Refusals are one log line each: no traceback, no "unhandled exception", in any process's log.
+    for path in logs:
+        with path.open("rb") as log:
+            log.seek(offsets[path])
+            written = log.read().decode(errors="replace")
+        assert "Traceback" not in written, f"{path.name}: a traceback while refusing hostile input"
+        assert "unhandled exception" not in written, f"{path.name}: an unhandled exception"

@@ -64,8 +64,9 @@ PERSONAL_NEEDLES = NEEDLES[:5]
 TRACED = ("identification-api", "identification-relay", "referral-consumer")
 
 
-def _found(haystack: bytes | str, needles: list[bytes] = NEEDLES) -> list[str]:
-    data = (haystack.encode("utf-8", "replace") if isinstance(haystack, str) else haystack).lower()
+def _found(haystack: bytes | memoryview | str, needles: list[bytes] = NEEDLES) -> list[str]:
+    # (a raw BSON document may come back as a view of the server's reply)
+    data = (haystack.encode("utf-8", "replace") if isinstance(haystack, str) else bytes(haystack)).lower()
     return [needle.decode() for needle in needles if needle in data]
 
 
