@@ -2,7 +2,8 @@
 thread-safe HTTP caller with a token cache that honours the gateway's rate budgets.
 
 Everything about a user is read from the realm files (realm/local-realm.json for users and their groups,
-realm/base-realm.json for the services each agency group may use), so the expectations follow the realm.
+realm/base-realm.json for the services each agency group may use) and what each role reads from the platform
+configuration (config/platform.yaml `need_to_know`), so the expectations follow the realm and the configuration.
 """
 
 from __future__ import annotations
@@ -20,21 +21,16 @@ from typing import Any
 
 import httpx
 
+from plumbing.config import load_platform_config
+
 REPO = Path(__file__).resolve().parents[2]
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-# Need-to-know (CONVENTIONS.md; plumbing.repository): these roles read their whole country; agency roles read
-# their own agency's records; everyone else reads no owned record through the request path.
-COUNTRY_WIDE_ROLES = frozenset({"coordinator", "contact-point", "case-manager"})
-AGENCY_ROLES = frozenset(
-    {
-        "police-officer",
-        "border-police",
-        "social-worker",
-        "child-protection-worker",
-        "ngo-outreach",
-        "labour-inspector",
-    }
-)
+# Need-to-know (docs/conventions.md; plumbing.repository), from `need_to_know` in config/platform.yaml like the
+# services: these roles read their whole country; agency roles read their own agency's records; everyone else
+# reads no owned record through the request path (nothing in this test is assigned to anyone).
+NEED_TO_KNOW = load_platform_config(REPO / "config" / "platform.yaml").need_to_know
+COUNTRY_WIDE_ROLES = NEED_TO_KNOW.country_wide
+AGENCY_ROLES = NEED_TO_KNOW.agency
 
 
 @dataclass(frozen=True)

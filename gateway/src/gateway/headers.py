@@ -1,8 +1,9 @@
 """Which request headers reach a service, and which response headers reach the client.
 
-Identity travels only inside the signed token. Any header that a proxy or a service might read as identity is
-dropped at the edge, so a client cannot claim to be someone by sending it (services behind another proxy may
-trust such headers: we never let a client's copy through). The `Authorization` header is forwarded unchanged:
+Identity travels only inside the signed token. Any header that a proxy or a service might read as identity
+(plumbing.identity_headers: the one list, which the services strip as well) is dropped at the edge, so a client
+cannot claim to be someone by sending it (services behind another proxy may trust such headers: we never let a
+client's copy through). The `Authorization` header is forwarded unchanged:
 services validate the token themselves.
 """
 
@@ -13,36 +14,8 @@ import secrets
 import uuid
 from collections.abc import Iterable
 
-# Names (lower case) of identity headers. Prefix matches cover families such as X-User-Id, X-User-Roles,
-# X-Auth-Request-User, X-Authenticated-Userid, X-Consumer-Username, X-Forwarded-User/Email/Groups.
-IDENTITY_PREFIXES: tuple[str, ...] = (
-    "x-user",
-    "x-auth",  # also x-authenticated-*, x-authorization-*
-    "x-forwarded-user",
-    "x-forwarded-email",
-    "x-forwarded-groups",
-    "x-forwarded-preferred-username",
-    "x-forwarded-access-token",
-    "x-country",
-    "x-agency",
-    "x-role",  # also x-roles
-    "x-remote-",
-    "remote-user",
-    "x-consumer-",
-    "x-client-id",
-    "x-caller",
-    "x-sub",
-    "x-azp",
-    "x-scope",
-    "x-gateway-",  # only the gateway may speak as the gateway
-    "x-userinfo",
-    "x-jwt",
-    "x-id-token",
-    "x-access-token",
-    "x-principal",
-    "x-tenant",
-    "x-owner",
-)
+from plumbing.identity_headers import is_identity_header
+
 # Hop-by-hop headers (RFC 9110 7.6.1) and those the gateway sets itself.
 HOP_BY_HOP: frozenset[str] = frozenset(
     {
@@ -83,10 +56,6 @@ RESPONSE_DROP: frozenset[str] = frozenset(
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,100}$")
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
-
-
-def is_identity_header(name: str) -> bool:
-    return name.startswith(IDENTITY_PREFIXES)
 
 
 def forwarded_headers(raw: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:

@@ -1,4 +1,4 @@
-"""The access log: the one path every read of personal data goes through (CONVENTIONS.md "Access log").
+"""The access log: the one path every read of personal data goes through (docs/conventions.md "Access log").
 
 A handler that returns personal data calls `record_read(...)` with the ids it is about to return *before* the
 body is sent. The entry is written durably (write concern majority, journaled); if that fails the call raises

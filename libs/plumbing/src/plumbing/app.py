@@ -1,4 +1,4 @@
-"""The connexion app factory every service uses (CONVENTIONS.md "HTTP API", "Identity", "Readiness").
+"""The connexion app factory every service uses (docs/conventions.md "HTTP API", "Identity", "Readiness").
 
     app = create_app("identification", SPEC, settings=settings, validator=validator, access_log=access_log,
                      clock=SystemClock())
@@ -29,21 +29,23 @@ the lifespan (or gunicorn's post_fork hook) inside each worker process, after th
 
 FlaskApp rather than AsyncApp: handlers are plain synchronous code against pymongo/mongoengine, which is what
 FlaskApp's thread pool is for; AsyncApp would run them on the event loop or need every adapter made async.
-ENGINEERING.md measured FlaskApp at ~3x plain Flask CPU; at this platform's volumes that cost is acceptable
+docs/engineering.md measured FlaskApp at ~3x plain Flask CPU; at this platform's volumes that cost is acceptable
 for the services (the gateway, which sees all traffic, chooses separately).
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
 import connexion
+import flask
 from connexion.exceptions import ProblemException
 from connexion.middleware import MiddlewarePosition
 from connexion.middleware.server_error import ServerErrorMiddleware
@@ -54,18 +56,19 @@ from starlette.exceptions import HTTPException
 
 from plumbing import health, telemetry
 from plumbing.auth import AuthError
-from plumbing.clock import Clock
+from plumbing.clock import Clock, SystemClock
+from plumbing.config import PlatformConfig, Settings, load_platform_config, platform_config
 from plumbing.error_handlers import (
     allowed_methods,
     handle_auth_error,
     handle_connexion_problem,
-    handle_invalid_cursor,
     handle_problem,
+    handle_rule_violation,
     handle_unexpected,
     make_http_exception_handler,
     plain_problem,
 )
-from plumbing.errors import AccessLogUnavailable, Conflict, InvalidCursor, NotFound, OutOfScope
+from plumbing.errors import AccessLogUnavailable, Conflict, NotFound, OutOfScope, RuleViolation
 from plumbing.idempotency import (
     COLLECTION,
     Fingerprinter,
@@ -76,17 +79,18 @@ from plumbing.idempotency import (
 from plumbing.logging import configure_logging
 from plumbing.middleware import BodyLimitMiddleware, ObservabilityMiddleware, OperationRecorder
 from plumbing.mongo import MongoProvider
+from plumbing.openapi_bundle import load_bundled
 from plumbing.probes import AppState
 from plumbing.problems import Problem
 from plumbing.resolver import JsonByDefaultResolver
 from plumbing.security import (
-    KNOWN_ROLES,
     AuthorizationMiddleware,
     ContractError,
     Validator,
     make_security_map,
     read_policies,
 )
+from plumbing.service_auth import service_validator
 from plumbing.validation import validator_map
 
 DEFAULT_MAX_BODY = 1024 * 1024
@@ -113,6 +117,32 @@ class _NoPosts:
         raise RuntimeError("no POST operations")
 
 
+# Response headers the contracts declare on every answer but that ObservabilityMiddleware adds, outside connexion's
+# response validation: that validator would count them missing.
+_HEADERS_ADDED_OUTSIDE = frozenset({"x-request-id"})
+
+
+def _for_connexion(contract: dict[str, Any]) -> dict[str, Any]:
+    """The contract as connexion validates against it: headers added outside its layers are not required there."""
+    components: dict[str, Any] = contract.get("components") or {}
+    headers: dict[str, Any] = components.get("headers") or {}
+    responses: list[Any] = list((components.get("responses") or {}).values())
+    for item in (contract.get("paths") or {}).values():
+        for operation in item.values():
+            if isinstance(operation, dict):
+                responses += list((operation.get("responses") or {}).values())
+    for response in responses:
+        declared = response.get("headers") if isinstance(response, dict) else None
+        if not isinstance(declared, dict):
+            continue
+        for name, header in list(declared.items()):
+            if name.lower() in _HEADERS_ADDED_OUTSIDE:
+                ref = str(header.get("$ref", ""))
+                target = (headers.get(ref.rsplit("/", 1)[-1]) if ref else None) or header
+                declared[name] = {**dict(target), "required": False}
+    return contract
+
+
 def create_app(
     service: str,
     spec_path: str | Path,
@@ -124,8 +154,9 @@ def create_app(
     readiness_checks: Sequence[health.Check] = (),
     jwks: Any = None,
     database: Callable[[], Any] | None = None,
+    config: PlatformConfig | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY,
-    known_roles: Iterable[str] = KNOWN_ROLES,
+    known_roles: Iterable[str] | None = None,
     validate_responses: bool = False,
     swagger_ui: bool = False,
     idempotency_ttl_hours: int = 24,
@@ -139,18 +170,25 @@ def create_app(
 ) -> connexion.FlaskApp:
     """Build the service's connexion app from its contract; raises ContractError when the contract breaks a rule.
 
-    `settings` is a plumbing.config.Settings (mongodb_uri, mongodb_db, log_level are read). `access_log` is kept on
-    the app (`app.access_log`) for handlers; the factory maps its AccessLogUnavailable to 503. `jwks` (default:
+    `settings` is a plumbing.config.Settings (mongodb_uri, mongodb_db, config_path, log_level are read).
+    `config` (default: the platform configuration at `settings.config_path`) gives the role catalogue x-roles
+    are checked against, unless `known_roles` names them. `database` (default: the service's own database,
+    plumbing.mongo.MongoProvider) is a callable returning a pymongo Database. `access_log` is kept on the app
+    (`app.access_log`) for handlers; the factory maps its AccessLogUnavailable to 503. `jwks` (default:
     `validator.jwks`) is started in the lifespan and feeds the readiness check and the JWKS age gauge.
+    A service's domain errors that subclass plumbing.errors.RuleViolation are answered 422 with their pointers.
     """
-    specification = Specification.load(str(spec_path))
+    # Bundled: references into the shared components (openapi/common.yaml) made local, the same document the
+    # gateway and the tools read (plumbing.openapi_bundle); connexion gets it as a dict.
+    contract = _for_connexion(load_bundled(spec_path))
+    specification = Specification.load(copy.deepcopy(contract))
+    if known_roles is None:
+        known_roles = (config or platform_config(getattr(settings, "config_path", None))).roles
     policies = read_policies(specification.spec, known_roles)
 
     configure_logging(service, getattr(settings, "log_level", "INFO"), stream=log_stream)
     if database is None:
-        database = MongoProvider(
-            getattr(settings, "mongodb_uri", None), getattr(settings, "mongodb_db", service)
-        )
+        database = MongoProvider.for_settings(settings)
     jwks = jwks if jwks is not None else getattr(validator, "jwks", None)
     checks = [health.mongo_check(database)]
     if jwks is not None:
@@ -180,8 +218,7 @@ def create_app(
     )
 
     def after_fork() -> None:
-        if isinstance(database, MongoProvider):
-            database.reset_after_fork()
+        # The Mongo registration of a parent is replaced on first use in the child (plumbing.mongo).
         telemetry.setup_tracing(service, tracing_exporter)
 
     _after_fork_hooks.append(after_fork)
@@ -247,13 +284,14 @@ def create_app(
     app.add_error_handler(NotFound, plain_problem("not-found"))
     app.add_error_handler(Conflict, plain_problem("conflict"))
     app.add_error_handler(OutOfScope, plain_problem("forbidden"))
-    app.add_error_handler(InvalidCursor, handle_invalid_cursor)
+    # A domain rule broken (a service's DomainError subclasses RuleViolation): 422 with every {pointer, code}.
+    app.add_error_handler(RuleViolation, handle_rule_violation)
     app.add_error_handler(AuthError, handle_auth_error)
 
     # The failure is counted (access_log_write_failures_total) by plumbing.access_log where the write fails.
     app.add_error_handler(AccessLogUnavailable, plain_problem("access-log-unavailable"))
     app.add_error_handler(Exception, handle_unexpected)
-    app.add_api(Path(spec_path), validate_responses=validate_responses)
+    app.add_api(copy.deepcopy(contract), validate_responses=validate_responses)
 
     # Handlers reach these through `flask.current_app` is not needed: they are on the connexion app object.
     app.service = service
@@ -270,3 +308,41 @@ def create_app(
         "settings": settings,
     }
     return app
+
+
+def create_service_app(
+    service: str,
+    spec_path: str | Path,
+    environ: Mapping[str, str] | None = None,
+    **options: Any,
+) -> connexion.FlaskApp:
+    """The app of a service from its environment: settings (plumbing.config.Settings), the platform
+    configuration (invalid -> ConfigError, the process does not start), the token validator of `<service>-api`
+    (plumbing.service_auth), the system clock; `options` go to create_app (access_log, database, ...)."""
+    settings = Settings.from_env(service, environ)
+    config = load_platform_config(settings.config_path)
+    validator, jwks = service_validator(settings, config, environ)
+    options.setdefault("clock", SystemClock())
+    return create_app(
+        service, spec_path, settings=settings, validator=validator, jwks=jwks, config=config, **options
+    )
+
+
+def app_on_first_access(build: Callable[[], Any]) -> Callable[[str], Any]:
+    """A module `__getattr__` for an entry point (`__getattr__ = app_on_first_access(...)`): its `app` is built on
+    first access, i.e. inside the gunicorn worker, so importing the module has no side effects."""
+    built: list[Any] = []
+
+    def module_getattr(name: str) -> Any:
+        if name != "app":
+            raise AttributeError(name)
+        if not built:
+            built.append(build())
+        return built[0]
+
+    return module_getattr
+
+
+def current_database() -> Any:
+    """Inside a handler: the pymongo Database of the app (create_app's `database`)."""
+    return flask.current_app.extensions["plumbing"]["database"]()

@@ -1,4 +1,4 @@
-"""Access-token validation for every service (CONVENTIONS.md "Identity, scope and need-to-know").
+"""Access-token validation for every service (docs/conventions.md "Identity, scope and need-to-know").
 
 A service builds one ``TokenValidator`` at start-up and calls ``validate(token)`` per request; the result, a
 ``Caller``, is what handlers, the scoped repository and the access log see. Every rejection is an ``AuthError``

@@ -8,6 +8,7 @@ else so that a misconfigured process refuses to start instead of running half-co
 from __future__ import annotations
 
 import calendar
+import functools
 import json
 import os
 import re
@@ -30,12 +31,14 @@ __all__ = [
     "IsoPeriod",
     "LegalBasis",
     "Labelled",
+    "NeedToKnow",
     "PlatformConfig",
     "RateBudget",
     "RateBudgets",
     "RetentionRule",
     "Settings",
     "load_platform_config",
+    "platform_config",
 ]
 
 Mode = Literal["local", "production"]
@@ -95,7 +98,7 @@ class Settings:
             mongodb_db=env.get("MONGODB_DB") or f"thb_{service.replace('-', '_')}",
             kafka_bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS") or None,
             oidc_issuer=env.get("OIDC_ISSUER") or None,
-            config_path=Path(env.get("THB_CONFIG") or "config/platform.yaml"),
+            config_path=config_path_from_env(env),
             keys_file=Path(keys_file),
             log_level=env.get("THB_LOG_LEVEL", "INFO").upper(),
         )
@@ -196,6 +199,16 @@ class LegalBasis(Labelled):
 
 
 @dataclass(frozen=True)
+class NeedToKnow:
+    """Which owned records a role reads through the request path, within the caller's own country
+    (plumbing.repository.NeedToKnowPolicy). A role in none of the sets reads no owned record."""
+
+    country_wide: frozenset[str] = frozenset()  # every record of the country
+    agency: frozenset[str] = frozenset()  # the caller's agency's records and those assigned to the caller
+    assigned_only: frozenset[str] = frozenset()  # only records assigned to the caller
+
+
+@dataclass(frozen=True)
 class PlatformConfig:
     version: int
     default_language: str
@@ -207,6 +220,9 @@ class PlatformConfig:
     legal_bases: Mapping[tuple[str, str], tuple[LegalBasis, ...]]
     authorisations: Mapping[str, Mapping[str, frozenset[str]]]
     source: Path | None = None
+    # The realm's roles: the one role catalogue (contracts' x-roles are checked against it at start-up).
+    roles: frozenset[str] = frozenset()
+    need_to_know: NeedToKnow = field(default_factory=NeedToKnow)
 
     @property
     def country_codes(self) -> frozenset[str]:
@@ -238,6 +254,25 @@ class PlatformConfig:
     def is_authorised(self, country: str, action: str, roles: Iterable[str]) -> bool:
         """Default deny: a country or action missing from the configuration authorises nobody."""
         return bool(self.roles_authorised(country, action) & frozenset(roles))
+
+
+def config_path_from_env(environ: Mapping[str, str] | None = None) -> Path:
+    """Where a process finds the platform configuration: THB_CONFIG, else config/platform.yaml (relative to the
+    working directory)."""
+    env = os.environ if environ is None else environ
+    return Path(env.get("THB_CONFIG") or "config/platform.yaml")
+
+
+def platform_config(path: Path | str | None = None) -> PlatformConfig:
+    """The process's platform configuration (`path`, default THB_CONFIG or config/platform.yaml), loaded and
+    validated once per file: what plumbing reads when a caller did not hand it a configuration (the role
+    catalogue for contracts, the need-to-know sets for repositories). Raises ConfigError like the loader."""
+    return _cached_config(Path(path) if path is not None else config_path_from_env())
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_config(path: Path) -> PlatformConfig:
+    return load_platform_config(path)
 
 
 def default_schema_path(config_path: Path) -> Path:
@@ -307,9 +342,25 @@ def _cross_checks(data: Mapping[str, Any]) -> list[str]:
         codes = [basis["code"] for basis in data["legal_bases"][pair]]
         if len(codes) != len(set(codes)):
             problems.append(f"/legal_bases/{pair}: duplicate codes")
-    for code in data["authorisations"]:
+    roles = set(data["roles"])
+    placed: dict[str, str] = {}
+    for kind, members in data["need_to_know"].items():
+        for index, role in enumerate(members):
+            where = f"/need_to_know/{kind}/{index}"
+            if role not in roles:
+                problems.append(f"{where}: {role!r} is not in /roles")
+            elif role in placed:
+                problems.append(
+                    f"{where}: {role!r} is already in {placed[role]} (a role is in one set at most)"
+                )
+            placed.setdefault(role, f"/need_to_know/{kind}")
+    for code, actions in data["authorisations"].items():
         if code not in countries:
             problems.append(f"/authorisations/{code}: {code!r} is not a configured country")
+        for action, members in actions.items():
+            for index, role in enumerate(members):
+                if role not in roles:
+                    problems.append(f"/authorisations/{code}/{action}/{index}: {role!r} is not in /roles")
     return problems
 
 
@@ -373,6 +424,12 @@ def _build(data: Mapping[str, Any], source: Path | None) -> PlatformConfig:
             }
         ),
         source=source,
+        roles=frozenset(data["roles"]),
+        need_to_know=NeedToKnow(
+            country_wide=frozenset(data["need_to_know"]["country_wide"]),
+            agency=frozenset(data["need_to_know"]["agency"]),
+            assigned_only=frozenset(data["need_to_know"]["assigned_only"]),
+        ),
     )
 
 

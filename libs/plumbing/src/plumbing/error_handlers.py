@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import Send
 
 from plumbing import i18n, request_context
+from plumbing.errors import RuleViolation
 from plumbing.logging import safe_stack
 from plumbing.problems import PROBLEM_JSON, FieldError, Problem, catalogue
 from plumbing.security import (
@@ -55,9 +56,12 @@ def _problem_for_status(status: int, headers: Mapping[str, str] | None = None) -
     return Problem(catalogue().slug_for_status(status), headers=kept)
 
 
-async def handle_invalid_cursor(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
-    # A cursor matching the contract's pattern can still be one we never issued: opaque, so unreadable (400).
-    return _problem_response(Problem("bad-request", errors=[FieldError("/query/cursor", "cursor")]))
+async def handle_rule_violation(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+    # A domain rule broken (a service's DomainError): 422 with every {pointer, code}; the message, which is for
+    # developers, and the values sent are never echoed.
+    assert isinstance(exc, RuleViolation)
+    errors = [FieldError("/body" + detail.pointer, detail.code) for detail in exc.details]
+    return _problem_response(Problem("validation-failed", errors=errors))
 
 
 async def handle_problem(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:

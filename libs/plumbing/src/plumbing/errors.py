@@ -5,6 +5,11 @@ They carry no personal data in their messages: messages may reach logs and probl
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from plumbing.problems import FieldError, Problem
+
 
 class PlumbingError(Exception):
     """Base class for errors raised by the shared plumbing."""
@@ -38,5 +43,28 @@ class AccessLogUnavailable(PlumbingError):
     """The access log entry could not be written durably (-> 503; no personal data may be sent)."""
 
 
-class InvalidCursor(PlumbingError, ValueError):
-    """A pagination cursor that this service did not issue or that was altered (-> 400)."""
+class InvalidCursor(Problem, PlumbingError, ValueError):
+    """A pagination cursor that this service did not issue or that was altered: 400 `bad-request` naming
+    `/query/cursor` (plumbing.pagination raises it; the cursor itself is never echoed)."""
+
+    def __init__(self) -> None:
+        super().__init__("bad-request", errors=[FieldError("/query/cursor", "cursor")])
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One broken rule: a stable `code` and where, as a JSON pointer into the request body ("" = the body)."""
+
+    code: str
+    pointer: str = ""
+
+
+class RuleViolation(PlumbingError):
+    """Input breaks a rule of a service's domain (-> 422 `validation-failed`, every violation as {pointer,
+    code} with the pointer under `/body`). A service's domain errors subclass it, so no handler needs a decorator:
+    the app factory maps it (plumbing.error_handlers.handle_rule_violation). The message is for developers only
+    and never reaches an answer; codes and pointers are public contract."""
+
+    def __init__(self, message: str, details: Iterable[Violation]) -> None:
+        super().__init__(message)
+        self.details: tuple[Violation, ...] = tuple(details)

@@ -189,6 +189,14 @@ def new_event(
     return envelope
 
 
+def owner_country(envelope: Mapping[str, Any]) -> str | None:
+    """The country owning the event's aggregate (`data.owner_country`, which every event of an owned record
+    carries), or None: what a consumer keeps to scope what it received by country."""
+    data = envelope.get("data")
+    country = data.get("owner_country") if isinstance(data, Mapping) else None
+    return country if isinstance(country, str) else None
+
+
 def validate_envelope(envelope: Mapping[str, Any]) -> None:
     """Raise MalformedEvent unless this is a complete envelope whose data matches its type's schema."""
     missing = [a for a in _REQUIRED if a not in envelope]

@@ -1,4 +1,4 @@
-"""Liveness and readiness (CONVENTIONS.md "Readiness").
+"""Liveness and readiness (docs/conventions.md "Readiness").
 
 `/healthz` answers 200 while the process can serve at all: no dependency is consulted, so a database outage
 never makes Kubernetes restart healthy workers. `/readyz` is 200 when every *critical* check passes — the
@@ -12,6 +12,8 @@ import concurrent.futures
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import pymongo
 
 # A probe answers True/False, or a dict with at least {"ok": bool} and any non-personal details.
 Probe = Callable[[], bool | dict[str, Any]]
@@ -47,11 +49,13 @@ def evaluate(checks: Sequence[Check], timeout: float = 2.0) -> tuple[bool, dict[
     return ready, details
 
 
-def mongo_check(database: Callable[[], Any]) -> Check:
-    """The service database answers `ping` (the client is created lazily, after fork)."""
+def mongo_check(database: Callable[[], Any], timeout_s: float = 2.0) -> Check:
+    """The service database answers `ping` (the client is created lazily, after fork) within `timeout_s`,
+    server selection included, so a probe of an unreachable server never outlives its answer."""
 
     def probe() -> bool:
-        database().command("ping")
+        with pymongo.timeout(timeout_s):
+            database().command("ping")
         return True
 
     return Check("mongo", probe)

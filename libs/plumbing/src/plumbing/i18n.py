@@ -1,6 +1,6 @@
 """Language negotiation (Accept-Language) and Serbian/Montenegrin Latin -> Cyrillic transliteration.
 
-The platform answers in the BCP 47 tags of CONVENTIONS.md and falls back to English. Babel's negotiation does the
+The platform answers in the BCP 47 tags of docs/conventions.md and falls back to English. Babel's negotiation does the
 matching; we add what it does not know: region subtags are dropped one at a time (`sr-Cyrl-RS` -> `sr-Cyrl`),
 bare `sr`/`cnr` mean the Latin script (the script used by the authorities in Kosovo and Montenegro), and the
 answer is always our canonical spelling of the tag, not the client's.

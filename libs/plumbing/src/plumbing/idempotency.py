@@ -1,4 +1,4 @@
-"""Idempotency-Key for every POST (CONVENTIONS.md "HTTP API").
+"""Idempotency-Key for every POST (docs/conventions.md "HTTP API").
 
 One document per (caller, operation, key) in the service's `idempotency_keys` collection. Its `_id` is a hash
 of the caller (azp + sub), the operationId and the key, so a stored response is only ever replayed to the same

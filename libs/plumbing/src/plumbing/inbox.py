@@ -4,7 +4,11 @@ Two shapes, both relying only on single-document atomicity (a standalone MongoDB
 
 1. The effect IS the inbox record (a consumer that records events it received, e.g. the skeleton services):
    `Inbox(collection, "referral.identification-events").record_once(envelope)` inserts one document whose
-   `_id` is "<consumer>:<event id>"; a second delivery hits the `_id` uniqueness and returns False.
+   `_id` is "<consumer>:<event id>"; a second delivery hits the `_id` uniqueness and returns False. Each call
+   logs one line ("event applied" / "duplicate delivery ignored", ids and type only; the JSON formatter adds
+   the trace id of the consumer span). Fields named in `keep` are computed from each envelope and stored with
+   its record; `Inbox.page(request, **where)` lists the records (plumbing.pagination, `updated_at` =
+   `received_at`) and `Inbox.view(row)` shows one as ids and codes.
 
 2. The effect is a change to an aggregate document: make the change and the dedupe mark one atomic update,
    guarded by the event id not being in the document's `applied_event_ids`:
@@ -23,6 +27,7 @@ Inbox records and `applied_event_ids` must be kept at least as long as the topic
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -31,7 +36,10 @@ from mongoengine import Document
 from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 
+from plumbing.pagination import Page, PageRequest, find_page
+
 APPLIED = "applied_event_ids"
+logger = logging.getLogger(__name__)
 
 
 def _collection(source: type[Document] | Collection) -> Collection:
@@ -49,18 +57,24 @@ class Inbox:
         consumer_name: str,
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        keep: Mapping[str, Callable[[Mapping[str, Any]], Any]] | None = None,
     ) -> None:
+        """`keep` names fields stored with every record, each computed from the envelope (ids and codes only),
+        e.g. `{"country": plumbing.events.owner_country}` to list the records by country."""
         if not consumer_name or ":" in consumer_name:
             raise ValueError("consumer_name must be non-empty and contain no ':'")
         self.collection = _collection(collection)
         self.consumer_name = consumer_name
         self.clock = clock
+        self.keep = dict(keep or {})
 
     def key(self, event_id: str) -> str:
         return f"{self.consumer_name}:{event_id}"
 
     def record_once(self, event: Mapping[str, Any], extra: Mapping[str, Any] | None = None) -> bool:
-        """Insert the inbox record; True the first time this consumer sees the event id, False afterwards."""
+        """Insert the inbox record; True the first time this consumer sees the event id, False afterwards.
+        `extra` fields (ids and codes) are stored beside the envelope's, e.g. what a listing is scoped by."""
+        received_at = self.clock()
         document = {
             "_id": self.key(str(event["id"])),
             "consumer": self.consumer_name,
@@ -69,14 +83,31 @@ class Inbox:
             "subject": event.get("subject"),
             "time": event.get("time"),
             "data": event.get("data"),
-            "received_at": self.clock(),
+            "received_at": received_at,
+            "updated_at": received_at,  # the sort key of every listable record (plumbing.pagination)
+            **{name: compute(event) for name, compute in self.keep.items()},
             **(extra or {}),
         }
         try:
             self.collection.insert_one(document)
+            first_time = True
         except DuplicateKeyError:
-            return False
-        return True
+            first_time = False
+        fields = {"event_id": document["event_id"], "event_type": document["type"]}
+        logger.info("event applied" if first_time else "duplicate delivery ignored", extra={"fields": fields})
+        return first_time
+
+    def page(self, request: PageRequest, **where: Any) -> Page[dict[str, Any]]:
+        """This consumer's records matching `where` (e.g. `country=...`), oldest first, one page."""
+        return find_page(self.collection, {"consumer": self.consumer_name, **where}, request)
+
+    def view(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        """One record as an API shows it, ids and codes only: event id and type, aggregate id, the fields kept
+        with it (`keep`), and when it arrived."""
+        shown = {"event_id": row["event_id"], "event_type": row["type"], "aggregate_id": row["subject"]}
+        shown.update({name: row.get(name) for name in self.keep})
+        shown["received_at"] = row["received_at"].isoformat().replace("+00:00", "Z")
+        return shown
 
     def seen(self, event_id: str) -> bool:
         return self.collection.count_documents({"_id": self.key(event_id)}, limit=1) == 1

@@ -15,7 +15,7 @@ import signal
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
@@ -106,6 +106,13 @@ def load_topics(path: Path | None = None) -> list[TopicSpec]:
 def topic_for_event(event_type: str, path: Path | None = None) -> str:
     """The topic an event type is published to, as declared in asyncapi.yaml (KeyError when undeclared)."""
     return _event_topics(path or asyncapi_path())[event_type]
+
+
+def event_types(topic: str, path: Path | None = None) -> list[str]:
+    """The event types published to `topic` according to asyncapi.yaml, sorted (empty for an unknown topic)."""
+    return sorted(
+        event for event, address in _event_topics(path or asyncapi_path()).items() if address == topic
+    )
 
 
 @cache
@@ -237,11 +244,20 @@ def dead_letter_headers(
 # --------------------------------------------------------------------------------------------- consumer
 
 Handler = Callable[[dict[str, Any]], Any]
+# The handler table of a consumer: event type -> its handler (as eShop's AddSubscription<Event, Handler> or
+# cosmicpython's EVENT_HANDLERS). Types not in the table are skipped: see ConsumerLoop.
+Handlers = Mapping[str, Handler]
 
 
 class ConsumerLoop:
-    """Consume `topics` as `group_id`, hand each valid event envelope to `handler`, commit after it returned.
+    """Consume `topics` as `group_id`, hand each valid event envelope to its handler, commit after it returned.
 
+    - `handler` is the handler table `{event type: handler}` (or one handler for every type). A valid event whose
+      type has no entry is skipped: logged (ids and type only), counted as outcome `skipped`, and committed.
+      Not dead-lettered: a topic carries every event of its producer, a consumer subscribes to the types it
+      needs, and a producer may add a type (or a `.v2` beside a `.v1`) before every consumer handles it; the
+      DLT is for records that need an operator. A type the platform does not know at all (no schema) is
+      malformed and goes to the DLT like any other malformed record.
     - The handler gets the validated envelope (plumbing.events.from_kafka) and runs inside a CONSUMER span
       continuing the record's `traceparent`. It must make its effect durable and apply-once (plumbing.inbox)
       before returning: returning is what commits the offset.
@@ -257,7 +273,7 @@ class ConsumerLoop:
         self,
         topics: Sequence[str],
         group_id: str,
-        handler: Handler,
+        handler: Handler | Handlers,
         bootstrap: str,
         max_attempts: int = 5,
         *,
@@ -277,7 +293,8 @@ class ConsumerLoop:
             raise ValueError("max_attempts must be at least 1")
         self.topics = list(topics)
         self.group_id = group_id
-        self.handler = handler
+        self.handlers: Handlers | None = handler if isinstance(handler, Mapping) else None
+        self.handler: Handler | None = None if isinstance(handler, Mapping) else handler
         self.bootstrap = bootstrap
         self.max_attempts = max_attempts
         self.backoff_s = backoff_s
@@ -390,11 +407,23 @@ class ConsumerLoop:
             envelope = from_kafka(record.key, record.value, headers)
         except MalformedEvent as exc:
             return self._dead_letter(record, exc, attempts=0)
+        handler = self.handler_for(envelope["type"])
+        if handler is None:
+            log.info(
+                "no handler for %s: skipped %s[%d]@%d (event %s)",
+                envelope["type"],
+                record.topic,
+                record.partition,
+                record.offset,
+                envelope["id"],
+            )
+            CONSUMED.labels(self.group_id, record.topic, "skipped").inc()
+            return True
         delay = self.backoff_s
         for attempt in range(1, self.max_attempts + 1):
             try:
                 with consumer_span(record.topic, record.partition, record.offset, headers, envelope["type"]):
-                    self.handler(envelope)
+                    handler(envelope)
                 CONSUMED.labels(self.group_id, record.topic, "applied").inc()
                 return True
             except Exception as exc:  # noqa: BLE001 - any handler failure is retried, then dead-lettered
@@ -415,6 +444,12 @@ class ConsumerLoop:
                     return False  # stopping: leave it uncommitted, the next run retries it
                 delay = min(delay * 2, self.max_backoff_s)
         return False
+
+    def handler_for(self, event_type: str) -> Handler | None:
+        """The handler of `event_type` (the table's entry, or the one handler), None when it is skipped."""
+        if self.handlers is not None:
+            return self.handlers.get(event_type)
+        return self.handler
 
     def _dead_letter(self, record: Any, exc: BaseException, attempts: int) -> bool:
         assert self._producer is not None

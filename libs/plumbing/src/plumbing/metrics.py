@@ -1,4 +1,4 @@
-"""Prometheus metrics named in CONVENTIONS.md that belong to the HTTP side.
+"""Prometheus metrics named in docs/conventions.md that belong to the HTTP side.
 
 Labels are operationIds, methods, status codes and service names only — never ids, paths or anything a client
 typed. Other modules (outbox relay, consumers) register their own metrics on the default registry at import

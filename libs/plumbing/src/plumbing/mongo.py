@@ -1,17 +1,25 @@
-"""MongoDB connections: one pymongo client per process and alias, created lazily *after* fork.
+"""MongoDB connections: one pymongo client per process and alias, created lazily *after* fork. The one path.
+
+`connect(settings, alias)` registers the alias (mongoengine documents name it in `meta["db_alias"]`, the default
+alias otherwise) and returns its pymongo client; `get_database(alias)` is the pymongo Database of that alias,
+for code without documents (stores, inboxes, the access log). `MongoProvider` is the same registration as a
+callable `() -> Database`, what the app factory, the idempotency store and the readiness check take. So the API
+of a service, its workers and its documents share one client per process and alias, whichever they use.
 
 Why after fork: a `MongoClient` owns background monitor threads, a connection pool and locks. `fork()` copies
 the memory but not the threads, so a client created in the gunicorn master (or any parent) is broken in the
 workers: monitors are gone, pooled sockets are shared between processes, a lock held at fork time is held
 forever. Each worker (gunicorn `post_fork`, or the worker/relay entry point) calls `connect()` itself;
 `connect=False` also defers the first network round trip to the first operation, so importing or configuring
-an app never touches the network. A client found in a child process (pid changed) is replaced, never reused.
+an app never touches the network. A registration found in a child process (pid changed) is replaced, never
+reused: by `connect()`, and by `get_database()` / `MongoProvider` with the settings it was registered with.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 import mongoengine
@@ -23,26 +31,37 @@ from pymongo.errors import PyMongoError
 
 from plumbing.errors import ConfigError
 
-_lock = threading.Lock()
-_owners: dict[str, tuple[int, str, str]] = {}  # alias -> (pid that created its client, uri, database)
+_lock = threading.RLock()
+
+
+@dataclass(frozen=True)
+class _Registration:
+    pid: int  # the process that created the client
+    uri: str
+    database: str
+    settings: Any
+    options: tuple[tuple[str, Any], ...]
+
+
+_owners: dict[str, _Registration] = {}  # alias -> its registration
 
 
 def connect(settings: Any, alias: str = DEFAULT_CONNECTION_NAME, **client_options: Any) -> MongoClient:
     """Register `alias` for mongoengine (documents use it) and return its pymongo client.
 
     `settings` is a `plumbing.config.Settings` (uses `mongodb_uri`, `mongodb_db`, `service`). Datetimes come
-    back timezone-aware UTC; UUIDs use the standard representation.
+    back timezone-aware UTC; UUIDs use the standard representation. Calling it again with the same server and
+    database in the same process returns the client already registered.
     """
     uri = getattr(settings, "mongodb_uri", None)
     if not uri:
         raise ConfigError(f"{getattr(settings, 'service', 'service')}: MONGODB_URI is not set")
     with _lock:
         pid = os.getpid()
-        wanted = (pid, uri, settings.mongodb_db)
         owner = _owners.get(alias)
-        if owner == wanted:
+        if owner is not None and (owner.pid, owner.uri, owner.database) == (pid, uri, settings.mongodb_db):
             return mongoengine.get_connection(alias)
-        if owner and owner[0] == pid:
+        if owner and owner.pid == pid:
             mongoengine.disconnect(alias)  # same process, other server or database: replace it
         elif owner:
             # Inherited from a parent process: forget it without using it (closing would touch shared sockets).
@@ -58,18 +77,25 @@ def connect(settings: Any, alias: str = DEFAULT_CONNECTION_NAME, **client_option
         }
         options.update(client_options)
         mongoengine.connect(db=settings.mongodb_db, host=uri, alias=alias, **options)
-        _owners[alias] = wanted
+        _owners[alias] = _Registration(
+            pid, uri, settings.mongodb_db, settings, tuple(sorted(client_options.items()))
+        )
         return mongoengine.get_connection(alias)
 
 
 def get_database(alias: str = DEFAULT_CONNECTION_NAME) -> Database:
+    """The pymongo Database registered under `alias` by connect(); in a forked child, registered again first."""
+    with _lock:
+        owner = _owners.get(alias)
+        if owner is not None and owner.pid != os.getpid():
+            connect(owner.settings, alias, **dict(owner.options))
     return mongoengine.get_db(alias)
 
 
 def disconnect(alias: str = DEFAULT_CONNECTION_NAME) -> None:
     with _lock:
         owner = _owners.pop(alias, None)
-        if owner and owner[0] == os.getpid():
+        if owner and owner.pid == os.getpid():
             mongoengine.disconnect(alias)
 
 
@@ -85,43 +111,38 @@ def ping(alias: str = DEFAULT_CONNECTION_NAME, timeout_ms: int = 1000) -> bool:
         return False
 
 
-class MongoProvider:
-    """One MongoClient per process, created on first use (so never in the gunicorn master)."""
+@dataclass(frozen=True)
+class _ProviderSettings:
+    mongodb_uri: str | None
+    mongodb_db: str
+    service: str
 
-    def __init__(self, uri: str | None, database: str, timeout_ms: int = 2000) -> None:
+
+class MongoProvider:
+    """A database as a callable `() -> pymongo Database`: connect() on first use in each process (so never in
+    the gunicorn master, and again after a fork), then get_database(). Its alias is named after the database
+    (`db:<name>`), so providers of different databases in one process never replace each other's registration;
+    with the client options connect() always uses, mongoengine shares one MongoClient between the aliases of a
+    server (a service's documents on the default alias and its app's provider use the same client)."""
+
+    def __init__(
+        self, uri: str | None, database: str, *, alias: str | None = None, service: str = "thb"
+    ) -> None:
         self.uri = uri
         self.name = database
-        self.timeout_ms = timeout_ms
-        self._client: Any = None
-        self._pid: int | None = None
-        self._lock = threading.Lock()
+        self.alias = alias or f"db:{database}"
+        self._settings = _ProviderSettings(uri, database, service)
 
-    def __call__(self) -> Any:
-        return self.database()
+    @classmethod
+    def for_settings(cls, settings: Any) -> MongoProvider:
+        """The service's own database (`mongodb_uri`, `mongodb_db` of a plumbing.config.Settings)."""
+        service = str(getattr(settings, "service", None) or "thb")
+        database = getattr(settings, "mongodb_db", None) or service
+        return cls(getattr(settings, "mongodb_uri", None), database, service=service)
 
-    def database(self) -> Any:
-        with self._lock:
-            if self._client is None or self._pid != os.getpid():
-                if not self.uri:
-                    raise RuntimeError("MONGODB_URI is not set")
-                from pymongo import MongoClient
-
-                self._client = MongoClient(
-                    self.uri,
-                    serverSelectionTimeoutMS=self.timeout_ms,
-                    connectTimeoutMS=self.timeout_ms,
-                    tz_aware=True,
-                )
-                self._pid = os.getpid()
-            return self._client[self.name]
-
-    def reset_after_fork(self) -> None:
-        # The parent's client (sockets, monitor threads) is unusable in the child; drop it without closing.
-        with self._lock:
-            self._client, self._pid = None, None
+    def __call__(self) -> Database:
+        connect(self._settings, self.alias)  # raises ConfigError without a URI
+        return get_database(self.alias)
 
     def close(self) -> None:
-        with self._lock:
-            if self._client is not None:
-                self._client.close()
-            self._client, self._pid = None, None
+        disconnect(self.alias)

@@ -6,7 +6,7 @@ change and its new envelopes in ONE single-document write, appending to `pending
 next poll. A standalone MongoDB has no multi-document transactions, so the events must live in the aggregate's
 own document: that is what makes "stored" and "will be published" one atomic fact.
 
-The relay (its own process; a service's worker entry point calls `run_relay(...)`, or
+The relay (its own process, started by plumbing.worker.run_relay: a service's worker entry point, or
 `python -m plumbing.cli.relay`) loops over the registered collections:
 
 1. claim one document that has pending events and no live lease, with find_one_and_update setting
@@ -444,13 +444,3 @@ class Relay:
                 except BlockingIOError:
                     pass
                 return
-
-
-def run_relay(
-    document_classes: Iterable[type[Document] | Collection],
-    producer: KafkaProducer | ProducerFactory,
-    topic_for: TopicFor | None = None,
-    **options: Any,
-) -> None:
-    """What a service's relay entry point calls: run until SIGTERM/SIGINT. Options: see Relay."""
-    Relay(document_classes, producer, topic_for, **options).run()

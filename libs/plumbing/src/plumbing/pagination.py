@@ -1,11 +1,14 @@
-"""Cursor pagination over (updated_at, id) so a national system can sync without gaps or repeats.
+"""Cursor pagination over (updated_at, id) so a national system can sync without gaps or repeats: the one
+pagination of the platform (ScopedRepository.list_page and `find_page` over a plain collection both use it).
 
-The cursor is opaque to clients: URL-safe base64 of a small JSON array [updated_at (RFC 3339, ms), id]. Order is
-always ascending by (updated_at, id) — id breaks ties between records written in the same millisecond — and the
-next page starts strictly after the cursor. `updated_since` is inclusive. Fetch `limit + 1` rows: the extra row
-tells whether there is a next page without a second query.
+The cursor is opaque to clients: URL-safe base64 (unpadded) of a small JSON array [updated_at as integer
+milliseconds since the Unix epoch, id]. Integers, not floats or text: .123 s must not come back as .122999 and
+skip or repeat a record. Order is always ascending by (updated_at, id) — id breaks ties between records written
+in the same millisecond — and the next page starts strictly after the cursor. `updated_since` is inclusive.
+Fetch `limit + 1` rows: the extra row tells whether there is a next page without a second query.
 
-Pointers in errors name the query parameter (`/query/cursor`); the rejected cursor itself is never echoed.
+A cursor this service did not issue (not base64, not the array, an instant outside years 1..9999) raises
+`InvalidCursor`: 400 `bad-request` with the pointer `/query/cursor`; the rejected cursor is never echoed.
 """
 
 from __future__ import annotations
@@ -15,16 +18,20 @@ import binascii
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
 from urllib.parse import urlencode
 
-from plumbing.clock import as_utc, rfc3339
+from pymongo.collection import Collection
+
+from plumbing.clock import as_utc, to_millis
+from plumbing.errors import InvalidCursor
 from plumbing.problems import FieldError, Problem
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 T = TypeVar("T")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -34,21 +41,24 @@ class Cursor:
 
 
 def encode_cursor(updated_at: datetime, record_id: str) -> str:
-    raw = json.dumps([rfc3339(updated_at), str(record_id)], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    # Integer arithmetic: float timestamps can turn .123 into .122999 and skip or repeat a record.
+    millis = (to_millis(as_utc(updated_at)) - _EPOCH) // timedelta(milliseconds=1)
+    raw = json.dumps([millis, str(record_id)], separators=(",", ":")).encode("utf-8")
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
 def decode_cursor(cursor: str) -> Cursor:
     try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        updated_at, record_id = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-        instant = datetime.fromisoformat(updated_at.replace("Z", "+00:00"))
-        if instant.tzinfo is None or not isinstance(record_id, str) or not record_id:
-            raise ValueError("incomplete cursor")
-        return Cursor(as_utc(instant), record_id)
-    except (ValueError, TypeError, binascii.Error, UnicodeEncodeError, AttributeError, OverflowError):
+        raw = base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode("ascii"))
+        millis, record_id = json.loads(raw)
+        if isinstance(millis, bool) or not isinstance(millis, int):
+            raise ValueError("cursor shape")
+        if not isinstance(record_id, str) or not record_id:
+            raise ValueError("cursor shape")
+        return Cursor(_EPOCH + timedelta(milliseconds=millis), record_id)
+    except (ValueError, TypeError, binascii.Error, UnicodeEncodeError, OverflowError):
         # A cursor is opaque: one this service did not issue cannot be read, so the request is malformed.
-        raise Problem("bad-request", errors=[FieldError("/query/cursor", "cursor")]) from None
+        raise InvalidCursor() from None
 
 
 def parse_updated_since(value: datetime | str | None) -> datetime | None:
@@ -121,7 +131,8 @@ class PageRequest:
 @dataclass(frozen=True)
 class Page(Generic[T]):
     items: list[T]
-    next_cursor: str | None
+    next_cursor: str | None = None
+    limit: int = DEFAULT_LIMIT
 
     def body(
         self, render: Callable[[T], Any] = lambda item: item, items_key: str = "items"
@@ -142,5 +153,17 @@ def build_page(rows: Sequence[T], request: PageRequest, key: Callable[[T], tuple
     items = list(rows[: request.limit])
     if len(rows) > request.limit and items:
         updated_at, record_id = key(items[-1])
-        return Page(items, encode_cursor(updated_at, record_id))
-    return Page(items, None)
+        return Page(items, encode_cursor(updated_at, record_id), request.limit)
+    return Page(items, None, request.limit)
+
+
+def find_page(
+    collection: Collection, condition: Mapping[str, Any], request: PageRequest
+) -> Page[dict[str, Any]]:
+    """One page of the plain documents of `collection` matching `condition` (the caller's scope: AND-ed with
+    the page's own bounds), in (updated_at, _id) order. For collections without a document class; owned
+    records are paged by ScopedRepository.list_page."""
+    clauses = [dict(part) for part in (condition, request.mongo_filter()) if part]
+    where = clauses[0] if len(clauses) == 1 else ({"$and": clauses} if clauses else {})
+    rows = list(collection.find(where).sort(request.mongo_sort()).limit(request.fetch))
+    return build_page(rows, request, key=lambda row: (row["updated_at"], row["_id"]))

@@ -9,6 +9,7 @@ keyword), so a rejected name or document number cannot come back in the response
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -19,6 +20,11 @@ import yaml
 from plumbing import i18n
 
 PROBLEM_JSON = "application/problem+json"
+# Where problem types live: `type` is base + slug. Default (the catalogue's `base`): `/problems/`, a reference
+# relative to the URL the client called, i.e. the gateway, which serves a page for every type (GET /problems).
+# THB_PROBLEM_BASE makes it absolute for clients that want it (`https://api.example/problems/`); it must end in
+# `/problems/`, the gateway's path, and every process (gateway and services) must get the same value.
+PROBLEM_BASE_ENV = "THB_PROBLEM_BASE"
 
 # Status codes produced by connexion, Starlette or Werkzeug, re-shaped into our catalogue.
 _BY_STATUS = {
@@ -43,11 +49,16 @@ class ProblemType:
     uri: str
     titles: dict[str, str]
     details: dict[str, str]
+    when: str = ""  # when it is answered (English, the docs/problems.md column): the gateway's problem pages
 
 
 class Catalogue:
-    def __init__(self, data: dict[str, Any]) -> None:
-        self.base: str = data["base"]
+    def __init__(self, data: dict[str, Any], base: str | None = None) -> None:
+        self.base: str = base or data["base"]
+        if not self.base.endswith("/problems/"):
+            raise ValueError(
+                f"{PROBLEM_BASE_ENV} must end in /problems/ (the gateway serves the types there)"
+            )
         keep = data.get("keep_latin", [])
         self.types: dict[str, ProblemType] = {}
         for slug, entry in data["types"].items():
@@ -56,7 +67,9 @@ class Catalogue:
             missing = set(i18n.SUPPORTED) - set(titles) | set(i18n.SUPPORTED) - set(details)
             if missing:
                 raise ValueError(f"problem type {slug} lacks languages {sorted(missing)}")
-            self.types[slug] = ProblemType(slug, int(entry["status"]), self.base + slug, titles, details)
+            self.types[slug] = ProblemType(
+                slug, int(entry["status"]), self.base + slug, titles, details, str(entry.get("when", ""))
+            )
 
     def get(self, slug: str) -> ProblemType:
         try:
@@ -81,7 +94,7 @@ def _with_cyrillic(texts: dict[str, str], keep: list[str]) -> dict[str, str]:
 @lru_cache(maxsize=1)
 def catalogue() -> Catalogue:
     text = resources.files("plumbing").joinpath("problem_catalogue.yaml").read_text(encoding="utf-8")
-    return Catalogue(yaml.safe_load(text))
+    return Catalogue(yaml.safe_load(text), os.environ.get(PROBLEM_BASE_ENV) or None)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """The only way to read and write owned records.
 
 `ScopedRepository(DocumentClass, caller)` is what request handlers use: every query is AND-ed with the
-caller's scope (need-to-know, CONVENTIONS.md), a record outside it is indistinguishable from a missing one
+caller's scope (need-to-know, docs/conventions.md), a record outside it is indistinguishable from a missing one
 (`NotFound` -> 404), and ownership is set from the verified caller on insert, never from input.
 
 `SystemRepository(DocumentClass)` is the explicitly named unscoped access for relays, consumers and jobs; code
@@ -13,22 +13,21 @@ Writes are single-document and atomic: the change, `version + 1` and the command
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from mongoengine.errors import NotUniqueError
 from pymongo.collection import Collection
 
-from plumbing.clock import Clock, SystemClock, as_utc, to_millis
+from plumbing.clock import Clock, SystemClock, to_millis
+from plumbing.config import PlatformConfig, platform_config
 from plumbing.documents import PROTECTED_FIELDS, OwnedDocument, new_id
-from plumbing.errors import Conflict, InvalidCursor, NotFound, OutOfScope
+from plumbing.errors import Conflict, NotFound, OutOfScope
 from plumbing.outbox import notify_relay, push_events
+from plumbing.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, PageRequest, build_page, decode_cursor
 from plumbing.steps import STEPS
 
 if TYPE_CHECKING:
@@ -36,26 +35,14 @@ if TYPE_CHECKING:
 
 T = TypeVar("T", bound=OwnedDocument)
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-DEFAULT_LIMIT = 50
-MAX_LIMIT = 200
-
-# Need-to-know defaults (CONVENTIONS.md). Case managers and the coordinator's office read their whole
-# country; identifying officers read their own agency's records and records assigned to them; roles that
-# assist a person (shelters, guardians, BID panels) read only what is assigned to them; analysts, auditors
-# and administrators read no owned record at all through this path.
-COUNTRY_WIDE_ROLES = frozenset({"coordinator", "contact-point", "case-manager"})
-AGENCY_ROLES = frozenset(
-    {
-        "police-officer",
-        "border-police",
-        "social-worker",
-        "child-protection-worker",
-        "ngo-outreach",
-        "labour-inspector",
-    }
-)
-ASSIGNED_ONLY_ROLES = frozenset({"service-provider", "guardian", "bid-panel-member"})
+__all__ = [
+    "NeedToKnowPolicy",
+    "Page",
+    "ScopePolicy",
+    "ScopedRepository",
+    "SystemRepository",
+    "default_policy",
+]
 
 
 class ScopePolicy(Protocol):
@@ -70,9 +57,19 @@ class ScopePolicy(Protocol):
 
 @dataclass(frozen=True)
 class NeedToKnowPolicy:
-    country_wide_roles: frozenset[str] = COUNTRY_WIDE_ROLES
-    agency_roles: frozenset[str] = AGENCY_ROLES
-    assigned_only_roles: frozenset[str] = ASSIGNED_ONLY_ROLES
+    """Need-to-know (docs/conventions.md), with the role sets of `need_to_know` in config/platform.yaml: country-wide
+    roles read their whole country; agency roles read their own agency's records and records assigned to them;
+    assigned-only roles (shelters, guardians, BID panels) read only what is assigned to them; every other role
+    (analysts, auditors, administrators) reads no owned record at all through this path."""
+
+    country_wide_roles: frozenset[str]
+    agency_roles: frozenset[str]
+    assigned_only_roles: frozenset[str]
+
+    @classmethod
+    def from_config(cls, config: PlatformConfig) -> NeedToKnowPolicy:
+        sets = config.need_to_know
+        return cls(sets.country_wide, sets.agency, sets.assigned_only)
 
     def read_filter(self, caller: Caller) -> dict[str, Any] | None:
         roles = frozenset(caller.roles)
@@ -93,14 +90,9 @@ class NeedToKnowPolicy:
         return bool(frozenset(caller.roles) & (self.country_wide_roles | self.agency_roles))
 
 
-DEFAULT_POLICY = NeedToKnowPolicy()
-
-
-@dataclass(frozen=True)
-class Page(Generic[T]):
-    items: list[T]
-    next_cursor: str | None = None
-    limit: int = DEFAULT_LIMIT
+def default_policy() -> NeedToKnowPolicy:
+    """The need-to-know policy of the process's platform configuration (plumbing.config.platform_config)."""
+    return NeedToKnowPolicy.from_config(platform_config())
 
 
 @dataclass
@@ -172,24 +164,17 @@ class _Repository(ABC, Generic[T]):
         updated_since: datetime | None = None,
         **filters: Any,
     ) -> Page[T]:
-        """One page in (updated_at, id) order: a national system syncing with `updated_since` and the cursor
-        sees every change without gaps. `limit` defaults to 50 and is capped at 200."""
+        """One page in (updated_at, id) order (plumbing.pagination): a national system syncing with
+        `updated_since` and the cursor sees every change without gaps. `limit` defaults to 50 and is capped at
+        200; a cursor this service did not issue raises InvalidCursor (400)."""
         size = min(max(1, limit or DEFAULT_LIMIT), MAX_LIMIT)
-        parts: list[dict[str, Any]] = [self._user_query(filters)]
-        if updated_since is not None:
-            parts.append({"updated_at": {"$gte": to_millis(updated_since)}})
-        if cursor:
-            after, after_id = decode_cursor(cursor)
-            parts.append(
-                {"$or": [{"updated_at": {"$gt": after}}, {"updated_at": after, "_id": {"$gt": after_id}}]}
-            )
-        where = self._where(*parts)
+        since = to_millis(updated_since) if updated_since is not None else None
+        request = PageRequest(size, decode_cursor(cursor) if cursor else None, since)
+        where = self._where(self._user_query(filters), request.mongo_filter())
         if where is None:
             return Page(items=[], limit=size)
-        rows = list(self.document_class.objects(__raw__=where).order_by("updated_at", "id").limit(size + 1))
-        items, more = rows[:size], len(rows) > size
-        next_cursor = encode_cursor(items[-1].updated_at, items[-1].id) if more else None
-        return Page(items=items, next_cursor=next_cursor, limit=size)
+        query = self.document_class.objects(__raw__=where).order_by("updated_at", "id")
+        return build_page(list(query.limit(request.fetch)), request, key=lambda doc: (doc.updated_at, doc.id))
 
     # ------------------------------------------------------------------------------------------ writes
 
@@ -292,7 +277,7 @@ class _Repository(ABC, Generic[T]):
 
 class ScopedRepository(_Repository[T]):
     """Owned records as the caller may see them. The policy comes from `policy`, else the document class's
-    `SCOPE_POLICY` attribute, else the need-to-know default."""
+    `SCOPE_POLICY` attribute, else the need-to-know sets of the platform configuration (`default_policy`)."""
 
     def __init__(
         self,
@@ -303,7 +288,7 @@ class ScopedRepository(_Repository[T]):
     ) -> None:
         super().__init__(document_class, clock)
         self.caller = caller
-        self.policy: ScopePolicy = policy or getattr(document_class, "SCOPE_POLICY", None) or DEFAULT_POLICY
+        self.policy: ScopePolicy = policy or getattr(document_class, "SCOPE_POLICY", None) or default_policy()
 
     def _scope(self) -> dict[str, Any] | None:
         return self.policy.read_filter(self.caller)
@@ -349,24 +334,3 @@ class SystemRepository(_Repository[T]):
     ) -> T:
         """Store a record whose owner the system decides (e.g. a consumer building a record from a form)."""
         return self._stamp_new(doc, owner_country, owner_agency, list(events))
-
-
-# ------------------------------------------------------------------------------------------------ cursors
-
-
-def encode_cursor(updated_at: datetime, record_id: str) -> str:
-    # Integer arithmetic: float timestamps can turn .123 into .122999 and skip or repeat a record.
-    millis = (to_millis(as_utc(updated_at)) - _EPOCH) // timedelta(milliseconds=1)
-    raw = json.dumps([millis, record_id], separators=(",", ":")).encode("utf-8")
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        millis, record_id = json.loads(raw)
-        if not isinstance(millis, int) or not isinstance(record_id, str):
-            raise ValueError("cursor shape")
-        return _EPOCH + timedelta(milliseconds=millis), record_id
-    except (binascii.Error, ValueError, TypeError, OverflowError):
-        raise InvalidCursor("invalid pagination cursor") from None

@@ -24,65 +24,15 @@ from connexion.security import BearerSecurityHandler
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from plumbing import request_context
+from plumbing.config import platform_config
+from plumbing.identity_headers import is_identity_header
 from plumbing.problems import FieldError, Problem
 
-# The realm's client roles (realm/base-realm.json). A typo in x-roles would silently deny everyone, so unknown
-# names refuse start-up instead.
-KNOWN_ROLES = frozenset(
-    {
-        "coordinator",
-        "contact-point",
-        "case-manager",
-        "police-officer",
-        "border-police",
-        "social-worker",
-        "child-protection-worker",
-        "ngo-outreach",
-        "labour-inspector",
-        "service-provider",
-        "guardian",
-        "bid-panel-member",
-        "analyst",
-        "auditor",
-        "country-admin",
-    }
-)
 NEVER_PERSONAL_DATA = frozenset({"analyst", "auditor"})
 PURPOSE_HEADER = "X-Purpose"
 ACTING_USER_HEADER = "X-Acting-User"
 _METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 
-# Identity must come from the verified token only. Headers a proxy or a client might use to assert identity are
-# removed before anything reads the request (the gateway strips them too; this is the second line).
-_STRIPPED = frozenset(
-    {
-        b"x-user",
-        b"x-user-id",
-        b"x-userid",
-        b"x-email",
-        b"x-country",
-        b"x-agency",
-        b"x-roles",
-        b"x-groups",
-        b"x-scope",
-        b"remote-user",
-        b"x-userinfo",
-        b"x-jwt-payload",
-        b"x-id-token",
-    }
-)
-_STRIPPED_PREFIXES = (
-    b"x-forwarded-user",
-    b"x-forwarded-email",
-    b"x-forwarded-groups",
-    b"x-forwarded-preferred",
-    b"x-forwarded-access",
-    b"x-auth",
-    b"x-remote-",
-    b"x-consumer-",
-    b"x-user-",
-    b"x-authenticated",
-)
 _ACTING_USER = re.compile(r"^[A-Za-z0-9._@:-]{1,128}$")
 
 
@@ -109,18 +59,21 @@ class OperationPolicy:
 
 
 def strip_identity_headers(scope: Scope) -> None:
+    """Identity must come from the verified token only: every header of plumbing.identity_headers (the list the
+    gateway strips too) is removed before anything reads the request (the second line behind the gateway)."""
     scope["headers"] = [
-        (name, value)
-        for name, value in scope.get("headers", [])
-        if name.lower() not in _STRIPPED and not name.lower().startswith(_STRIPPED_PREFIXES)
+        (name, value) for name, value in scope.get("headers", []) if not is_identity_header(name)
     ]
 
 
 def read_policies(
-    spec: Mapping[str, Any], known_roles: Iterable[str] = KNOWN_ROLES
+    spec: Mapping[str, Any], known_roles: Iterable[str] | None = None
 ) -> dict[str, OperationPolicy]:
-    """Policies by operationId from a resolved OpenAPI document; raises ContractError on any rule broken."""
-    known = frozenset(known_roles)
+    """Policies by operationId from a resolved OpenAPI document; raises ContractError on any rule broken.
+
+    `known_roles` (default: `roles` of the process's platform configuration, the realm's roles) are the names
+    x-roles may use: a typo would silently deny everyone, so an unknown name refuses start-up instead."""
+    known = frozenset(platform_config().roles if known_roles is None else known_roles)
     global_security = spec.get("security")
     policies: dict[str, OperationPolicy] = {}
     problems: list[str] = []

@@ -22,6 +22,27 @@ from starlette.types import Scope
 from plumbing import json_input, request_context
 from plumbing.problems import FieldError, Problem
 
+# The name of a member or query parameter the contract does not declare was typed by the client. It is named in
+# the pointer only when it looks like a field name of the contracts (snake_case ASCII, at most 64 characters), so
+# that a misspelt field (`given_name` for `given_names`) is found at once; any other name (capitals, spaces,
+# hyphens, non-ASCII, longer) could be data typed in the wrong place and is not echoed: the pointer stops at the
+# enclosing object (`/query` for a parameter). Values are never echoed (docs/problems.md).
+_ECHOABLE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+def _unknown_members(base: str, error: ValidationError) -> list[FieldError]:
+    """One error per member `additionalProperties: false` refuses: at its name when it may be echoed."""
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    declared = set(schema.get("properties") or {})
+    patterns = [re.compile(p) for p in (schema.get("patternProperties") or {})]
+    extra = [n for n in error.instance if n not in declared and not any(p.search(n) for p in patterns)]
+    named = [
+        FieldError(f"{base}/{name}", "additionalProperties") for name in extra if _ECHOABLE_NAME.match(name)
+    ]
+    if len(named) < len(extra):
+        named.append(FieldError(base, "additionalProperties"))
+    return named
+
 
 def _declared_pointer(prefix: str, error: ValidationError) -> str:
     """A JSON pointer built only from the contract: array indexes and property names the schema declares.
@@ -50,6 +71,9 @@ def _schema_errors(prefix: str, validator: Any, instance: Any) -> list[FieldErro
             for name in error.validator_value:
                 if name not in error.instance:
                     errors.append(FieldError(f"{base}/{name}", "required"))
+        elif error.validator == "additionalProperties" and error.validator_value is False:
+            if isinstance(error.instance, dict):
+                errors.extend(_unknown_members(_declared_pointer(prefix, error), error))
         else:
             errors.append(FieldError(_declared_pointer(prefix, error), str(error.validator)))
     return errors
@@ -108,8 +132,12 @@ class ProblemParameterValidator(ParameterValidator):
 
     def validate_request(self, request: Any) -> None:
         errors: list[FieldError] = []
-        if self.strict_validation and self.validate_query_parameter_list(request, self.security_query_params):
-            errors.append(FieldError("/query", "unknown-parameter"))
+        if self.strict_validation:
+            unknown = self.validate_query_parameter_list(request, self.security_query_params)
+            named = sorted(name for name in unknown if _ECHOABLE_NAME.match(name))
+            errors.extend(FieldError(f"/query/{name}", "unknown-parameter") for name in named)
+            if len(named) < len(unknown):
+                errors.append(FieldError("/query", "unknown-parameter"))
         sources = {
             "query": lambda p: request.query_params.get(p["name"]),
             "path": lambda p: request.path_params.get(p["name"].replace("-", "_")),

@@ -17,7 +17,7 @@ from app_support import CANARY, DEMO_SPEC, FakeDatabase, FakeJwks, bearer, build
 from plumbing.logging import configure_logging  # noqa: E402
 from plumbing.security import ContractError  # noqa: E402
 
-PROBLEM = "https://thb-platform.example/problems/"
+PROBLEM = "/problems/"  # the catalogue's default base (THB_PROBLEM_BASE unset)
 PURPOSE = {"X-Purpose": "case-management"}
 
 
@@ -158,6 +158,32 @@ def test_validation_error_has_pointer_and_code_and_never_the_value(demo):
     assert CANARY not in response.text
     assert CANARY not in json.dumps(dict(response.headers))
     assert CANARY not in logs.getvalue()
+
+
+def test_an_unknown_member_with_a_field_like_name_is_named_in_the_pointer(demo):
+    """A misspelt field is found at once; a name that could be data typed in the wrong place is not echoed
+    (plumbing.validation `_ECHOABLE_NAME`, docs/problems.md)."""
+    client, logs = demo
+    payload = {"name": "x", "kind": "small", "colour": "blue", CANARY: "y", "Hoxha Ëngjëll": "z"}
+    response = client.post("/v1/demo/things", json=payload, headers=bearer("manager"))
+    body = _assert_problem(response, 422, "validation-failed")
+    assert body["errors"] == [
+        {"pointer": "/body/colour", "code": "additionalProperties"},
+        {"pointer": "/body", "code": "additionalProperties"},
+    ]
+    assert "blue" not in response.text and CANARY not in response.text and "Hoxha" not in response.text
+    assert "colour" not in logs.getvalue()  # pointers are answered, never logged
+
+
+def test_an_unknown_query_parameter_with_a_field_like_name_is_named(demo):
+    client, _ = demo
+    response = client.get(f"/v1/demo/things?colour=blue&{CANARY}=1", headers=bearer("manager", **PURPOSE))
+    body = _assert_problem(response, 422, "validation-failed")
+    assert body["errors"] == [
+        {"pointer": "/query/colour", "code": "unknown-parameter"},
+        {"pointer": "/query", "code": "unknown-parameter"},
+    ]
+    assert "blue" not in response.text and CANARY not in response.text
 
 
 def test_missing_required_member_points_at_it(demo):

@@ -10,12 +10,13 @@ import pytest
 
 import thb_contracts
 from devstack.keycloak import merged_realm
-from plumbing.security import KNOWN_ROLES
+from plumbing.config import load_platform_config
 
 REALM_DIR = Path(__file__).resolve().parents[4] / "realm"
 SERVICES = {f"{s.name}-api" for s in thb_contracts.services()}
-# The realm must define exactly the roles the contracts may name (plumbing.security checks x-roles against them).
-ROLES = set(KNOWN_ROLES)
+# The one role catalogue is `roles` in config/platform.yaml (plumbing.security checks x-roles against it); the
+# realm must define exactly those roles.
+ROLES = set(load_platform_config(REALM_DIR.parent / "config" / "platform.yaml").roles)
 
 
 @pytest.fixture(scope="module")

@@ -94,6 +94,16 @@ def test_repository_configuration_is_valid():
     assert config.retention_for("person").action == "anonymise"
 
 
+def test_roles_and_need_to_know_are_configuration():
+    config = load_platform_config(CONFIG)
+    assert {"coordinator", "police-officer", "guardian", "analyst", "country-admin"} <= config.roles
+    sets = config.need_to_know
+    assert "case-manager" in sets.country_wide and "police-officer" in sets.agency
+    assert "guardian" in sets.assigned_only
+    assert not (sets.country_wide & sets.agency or sets.agency & sets.assigned_only)
+    assert (sets.country_wide | sets.agency | sets.assigned_only) < config.roles  # analysts read no record
+
+
 def test_adding_a_partner_country_is_configuration_only(tmp_path, raw):
     raw["languages"].append("mk") if "mk" not in raw["languages"] else None
     raw["countries"]["MK"] = {
@@ -132,6 +142,23 @@ def test_adding_a_partner_country_is_configuration_only(tmp_path, raw):
         (lambda c: c["authorisations"].update({"MK": {}}), "/authorisations/MK"),
         (lambda c: c["countries"]["ME"]["keys"].update({"data": "al-data"}), "/countries/ME/keys/data"),
         (lambda c: c.update({"default_language": "de"}), "/default_language"),
+        (lambda c: c.pop("roles"), "'roles' is a required property"),
+        (lambda c: c.pop("need_to_know"), "'need_to_know' is a required property"),
+        (lambda c: c["roles"].append("coordinator"), "/roles"),
+        (lambda c: c["roles"].append("Wizard"), "/roles/15"),
+        (
+            lambda c: c["need_to_know"]["agency"].append("wizard"),
+            "/need_to_know/agency/6: 'wizard' is not in",
+        ),
+        (
+            lambda c: c["need_to_know"]["agency"].append("guardian"),
+            "/need_to_know/assigned_only/1: 'guardian'",
+        ),
+        (lambda c: c["need_to_know"].update({"everything": ["auditor"]}), "unknown key(s) 'everything'"),
+        (
+            lambda c: c["roles"].remove("bid-panel-member"),
+            "/authorisations/AL/best-interests-determination/0",
+        ),
     ],
 )
 def test_invalid_configuration_names_the_pointer(tmp_path, raw, mutate, pointer):

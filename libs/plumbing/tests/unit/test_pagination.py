@@ -121,3 +121,41 @@ def test_an_updated_since_that_overflows_in_utc_is_400(since):
     assert [e.as_dict() for e in raised.value.errors] == [
         {"pointer": "/query/updated_since", "code": "range"}
     ]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'[99999999999999999,"x"]',  # after year 9999
+        b'[-99999999999999999,"x"]',  # before year 1
+        b'[true,"x"]',  # a boolean is not a count of milliseconds
+        b'[1.5,"x"]',  # nor is a float
+        b'[0,""]',  # an empty id
+        b'[0,"x",3]',  # a third element
+    ],
+)
+def test_a_cursor_in_the_issued_format_that_we_could_not_have_issued_is_400(raw):
+    cursor = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    with pytest.raises(Problem) as raised:
+        decode_cursor(cursor)
+    assert raised.value.slug == "bad-request"
+    assert [e.as_dict() for e in raised.value.errors] == [{"pointer": "/query/cursor", "code": "cursor"}]
+
+
+def test_the_cursor_keeps_milliseconds_exactly():
+    # Integer milliseconds: .123 never comes back as .122999 (which would repeat or skip a record).
+    for millis in (0, 1, 123, 999):
+        instant = T0.replace(microsecond=millis * 1000)
+        assert decode_cursor(encode_cursor(instant, "k")).updated_at == instant
+    assert decode_cursor(encode_cursor(T0.replace(microsecond=123456), "k")).updated_at == T0
+
+
+def test_one_cursor_format_for_plain_collections_and_the_repository():
+    # ScopedRepository.list_page decodes with plumbing.pagination: its InvalidCursor is this module's 400 problem.
+    from plumbing.errors import InvalidCursor
+    from plumbing.repository import decode_cursor as repository_decode
+
+    assert repository_decode is decode_cursor
+    with pytest.raises(InvalidCursor) as raised:
+        decode_cursor("not-a-cursor")
+    assert isinstance(raised.value, Problem) and raised.value.status == 400

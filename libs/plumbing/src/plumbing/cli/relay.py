@@ -4,25 +4,27 @@
                                  [--database NAME] [--poll-interval 1.0] [--lease 60]
                                  [--wake-address 127.0.0.1:7071] [--metrics-port 9464]
 
-Environment: MONGODB_URI (its path names the database unless --database), KAFKA_BOOTSTRAP_SERVERS,
-OUTBOX_WAKE_ADDRESS (the UDP address writers' notify_relay() sends to; optional, polling always runs).
-Topics come from openapi/asyncapi.yaml by event type; missing topics are created at start when Kafka is up.
-A service whose worker entry point already holds its document classes calls plumbing.outbox.run_relay instead.
+Environment: MONGODB_URI (its path names the database unless --database; else thb_<service>),
+KAFKA_BOOTSTRAP_SERVERS, OUTBOX_WAKE_ADDRESS (the UDP address writers' notify_relay() sends to; optional, polling
+always runs), THB_WORKER_PORT (health, readiness and metrics; --metrics-port overrides it).
+Topics come from asyncapi.yaml by event type; missing topics are created at start when Kafka is up.
+The same relay as a service's worker entry point: both call plumbing.worker.run_relay, which a service whose
+entry point holds its document classes calls directly (identification.entrypoints.relay).
 Stops on SIGTERM/SIGINT after the event in flight.
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
-from functools import partial
+from pathlib import Path
 
-from pymongo import MongoClient
+from pymongo.uri_parser import parse_uri
 
-from plumbing.kafka import ensure_topics, make_producer
-from plumbing.outbox import WAKE_ENV, Relay
+from plumbing.config import Settings, config_path_from_env
+from plumbing.outbox import WAKE_ENV
+from plumbing.worker import run_relay
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,31 +43,30 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.mongodb_uri or not args.bootstrap:
         parser.error("MONGODB_URI and KAFKA_BOOTSTRAP_SERVERS (or the options) are required")
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
-    log = logging.getLogger("plumbing.cli.relay")
-
-    client: MongoClient = MongoClient(args.mongodb_uri, tz_aware=True)
-    database = client[args.database] if args.database else client.get_default_database()
-    collections = [database[name.strip()] for name in args.collections.split(",") if name.strip()]
-    try:
-        ensure_topics(args.bootstrap)
-    except Exception as exc:  # noqa: BLE001 - Kafka may be down at start; the relay keeps its events and retries
-        log.warning("could not ensure topics now (%s); continuing", type(exc).__name__)
-    if args.metrics_port:
-        from prometheus_client import start_http_server
-
-        start_http_server(args.metrics_port)
-    relay = Relay(
+    in_uri = parse_uri(args.mongodb_uri).get("database")
+    if args.database and in_uri and args.database != in_uri:
+        parser.error("--database names another database than MONGODB_URI's path")
+    collections = [name.strip() for name in args.collections.split(",") if name.strip()]
+    settings = Settings(
+        service=args.service,
+        mode="production",  # a relay reads no keys and validates no tokens: the mode changes nothing here
+        mongodb_uri=args.mongodb_uri,
+        mongodb_db=args.database or in_uri or f"thb_{args.service.replace('-', '_')}",
+        kafka_bootstrap_servers=args.bootstrap,
+        oidc_issuer=None,
+        config_path=config_path_from_env(),
+        keys_file=Path(os.environ.get("THB_KEYS_FILE") or ".local/keys.json"),
+        log_level=os.environ.get("THB_LOG_LEVEL", "INFO").upper(),
+    )
+    run_relay(
+        args.service,
         collections,
-        partial(make_producer, args.bootstrap, client_id=f"{args.service}-relay"),
-        owner=None,
+        settings=settings,
+        worker_port=args.metrics_port,
         lease_s=args.lease,
         poll_interval_s=args.poll_interval,
         wake_address=args.wake_address,
     )
-    log.info("relay for %s started on %d collection(s)", args.service, len(collections))
-    relay.run()
-    client.close()
     return 0
 
 

@@ -1,30 +1,27 @@
 """Domain errors with stable codes.
 
-The API layer maps a :class:`DomainError` to problem+json 422; ``code`` and ``pointer`` are part of the public
-contract, the message is for developers only and must never contain submitted personal data.
+A :class:`DomainError` is a `plumbing.errors.RuleViolation`: the app factory answers it with problem+json 422,
+one {pointer, code} per detail (pointers into the request body, under `/body`). ``code`` and ``pointer`` are part
+of the public contract, the message is for developers only and must never contain submitted personal data.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from plumbing.errors import RuleViolation, Violation
+
+# One broken rule: a stable code and a JSON pointer into the request body ("" = the body as a whole).
+ErrorDetail = Violation
 
 
-@dataclass(frozen=True)
-class ErrorDetail:
-    code: str
-    pointer: str = ""
-
-
-class DomainError(Exception):
+class DomainError(RuleViolation):
     def __init__(
         self, code: str, message: str, *, pointer: str = "", details: tuple[ErrorDetail, ...] = ()
     ) -> None:
-        super().__init__(message)
+        # Several problems can be reported at once so that a client fixes a form in one round trip.
+        super().__init__(message, details or (ErrorDetail(code, pointer),))
         self.code = code
         self.message = message
         self.pointer = pointer
-        # Several problems can be reported at once so that a client fixes a form in one round trip.
-        self.details: tuple[ErrorDetail, ...] = details or (ErrorDetail(code, pointer),)
 
     def __repr__(self) -> str:
         return f"DomainError(code={self.code!r}, pointer={self.pointer!r})"

@@ -1,0 +1,93 @@
+"""The body of a worker process: the one way to run an outbox relay or a consumer.
+
+A service's worker entry point (`python -m <package>.entrypoints.relay` / `.consumer`) says only what is its
+own — which collections hold its outbox and what runs between passes; which topics it consumes and its handler
+table — and calls `run_relay` or `run_consumer`. Both start the same way and run until SIGTERM/SIGINT:
+
+1. settings from the environment (plumbing.config.Settings; MONGODB_URI and KAFKA_BOOTSTRAP_SERVERS are
+   required: without them the process refuses to start);
+2. JSON logs, tracing (PRODUCER/CONSUMER spans continue each event's trace);
+3. the service's database, registered for mongoengine's documents and as a pymongo Database (plumbing.mongo);
+4. the topics of asyncapi.yaml (plumbing.kafka.ensure_topics);
+5. /healthz, /readyz (connected to Kafka) and /metrics on THB_WORKER_PORT (plumbing.worker_endpoints).
+
+`python -m plumbing.cli.relay` is the same relay for collections named on the command line.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from functools import partial
+from typing import Any
+
+from mongoengine import Document
+from pymongo.collection import Collection
+from pymongo.database import Database
+
+from plumbing import mongo, telemetry, worker_endpoints
+from plumbing.config import Settings
+from plumbing.kafka import ConsumerLoop, Handlers, ensure_topics, make_producer
+from plumbing.logging import configure_logging
+from plumbing.outbox import Relay
+
+log = logging.getLogger(__name__)
+
+
+def start(service: str, settings: Settings | None = None) -> tuple[Settings, Database, str]:
+    """Steps 1-3 of every worker: (settings, the service's database, the Kafka bootstrap servers)."""
+    settings = settings or Settings.from_env(service)
+    settings.require("mongodb_uri", "kafka_bootstrap_servers")
+    configure_logging(service, settings.log_level)
+    telemetry.setup_tracing(service)
+    mongo.connect(settings)  # lazy: no network until the first operation
+    return settings, mongo.get_database(), str(settings.kafka_bootstrap_servers)
+
+
+def run_relay(
+    service: str,
+    sources: Iterable[type[Document] | Collection | str],
+    *,
+    settings: Settings | None = None,
+    periodic: Sequence[Callable[[], object]] = (),
+    worker_port: int | None = None,
+    **relay_options: Any,
+) -> None:
+    """Publish the outbox of `sources` (document classes, collections, or collection names in the service's
+    database) until SIGTERM/SIGINT; `periodic` tasks (e.g. a StepRunner's run_once) run between passes.
+    `relay_options` go to plumbing.outbox.Relay (lease_s, poll_interval_s, wake_address, ...)."""
+    settings, database, bootstrap = start(service, settings)
+    try:
+        ensure_topics(bootstrap)
+    except Exception as exc:  # noqa: BLE001 - Kafka may be down at start; events stay pending and are retried
+        log.warning("topics not ensured now: %s", type(exc).__name__)
+    collections = [database[source] if isinstance(source, str) else source for source in sources]
+    relay = Relay(
+        collections,
+        partial(make_producer, bootstrap, client_id=f"{service}-relay"),
+        periodic=periodic,
+        **relay_options,
+    )
+    worker_endpoints.serve(relay.ready, worker_port)
+    log.info("relay for %s started on %d collection(s)", service, len(collections))
+    relay.run()
+
+
+def run_consumer(
+    service: str,
+    topics: Sequence[str],
+    handlers: Callable[[Database], Handlers],
+    *,
+    settings: Settings | None = None,
+    **loop_options: Any,
+) -> None:
+    """Consume `topics` as the consumer group `service` until SIGTERM/SIGINT. `handlers(database)` builds the
+    handler table `{event type: handler}` once the database is registered; types without an entry are skipped
+    (plumbing.kafka.ConsumerLoop). `loop_options` go to ConsumerLoop (max_attempts, backoff_s, ...)."""
+    settings, database, bootstrap = start(service, settings)
+    ensure_topics(
+        bootstrap
+    )  # a consumer subscribing to a missing topic would wait for metadata: fail, restart
+    loop = ConsumerLoop(list(topics), service, handlers(database), bootstrap, **loop_options)
+    worker_endpoints.serve(loop.ready)
+    loop.run()

@@ -1,0 +1,55 @@
+"""The skeleton services (every consumer of identification events) hold only what is their own: which topics,
+which handler per event type, their contract's operation. Running the consumer, the inbox, paging and the app
+come from plumbing. No server is needed: nothing here touches the network."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import pytest
+from pymongo import MongoClient
+
+import thb_contracts
+from plumbing.events import owner_country
+from plumbing.kafka import event_types
+
+TOPIC = "identification.events.v1"
+CONSUMERS = [s for s in thb_contracts.services() if any(w.endswith(".consumer") for w in s.workers)]
+
+
+@pytest.fixture(scope="module")
+def database() -> Any:
+    client: MongoClient = MongoClient(
+        "mongodb://127.0.0.1:1/", connect=False
+    )  # never used: no operation runs
+    yield client["thb_skeleton_tests"]
+    client.close()
+
+
+def test_there_are_skeleton_consumers() -> None:
+    assert len(CONSUMERS) >= 3
+
+
+@pytest.mark.parametrize("service", CONSUMERS, ids=lambda s: s.name)
+def test_the_handler_table_records_every_identification_event_once_in_the_services_inbox(
+    service: Any, database: Any
+) -> None:
+    consumer = importlib.import_module(f"{service.package}.entrypoints.consumer")
+    assert consumer.TOPICS == (TOPIC,)
+    table = consumer.handlers(database)
+    assert set(table) == set(event_types(TOPIC)) and table
+    inboxes = {handler.__self__ for handler in table.values()}
+    assert len(inboxes) == 1  # one inbox per service: event ids are unique platform-wide
+    (inbox,) = inboxes
+    assert all(handler.__func__ is type(inbox).record_once for handler in table.values())
+    assert inbox.consumer_name == service.name  # also its consumer group (plumbing.worker.run_consumer)
+    assert inbox.collection.name == "received_events"
+    assert inbox.keep == {"country": owner_country}  # what the API scopes the list by
+
+
+@pytest.mark.parametrize("service", CONSUMERS, ids=lambda s: s.name)
+def test_the_api_module_has_the_contracts_handler_and_builds_its_app_only_when_asked(service: Any) -> None:
+    http = importlib.import_module(f"{service.package}.entrypoints.http")
+    assert callable(http.list_received_events)
+    assert "app" not in vars(http)  # importing builds nothing (the app is made inside the gunicorn worker)
