@@ -2,21 +2,68 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from identification.adapters.sealing import PersonSealer
 from identification.domain.indicators import IndicatorCatalogue, IndicatorSet
 from plumbing.auth import Caller
 from plumbing.clock import Clock
 from plumbing.config import PlatformConfig
+from plumbing.documents import OwnedDocument
+from plumbing.repository import Page
 
 SOURCE = "/identification"
 
-# (document class, caller) -> a repository with get/find/list_page/insert/update (plumbing.repository)
-RepositoryFactory = Callable[[type, Caller], Any]
+D = TypeVar("D", bound=OwnedDocument)
+
+
+class Repository(Protocol[D]):
+    """Owned records of one document class as one caller may see them: what the command handlers use of
+    `plumbing.repository.ScopedRepository` (production) or `tests/unit/fakes.FakeRepository`.
+
+    Every read is limited to the caller's scope; a record outside it is `NotFound`, like a missing one. `insert`
+    sets ownership from the caller (never from `doc`) and raises `OutOfScope` when the caller's roles cannot
+    create such a record. `update` writes `doc`, `version + 1`, `events` (outbox) and follow-up `steps` at once,
+    guarded by the version `doc` was read with (`Conflict` when it changed meanwhile)."""
+
+    def get(self, record_id: str) -> D: ...
+
+    def find(self, *, limit: int | None = None, **filters: Any) -> list[D]:
+        """Mongoengine-style filters (`status="open"`, `screenings__id=...`, `__raw__={...}`)."""
+        ...
+
+    def list_page(
+        self,
+        *,
+        limit: int | None = None,
+        cursor: str | None = None,
+        updated_since: datetime | None = None,
+        **filters: Any,
+    ) -> Page[D]: ...
+
+    def insert(
+        self,
+        doc: D,
+        *,
+        events: Iterable[Mapping[str, Any]] = (),
+        steps: Iterable[Mapping[str, Any]] = (),
+    ) -> D: ...
+
+    def update(
+        self,
+        doc: D,
+        *,
+        expected_version: int | None = None,
+        events: Iterable[Mapping[str, Any]] = (),
+        steps: Iterable[Mapping[str, Any]] = (),
+    ) -> D: ...
+
+
+# (document class, caller) -> that caller's repository of that class (plumbing.repository.ScopedRepository)
+RepositoryFactory = Callable[[type, Caller], Repository[Any]]
 # country, year -> next sequence number (atomic)
 SequenceAllocator = Callable[[str, int], int]
 
