@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 import thb_contracts
+from plumbing.openapi_bundle import load_bundled
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 OPENAPI_DIR = Path(str(thb_contracts.files()))
@@ -44,6 +45,12 @@ class Operation:
 
 
 def load_contract(service: str) -> dict[str, Any]:
+    """The contract with the shared components (common.yaml) bundled in: every `$ref` is local."""
+    return load_bundled(OPENAPI_DIR / f"{service}.yaml")
+
+
+def load_own_contract(service: str) -> dict[str, Any]:
+    """The contract as written (its references into common.yaml left as they are)."""
     return dict(yaml.safe_load((OPENAPI_DIR / f"{service}.yaml").read_text()))
 
 

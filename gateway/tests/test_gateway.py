@@ -262,6 +262,10 @@ def test_429_with_retry_after_and_other_clients_unaffected(
     limited = call(gateway, "GET", REFERRAL, headers=bearer(al))
     assert_problem(limited, 429, "rate-limited")
     assert limited.headers["retry-after"] == "1"
+    # the headers common.yaml declares for 429: the budget per minute, nothing left, when one request fits
+    assert limited.headers["ratelimit-limit"] == "60"
+    assert limited.headers["ratelimit-remaining"] == "0"
+    assert limited.headers["ratelimit-reset"] == limited.headers["retry-after"]
     assert call(gateway, "GET", REFERRAL, headers=bearer(xk)).status_code == 200
     # another token of the same national system shares its budget (keyed by azp, not by token or sub)
     assert (

@@ -14,17 +14,15 @@ import pytest
 
 import thb_contracts
 from gateway.testing import ALL_AUDIENCES, RecordingUpstream, SigningKeys, build_gateway
-from tools.contracts import HTTP_METHODS, all_operations
+from plumbing.config import load_platform_config
+from tools.contracts import HTTP_METHODS, REPO_ROOT, all_operations
 
-ALL_ROLES = [
-    "coordinator", "contact-point", "case-manager", "police-officer", "border-police", "social-worker",
-    "child-protection-worker", "ngo-outreach", "labour-inspector", "service-provider", "guardian",
-    "bid-panel-member", "analyst", "auditor", "country-admin",
-]  # fmt: skip
+# Every role of the one catalogue (config/platform.yaml `roles`, which the realm defines exactly).
+ALL_ROLES = sorted(load_platform_config(REPO_ROOT / "config" / "platform.yaml").roles)
 PUBLIC = [op for op in all_operations() if op.spec.get("x-internal") is not True]
 INTERNAL = [op for op in all_operations() if op.spec.get("x-internal") is True]
 # The gateway's own endpoints: the only paths it answers that no contract declares.
-OWN = {"/healthz", "/readyz", "/v1/status", "/v1/openapi.json", "/docs", "/docs/"}
+OWN = {"/healthz", "/readyz", "/v1/status", "/v1/openapi.json", "/docs", "/docs/", "/problems", "/problems/"}
 
 
 def concrete(template: str) -> str:

@@ -52,6 +52,40 @@ REFUSED = {
 }
 
 
+# An indicator list's id spells its age group and form (`A-LAB`), an indicator's id its element (`A-LAB-DR-01`):
+# the complete body's ids fit one value of each; the consistency rules refuse the others (indicator_set_invalid).
+_PUBLISH = "identification.entrypoints.http.publish_indicator_set"
+_IDS_SPELL_IT = (
+    "the list's and the indicator's ids spell the age group, form and element of the complete body"
+)
+REFUSED.update({(_PUBLISH, "/lists/0/age_group", "child"): _IDS_SPELL_IT})
+REFUSED.update(
+    {
+        (_PUBLISH, "/lists/0/form", form): _IDS_SPELL_IT
+        for form in (
+            "sexual",
+            "forced_begging",
+            "forced_criminality",
+            "forced_marriage",
+            "domestic_servitude",
+            "other",
+        )
+    }
+)
+REFUSED.update(
+    {
+        (_PUBLISH, "/lists/0/indicators/0/element", element): _IDS_SPELL_IT
+        for element in (
+            "coercive_recruitment",
+            "recruitment_abuse_of_vulnerability",
+            "exploitative_conditions",
+            "coercion_at_destination",
+            "abuse_of_vulnerability_at_destination",
+        )
+    }
+)
+
+
 def enum_leaves(schema: dict[str, Any], path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], list]]:
     if "enum" in schema:
         yield path, list(schema["enum"])

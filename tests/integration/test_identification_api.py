@@ -217,11 +217,19 @@ def test_screening_decision_notification_and_events(call, db) -> None:
     assert call("al-police", "GET", f"/screenings/{screening['id']}").status_code == 200
     assert call("xk-police", "GET", f"/screenings/{screening['id']}").status_code == 404
 
-    # victim only by an authorised role with a legal reference
+    # victim only by an authorised role (403: not something the client can fix in the request) ...
     refused = call("al-police", "POST", f"/cases/{person['case_id']}/decisions", {"category": "victim"})
-    assert refused.status_code == 422
-    codes = {e["code"] for e in refused.json()["errors"]}
-    assert codes == {"formal_identification_not_authorised", "required"}
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["type"].endswith("/forbidden")
+    assert refused.json()["errors"] == [
+        {"pointer": "/body/category", "code": "formal_identification_not_authorised"}
+    ]
+    # ... with a legal reference (422)
+    unreferenced = call(
+        "al-case-manager", "POST", f"/cases/{person['case_id']}/decisions", {"category": "victim"}
+    )
+    assert unreferenced.status_code == 422
+    assert unreferenced.json()["errors"] == [{"pointer": "/body/legal_reference", "code": "required"}]
 
     decided = call(
         "al-police",
@@ -414,6 +422,95 @@ def test_statistics_suppress_small_cells(call) -> None:
     assert (
         call("al-police", "GET", "/statistics", purpose=False, period="2026", rows="sex").status_code == 403
     )
+    # a rule of the query names the query parameter
+    same = call(
+        "al-analyst", "GET", "/statistics", purpose=False, period="2026-13", rows="sex", columns="sex"
+    )
+    assert same.status_code == 422, same.text
+    assert same.json()["errors"] == [{"pointer": "/query/columns", "code": "unknown_dimension"}]
+    month = call("al-analyst", "GET", "/statistics", purpose=False, period="2026-13", rows="sex")
+    assert month.json()["errors"] == [{"pointer": "/query/period", "code": "period_invalid"}]
+
+
+def test_an_unknown_indicator_set_version_is_404(call) -> None:
+    found = call("al-police", "GET", "/indicator-sets/regional/versions/2026.1", purpose=False)
+    assert found.status_code == 200, found.text
+    missing = call("al-police", "GET", "/indicator-sets/regional/versions/1999.1", purpose=False)
+    assert missing.status_code == 404 and missing.json()["type"].endswith("/not-found")
+    assert (
+        call("al-police", "GET", "/indicator-sets/nowhere/versions/2026.1", purpose=False).status_code == 404
+    )
+
+
+def test_created_records_are_located_and_pointers_name_the_right_place(call) -> None:
+    located = call("al-police", "GET", person_location(call))
+    assert located.status_code == 200
+    # an unknown member with a field-like name is named (a misspelling); its value never comes back
+    typo = call("al-police", "POST", "/persons", {"surnames": ["x"], "given_name": ["Canary-Value"]})
+    assert typo.status_code == 422
+    assert typo.json()["errors"] == [{"pointer": "/body/given_name", "code": "additionalProperties"}]
+    assert "Canary-Value" not in typo.text
+    # an unknown query parameter is named too
+    listed = call("al-police", "GET", "/persons", colour="blue")
+    assert listed.json()["errors"] == [{"pointer": "/query/colour", "code": "unknown-parameter"}]
+    # a rule of an age determination's assessed range points into it once (no doubled segments)
+    determination = {
+        "decided_on": "2026-01-15",
+        "method": "documents",
+        "authority": "Probe authority",
+        "result": "child",
+        "assessed_birth_range": {"earliest": "2010-13", "latest": "2011"},
+    }
+    bad = call(
+        "al-case-manager", "POST", "/persons", {"surnames": ["x"], "age_determinations": [determination]}
+    )
+    assert bad.status_code == 422, bad.text
+    assert bad.json()["errors"] == [
+        {"pointer": "/body/age_determinations/0/assessed_birth_range/earliest", "code": "date_invalid"}
+    ]
+
+
+def person_location(call) -> str:
+    response = call("al-police", "POST", "/persons", {"surnames": ["Located"], "date_of_birth": "1990"})
+    assert response.status_code == 201, response.text
+    location = response.headers["location"]
+    assert location == f"{BASE}/persons/{response.json()['id']}"
+    return location.removeprefix(BASE)
+
+
+def test_sync_with_updated_since_is_inclusive_and_a_changed_record_comes_back(call) -> None:
+    """The contract's sync semantics (common.yaml UpdatedSince): order by (updated_at, id), `updated_since`
+    inclusive, a record changed after a sync comes back in the next one, the cursor pages without gaps."""
+    first, second = register(call), register(call)
+    cases = [call("al-police", "GET", f"/cases/{p['case_id']}").json() for p in (first, second)]
+    since = cases[0]["updated_at"]
+
+    def sync(updated_since: str, limit: int = 200) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        cursor = None
+        while True:
+            params: dict[str, Any] = {"updated_since": updated_since, "limit": limit}
+            if cursor:
+                params["cursor"] = cursor
+            page = call("al-police", "GET", "/cases", **params)
+            assert page.status_code == 200, page.text
+            items += page.json()["items"]
+            cursor = page.json()["next_cursor"]
+            if not cursor:
+                return items
+
+    synced = sync(since)
+    ids = [c["id"] for c in synced]
+    assert ids[:2] == [cases[0]["id"], cases[1]["id"]]  # inclusive: the case changed at `since` itself
+    assert [(c["updated_at"], c["id"]) for c in synced] == sorted((c["updated_at"], c["id"]) for c in synced)
+    assert [c["id"] for c in sync(since, limit=1)] == ids  # page by page, nothing lost or repeated
+    last_seen = max(c["updated_at"] for c in synced)
+
+    changed = call("al-police", "POST", f"/cases/{first['case_id']}/needs", {"needs": ["shelter"]})
+    assert changed.status_code == 200, changed.text
+    again = sync(last_seen)
+    assert again[-1]["id"] == first["case_id"] and again[-1]["needs"] == ["shelter"]  # it comes back, last
+    assert cases[1]["id"] in [c["id"] for c in again]  # changed at `last_seen` itself: inclusive again
 
 
 # ------------------------------------------------------------------------------- publishing indicator sets

@@ -24,6 +24,7 @@ from gateway.auth import AuthError, Caller, EdgeAuthenticator, bearer_token
 from gateway.contracts import Operation, RouteTable
 from gateway.docs import DocsAssets
 from gateway.headers import forwarded_headers, request_id, trace_context
+from gateway.problem_pages import ProblemPages
 from gateway.ratelimit import RateLimiter
 from gateway.upstream import Forwarder, UpstreamError, UpstreamResponse
 from plumbing import i18n
@@ -53,7 +54,10 @@ _CORS_ALLOW_HEADERS = (
     b"authorization, content-type, accept, accept-language, x-purpose, idempotency-key, x-request-id, "
     b"x-acting-user, traceparent, tracestate"
 )
-_CORS_EXPOSE_HEADERS = b"x-request-id, retry-after, location, content-language, www-authenticate"
+_CORS_EXPOSE_HEADERS = (
+    b"x-request-id, retry-after, location, content-language, www-authenticate, idempotent-replayed, "
+    b"ratelimit-limit, ratelimit-remaining, ratelimit-reset"
+)
 # Response headers of a service that the gateway replaces or that belong to one connection.
 _RESPONSE_DROP = frozenset(
     {
@@ -107,6 +111,7 @@ class _Request:
     caller: Caller | None = None
     outcome: str = "-"
     upstream_ms: float | None = None
+    accept: str | None = None
 
 
 class Gateway:
@@ -126,6 +131,7 @@ class Gateway:
         ready: Callable[[], bool] = lambda: True,
         on_startup: Callable[[], object] | None = None,
         on_shutdown: Callable[[], None] | None = None,
+        problem_pages: ProblemPages | None = None,
     ) -> None:
         self.routes = routes
         self.document_bytes = json.dumps(document, ensure_ascii=False).encode("utf-8")
@@ -140,6 +146,7 @@ class Gateway:
         self.ready = ready
         self.on_startup = on_startup
         self.on_shutdown = on_shutdown
+        self.problem_pages = problem_pages or ProblemPages()
         self._status_cache: tuple[float, bytes, int] | None = None
 
     # -- plumbing -----------------------------------------------------------------------------------------
@@ -191,6 +198,7 @@ class Gateway:
             origin=_text(headers.get(b"origin")),
             accept_language=_text(headers.get(b"accept-language")),
             started=time.perf_counter(),
+            accept=_text(headers.get(b"accept")),
         )
         status = 500
         try:
@@ -219,7 +227,12 @@ class Gateway:
         if own is None:
             req.outcome = "no-route"
             return await self._problem(send, req, Problem("not-found"))
-        req.route = path if not path.startswith("/docs/static/") else "/docs/static/{asset}"
+        if path.startswith("/docs/static/"):
+            req.route = "/docs/static/{asset}"
+        elif path.startswith("/problems/") and path != "/problems/":
+            req.route = "/problems/{slug}"
+        else:
+            req.route = path
         req.outcome = "gateway"
         if method not in ("GET", "HEAD"):
             return await self._problem(send, req, Problem("method-not-allowed"), allow="GET, HEAD")
@@ -236,6 +249,8 @@ class Gateway:
             return self._openapi
         if self.docs is not None and (path == "/docs" or path.startswith("/docs/")):
             return self._docs
+        if path == "/problems" or path.startswith("/problems/"):
+            return self._problems
         return None
 
     async def _api(
@@ -268,8 +283,10 @@ class Gateway:
                 # A valid realm token, but not one for this service: its client or group may not use it.
                 return await self._problem(send, req, Problem("forbidden"))
             if exc.status == 503:
+                # No signing key set loaded yet: `service-unavailable`, as the services answer it (`not-ready` is
+                # the /readyz answer only).
                 return await self._problem(
-                    send, req, Problem("not-ready", retry_after=RETRY_AFTER_UNAVAILABLE)
+                    send, req, Problem("service-unavailable", retry_after=RETRY_AFTER_UNAVAILABLE)
                 )
             return await self._problem(send, req, Problem("unauthorized"))
         req.caller = caller
@@ -281,7 +298,14 @@ class Gateway:
         )
         if not decision.allowed:
             req.outcome = "rate"
-            return await self._problem(send, req, Problem("rate-limited", retry_after=decision.retry_after))
+            # Declared in the contracts (common.yaml TooManyRequests): the budget, nothing left, when it refills.
+            limits = {
+                "RateLimit-Limit": str(decision.limit),
+                "RateLimit-Remaining": "0",
+                "RateLimit-Reset": str(decision.retry_after),
+            }
+            problem = Problem("rate-limited", retry_after=decision.retry_after, headers=limits)
+            return await self._problem(send, req, problem)
         rejection = _body_rejection(op, headers, self.max_body_bytes)
         if rejection is not None:
             req.outcome = "body"
@@ -417,8 +441,35 @@ class Gateway:
             (b"cache-control", b"public, max-age=300"),
         ]
         self._common_headers(out, req)
+        # The page opens the realm's login in a popup, and the popup hands the token back through
+        # `window.opener` from oauth2-redirect.html. `same-origin` would cut the popup off from its opener, so the
+        # page allows its popups, and the redirect page (reached from the realm's origin) sets no policy.
+        out = [(name, value) for name, value in out if name != b"cross-origin-opener-policy"]
+        if not req.path.endswith("/oauth2-redirect.html"):
+            out.append((b"cross-origin-opener-policy", b"same-origin-allow-popups"))
         await send({"type": "http.response.start", "status": 200, "headers": out})
         await send({"type": "http.response.body", "body": body if req.method == "GET" else b""})
+        return 200
+
+    async def _problems(self, send: Send, req: _Request) -> int:
+        """The problem catalogue at the problem `type` URIs (gateway.problem_pages)."""
+        slug = req.path[len("/problems/") :] if req.path.startswith("/problems/") else ""
+        language = i18n.negotiate(req.accept_language)
+        page = self.problem_pages.render(slug or None, req.accept, language)
+        if page is None:
+            req.outcome = "no-route"
+            return await self._problem(send, req, Problem("not-found"))
+        out = [
+            (b"content-type", page.content_type.encode()),
+            (b"content-length", str(len(page.body)).encode()),
+            (b"content-language", language.encode()),
+            (b"vary", b"Accept, Accept-Language"),
+            (b"cache-control", b"public, max-age=300"),
+            (b"content-security-policy", _API_CSP),
+        ]
+        self._common_headers(out, req)
+        await send({"type": "http.response.start", "status": 200, "headers": out})
+        await send({"type": "http.response.body", "body": page.body if req.method == "GET" else b""})
         return 200
 
     # -- answers ------------------------------------------------------------------------------------------

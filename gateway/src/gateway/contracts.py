@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 import thb_contracts
+from plumbing.openapi_bundle import BundleError, load_bundled
+from plumbing.problems import catalogue
 
 # The services behind the gateway, from the registry (openapi/services.toml).
 SERVICES: tuple[str, ...] = tuple(service.name for service in thb_contracts.services())
@@ -138,10 +138,11 @@ def load_contracts(
         path = directory / f"{service}.yaml"
         if not path.exists():
             raise ContractError(f"contract {path} is missing")
-        loaded = yaml.safe_load(path.read_text())
-        if not isinstance(loaded, dict):
-            raise ContractError(f"{path} is not an OpenAPI document")
-        contracts[service] = loaded
+        try:
+            # The shared components (common.yaml) bundled in, so every reference is local (plumbing.openapi_bundle).
+            contracts[service] = load_bundled(path)
+        except BundleError as error:
+            raise ContractError(f"{path}: {error}") from None
     return contracts
 
 
@@ -200,6 +201,24 @@ def build_routes(contracts: Mapping[str, Mapping[str, Any]]) -> RouteTable:
 
 
 # -- the combined document -------------------------------------------------------------------------------------
+def _with_problems(operation: Mapping[str, Any], label: str) -> str:
+    """The operation's description followed by its problem types as links to their pages, and their codes
+    (Swagger UI shows descriptions, not extensions)."""
+    lines = [str(operation.get("description") or "").rstrip(), ""] if operation.get("description") else []
+    lines.append("**Problems** (`type` of the answer, and the `errors[].code` values that can come with it):")
+    lines.append("")
+    for slug, codes in (operation.get("x-problem-types") or {}).items():
+        try:
+            kind = catalogue().get(str(slug))
+        except ValueError:
+            raise ContractError(
+                f"{label}: x-problem-types names {slug!r}, not in the problem catalogue"
+            ) from None
+        listed = ", ".join(f"`{code}`" for code in codes or [])
+        lines.append(f"- {kind.status} [`{slug}`]({kind.uri})" + (f": {listed}" if listed else ""))
+    return "\n".join(lines)
+
+
 def combined_document(
     contracts: Mapping[str, Mapping[str, Any]],
     *,
@@ -227,6 +246,8 @@ def combined_document(
                         continue
                     value = dict(value)
                     value.setdefault("tags", [service])
+                    if value.get("x-problem-types"):
+                        value["description"] = _with_problems(value, f"{service}: {key.upper()} {template}")
                     value.pop("security", None)  # one scheme set for the whole document, below
                     kept[key] = value
                 else:
@@ -250,14 +271,16 @@ def combined_document(
         },
         "oauth2": {
             "type": "oauth2",
-            "description": "Interactive login through the realm's public PKCE client `api-docs`.",
+            "description": (
+                "Interactive login through the realm's public PKCE client `api-docs`. National systems get "
+                "their token with the client credentials grant outside the page (README, Getting a token)."
+            ),
             "flows": {
                 "authorizationCode": {
                     "authorizationUrl": authorization_url,
                     "tokenUrl": token_url,
                     "scopes": {},
                 },
-                "clientCredentials": {"tokenUrl": token_url, "scopes": {}},
             },
         },
     }
@@ -269,7 +292,9 @@ def combined_document(
             "description": (
                 "Every public operation of the identification, referral, exchange and return services behind one "
                 "gateway. Authenticate with a bearer token of the realm; each operation lists the roles "
-                "(`x-roles`) that may call it. Errors are RFC 9457 problems."
+                "(`x-roles`) that may call it. Errors are RFC 9457 problems: each operation lists the problem types "
+                "it can answer (`x-problem-types`, with the `errors[].code` values of each), and every `type` is a "
+                "page of this gateway (`GET /problems` lists them all)."
             ),
         },
         "servers": [dict(s) for s in servers],

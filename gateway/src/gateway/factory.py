@@ -11,6 +11,7 @@ from gateway.app import Gateway
 from gateway.auth import EdgeAuthenticator
 from gateway.contracts import SERVICES, audience_of, build_routes, combined_document, load_contracts
 from gateway.docs import DocsAssets, origin_of
+from gateway.problem_pages import ProblemPages
 from gateway.ratelimit import RateLimiter
 from gateway.settings import GatewaySettings
 from plumbing.auth import JwksCache, TokenValidator
@@ -52,6 +53,7 @@ def create_app(settings: GatewaySettings | None = None, openapi_dir: Path | None
         ready=lambda: jwks.loaded,
         on_startup=jwks.start,
         on_shutdown=jwks.stop,
+        problem_pages=ProblemPages.from_contracts(contracts),
     )
 
 

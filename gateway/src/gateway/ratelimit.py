@@ -32,6 +32,7 @@ class Decision:
     allowed: bool
     retry_after: int  # whole seconds until one request fits again (0 when allowed)
     remaining: int
+    limit: int = 0  # the budget's requests per minute (RateLimit-Limit on a 429)
 
 
 class RateLimiter:
@@ -62,10 +63,10 @@ class RateLimiter:
             self._buckets.move_to_end(bucket_key)
         if tokens >= 1.0:
             tokens -= 1.0
-            decision = Decision(True, 0, int(tokens))
+            decision = Decision(True, 0, int(tokens), budget.requests_per_minute)
         else:
             wait = (1.0 - tokens) / rate
-            decision = Decision(False, max(1, math.ceil(wait)), 0)
+            decision = Decision(False, max(1, math.ceil(wait)), 0, budget.requests_per_minute)
         self._buckets[bucket_key] = (tokens, now)
         if len(self._buckets) > self.max_keys:
             # An evicted key starts again with a full burst; only the least recently seen keys are dropped.

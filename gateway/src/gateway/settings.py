@@ -1,6 +1,6 @@
 """The gateway's settings: addresses and switches from the environment, rate budgets from config/platform.yaml.
 
-Environment (CONVENTIONS.md: addresses, switches and secrets come from the environment):
+Environment (docs/conventions.md: addresses, switches and secrets come from the environment):
 
 | variable | meaning |
 |---|---|

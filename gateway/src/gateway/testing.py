@@ -25,6 +25,7 @@ from gateway.auth import EdgeAuthenticator
 from gateway.contracts import SERVICES, audience_of, build_routes, combined_document, load_contracts
 from gateway.docs import DocsAssets
 from gateway.httpx_forwarder import HttpxForwarder
+from gateway.problem_pages import ProblemPages
 from gateway.ratelimit import RateLimiter
 from plumbing.auth import JwksCache, TokenValidator
 from plumbing.config import RateBudget, RateBudgets
@@ -205,4 +206,5 @@ def build_gateway(
         max_body_bytes=max_body_bytes,
         forwarder=HttpxForwarder(urls, transport) if transport is not None else None,
         ready=ready,
+        problem_pages=ProblemPages.from_contracts(loaded),
     )

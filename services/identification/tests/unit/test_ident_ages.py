@@ -1,4 +1,4 @@
-"""Partial dates of birth, age determinations and child status (CONVENTIONS.md "Time, people, languages")."""
+"""Partial dates of birth, age determinations and child status (docs/conventions.md "Time, people, languages")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Screening rules of DOMAIN.md, table-driven against a synthetic set with known strengths.
+"""Screening rules of docs/domain.md, table-driven against a synthetic set with known strengths.
 
 Answer shorthand: "A-LAB DR s" = the next strong indicator of element DR in list A-LAB (m = medium, w = weak).
 """

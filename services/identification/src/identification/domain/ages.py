@@ -1,6 +1,6 @@
 """Partial dates of birth, age determinations and child status.
 
-Child status is computed for a date and never stored (CONVENTIONS.md "Time, people, languages"): the presumption
+Child status is computed for a date and never stored (docs/conventions.md "Time, people, languages"): the presumption
 of childhood holds whenever the possible birth dates reach below 18 years, and only a recorded age determination
 overrides it in favour of adulthood.
 """
@@ -98,8 +98,9 @@ def parse_date_of_birth(
     if isinstance(value, str):
         span = parse_partial_date(value, pointer=pointer)
     else:
-        first = parse_partial_date(value[0], pointer=f"{pointer}/0")
-        last = parse_partial_date(value[1], pointer=f"{pointer}/1")
+        # Pointers name the members of the contract's date range object, not positions in a pair.
+        first = parse_partial_date(value[0], pointer=f"{pointer}/earliest")
+        last = parse_partial_date(value[1], pointer=f"{pointer}/latest")
         if first.earliest > last.latest:
             raise DomainError("date_range_inverted", "earliest birth date is after latest", pointer=pointer)
         span = BirthRange(first.earliest, last.latest)
@@ -153,7 +154,7 @@ class AgeDetermination:
                 raise DomainError(
                     "age_determination_invalid",
                     "assessed birth range lies after the decision",
-                    pointer="/assessed_birth",
+                    pointer="/assessed_birth_range",
                 )
             child_by_range = may_be_under(self.assessed_birth, self.decided_on)
             adult_by_range = add_years(self.assessed_birth.earliest, ADULT_AGE) <= self.decided_on

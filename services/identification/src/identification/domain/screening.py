@@ -1,6 +1,6 @@
 """Screening: answers to indicators -> per-element and per-list results -> suggested category.
 
-Implements "Indicators and screening rules" of DOMAIN.md. The suggestion is advice for the officer; it never
+Implements "Indicators and screening rules" of docs/domain.md. The suggestion is advice for the officer; it never
 reaches *victim*, which only a formal identification decision sets.
 """
 
@@ -16,7 +16,7 @@ from .errors import DomainError, ErrorDetail, raise_all
 from .indicators import IndicatorCatalogue, IndicatorList, IndicatorSet
 
 ADULT_GROUPS = (Group.RECRUITMENT, Group.EXPLOITATION, Group.MEANS)
-# For a child the means are not required (DOMAIN.md; a child cannot consent to exploitation).
+# For a child the means are not required (docs/domain.md; a child cannot consent to exploitation).
 CHILD_GROUPS = (Group.RECRUITMENT, Group.EXPLOITATION)
 
 

@@ -1,28 +1,33 @@
 """HTTP handlers (thin): caller and purpose from the request context, a command of the service layer, the access
-log before any personal data leaves, the view. `app` is the ASGI app gunicorn serves
+log before any personal data leaves, the view. A DomainError (a plumbing RuleViolation) needs no handling here:
+the app factory answers it 422 with every {pointer, code}. `app` is the ASGI app gunicorn serves
 (`gunicorn -c python:plumbing.gunicorn_conf identification.entrypoints.http:app`)."""
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Mapping, Sequence
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import thb_contracts
 from identification.bootstrap import SERVICE, Runtime, build_runtime
 from identification.domain.errors import DomainError
 from identification.service_layer import cases, duplicates, indicator_sets, persons, statistics
-from plumbing import request_context
+from plumbing import mongo, request_context
 from plumbing.access_log import AccessLog, record_for_request
-from plumbing.app import create_app
-from plumbing.auth import Caller, JwksCache, TokenValidator
+from plumbing.app import app_on_first_access, create_app
+from plumbing.auth import Caller
 from plumbing.clock import Clock
 from plumbing.pagination import parse_updated_since
 from plumbing.problems import FieldError, Problem
+from plumbing.service_auth import service_validator
 
 SPEC = Path(str(thb_contracts.contract("identification")))  # found by package, not by the checkout's layout
-F = TypeVar("F", bound=Callable[..., Any])
+BASE = "/v1/identification"
+# Rule codes that mean "your role may not take this decision" (config/platform.yaml `authorisations`): 403, not
+# 422, so that a client tells a refusal it cannot fix by changing the request from one it can.
+NOT_AUTHORISED = frozenset({"formal_identification_not_authorised", "age_determination_not_authorised"})
 
 
 class _State:
@@ -50,20 +55,23 @@ def _record_read(resource_type: str, ids: Sequence[str]) -> None:
     record_for_request(STATE.access_log, resource_type, ids)
 
 
-def domain_errors(function: F) -> F:
-    """DomainError (bad input or a rule broken) -> 422 with every {pointer, code}; the values are never echoed."""
-
-    @functools.wraps(function)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return function(*args, **kwargs)
-        except DomainError as error:
-            pointers = [
-                FieldError("/body" + d.pointer if d.pointer else "/body", d.code) for d in error.details
-            ]
-            raise Problem("validation-failed", errors=pointers) from None
-
-    return wrapper  # type: ignore[return-value]
+@contextlib.contextmanager
+def _rules(location: str = "/body") -> Iterator[None]:
+    """A DomainError as the contract documents it: a decision the caller's role may not take is 403 `forbidden`
+    naming only those rules; any other is 422 with its pointers under `location` (`/body` is the app factory's
+    own mapping; statistics read query parameters: `/query/period`)."""
+    try:
+        yield
+    except DomainError as error:
+        refused = [d for d in error.details if d.code in NOT_AUTHORISED]
+        if refused:
+            raise Problem(
+                "forbidden", errors=[FieldError(location + d.pointer, d.code) for d in refused]
+            ) from None
+        if location != "/body":
+            errors = [FieldError(location + d.pointer, d.code) for d in error.details]
+            raise Problem("validation-failed", errors=errors) from None
+        raise
 
 
 def _page(items: list[dict[str, Any]], next_cursor: str | None) -> dict[str, Any]:
@@ -73,11 +81,13 @@ def _page(items: list[dict[str, Any]], next_cursor: str | None) -> dict[str, Any
 # ---------------------------------------------------------------------------------------------- persons
 
 
-@domain_errors
 def register_person(body: dict[str, Any]) -> Any:
-    view, created = persons.register_person(_runtime().deps, _caller(), body)
+    with _rules():
+        view, created = persons.register_person(_runtime().deps, _caller(), body)
     _record_read("person", [view["id"]])
-    return view, 201 if created else 200
+    if not created:
+        return view, 200
+    return view, 201, {"Location": f"{BASE}/persons/{view['id']}"}
 
 
 def list_persons(limit: int | None = None, cursor: str | None = None, updated_since: Any = None) -> Any:
@@ -100,7 +110,7 @@ def get_person(person_id: str) -> Any:
 def create_case(body: dict[str, Any]) -> Any:
     case = cases.open_case(_runtime().deps, _caller(), body["person_id"])
     _record_read("case", [case.id, case.person_id])
-    return cases.case_view(case), 201
+    return cases.case_view(case), 201, {"Location": f"{BASE}/cases/{case.id}"}
 
 
 def list_cases(limit: int | None = None, cursor: str | None = None, updated_since: Any = None) -> Any:
@@ -117,28 +127,25 @@ def get_case(case_id: str) -> Any:
     return cases.case_view(case)
 
 
-@domain_errors
 def decide_category(case_id: str, body: dict[str, Any]) -> Any:
-    case = cases.decide_category(_runtime().deps, _caller(), case_id, body)
+    with _rules():
+        case = cases.decide_category(_runtime().deps, _caller(), case_id, body)
     _record_read("case", [case.id, case.person_id])
     return cases.case_view(case)
 
 
-@domain_errors
 def record_needs(case_id: str, body: dict[str, Any]) -> Any:
     case = cases.record_needs(_runtime().deps, _caller(), case_id, body)
     _record_read("case", [case.id, case.person_id])
     return cases.case_view(case)
 
 
-@domain_errors
 def start_recovery_period(case_id: str, body: dict[str, Any]) -> Any:
     case = cases.start_recovery_period(_runtime().deps, _caller(), case_id, body)
     _record_read("case", [case.id, case.person_id])
     return cases.case_view(case)
 
 
-@domain_errors
 def close_case(case_id: str, body: dict[str, Any]) -> Any:
     case = cases.close_case(_runtime().deps, _caller(), case_id, body)
     _record_read("case", [case.id, case.person_id])
@@ -148,11 +155,10 @@ def close_case(case_id: str, body: dict[str, Any]) -> Any:
 # ------------------------------------------------------------------------------------------- screenings
 
 
-@domain_errors
 def create_screening(body: dict[str, Any]) -> Any:
     case, item = cases.record_screening(_runtime().deps, _caller(), body)
     _record_read("screening", [item["id"], case.id, case.person_id])
-    return cases.screening_view(case, item), 201
+    return cases.screening_view(case, item), 201, {"Location": f"{BASE}/screenings/{item['id']}"}
 
 
 def get_screening(screening_id: str) -> Any:
@@ -183,7 +189,6 @@ def acknowledge_notification(notification_id: str, body: dict[str, Any] | None =
 # ----------------------------------------------------------------------------------- duplicate searches
 
 
-@domain_errors
 def create_duplicate_search(body: dict[str, Any]) -> Any:
     view = duplicates.search(_runtime().deps, _caller(), body)
     _record_read("person", [view["id"], *[c["person_id"] for c in view["candidates"]]])
@@ -197,12 +202,12 @@ def list_indicator_sets() -> Any:
     return indicator_sets.index(_runtime().deps)
 
 
-@domain_errors
 def publish_indicator_set(body: dict[str, Any]) -> Any:
-    return indicator_sets.publish(_runtime().deps, _caller(), body), 201
+    summary = indicator_sets.publish(_runtime().deps, _caller(), body)
+    location = f"{BASE}/indicator-sets/{summary['set_id']}/versions/{summary['version']}"
+    return summary, 201, {"Location": location}
 
 
-@domain_errors
 def get_indicator_set(set_id: str, version: str, lang: str | None = None) -> Any:
     return indicator_sets.view(_runtime().deps, set_id, version, lang or "en")
 
@@ -210,7 +215,6 @@ def get_indicator_set(set_id: str, version: str, lang: str | None = None) -> Any
 # ------------------------------------------------------------------------------------------- statistics
 
 
-@domain_errors
 def get_statistics(
     period: str,
     rows: str,
@@ -218,9 +222,10 @@ def get_statistics(
     scope: str = "country",
     format: str = "json",  # noqa: A002
 ) -> Any:
-    table = statistics.table(
-        _runtime().deps, _caller(), period=period, rows=rows, columns=columns, scope=scope
-    )
+    with _rules("/query"):
+        table = statistics.table(
+            _runtime().deps, _caller(), period=period, rows=rows, columns=columns, scope=scope
+        )
     if format == "csv":
         return statistics.as_csv(table), 200, {"Content-Type": "text/csv"}
     return table
@@ -238,16 +243,10 @@ def create_http_app(
 ) -> Any:
     runtime = build_runtime(environ, clock)
     settings = runtime.settings
-    if not settings.oidc_issuer:
-        raise RuntimeError("OIDC_ISSUER is required")
-    jwks = JwksCache.for_issuer(settings.oidc_issuer)
-    validator = TokenValidator(
-        settings.oidc_issuer, f"{SERVICE}-api", runtime.allowed_azp, jwks, runtime.config.country_codes
-    )
+    # `<service>-api` audience, the allowed clients (THB_ALLOWED_AZP; locally the realm's) and the countries.
+    validator, jwks = service_validator(settings, runtime.config, environ)
     access_log = runtime.access_log()
     STATE.runtime, STATE.access_log = runtime, access_log
-    from plumbing import mongo
-
     return create_app(
         SERVICE,
         SPEC,
@@ -256,6 +255,7 @@ def create_http_app(
         access_log=access_log,
         clock=runtime.deps.clock,
         jwks=jwks,
+        config=runtime.config,
         database=mongo.get_database,
         validate_responses=validate_responses,
         response_sealer=runtime.response_sealer,
@@ -263,10 +263,5 @@ def create_http_app(
     )
 
 
-def __getattr__(name: str) -> Any:
-    # `app` is built on first access (in the gunicorn worker), so importing this module has no side effects.
-    if name == "app":
-        built = create_http_app()
-        globals()["app"] = built
-        return built
-    raise AttributeError(name)
+# `app` is built on first access (in the gunicorn worker), so importing this module has no side effects.
+__getattr__ = app_on_first_access(create_http_app)

@@ -14,7 +14,7 @@ from identification.domain.errors import DomainError, ErrorDetail, raise_all
 from identification.domain.indicators import IndicatorSet, indicator_set_from_data
 from identification.service_layer.deps import Deps
 from plumbing.auth import Caller
-from plumbing.errors import Conflict
+from plumbing.errors import Conflict, NotFound
 
 
 def _summary(item: IndicatorSet) -> dict[str, Any]:
@@ -60,7 +60,11 @@ def publish(deps: Deps, caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def view(deps: Deps, set_id: str, version: str, language: str) -> dict[str, Any]:
-    item = deps.indicator_sets.current().get(set_id, version)
+    try:
+        item = deps.indicator_sets.current().get(set_id, version)
+    except DomainError:
+        # The set and version are the path of a record: one that does not exist is 404, like any other record.
+        raise NotFound("no such indicator set version") from None
     return {
         **_summary(item),
         "lists": [

@@ -69,8 +69,9 @@ def parse_determinations(
             assessed = None
             if item.get("assessed_birth_range"):
                 r = item["assessed_birth_range"]
+                # Relative to the determination: every detail below is prefixed with its `pointer` once.
                 assessed = ages.parse_date_of_birth(
-                    (r["earliest"], r["latest"]), today=decided, pointer=f"{pointer}/assessed_birth_range"
+                    (r["earliest"], r["latest"]), today=decided, pointer="/assessed_birth_range"
                 )
             out.append(
                 AgeDetermination(
