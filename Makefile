@@ -12,7 +12,7 @@ endif
 PACKAGES := openapi libs/plumbing devstack $(SERVICE_FOLDERS) gateway
 PYTEST := $(PY) -m pytest -p no:cacheprovider
 
-.PHONY: install run test lint unit integration contract smoke bench fuzz clean
+.PHONY: install run test lint unit integration contract smoke bench fuzz clean browser
 
 $(VENV)/.installed: requirements.lock openapi/services.toml $(addsuffix /pyproject.toml,$(PACKAGES))
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,7 +33,13 @@ lint: install
 unit: install
 	$(PYTEST) -q -m "not integration and not smoke" libs services gateway devstack tests --ignore=tests/contract
 
-integration: install
+# A real browser for the API reference test: Debian's chromium and chromium-driver, installed if missing.
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		(apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null) || \
+		(echo "chromium/chromedriver could not be installed: install Debian's chromium and chromium-driver"; exit 1)
+
+integration: install browser
 	$(PYTEST) -q -m "integration" libs services gateway tests
 
 contract: install

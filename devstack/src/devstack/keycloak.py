@@ -302,3 +302,38 @@ class KeycloakServer:
             "KEYCLOAK_ADMIN_USER": self.admin_user,
             "KEYCLOAK_ADMIN_PASSWORD": self.admin_password,
         }
+
+
+DOCS_CLIENT = "api-docs"
+
+
+def allow_docs_page(env: dict[str, str], gateway_url: str) -> None:
+    """Let the API reference page of a local gateway log in through the realm's `api-docs` client.
+
+    The base realm names no gateway address (each deployment registers its own public URL). A local gateway
+    gets a free port at start, so its origin and its `/docs/oauth2-redirect.html` are added to the client here,
+    through the admin API of the local Keycloak: the redirect back to the page, and the page's call to the token
+    endpoint (CORS, `webOrigins`), then accept that exact origin and nothing wider."""
+    import httpx
+
+    base, realm = env["KEYCLOAK_URL"], env["KEYCLOAK_REALM"]
+    token = httpx.post(
+        f"{base}/realms/master/protocol/openid-connect/token",
+        data={
+            "grant_type": "password",
+            "client_id": "admin-cli",
+            "username": env["KEYCLOAK_ADMIN_USER"],
+            "password": env["KEYCLOAK_ADMIN_PASSWORD"],
+        },
+        timeout=30,
+    )
+    token.raise_for_status()
+    headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+    clients = f"{base}/admin/realms/{realm}/clients"
+    found = httpx.get(clients, params={"clientId": DOCS_CLIENT}, headers=headers, timeout=30)
+    found.raise_for_status()
+    client = found.json()[0]
+    origin = gateway_url.rstrip("/")
+    client["redirectUris"] = sorted({*client.get("redirectUris", []), f"{origin}/docs/oauth2-redirect.html"})
+    client["webOrigins"] = sorted({*client.get("webOrigins", []), origin})
+    httpx.put(f"{clients}/{client['id']}", json=client, headers=headers, timeout=30).raise_for_status()

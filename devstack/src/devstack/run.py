@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from devstack.keycloak import allow_docs_page
 from devstack.paths import REPO_ROOT, data_dir
 from devstack.platform import SERVICES, ServiceProcesses
 from devstack.process import ManagedProcess, Server, StackError, free_port, progress
@@ -139,6 +140,8 @@ def platform_processes(
     )
     supervised.append(Supervised(gateway, ready_url=f"http://127.0.0.1:{gateway_port}/readyz"))
     urls["gateway"] = f"http://127.0.0.1:{gateway_port}"
+    if base_env.get("KEYCLOAK_ADMIN_PASSWORD"):  # our own Keycloak (not one given through OIDC_ISSUER)
+        allow_docs_page(base_env, urls["gateway"])
     return supervised, urls
 
 
