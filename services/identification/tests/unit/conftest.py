@@ -8,6 +8,9 @@ import pytest
 import yaml
 
 from identification.domain.indicators import IndicatorCatalogue, IndicatorSet, parse_indicator_set
+from identification.service_layer.deps import Deps
+from plumbing.clock import FixedClock
+from services.identification.tests.unit.fakes import NOW, FakeSequences, FakeStore, build_deps
 
 LANGS = ("en", "sq", "sr-Latn", "sr-Cyrl", "cnr-Latn", "cnr-Cyrl")
 ELEMENTS = {
@@ -97,3 +100,28 @@ def synthetic_doc() -> Callable[[], dict[str, object]]:
 @pytest.fixture
 def to_yaml() -> Callable[[object], str]:
     return lambda doc: yaml.dump(doc, Dumper=yaml.CSafeDumper, allow_unicode=True)
+
+
+# -------------------------------------------------------------- service-layer tests on fakes (tests/unit/fakes.py)
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(NOW)
+
+
+@pytest.fixture
+def store(monkeypatch: pytest.MonkeyPatch) -> FakeStore:
+    fake = FakeStore()
+    fake.wire_follow_up(monkeypatch)
+    return fake
+
+
+@pytest.fixture
+def sequences() -> FakeSequences:
+    return FakeSequences()
+
+
+@pytest.fixture
+def deps(store: FakeStore, clock: FixedClock, sequences: FakeSequences) -> Deps:
+    return build_deps(store, clock=clock, next_sequence=sequences)

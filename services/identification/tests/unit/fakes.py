@@ -59,6 +59,10 @@ NOW = datetime(2026, 6, 1, 9, 30, tzinfo=UTC)
 # ---------------------------------------------------------------------------------------------- matching
 
 
+class FilterNotSupported(ValueError):
+    """A query operator outside the subset the service layer uses: the fake refuses it instead of ignoring it."""
+
+
 def _values(node: Any, path: list[str]) -> list[Any]:
     """Every value at a dotted path; arrays of sub-documents are traversed as MongoDB does (`screenings.id`)."""
     if not path:
@@ -114,7 +118,7 @@ def _operator(values: list[Any], op: str, arg: Any) -> bool:
     if op == "$size":
         return any(isinstance(v, list) and len(v) == arg for v in values)
     # Loud rather than silently wrong: a fake that ignored a filter would let scope bugs through.
-    raise NotImplementedError(f"the fake store does not evaluate {op}")
+    raise FilterNotSupported(f"the fake store does not evaluate {op}")
 
 
 def matches(row: Mapping[str, Any], query: Mapping[str, Any]) -> bool:
@@ -127,7 +131,7 @@ def matches(row: Mapping[str, Any], query: Mapping[str, Any]) -> bool:
         elif key == "$nor":
             ok = not any(matches(row, part) for part in condition)
         elif key.startswith("$"):
-            raise NotImplementedError(f"the fake store does not evaluate {key}")
+            raise FilterNotSupported(f"the fake store does not evaluate {key}")
         else:
             values = _values(row, key.split("."))
             if isinstance(condition, Mapping) and condition and all(k.startswith("$") for k in condition):

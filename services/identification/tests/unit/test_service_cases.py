@@ -11,18 +11,15 @@ from typing import Any
 import pytest
 import yaml
 
+import thb_contracts
 from identification.adapters.documents import CaseDocument, NotificationDocument, PersonDocument
 from identification.domain.errors import DomainError
 from identification.service_layer import cases, persons
 from identification.service_layer.deps import Deps
-from plumbing.clock import FixedClock
 from plumbing.errors import Conflict, NotFound
 from services.identification.tests.unit.fakes import (
     NOW,
-    REPO,
-    FakeSequences,
     FakeStore,
-    build_deps,
     packaged_catalogue,
     user,
 )
@@ -37,26 +34,9 @@ ADULT_LABOUR = [
 
 def contract_needs() -> list[str]:
     contract = yaml.load(
-        (REPO / "openapi" / "identification.yaml").read_text(encoding="utf-8"), Loader=yaml.CSafeLoader
+        thb_contracts.contract("identification").read_text(encoding="utf-8"), Loader=yaml.CSafeLoader
     )
     return list(contract["components"]["schemas"]["IdentificationNeed"]["enum"])
-
-
-@pytest.fixture
-def clock() -> FixedClock:
-    return FixedClock(NOW)
-
-
-@pytest.fixture
-def store(monkeypatch: pytest.MonkeyPatch) -> FakeStore:
-    fake = FakeStore()
-    fake.wire_follow_up(monkeypatch)
-    return fake
-
-
-@pytest.fixture
-def deps(store: FakeStore, clock: FixedClock) -> Deps:
-    return build_deps(store, clock=clock, next_sequence=FakeSequences())
 
 
 def register(deps: Deps, username: str = "al-police", **fields: Any) -> dict[str, Any]:

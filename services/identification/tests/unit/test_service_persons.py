@@ -16,7 +16,7 @@ from identification.service_layer import follow_up, persons
 from identification.service_layer.deps import Deps
 from plumbing.clock import FixedClock
 from plumbing.errors import NotFound
-from services.identification.tests.unit.fakes import NOW, FakeSequences, FakeStore, build_deps, user
+from services.identification.tests.unit.fakes import NOW, FakeSequences, FakeStore, user
 
 ADULT: dict[str, Any] = {
     "given_names": ["Ëngjëll"],
@@ -30,28 +30,6 @@ CHILD: dict[str, Any] = {
     "date_of_birth": "2010-05",
     "sex": "male",
 }
-
-
-@pytest.fixture
-def clock() -> FixedClock:
-    return FixedClock(NOW)
-
-
-@pytest.fixture
-def store(monkeypatch: pytest.MonkeyPatch) -> FakeStore:
-    fake = FakeStore()
-    fake.wire_follow_up(monkeypatch)
-    return fake
-
-
-@pytest.fixture
-def sequences() -> FakeSequences:
-    return FakeSequences()
-
-
-@pytest.fixture
-def deps(store: FakeStore, clock: FixedClock, sequences: FakeSequences) -> Deps:
-    return build_deps(store, clock=clock, next_sequence=sequences)
 
 
 def register(deps: Deps, username: str = "al-police", **fields: Any) -> dict[str, Any]:
