@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from plumbing.openapi_bundle import follow_ref
+
 # Keywords whose failure is reported as an error code (plumbing.validation reports the keyword itself).
 SCHEMA_KEYWORDS = frozenset(
     {
@@ -47,16 +49,7 @@ BODY_SYNTAX_CODES = frozenset({"json", "depth", "duplicate-member", "number", "u
 
 def resolve(document: Mapping[str, Any], node: Any) -> Any:
     """Follow local `$ref`s (contracts are read bundled: tools.contracts.load_contract)."""
-    seen = 0
-    while isinstance(node, Mapping) and "$ref" in node:
-        target: Any = document
-        for part in str(node["$ref"]).removeprefix("#/").split("/"):
-            target = target[part.replace("~1", "/").replace("~0", "~")]
-        node = target
-        seen += 1
-        if seen > 30:
-            raise ValueError(f"$ref loop at {node}")
-    return node
+    return follow_ref(document, node)
 
 
 def schema_nodes(document: Mapping[str, Any], schema: Any) -> Iterator[Mapping[str, Any]]:

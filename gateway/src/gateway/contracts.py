@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import thb_contracts
-from plumbing.openapi_bundle import BundleError, load_bundled
+from plumbing.openapi_bundle import BundleError, follow_ref, load_bundled
 from plumbing.problems import catalogue
 
 # The services behind the gateway, from the registry (openapi/services.toml).
@@ -148,19 +148,10 @@ def load_contracts(
 
 def _resolve(document: Mapping[str, Any], node: Any) -> Any:
     """Follow a local `$ref` (the contracts keep request bodies and parameters in components)."""
-    seen = 0
-    while isinstance(node, Mapping) and "$ref" in node:
-        ref = str(node["$ref"])
-        if not ref.startswith("#/"):
-            raise ContractError(f"only local $ref are supported, got {ref}")
-        target: Any = document
-        for part in ref[2:].split("/"):
-            target = target[part.replace("~1", "/").replace("~0", "~")]
-        node = target
-        seen += 1
-        if seen > 20:
-            raise ContractError(f"$ref loop at {ref}")
-    return node
+    try:
+        return follow_ref(document, node)
+    except (ValueError, KeyError) as error:
+        raise ContractError(str(error)) from None
 
 
 def operations_of(service: str, document: Mapping[str, Any]) -> list[Operation]:

@@ -131,3 +131,19 @@ class _Bundler:
         self.imported[key] = file
         self.components.setdefault(section, {})[name] = {}  # reserved: a reference cycle ends here
         self.components[section][name] = self._rewrite(copy.deepcopy(value), file)
+
+
+def follow_ref(document: Mapping[str, Any], node: Any, limit: int = 30) -> Any:
+    """`node`, or what its local `$ref` chain points at in `document` (a bundled contract has only local refs).
+    Raises ValueError for a reference that is not local, names nothing, or loops."""
+    for _ in range(limit):
+        if not (isinstance(node, Mapping) and "$ref" in node):
+            return node
+        ref = str(node["$ref"])
+        if not ref.startswith("#/"):
+            raise ValueError(f"only local $ref are supported, got {ref}")
+        target: Any = document
+        for part in ref[2:].split("/"):
+            target = target[_unescape(part)]
+        node = target
+    raise ValueError("$ref chain too long (a loop?)")
