@@ -78,23 +78,30 @@ def demo_users() -> list[DemoUser]:
 
 
 class Tokens:
-    """One access token per user, fetched once and renewed well before its 300 s lifetime ends."""
+    """One access token per user, fetched once and renewed well before its 300 s lifetime ends.
+
+    One login per user at a time: with brute-force protection on, Keycloak refuses a second login of the same
+    user while the first is in flight (400 invalid_grant), so threads that find the same token stale wait for the
+    one that renews it.
+    """
 
     def __init__(self, fetch: Callable[[str], str], max_age_s: float = 180.0) -> None:
         self._fetch = fetch
         self._max_age = max_age_s
         self._lock = threading.Lock()
+        self._user_locks: dict[str, threading.Lock] = {}
         self._tokens: dict[str, tuple[float, str]] = {}
 
     def __call__(self, username: str) -> str:
         with self._lock:
+            user_lock = self._user_locks.setdefault(username, threading.Lock())
+        with user_lock:
             cached = self._tokens.get(username)
-        if cached and time.monotonic() - cached[0] < self._max_age:
-            return cached[1]
-        token = self._fetch(username)
-        with self._lock:
+            if cached and time.monotonic() - cached[0] < self._max_age:
+                return cached[1]
+            token = self._fetch(username)
             self._tokens[username] = (time.monotonic(), token)
-        return token
+            return token
 
     def prefetch(self, usernames: Iterable[str], pool: Any) -> None:
         list(pool.map(self, usernames))

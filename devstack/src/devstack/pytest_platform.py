@@ -56,7 +56,8 @@ class Platform:
             },
             timeout=10,
         )
-        response.raise_for_status()
+        if response.is_error:  # Keycloak says why (e.g. a concurrent login refused by brute-force protection)
+            raise AssertionError(f"token for {username}: {response.status_code} {response.text}")
         return str(response.json()["access_token"])
 
     def log_text(self, name: str) -> str:
