@@ -239,6 +239,27 @@ def test_an_authorised_role_decides_victim_with_a_legal_reference(
     assert stored_case(store, case_id).category == "victim"
 
 
+@pytest.mark.parametrize("category", ["no_indication", "potential_victim", "person_at_risk"])
+def test_only_an_authorised_role_revises_a_formal_victim_decision(
+    deps: Deps, store: FakeStore, case_id: str, category: str
+) -> None:
+    cases.decide_category(
+        deps, user("al-case-manager"), case_id, {"category": "victim", "legal_reference": "decision 12/2026"}
+    )
+    with pytest.raises(DomainError) as error:
+        cases.decide_category(deps, user("al-police"), case_id, {"category": category})
+    assert error_pointers(error) == {
+        ("formal_identification_not_authorised", "/category"),
+        ("required", "/legal_reference"),
+    }
+    assert stored_case(store, case_id).category == "victim"
+
+    revised = cases.decide_category(
+        deps, user("al-case-manager"), case_id, {"category": category, "legal_reference": "appeal 3/2026"}
+    )
+    assert revised.category == category and revised.category_legal_reference == "appeal 3/2026"
+
+
 def test_an_identifying_officer_decides_potential_victim(deps: Deps, case_id: str) -> None:
     screening = screen(deps, case_id)
     case = cases.decide_category(

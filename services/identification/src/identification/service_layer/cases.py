@@ -227,7 +227,9 @@ def decide_category(deps: Deps, caller: Caller, case_id: str, body: dict[str, An
     _require_open(case)
     category = Category(body["category"])
     errors: list[ErrorDetail] = []
-    if category is Category.VICTIM:
+    # A formal identification is taken, and revised, only by the competent authority: deciding `victim`, and
+    # replacing a `victim` decision by any other category, need an authorised role and a legal reference.
+    if category is Category.VICTIM or case.category == str(Category.VICTIM):
         if not deps.config.is_authorised(caller.country, FORMAL_DECISION, caller.roles):
             errors.append(ErrorDetail("formal_identification_not_authorised", "/category"))
         if not body.get("legal_reference"):
@@ -314,7 +316,7 @@ def decide_category(deps: Deps, caller: Caller, case_id: str, body: dict[str, An
         },
     )
     cases.update(case, events=[event], steps=[step])
-    perform(CaseDocument, case, step, follow_up.notify_handler(deps.clock))
+    perform(CaseDocument, case, step, follow_up.notify_handler(deps.system_repository), deps.complete_step)
     return case
 
 
