@@ -51,13 +51,23 @@ def complete(document_class: type[Document], doc_id: Any, step_id: str) -> None:
     document_class._get_collection().update_one({"_id": doc_id}, {"$pull": {STEPS: {"id": step_id}}})
 
 
-def perform(document_class: type[D], doc: D, step: Mapping[str, Any], handler: StepHandler) -> bool:
+# (document class, document id, step id) -> None: removes a completed step (`complete`, or a test store's own).
+StepCompleter = Callable[[type, Any, str], None]
+
+
+def perform(
+    document_class: type[D],
+    doc: D,
+    step: Mapping[str, Any],
+    handler: StepHandler,
+    completer: StepCompleter = complete,
+) -> bool:
     """Run a step now, in the request that stored it, and remove it. A failure is logged, not raised: the first
     write is already accepted and the step stays stored for the runner, so the request must not fail (a client
     retrying a failed request could create the first aggregate twice)."""
     try:
         handler(doc, step)
-        complete(document_class, doc.pk, step["id"])
+        completer(document_class, doc.pk, step["id"])
     except Exception as exc:  # noqa: BLE001 - see above; the runner completes it when due
         log.warning("step %s left to the runner: %s", step["name"], type(exc).__name__)
         FAILED.labels(step["name"]).inc()

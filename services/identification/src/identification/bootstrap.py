@@ -23,8 +23,9 @@ from plumbing.clock import Clock, SystemClock
 from plumbing.config import PlatformConfig, Settings, load_platform_config
 from plumbing.crypto import FieldCipher, RequestFingerprinter, ResponseSealer
 from plumbing.keys import load_keys
-from plumbing.repository import ScopedRepository
+from plumbing.repository import ScopedRepository, SystemRepository
 from plumbing.service_auth import allowed_clients
+from plumbing.steps import complete
 
 SERVICE = "identification"
 ACCESS_LOG_ALIAS = "access-log"
@@ -62,6 +63,11 @@ def scoped(clock: Clock, document_class: type, caller: Caller) -> Any:
     return ScopedRepository(document_class, caller, clock)
 
 
+def unscoped(clock: Clock, document_class: type, actor: str) -> Any:
+    """For the follow-up steps only (service_layer/follow_up.py), in the API and in the relay."""
+    return SystemRepository(document_class, clock, actor=actor)
+
+
 def build_runtime(environ: Mapping[str, str] | None = None, clock: Clock | None = None) -> Runtime:
     env = os.environ if environ is None else environ
     settings = Settings.from_env(SERVICE, env)
@@ -84,6 +90,8 @@ def build_runtime(environ: Mapping[str, str] | None = None, clock: Clock | None 
         indicator_sets=CatalogueSource(),
         repository=partial(scoped, clock),
         next_sequence=next_sequence,
+        system_repository=partial(unscoped, clock),
+        complete_step=complete,
     )
     # THB_ALLOWED_AZP, required outside local mode; locally the realm's clients of every configured country.
     allowed = allowed_clients(settings, config, env)

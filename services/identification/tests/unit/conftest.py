@@ -111,10 +111,8 @@ def clock() -> FixedClock:
 
 
 @pytest.fixture
-def store(monkeypatch: pytest.MonkeyPatch) -> FakeStore:
-    fake = FakeStore()
-    fake.wire_follow_up(monkeypatch)
-    return fake
+def store() -> FakeStore:
+    return FakeStore()
 
 
 @pytest.fixture

@@ -12,10 +12,9 @@ mongoengine itself (`mongoengine.queryset.transform.query`, which needs no conne
 The documents are the service's real mongoengine classes: instantiating, validating and `to_mongo()`/`_from_son`
 need no connection; only `save`, `objects` and `_get_collection` do, and the fakes never call them.
 
-The follow-up steps (`service_layer/follow_up.py`) do not go through `Deps`: their handlers build
-`SystemRepository` themselves and `plumbing.steps.perform` removes a completed step with a direct collection
-update. `FakeStore.wire_follow_up(monkeypatch)` points both at this store, so that a registration opens its case
-and a decision notifies the coordinator in tests too.
+The follow-up steps (`service_layer/follow_up.py`) reach their second aggregate through `Deps.system_repository`
+and are removed through `Deps.complete_step`: `build_deps` points both at the store, so that a registration opens
+its case and a decision notifies the coordinator in tests too.
 """
 
 from __future__ import annotations
@@ -30,14 +29,17 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Generic, TypeVar
 
-import pytest
 from mongoengine.queryset.transform import query as mongoengine_query
 
-import plumbing.steps
 from identification.adapters.sealing import PersonSealer
 from identification.domain.indicators import IndicatorCatalogue, IndicatorSet
-from identification.service_layer import follow_up
-from identification.service_layer.deps import Deps, Repository, RepositoryFactory
+from identification.service_layer.deps import (
+    Deps,
+    Repository,
+    RepositoryFactory,
+    SystemRepository,
+    SystemRepositoryFactory,
+)
 from plumbing.auth import Caller
 from plumbing.clock import Clock, FixedClock, as_utc, to_millis
 from plumbing.config import PlatformConfig, load_platform_config
@@ -168,11 +170,11 @@ class FakeStore:
 
         return factory
 
-    def wire_follow_up(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        """Point the follow-up steps (which bypass `Deps`) at this store: their `SystemRepository` and the
-        removal of a completed step by `plumbing.steps.perform`."""
-        monkeypatch.setattr(follow_up, "SystemRepository", functools.partial(FakeSystemRepository, self))
-        monkeypatch.setattr(plumbing.steps, "complete", self.complete_step)
+    def system_repositories(self, clock: Clock) -> SystemRepositoryFactory:
+        def factory(document_class: type, actor: str) -> SystemRepository[Any]:
+            return FakeSystemRepository(self, document_class, clock, actor)
+
+        return factory
 
     # -- raw access, for the repositories and for assertions (unscoped: the test's view of the database)
 
@@ -478,6 +480,8 @@ def build_deps(
         indicator_sets=indicator_sets or FakeIndicatorSets(),
         repository=store.repositories(clock),
         next_sequence=next_sequence or FakeSequences(),
+        system_repository=store.system_repositories(clock),
+        complete_step=store.complete_step,
     )
 
 

@@ -302,11 +302,13 @@ def test_a_failed_second_write_is_completed_later_by_the_step_runner(
 
     sequences.failing = False
     clock.advance(minutes=1)  # due now, and already the next year
-    handlers = follow_up.handlers(clock, sequences)
+    handlers = follow_up.handlers(store.system_repositories(clock), sequences)
     assert store.run_due_steps(handlers, clock.now()) == 1
     [case] = store.all(CaseDocument)
     assert case.id == view["case_id"] and case.reference == "AL-2026-00001"
     assert store.raw(PersonDocument, view["id"])["pending_steps"] == []
     # Performing the same step again (a runner racing a slow request) opens no second case.
-    follow_up.open_case_handler(clock, sequences)(store.all(PersonDocument)[0], step)
+    follow_up.open_case_handler(store.system_repositories(clock), sequences)(
+        store.all(PersonDocument)[0], step
+    )
     assert len(store.all(CaseDocument)) == 1

@@ -14,6 +14,7 @@ from plumbing.clock import Clock
 from plumbing.config import PlatformConfig
 from plumbing.documents import OwnedDocument
 from plumbing.repository import Page
+from plumbing.steps import StepCompleter
 
 SOURCE = "/identification"
 
@@ -62,8 +63,26 @@ class Repository(Protocol[D]):
     ) -> D: ...
 
 
+class SystemRepository(Protocol[D]):
+    """Unscoped records of one document class, for the follow-up steps a command leaves (service_layer/follow_up):
+    what they use of `plumbing.repository.SystemRepository` (production) or `fakes.FakeSystemRepository`."""
+
+    def get(self, record_id: str) -> D: ...
+
+    def insert(
+        self,
+        doc: D,
+        *,
+        owner_country: str,
+        owner_agency: str,
+        events: Iterable[Mapping[str, Any]] = (),
+    ) -> D: ...
+
+
 # (document class, caller) -> that caller's repository of that class (plumbing.repository.ScopedRepository)
 RepositoryFactory = Callable[[type, Caller], Repository[Any]]
+# (document class, actor) -> the unscoped repository of that class, writing as `actor`
+SystemRepositoryFactory = Callable[[type, str], SystemRepository[Any]]
 # country, year -> next sequence number (atomic)
 SequenceAllocator = Callable[[str, int], int]
 
@@ -86,3 +105,6 @@ class Deps:
     indicator_sets: IndicatorSets
     repository: RepositoryFactory
     next_sequence: SequenceAllocator
+    # The follow-up steps of two-aggregate commands: their unscoped repositories, and how a done step is removed.
+    system_repository: SystemRepositoryFactory
+    complete_step: StepCompleter

@@ -14,10 +14,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from identification.adapters.documents import CaseDocument, NotificationDocument, PersonDocument
-from identification.service_layer.deps import SequenceAllocator
-from plumbing.clock import Clock
+from identification.service_layer.deps import SequenceAllocator, SystemRepositoryFactory
 from plumbing.errors import Conflict, NotFound
-from plumbing.repository import SystemRepository
 from plumbing.steps import StepHandler
 
 OPEN_CASE = "open_case"
@@ -28,9 +26,11 @@ def case_reference(next_sequence: SequenceAllocator, country: str, year: int) ->
     return f"{country}-{year}-{next_sequence(country, year):05d}"
 
 
-def open_case_handler(clock: Clock, next_sequence: SequenceAllocator) -> StepHandler:
+def open_case_handler(
+    system_repository: SystemRepositoryFactory, next_sequence: SequenceAllocator
+) -> StepHandler:
     def open_case(person: PersonDocument, step: Mapping[str, Any]) -> None:
-        cases: SystemRepository[CaseDocument] = SystemRepository(CaseDocument, clock, actor=step["by"])
+        cases = system_repository(CaseDocument, step["by"])
         try:
             cases.get(step["case_id"])
             return  # done already
@@ -54,11 +54,9 @@ def open_case_handler(clock: Clock, next_sequence: SequenceAllocator) -> StepHan
     return open_case
 
 
-def notify_handler(clock: Clock) -> StepHandler:
+def notify_handler(system_repository: SystemRepositoryFactory) -> StepHandler:
     def notify(case: CaseDocument, step: Mapping[str, Any]) -> None:
-        notifications: SystemRepository[NotificationDocument] = SystemRepository(
-            NotificationDocument, clock, actor=step["by"]
-        )
+        notifications = system_repository(NotificationDocument, step["by"])
         doc = NotificationDocument(**step["notification"])
         try:
             notifications.insert(doc, owner_country=case.owner_country, owner_agency=step["agency"])
@@ -68,9 +66,11 @@ def notify_handler(clock: Clock) -> StepHandler:
     return notify
 
 
-def handlers(clock: Clock, next_sequence: SequenceAllocator) -> dict[type, dict[str, StepHandler]]:
+def handlers(
+    system_repository: SystemRepositoryFactory, next_sequence: SequenceAllocator
+) -> dict[type, dict[str, StepHandler]]:
     """What the relay process's StepRunner performs."""
     return {
-        PersonDocument: {OPEN_CASE: open_case_handler(clock, next_sequence)},
-        CaseDocument: {NOTIFY_COORDINATOR: notify_handler(clock)},
+        PersonDocument: {OPEN_CASE: open_case_handler(system_repository, next_sequence)},
+        CaseDocument: {NOTIFY_COORDINATOR: notify_handler(system_repository)},
     }

@@ -229,7 +229,8 @@ def register_person(deps: Deps, caller: Caller, body: dict[str, Any]) -> tuple[d
         follow_up.OPEN_CASE, deps.clock.now(), by=caller.sub, agency=caller.agency, case_id=case_id
     )
     repo.insert(doc, events=[event], steps=[step])
-    perform(PersonDocument, doc, step, follow_up.open_case_handler(deps.clock, deps.next_sequence))
+    handler = follow_up.open_case_handler(deps.system_repository, deps.next_sequence)
+    perform(PersonDocument, doc, step, handler, deps.complete_step)
     return person_view(deps, doc, details), True
 
 
