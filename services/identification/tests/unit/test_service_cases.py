@@ -419,11 +419,24 @@ def test_the_recovery_period_lasts_at_least_30_days(
 
 
 def test_a_longer_recovery_period_from_a_given_start(deps: Deps, case_id: str) -> None:
+    screen(deps, case_id, screening_date="2026-05-20")  # the first contact, entered afterwards
     decide(deps, case_id, "victim")
     case = cases.start_recovery_period(
         deps, user("al-case-manager"), case_id, {"start": "2026-05-20", "days": 90}
     )
     assert case.recovery_period == {"start": "2026-05-20", "end": "2026-08-18", "days": 90}
+
+
+def test_the_recovery_period_cannot_start_before_the_first_contact_the_case_records(
+    deps: Deps, store: FakeStore, case_id: str
+) -> None:
+    screen(deps, case_id, screening_date="2026-05-20")
+    decide(deps, case_id, "victim")
+    for start in ("2026-05-19", "1900-01-01"):
+        with pytest.raises(DomainError) as error:
+            cases.start_recovery_period(deps, user("al-case-manager"), case_id, {"start": start})
+        assert error_pointers(error) == {("date_before_first_contact", "/start")}
+    assert stored_case(store, case_id).recovery_period is None
 
 
 def test_the_recovery_period_starts_once_and_not_far_ahead(deps: Deps, case_id: str) -> None:
@@ -478,6 +491,38 @@ def test_a_closed_case_answers_conflict_to_every_command(
     assert store.raw(CaseDocument, case_id) == before
     # Reading a closed case still works.
     assert cases.get_case(deps, user("al-case-manager"), case_id).status == "closed"
+
+
+def test_a_case_is_not_closed_as_a_duplicate_of_its_own_person(
+    deps: Deps, store: FakeStore, case_id: str
+) -> None:
+    own_person = stored_case(store, case_id).person_id
+    with pytest.raises(DomainError) as error:
+        cases.close_case(
+            deps,
+            user("al-case-manager"),
+            case_id,
+            {"reason": "duplicate_record", "duplicate_of_person_id": own_person},
+        )
+    assert error_pointers(error) == {("duplicate_of_itself", "/duplicate_of_person_id")}
+    assert stored_case(store, case_id).status == "open"
+
+
+def test_a_duplicate_target_is_refused_with_any_other_closure_reason(
+    deps: Deps, store: FakeStore, case_id: str
+) -> None:
+    other = register(deps)
+    with pytest.raises(DomainError) as error:
+        cases.close_case(
+            deps,
+            user("al-case-manager"),
+            case_id,
+            {"reason": "lost_contact", "duplicate_of_person_id": other["id"]},
+        )
+    assert error_pointers(error) == {("only_for_duplicate_record", "/duplicate_of_person_id")}
+    assert (
+        stored_case(store, case_id).status == "open" and store.events("identification.case.closed.v1") == []
+    )
 
 
 def test_closing_as_a_duplicate_needs_a_person_the_caller_can_see(

@@ -198,6 +198,23 @@ def test_invalid_registration_lists_every_pointer_and_stores_nothing(
     assert store.events() == [] and sequences.calls == []
 
 
+def test_a_registration_reports_its_problems_and_an_unknown_link_in_one_answer(
+    deps: Deps, store: FakeStore
+) -> None:
+    body = {
+        **ADULT,
+        "date_of_birth": "2031-01-01",
+        "duplicate_check": {"outcome": "linked", "linked_person_id": "0b7a3f4e-7f44-4a36-9a5c-3f4a0e1d2c3b"},
+    }
+    with pytest.raises(DomainError) as error:
+        persons.register_person(deps, user("al-police"), body)
+    assert error_pointers(error) == {
+        ("date_of_birth_in_future", "/date_of_birth"),
+        ("unknown_person", "/duplicate_check/linked_person_id"),
+    }
+    assert store.all(PersonDocument) == []
+
+
 def test_an_authorised_role_records_age_determinations(deps: Deps) -> None:
     determination = {
         "decided_on": "2026-05-01",

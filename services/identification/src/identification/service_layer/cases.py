@@ -24,7 +24,7 @@ from identification.domain.errors import DomainError, ErrorDetail, raise_all
 from identification.service_layer import follow_up
 from identification.service_layer.deps import SOURCE, Deps
 from plumbing.auth import Caller
-from plumbing.clock import rfc3339
+from plumbing.clock import as_utc, rfc3339
 from plumbing.documents import new_id
 from plumbing.errors import Conflict, NotFound
 from plumbing.events import new_event
@@ -360,6 +360,12 @@ def record_needs(deps: Deps, caller: Caller, case_id: str, body: dict[str, Any])
 # ----------------------------------------------------------------------------- recovery and reflection
 
 
+def _first_contact(case: CaseDocument, today: date) -> date:
+    dates = [as_utc(case.created_at).date() if case.created_at else today]
+    dates += [date.fromisoformat(s["result"]["screening_date"]) for s in case.screenings]
+    return min(dates)
+
+
 def start_recovery_period(deps: Deps, caller: Caller, case_id: str, body: dict[str, Any]) -> CaseDocument:
     cases = deps.repository(CaseDocument, caller)
     case = cases.get(case_id)
@@ -380,6 +386,10 @@ def start_recovery_period(deps: Deps, caller: Caller, case_id: str, body: dict[s
         errors.append(ErrorDetail("recovery_period_too_short", "/days"))
     if start > today + timedelta(days=30):
         errors.append(ErrorDetail("date_too_far_ahead", "/start"))
+    # The period protects a person the case knows: it cannot begin before the first contact the case records
+    # (its opening, or an earlier screening entered afterwards).
+    if start < _first_contact(case, today):
+        errors.append(ErrorDetail("date_before_first_contact", "/start"))
     raise_all(errors, "invalid recovery period")
     end = start + timedelta(days=days)
     case.recovery_period = {"start": start.isoformat(), "end": end.isoformat(), "days": days}
@@ -399,13 +409,19 @@ def close_case(deps: Deps, caller: Caller, case_id: str, body: dict[str, Any]) -
     _require_open(case)
     reason = ClosureReason(body["reason"])
     duplicate_of = body.get("duplicate_of_person_id")
+    errors: list[ErrorDetail] = []
     if reason is ClosureReason.DUPLICATE_RECORD and not duplicate_of:
-        raise_all([ErrorDetail("required", "/duplicate_of_person_id")], "duplicate without target")
-    if duplicate_of:
+        errors.append(ErrorDetail("required", "/duplicate_of_person_id"))
+    if duplicate_of and reason is not ClosureReason.DUPLICATE_RECORD:
+        errors.append(ErrorDetail("only_for_duplicate_record", "/duplicate_of_person_id"))
+    elif duplicate_of == case.person_id:
+        errors.append(ErrorDetail("duplicate_of_itself", "/duplicate_of_person_id"))
+    elif duplicate_of:
         try:
             deps.repository(PersonDocument, caller).get(duplicate_of)
         except NotFound:
-            raise_all([ErrorDetail("unknown_person", "/duplicate_of_person_id")], "unknown person")
+            errors.append(ErrorDetail("unknown_person", "/duplicate_of_person_id"))
+    raise_all(errors, "invalid closure")
     now = deps.clock.now()
     case.status = "closed"
     case.closure = {

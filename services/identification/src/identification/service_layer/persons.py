@@ -131,6 +131,28 @@ def blocking_keys_of(details: dict[str, Any]) -> frozenset[str]:
     return frozenset(keys)
 
 
+def _duplicate_check_problems(deps: Deps, caller: Caller, check: dict[str, Any]) -> list[ErrorDetail]:
+    """The duplicate check a registration reports: complete, and naming a person and a search the caller can see
+    (resolved inside the caller's scope)."""
+    problems: list[ErrorDetail] = []
+    outcome = check.get("outcome")
+    if outcome == "linked" and not check.get("linked_person_id"):
+        problems.append(ErrorDetail("required", "/duplicate_check/linked_person_id"))
+    if outcome == "new_person" and not check.get("reason"):
+        problems.append(ErrorDetail("required", "/duplicate_check/reason"))
+    if outcome == "linked" and check.get("linked_person_id"):
+        try:
+            deps.repository(PersonDocument, caller).get(check["linked_person_id"])
+        except NotFound:
+            problems.append(ErrorDetail("unknown_person", "/duplicate_check/linked_person_id"))
+    if check.get("search_id"):
+        try:
+            deps.repository(DuplicateSearchDocument, caller).get(check["search_id"])
+        except NotFound:
+            problems.append(ErrorDetail("unknown_duplicate_search", "/duplicate_check/search_id"))
+    return problems
+
+
 def register_person(deps: Deps, caller: Caller, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     """Returns (person view, created). An `external_ref` already registered by the same client returns the
     existing person (created = False)."""
@@ -149,12 +171,9 @@ def register_person(deps: Deps, caller: Caller, body: dict[str, Any]) -> tuple[d
         errors.append(ErrorDetail("age_determination_not_authorised", "/age_determinations"))
     duplicate_check = body.get("duplicate_check")
     if duplicate_check:
-        outcome = duplicate_check.get("outcome")
-        if outcome == "linked" and not duplicate_check.get("linked_person_id"):
-            errors.append(ErrorDetail("required", "/duplicate_check/linked_person_id"))
-        if outcome == "new_person" and not duplicate_check.get("reason"):
-            errors.append(ErrorDetail("required", "/duplicate_check/reason"))
+        errors.extend(_duplicate_check_problems(deps, caller, duplicate_check))
     residence = body.get("residence_country")
+    # Every problem of the request in one answer, before anything is written.
     raise_all(errors, "invalid person")
 
     person_id, case_id = new_id(), new_id()
@@ -178,21 +197,6 @@ def register_person(deps: Deps, caller: Caller, body: dict[str, Any]) -> tuple[d
             for d in determinations
         ],
     }
-    if duplicate_check:
-        # Resolve the link inside the caller's scope: a linked person must be one the caller can see.
-        if duplicate_check.get("outcome") == "linked":
-            try:
-                repo.get(duplicate_check["linked_person_id"])
-            except NotFound:
-                raise_all([ErrorDetail("unknown_person", "/duplicate_check/linked_person_id")], "bad link")
-        if duplicate_check.get("search_id"):
-            searches = deps.repository(DuplicateSearchDocument, caller)
-            try:
-                searches.get(duplicate_check["search_id"])
-            except NotFound:
-                raise_all(
-                    [ErrorDetail("unknown_duplicate_search", "/duplicate_check/search_id")], "bad search"
-                )
     child = is_child(details, today)
     doc = PersonDocument(
         id=person_id,
