@@ -23,7 +23,7 @@ PATH_KINDS = {
     "notification_id": "notification",
 }
 LABEL_TAGS = ("en", "sq", "sr-Latn", "sr-Cyrl", "cnr-Latn", "cnr-Cyrl")
-# Minimal valid bodies of the POST operations; `{case_id}`-style placeholders take the probed record's id.
+# Minimal valid bodies of the POST and PATCH operations; `{case_id}`-style placeholders take the probed record's id.
 BODIES: dict[str, Any] = {
     "identification.entrypoints.http.register_person": {
         "given_names": ["Probe"],
@@ -31,6 +31,8 @@ BODIES: dict[str, Any] = {
         "date_of_birth": "1991",
     },
     "identification.entrypoints.http.create_duplicate_search": {"surnames": [SEED_SURNAME]},
+    # Each probe changes something, so that it records a correction.
+    "identification.entrypoints.http.correct_person": {"aliases": ["Probe {unique}"], "reason": "other"},
     "identification.entrypoints.http.create_case": {"person_id": "{person_id}"},
     "identification.entrypoints.http.decide_category": {"category": "potential_victim"},
     "identification.entrypoints.http.record_needs": {"needs": ["shelter"]},
@@ -114,6 +116,18 @@ FULL_BODIES: dict[str, Any] = {
         "sex": "female",
         "date_of_birth": "2009",
         "nationalities": ["AL"],
+    },
+    "identification.entrypoints.http.correct_person": {
+        "reason": "document_seen",
+        "given_names": ["Probe"],
+        "surnames": ["Enumtest"],
+        "aliases": ["Probi"],
+        "sex": "male",
+        "date_of_birth": "1990",
+        "nationalities": ["AL"],
+        "languages": ["sqi"],
+        "residence_country": "AL",
+        "documents": [{"type": "passport", "number": "X0000001", "issuing_country": "AL"}],
     },
     "identification.entrypoints.http.decide_category": {
         "category": "potential_victim",

@@ -120,19 +120,26 @@ class Caller:
         self._lock = threading.Lock()
 
     def __call__(
-        self, username: str, method: str, url: str, body: Any = None, params: dict[str, Any] | None = None
+        self,
+        username: str,
+        method: str,
+        url: str,
+        body: Any = None,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> httpx.Response:
         # A well-behaved client: one Idempotency-Key per POST, kept across its retries.
         key = {"Idempotency-Key": f"scope-{uuid.uuid4()}"} if method == "POST" else {}
         response: httpx.Response | None = None
         for _ in range(self.max_retries):
-            headers = {
+            request_headers = {
                 "Authorization": f"Bearer {self.tokens(username)}",
                 "X-Purpose": "identification",
                 **key,
+                **(headers or {}),
             }
             try:
-                response = self.client.request(method, url, headers=headers, json=body, params=params)
+                response = self.client.request(method, url, headers=request_headers, json=body, params=params)
             except httpx.RemoteProtocolError:
                 # A kept-alive connection the server closed as the request went out: retry, as a national
                 # system would (a POST keeps its Idempotency-Key, so a retry cannot register twice).
@@ -147,6 +154,19 @@ class Caller:
                 self.retries[response.status_code] += 1
             time.sleep(min(float(response.headers.get("retry-after", "1")), 5.0))
         assert response is not None, f"{method} {url}: the connection failed {self.max_retries} times"
+        return response
+
+    def conditional(self, username: str, url: str, body: Any, attempts: int = 5) -> httpx.Response:
+        """A change guarded by `If-Match`, made as a client makes it: read the record's ETag, send the change, and
+        read again when another writer came in between (412). A record the user cannot read has no ETag: the
+        change's own answer (403, 404) decides."""
+        response: httpx.Response | None = None
+        for _ in range(attempts):
+            etag = self(username, "GET", url).headers.get("ETag", '"0"')
+            response = self(username, "PATCH", url, body, headers={"If-Match": etag})
+            if response.status_code != 412:
+                return response
+        assert response is not None
         return response
 
     def close(self) -> None:

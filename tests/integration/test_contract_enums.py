@@ -120,11 +120,14 @@ class Api:
         self.platform = platform
         self.base = platform.urls[service]
 
-    def call(self, user: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    def call(
+        self, user: str, method: str, path: str, headers: dict[str, str] | None = None, **kwargs: Any
+    ) -> httpx.Response:
         headers = {
             "Authorization": f"Bearer {self.platform.token(user)}",
             "X-Purpose": "identification",
             **({"Idempotency-Key": f"enum-{uuid.uuid4()}"} if method == "POST" else {}),
+            **(headers or {}),
         }
         return httpx.request(method, self.base + path, headers=headers, timeout=30, **kwargs)
 
@@ -177,7 +180,7 @@ def _body_cases(op: Operation) -> Iterator[tuple[str, Any]]:
 
 
 @pytest.mark.parametrize(
-    "op", [op for op in all_operations() if op.method == "post"], ids=lambda op: op.label
+    "op", [op for op in all_operations() if op.method in ("post", "patch")], ids=lambda op: op.label
 )
 def test_every_body_enum_value_is_accepted_end_to_end(running_platform: Any, op: Operation) -> None:
     api = Api(running_platform, op.service)
@@ -198,7 +201,10 @@ def test_every_body_enum_value_is_accepted_end_to_end(running_platform: Any, op:
         target = op.path
         for name, replacement in {**FIXED_PATH_VALUES, **ids}.items():
             target = target.replace("{" + name + "}", replacement)
-        response = api.call(user, "POST", target, json=body)
+        conditions = {}
+        if op.method == "patch":  # a change names the version it was read at (If-Match)
+            conditions["If-Match"] = api.call(user, "GET", target).headers.get("ETag", '"0"')
+        response = api.call(user, op.method.upper(), target, headers=conditions, json=body)
         tried += 1
         refused = REFUSED.get((op.operation_id, where, value))
         if response.status_code >= 500:

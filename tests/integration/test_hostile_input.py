@@ -170,10 +170,11 @@ def probes(platform: Any, records: dict[str, str]) -> Iterator[Probe]:
             b"Authorization": b"Bearer " + token,
             b"X-Purpose": b"identification",
             b"Idempotency-Key": f"hostile-{uuid.uuid4()}".encode(),
+            b"If-Match": b'"0"',
         }
         method = op.method.upper()
         target = path.encode()
-        has_body = method == "POST"
+        has_body = method in ("POST", "PATCH")
         text = json.dumps(FULL_BODIES.get(op.operation_id, BODIES.get(op.operation_id, {})))
         for name, value in {**records, "unique": "1"}.items():
             text = text.replace("{" + name + "}", value)

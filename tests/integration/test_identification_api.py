@@ -9,6 +9,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
 
@@ -391,6 +392,84 @@ def test_duplicate_search_folds_scripts_and_spellings(call) -> None:
         call("xk-police", "POST", "/duplicate-searches", {"surnames": ["Petrović"]}).json()["candidates"]
         == []
     )
+
+
+def test_a_correction_changes_what_a_search_finds_and_keeps_the_old_value(call, service, token, db) -> None:
+    person = register(call, given_names=["Arbëreshë"], surnames=["Gjokaj"], date_of_birth="1995-02-03")
+
+    def patch(user: str, body: dict[str, Any], if_match: str | None) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {token(user)}", **PURPOSE}
+        if if_match is not None:
+            headers["If-Match"] = if_match
+        return httpx.patch(f"{service}{BASE}/persons/{person['id']}", headers=headers, json=body, timeout=30)
+
+    def found(surname: str) -> set[str]:
+        body = {"surnames": [surname], "date_of_birth": "1995-02-03"}
+        response = call("al-police", "POST", "/duplicate-searches", body)
+        assert response.status_code == 201, response.text
+        return {c["person_id"] for c in response.json()["candidates"]}
+
+    assert person["id"] in found("Gjokaj") and person["id"] not in found("Berisha")
+    read = call("al-police", "GET", f"/persons/{person['id']}")
+    etag = read.headers["ETag"]
+    correction = {"surnames": ["Berisha"], "reason": "document_seen"}
+
+    missing = patch("al-police", correction, None)
+    assert missing.status_code == 422
+    assert missing.json()["errors"] == [{"pointer": "/header/If-Match", "code": "required"}]
+    assert patch("xk-police", correction, etag).status_code == 404  # another country: not found
+
+    corrected = patch("al-police", correction, etag)
+    assert corrected.status_code == 200, corrected.text
+    assert corrected.json()["surnames"] == ["Berisha"] and corrected.headers["ETag"] != etag
+    [entry] = corrected.json()["corrections"]
+    assert entry["fields"] == ["surnames"] and entry["previous"] == {"surnames": ["Gjokaj"]}
+    assert person["id"] in found("Berisha") and person["id"] not in found("Gjokaj")
+
+    stale = patch("al-police", {"given_names": ["Arbër"], "reason": "spelling"}, etag)
+    assert stale.status_code == 412 and stale.json()["type"].endswith("/precondition-failed")
+    assert call("al-police", "GET", f"/persons/{person['id']}").json()["given_names"] == ["Arbëreshë"]
+
+    stored = db.persons.find_one({"_id": person["id"]})
+    raw = json.dumps(stored, default=str, ensure_ascii=False)
+    assert "Gjokaj" not in raw and "Berisha" not in raw  # old and new values encrypted
+    [event] = [e for e in stored["pending_events"] if e["type"] == "identification.person.corrected.v1"] or [
+        None
+    ]
+    assert (
+        event is not None and event["data"]["fields"] == ["surnames"] and "Berisha" not in json.dumps(event)
+    )
+    assert db.access_log.find_one(
+        {"ids": person["id"], "operation_id": "identification.entrypoints.http.correct_person"}
+    )
+
+
+def test_an_external_ref_sent_again_with_other_details_is_409_and_two_at_once_register_one_person(
+    call, db
+) -> None:
+    reference = f"AL/IT/{uuid.uuid4().hex[:8]}"
+    body = {
+        "given_names": ["Blerta"],
+        "surnames": ["Kastrati"],
+        "date_of_birth": "2001",
+        "external_ref": reference,
+    }
+    first = call("al-police", "POST", "/persons", body)
+    assert first.status_code == 201, first.text
+    assert call("al-police", "POST", "/persons", body).json()["id"] == first.json()["id"]
+    changed = call("al-police", "POST", "/persons", {**body, "date_of_birth": "2002"})
+    assert changed.status_code == 409, changed.text
+    assert changed.json()["errors"] == [{"pointer": "/body/date_of_birth", "code": "external_ref_differs"}]
+
+    # Two requests with a new reference at the same moment (different Idempotency-Keys): one person.
+    racing = {**body, "external_ref": f"{reference}-race"}
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        answers = list(pool.map(lambda _: call("al-police", "POST", "/persons", racing), range(4)))
+    assert sorted(a.status_code for a in answers)[0] in (200, 201) and all(
+        a.status_code < 300 for a in answers
+    )
+    assert len({a.json()["id"] for a in answers}) == 1
+    assert db.persons.count_documents({"external_ref": racing["external_ref"]}) == 1
 
 
 def test_statistics_suppress_small_cells(call) -> None:

@@ -68,7 +68,7 @@ from plumbing.error_handlers import (
     make_http_exception_handler,
     plain_problem,
 )
-from plumbing.errors import AccessLogUnavailable, Conflict, NotFound, OutOfScope, RuleViolation
+from plumbing.errors import AccessLogUnavailable, Conflict, NotFound, OutOfScope, RuleViolation, StaleVersion
 from plumbing.idempotency import (
     COLLECTION,
     Fingerprinter,
@@ -283,6 +283,7 @@ def create_app(
     app.add_error_handler(HTTPException, make_http_exception_handler(allowed_methods(policies)))
     app.add_error_handler(NotFound, plain_problem("not-found"))
     app.add_error_handler(Conflict, plain_problem("conflict"))
+    app.add_error_handler(StaleVersion, plain_problem("precondition-failed"))
     app.add_error_handler(OutOfScope, plain_problem("forbidden"))
     # A domain rule broken (a service's DomainError subclasses RuleViolation): 422 with every {pointer, code}.
     app.add_error_handler(RuleViolation, handle_rule_violation)

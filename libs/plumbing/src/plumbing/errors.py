@@ -23,6 +23,11 @@ class Conflict(PlumbingError):
     """Optimistic-concurrency conflict or an operation invalid in the record's current state (-> 409)."""
 
 
+class StaleVersion(PlumbingError):
+    """The record changed since the version the caller names in `If-Match` (-> 412 `precondition-failed`): read it
+    again, look at what changed, and send the change again with the new version."""
+
+
 class OutOfScope(PlumbingError):
     """The caller has no scope at all for this kind of record and tried to create one (-> 403)."""
 

@@ -12,10 +12,10 @@ import pytest
 
 from identification.adapters.documents import CaseDocument, PersonDocument
 from identification.domain.errors import DomainError
-from identification.service_layer import follow_up, persons
+from identification.service_layer import duplicates, follow_up, persons
 from identification.service_layer.deps import Deps
 from plumbing.clock import FixedClock
-from plumbing.errors import NotFound
+from plumbing.errors import NotFound, StaleVersion
 from services.identification.tests.unit.fakes import NOW, FakeSequences, FakeStore, user
 
 ADULT: dict[str, Any] = {
@@ -329,3 +329,127 @@ def test_a_failed_second_write_is_completed_later_by_the_step_runner(
         store.all(PersonDocument)[0], step
     )
     assert len(store.all(CaseDocument)) == 1
+
+
+# ------------------------------------------------------------------------------ corrections (rectification)
+
+
+def correct(deps: Deps, person: dict[str, Any], username: str = "al-police", **body: Any) -> dict[str, Any]:
+    view, _ = persons.correct_person(deps, user(username), person["id"], person["version"], body)
+    return view
+
+
+def test_a_correction_changes_the_person_and_keeps_the_previous_values(
+    deps: Deps, store: FakeStore, clock: FixedClock
+) -> None:
+    person = register(deps)
+    clock.advance(minutes=5)
+    corrected = correct(deps, person, surnames=["Hoxhaj"], date_of_birth="1991", reason="document_seen")
+
+    assert corrected["surnames"] == ["Hoxhaj"] and corrected["date_of_birth"] == "1991"
+    assert corrected["given_names"] == ["Ëngjëll"]  # untouched
+    assert corrected["version"] == person["version"] + 1
+    [entry] = corrected["corrections"]
+    assert entry["fields"] == ["date_of_birth", "surnames"] and entry["reason"] == "document_seen"
+    assert entry["by"] == "sub-al-police" and entry["agency"] == "state-police"
+    assert entry["previous"] == {"date_of_birth": "1990-03-04", "surnames": ["Hoxha"]}
+    # Read again, as another officer of the agency would.
+    assert persons.get_person(deps, user("al-police"), person["id"])["corrections"] == [entry]
+    # The old and the new values are stored encrypted only.
+    raw = json.dumps(store.raw(PersonDocument, person["id"]), default=str, ensure_ascii=False)
+    assert "Hoxha" not in raw and "1990-03-04" not in raw
+
+
+def test_a_correction_tells_consumers_which_members_changed_never_the_values(
+    deps: Deps, store: FakeStore
+) -> None:
+    person = register(deps)
+    correct(deps, person, surnames=["Hoxhaj"], reason="spelling")
+    [event] = store.events("identification.person.corrected.v1")
+    assert event["data"]["fields"] == ["surnames"] and event["data"]["person_id"] == person["id"]
+    assert event["data"]["reason"] == "spelling" and event["data"]["age_group"] == "adult"
+    assert "Hoxha" not in json.dumps(event, ensure_ascii=False)
+
+
+def test_a_duplicate_search_finds_the_person_by_the_corrected_name(deps: Deps) -> None:
+    person = register(deps)
+    correct(deps, person, surnames=["Berisha"], reason="document_seen")
+
+    def found(surname: str) -> list[str]:
+        body = {"surnames": [surname], "date_of_birth": "1990-03-04"}
+        return [c["person_id"] for c in duplicates.search(deps, user("al-police"), body)["candidates"]]
+
+    assert found("Berisha") == [person["id"]]
+    assert found("Hoxha") == []
+
+
+def test_a_correction_of_a_stale_version_is_refused_and_changes_nothing(deps: Deps, store: FakeStore) -> None:
+    person = register(deps)
+    correct(deps, person, surnames=["Hoxhaj"], reason="spelling")
+    before = store.raw(PersonDocument, person["id"])
+    with pytest.raises(StaleVersion):
+        correct(deps, person, given_names=["Engjell"], reason="spelling")  # still the first version
+    assert store.raw(PersonDocument, person["id"]) == before
+
+
+def test_a_correction_is_validated_like_a_registration(deps: Deps, store: FakeStore) -> None:
+    person = register(deps)
+    before = store.raw(PersonDocument, person["id"])
+    with pytest.raises(DomainError) as error:
+        correct(
+            deps,
+            person,
+            date_of_birth="1990",
+            date_of_birth_range={"earliest": "1989", "latest": "1991"},
+            reason="other",
+        )
+    assert error_pointers(error) == {("date_of_birth_ambiguous", "/date_of_birth_range")}
+    with pytest.raises(DomainError) as error:
+        correct(deps, person, date_of_birth="2031", reason="other")
+    assert error_pointers(error) == {("date_of_birth_in_future", "/date_of_birth")}
+    assert store.raw(PersonDocument, person["id"]) == before
+
+
+def test_a_correction_that_changes_nothing_records_nothing(deps: Deps, store: FakeStore) -> None:
+    person = register(deps)
+    same = correct(deps, person, surnames=["Hoxha"], sex="male", reason="spelling")
+    assert same["version"] == person["version"] and same["corrections"] == []
+    assert store.events("identification.person.corrected.v1") == []
+
+
+def test_a_birth_range_replaces_a_date_of_birth_and_null_clears_the_birth(deps: Deps) -> None:
+    person = register(deps)
+    ranged = correct(
+        deps, person, date_of_birth_range={"earliest": "1989", "latest": "1990"}, reason="new_information"
+    )
+    assert "date_of_birth" not in ranged
+    assert ranged["date_of_birth_range"] == {"earliest": "1989-01-01", "latest": "1990-12-31"}
+    cleared = correct(deps, ranged, date_of_birth=None, residence_country=None, reason="other")
+    assert "date_of_birth" not in cleared and "date_of_birth_range" not in cleared
+    assert cleared["child"] is True  # no birth and no determination: presumed a child
+    assert cleared["corrections"][-1]["previous"] == {
+        "date_of_birth_range": {"earliest": "1989-01-01", "latest": "1990-12-31"}
+    }
+
+
+def test_another_countrys_person_cannot_be_corrected(deps: Deps) -> None:
+    person = register(deps, "xk-police")
+    with pytest.raises(NotFound):
+        correct(deps, person, "al-police", surnames=["X"], reason="other")
+
+
+def test_the_same_external_ref_with_other_details_is_a_conflict_not_a_silent_drop(
+    deps: Deps, store: FakeStore
+) -> None:
+    national = user("al-police", azp="al-national-system")
+    first, _ = persons.register_person(deps, national, {**ADULT, "external_ref": "AL/124"})
+    with pytest.raises(DomainError) as error:
+        persons.register_person(deps, national, {**ADULT, "surnames": ["Hoxhaj"], "external_ref": "AL/124"})
+    assert error_pointers(error) == {("external_ref_differs", "/surnames")}
+    # Sent again as first sent (names in another normal form included): the same person.
+    decomposed = unicodedata.normalize("NFD", "Ëngjëll")
+    again, created = persons.register_person(
+        deps, national, {**ADULT, "given_names": [decomposed], "external_ref": "AL/124"}
+    )
+    assert not created and again["id"] == first["id"]
+    assert persons.get_person(deps, national, first["id"])["surnames"] == ["Hoxha"]

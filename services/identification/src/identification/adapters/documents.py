@@ -30,7 +30,12 @@ class PersonDocument(OwnedDocument):
         "collection": "persons",
         "indexes": [
             {"fields": ["blocking_keys"]},
-            {"fields": ["external_client", "external_ref"]},
+            # One person per national system's own reference: a concurrent retry cannot register it twice.
+            {
+                "fields": ["external_client", "external_ref"],
+                "unique": True,
+                "partialFilterExpression": {"external_ref": {"$type": "string"}},
+            },
         ],
     }
     RETENTION_CLASS: ClassVar[str | None] = "person"
@@ -49,6 +54,9 @@ class PersonDocument(OwnedDocument):
     external_ref = StringField(null=True)
     first_case_id = StringField(null=True)
     duplicate_check = DictField(null=True)
+    # Rectifications, oldest first: id, at, by, agency, reason, fields (member names) and `previous`, the values
+    # before, sealed like `sealed` (adapters/sealing.py, one ciphertext per correction).
+    corrections = ListField(DictField())
 
 
 class CaseDocument(OwnedDocument):

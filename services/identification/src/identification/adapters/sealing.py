@@ -15,6 +15,7 @@ from typing import Any
 from plumbing.crypto import FieldCipher
 
 SEALED_FIELD = "person.sealed"
+CORRECTION_FIELD = "person.correction"
 BLOCKING_FIELD = "person.blocking"
 
 
@@ -28,6 +29,17 @@ class PersonSealer:
 
     def open(self, country: str, record_id: str, token: str) -> dict[str, Any]:
         value = json.loads(self.cipher.decrypt(country, record_id, SEALED_FIELD, token))
+        return value if isinstance(value, dict) else {}
+
+    def seal_previous(self, country: str, record_id: str, correction_id: str, values: dict[str, Any]) -> str:
+        """The values a correction replaced, bound to the person and to that correction."""
+        text = json.dumps(values, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+        return self.cipher.encrypt(country, record_id, f"{CORRECTION_FIELD}.{correction_id}", text)
+
+    def open_previous(self, country: str, record_id: str, correction_id: str, token: str) -> dict[str, Any]:
+        value = json.loads(
+            self.cipher.decrypt(country, record_id, f"{CORRECTION_FIELD}.{correction_id}", token)
+        )
         return value if isinstance(value, dict) else {}
 
     def blocking_tokens(self, country: str, keys: Iterable[str]) -> list[str]:

@@ -10,6 +10,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import connexion
+
 import thb_contracts
 from identification.bootstrap import SERVICE, Runtime, build_runtime
 from identification.domain.errors import DomainError
@@ -28,6 +30,8 @@ BASE = "/v1/identification"
 # Rule codes that mean "your role may not take this decision" (config/platform.yaml `authorisations`): 403, not
 # 422, so that a client tells a refusal it cannot fix by changing the request from one it can.
 NOT_AUTHORISED = frozenset({"formal_identification_not_authorised", "age_determination_not_authorised"})
+# Rule codes that mean "valid, but it contradicts what is stored": 409 `conflict` with the pointer.
+CONTRADICTS_STORED = frozenset({"external_ref_differs"})
 
 
 class _State:
@@ -68,6 +72,11 @@ def _rules(location: str = "/body") -> Iterator[None]:
             raise Problem(
                 "forbidden", errors=[FieldError(location + d.pointer, d.code) for d in refused]
             ) from None
+        contradicting = [d for d in error.details if d.code in CONTRADICTS_STORED]
+        if contradicting:
+            raise Problem(
+                "conflict", errors=[FieldError(location + d.pointer, d.code) for d in contradicting]
+            ) from None
         if location != "/body":
             errors = [FieldError(location + d.pointer, d.code) for d in error.details]
             raise Problem("validation-failed", errors=errors) from None
@@ -98,10 +107,23 @@ def list_persons(limit: int | None = None, cursor: str | None = None, updated_si
     return _page(items, next_cursor)
 
 
+def _etag(version: int) -> dict[str, str]:
+    return {"ETag": f'"{version}"'}
+
+
 def get_person(person_id: str) -> Any:
     view = persons.get_person(_runtime().deps, _caller(), person_id)
     _record_read("person", [view["id"]])
-    return view
+    return view, 200, _etag(view["version"])
+
+
+def correct_person(person_id: str, body: dict[str, Any]) -> Any:
+    # The contract requires If-Match as `"<version>"` (400 otherwise, before this runs).
+    expected_version = int(connexion.request.headers["If-Match"].strip('"'))
+    with _rules():
+        view, _doc = persons.correct_person(_runtime().deps, _caller(), person_id, expected_version, body)
+    _record_read("person", [view["id"]])
+    return view, 200, _etag(view["version"])
 
 
 # ------------------------------------------------------------------------------------------------ cases

@@ -15,7 +15,7 @@ from identification.service_layer import follow_up
 from identification.service_layer.deps import SOURCE, Deps
 from plumbing.auth import Caller
 from plumbing.documents import new_id
-from plumbing.errors import NotFound
+from plumbing.errors import Conflict, NotFound, StaleVersion
 from plumbing.events import new_event
 from plumbing.repository import Page
 from plumbing.steps import new_step, perform
@@ -153,6 +153,70 @@ def _duplicate_check_problems(deps: Deps, caller: Caller, check: dict[str, Any])
     return problems
 
 
+# What a registration stores, member by member, in the form the request sends it; compared on an external_ref
+# replay and changed by a correction.
+SEALED_MEMBERS = ("given_names", "surnames", "aliases", "date_of_birth", "date_of_birth_range", "documents")
+CLEAR_MEMBERS = ("sex", "nationalities", "residence_country", "languages")
+
+
+def _documents(raw: Any) -> list[dict[str, Any]]:
+    return [{**d, "number": unicodedata.normalize("NFC", d["number"])} for d in raw or []]
+
+
+def _stored_members(doc: PersonDocument, details: dict[str, Any]) -> dict[str, Any]:
+    """The person's correctable members as a request would send them (a birth range as the days it covers)."""
+    return {
+        "given_names": details.get("given_names", []),
+        "surnames": details.get("surnames", []),
+        "aliases": details.get("aliases", []),
+        "date_of_birth": details.get("date_of_birth"),
+        # A range was given when there is a birth and no single (partial) date.
+        "date_of_birth_range": details.get("birth") if not details.get("date_of_birth") else None,
+        "documents": details.get("documents", []),
+        "sex": doc.sex or "unknown",
+        "nationalities": list(doc.nationalities or []),
+        "residence_country": doc.residence_country,
+        "languages": list(doc.languages or []),
+    }
+
+
+def _requested_members(body: dict[str, Any], today: date, errors: list[ErrorDetail]) -> dict[str, Any]:
+    """The members the body names, normalised as `_stored_members` shows them (names in NFC)."""
+    wanted: dict[str, Any] = {}
+    for name in ("given_names", "surnames", "aliases"):
+        if name in body:
+            wanted[name] = _nfc_list(body[name])
+    if "documents" in body:
+        wanted["documents"] = _documents(body["documents"])
+    if "date_of_birth" in body or "date_of_birth_range" in body:
+        birth = parse_birth(body, today, errors)
+        wanted["date_of_birth"] = body.get("date_of_birth")
+        wanted["date_of_birth_range"] = birth_to_record(birth) if body.get("date_of_birth_range") else None
+    for name in CLEAR_MEMBERS:
+        if name in body:
+            wanted[name] = body[name]
+    if "sex" in wanted and wanted["sex"] is None:
+        wanted["sex"] = "unknown"
+    return wanted
+
+
+def _external_ref_replay(deps: Deps, existing: PersonDocument, body: dict[str, Any]) -> dict[str, Any]:
+    """A national system sent its reference again: the same person when the body says what is stored, else 409
+    naming the first member that differs (a changed body is a correction, never silently dropped)."""
+    details = deps.sealer.open(existing.owner_country, existing.id, existing.sealed)
+    stored = _stored_members(existing, details)
+    errors: list[ErrorDetail] = []
+    members = {k: v for k, v in body.items() if k in SEALED_MEMBERS or k in CLEAR_MEMBERS}
+    sent = _requested_members(members, deps.clock.now().date(), errors)
+    differing = sorted(name for name, value in sent.items() if stored.get(name) != value)
+    if differing:
+        # 409, not 422 (entrypoints/http.py): the body is valid; it disagrees with what the reference names.
+        raise_all(
+            [ErrorDetail("external_ref_differs", f"/{differing[0]}")], "external_ref sent with other details"
+        )
+    return person_view(deps, existing, details)
+
+
 def register_person(deps: Deps, caller: Caller, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     """Returns (person view, created). An `external_ref` already registered by the same client returns the
     existing person (created = False)."""
@@ -161,7 +225,7 @@ def register_person(deps: Deps, caller: Caller, body: dict[str, Any]) -> tuple[d
     if external_ref:
         existing = repo.find(limit=1, external_client=caller.azp, external_ref=external_ref)
         if existing:
-            return person_view(deps, existing[0]), False
+            return _external_ref_replay(deps, existing[0], body), False
 
     today = deps.clock.now().date()
     errors: list[ErrorDetail] = []
@@ -183,9 +247,7 @@ def register_person(deps: Deps, caller: Caller, body: dict[str, Any]) -> tuple[d
         "aliases": _nfc_list(body.get("aliases")),
         "date_of_birth": body.get("date_of_birth"),
         "birth": birth_to_record(birth),
-        "documents": [
-            {**d, "number": unicodedata.normalize("NFC", d["number"])} for d in body.get("documents") or []
-        ],
+        "documents": _documents(body.get("documents")),
         "age_determinations": [
             {
                 "decided_on": d.decided_on.isoformat(),
@@ -198,15 +260,12 @@ def register_person(deps: Deps, caller: Caller, body: dict[str, Any]) -> tuple[d
         ],
     }
     child = is_child(details, today)
+    blocking, years = _keys_for(deps, caller.country, details)
     doc = PersonDocument(
         id=person_id,
         sealed=deps.sealer.seal(caller.country, person_id, details),
-        blocking_keys=deps.sealer.blocking_tokens(
-            caller.country, {k for k in blocking_keys_of(details) if not k.startswith("y:")}
-        ),
-        year_keys=deps.sealer.blocking_tokens(
-            caller.country, {k for k in blocking_keys_of(details) if k.startswith("y:")}
-        ),
+        blocking_keys=blocking,
+        year_keys=years,
         sex=body.get("sex", "unknown"),
         nationalities=list(body.get("nationalities") or []),
         residence_country=residence,
@@ -232,10 +291,100 @@ def register_person(deps: Deps, caller: Caller, body: dict[str, Any]) -> tuple[d
     step = new_step(
         follow_up.OPEN_CASE, deps.clock.now(), by=caller.sub, agency=caller.agency, case_id=case_id
     )
-    repo.insert(doc, events=[event], steps=[step])
+    try:
+        repo.insert(doc, events=[event], steps=[step])
+    except Conflict:
+        # The unique (client, external_ref) index: a concurrent request of the same client registered it first.
+        existing = (
+            repo.find(limit=1, external_client=caller.azp, external_ref=external_ref) if external_ref else []
+        )
+        if not existing:
+            raise
+        return _external_ref_replay(deps, existing[0], body), False
     handler = follow_up.open_case_handler(deps.system_repository, deps.next_sequence)
     perform(PersonDocument, doc, step, handler, deps.complete_step)
     return person_view(deps, doc, details), True
+
+
+def _keys_for(deps: Deps, country: str, details: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """Blocking tokens (names) and year tokens (birth years) of the details, under the country's index key."""
+    keys = blocking_keys_of(details)
+    return (
+        deps.sealer.blocking_tokens(country, {k for k in keys if not k.startswith("y:")}),
+        deps.sealer.blocking_tokens(country, {k for k in keys if k.startswith("y:")}),
+    )
+
+
+def correct_person(
+    deps: Deps, caller: Caller, person_id: str, expected_version: int, body: dict[str, Any]
+) -> tuple[dict[str, Any], PersonDocument]:
+    """Rectify a person's details. Returns (view, document). Refused with `StaleVersion` when the person changed
+    since `expected_version`; validated like a registration, every problem at once, before anything is written."""
+    repo = deps.repository(PersonDocument, caller)
+    doc = repo.get(person_id)
+    if doc.version != expected_version:
+        raise StaleVersion("the person changed since it was read")
+    details = deps.sealer.open(doc.owner_country, doc.id, doc.sealed)
+    stored = _stored_members(doc, details)
+    errors: list[ErrorDetail] = []
+    wanted = _requested_members(body, deps.clock.now().date(), errors)
+    raise_all(errors, "invalid correction")
+    changed = sorted(name for name, value in wanted.items() if stored[name] != value)
+    if not changed:
+        return person_view(deps, doc, details), doc  # nothing to correct: no new version, nothing recorded
+
+    new_details = dict(details)
+    for name in ("given_names", "surnames", "aliases", "documents"):
+        if name in changed:
+            new_details[name] = wanted[name]
+    if "date_of_birth" in wanted:
+        # The birth is one fact in two forms: a correction of either replaces both.
+        new_details["date_of_birth"] = wanted["date_of_birth"]
+        ranged = wanted["date_of_birth_range"]
+        single = wanted["date_of_birth"]
+        birth = ages.parse_date_of_birth(single, today=deps.clock.now().date()) if single else None
+        new_details["birth"] = ranged if ranged else birth_to_record(birth)
+    if "sex" in changed:
+        doc.sex = wanted["sex"]
+    if "nationalities" in changed:
+        doc.nationalities = list(wanted["nationalities"])
+    if "residence_country" in changed:
+        doc.residence_country = wanted["residence_country"]
+    if "languages" in changed:
+        doc.languages = list(wanted["languages"])
+
+    correction_id = new_id()
+    previous = {name: stored[name] for name in changed}
+    doc.sealed = deps.sealer.seal(doc.owner_country, doc.id, new_details)
+    doc.blocking_keys, doc.year_keys = _keys_for(deps, doc.owner_country, new_details)
+    doc.corrections = [
+        *(doc.corrections or []),
+        {
+            "id": correction_id,
+            "at": deps.clock.now(),
+            "by": caller.sub,
+            "agency": caller.agency,
+            "reason": body["reason"],
+            "fields": changed,
+            "previous": deps.sealer.seal_previous(doc.owner_country, doc.id, correction_id, previous),
+        },
+    ]
+    child = is_child(new_details, deps.clock.now().date())
+    data = {
+        "person_id": doc.id,
+        "correction_id": correction_id,
+        "owner_country": doc.owner_country,
+        "owner_agency": doc.owner_agency,
+        "reason": body["reason"],
+        "fields": changed,
+        "age_group": str(AgeGroup.CHILD if child else AgeGroup.ADULT),
+    }
+    event = new_event("identification.person.corrected.v1", doc.id, data, SOURCE, clock=deps.clock.now)
+    try:
+        repo.update(doc, events=[event])
+    except Conflict:
+        raise StaleVersion("the person changed while it was corrected") from None
+    return person_view(deps, doc, new_details), doc
 
 
 def person_view(deps: Deps, doc: PersonDocument, details: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -262,6 +411,8 @@ def person_view(deps: Deps, doc: PersonDocument, details: dict[str, Any] | None 
         ],
         "child": is_child(details, today),
         "case_id": doc.first_case_id,
+        "version": doc.version,
+        "corrections": [_correction_view(deps, doc, c) for c in doc.corrections or []],
     }
     if details.get("date_of_birth"):
         view["date_of_birth"] = details["date_of_birth"]
@@ -274,6 +425,19 @@ def person_view(deps: Deps, doc: PersonDocument, details: dict[str, Any] | None 
     if doc.duplicate_check:
         view["duplicate_check"] = dict(doc.duplicate_check)
     return view
+
+
+def _correction_view(deps: Deps, doc: PersonDocument, correction: dict[str, Any]) -> dict[str, Any]:
+    previous = deps.sealer.open_previous(doc.owner_country, doc.id, correction["id"], correction["previous"])
+    return {
+        "id": correction["id"],
+        "at": _time(correction["at"]),
+        "by": correction["by"],
+        "agency": correction["agency"],
+        "reason": correction["reason"],
+        "fields": list(correction["fields"]),
+        "previous": previous,
+    }
 
 
 def _time(value: Any) -> str:
