@@ -31,8 +31,9 @@ BODIES: dict[str, Any] = {
         "date_of_birth": "1991",
     },
     "identification.entrypoints.http.create_duplicate_search": {"surnames": [SEED_SURNAME]},
-    # Each probe changes something, so that it records a correction.
-    "identification.entrypoints.http.correct_person": {"aliases": ["Probe {unique}"], "reason": "other"},
+    # The first probe of a person corrects it; the same correction again changes nothing and answers 200 without
+    # a new version, so concurrent probes rarely meet a 412.
+    "identification.entrypoints.http.correct_person": {"aliases": ["Probe"], "reason": "other"},
     "identification.entrypoints.http.create_case": {"person_id": "{person_id}"},
     "identification.entrypoints.http.decide_category": {"category": "potential_victim"},
     "identification.entrypoints.http.record_needs": {"needs": ["shelter"]},
