@@ -472,6 +472,35 @@ def test_an_external_ref_sent_again_with_other_details_is_409_and_two_at_once_re
     assert db.persons.count_documents({"external_ref": racing["external_ref"]}) == 1
 
 
+def test_a_surname_alone_and_a_search_without_a_name_find_candidates(call) -> None:
+    surname = f"Zenelaj{uuid.uuid4().hex[:4]}"  # a surname of this test only
+    named = register(call, given_names=["Dritan"], surnames=[surname], date_of_birth="2011-06", sex="male")
+    # Found at a border, without a name: only her sex and an age.
+    body = {"sex": "female", "date_of_birth_range": {"earliest": "1931", "latest": "1932"}}
+    response = call("al-police", "POST", "/persons", body)
+    assert response.status_code == 201, response.text
+    unnamed = response.json()
+
+    by_surname = call("al-police", "POST", "/duplicate-searches", {"surnames": [surname.upper()]})
+    assert by_surname.status_code == 201, by_surname.text
+    [candidate] = [c for c in by_surname.json()["candidates"] if c["person_id"] == named["id"]]
+    assert candidate["level"] == "possible" and "given_name_not_searched" in candidate["reasons"]
+
+    by_age = call(
+        "al-police",
+        "POST",
+        "/duplicate-searches",
+        {"date_of_birth_range": {"earliest": "1930", "latest": "1932"}, "sex": "female"},
+    )
+    assert by_age.status_code == 201, by_age.text
+    levels = {c["person_id"]: c["level"] for c in by_age.json()["candidates"]}
+    assert levels.get(unnamed["id"]) == "possible" and named["id"] not in levels
+
+    nothing = call("al-police", "POST", "/duplicate-searches", {"sex": "female"})
+    assert nothing.status_code == 422
+    assert nothing.json()["errors"] == [{"pointer": "/body", "code": "name_or_birth_required"}]
+
+
 def test_statistics_suppress_small_cells(call) -> None:
     response = call(
         "al-analyst",

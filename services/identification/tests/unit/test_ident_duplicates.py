@@ -145,3 +145,47 @@ def test_rank_orders_and_filters() -> None:
         },
     )
     assert [key for key, _ in ranked] == ["p-same", "p-brother"]
+
+
+# -------------------------------------------------------------------- what an officer at a border often has
+
+
+@pytest.mark.parametrize(
+    "search",
+    [
+        person("", "Hoxha"),
+        person("", "Hodža", ("2008", "2012"), Sex.MALE),
+        person("", "Хоџа", None, Sex.MALE, "AL"),
+    ],
+)
+def test_a_surname_alone_finds_a_possible_match_never_a_likely_one(search: PersonFacts) -> None:
+    candidate = person("Ëngjëll", "Hoxha", "2010-05", Sex.MALE, "AL")
+    result = score(search, candidate)
+    assert result.level == "possible", result
+    assert "given_name_not_searched" in result.reasons and "surname_equivalent" in result.reasons
+
+
+def test_a_surname_alone_still_respects_a_contradiction() -> None:
+    candidate = person("Ëngjëll", "Hoxha", "2010-05", Sex.MALE)
+    assert score(person("", "Hoxha", ("1970", "1975")), candidate).score <= CONFLICT_CAP
+    assert score(person("", "Hoxha", None, Sex.FEMALE), candidate).score <= CONFLICT_CAP
+    assert score(person("", "Krasniqi"), candidate).score < POSSIBLE_THRESHOLD
+
+
+def test_a_one_word_alias_is_matched_against_either_part_of_a_name() -> None:
+    search = PersonFacts(aliases=((("Beni",), ()),))
+    assert score(search, person("Beni", "Gashi", "2011")).level == "possible"
+    assert score(search, person("Arben", "Beni", "2011")).level == "possible"  # recorded as a surname
+
+
+def test_a_search_without_a_name_ranks_what_nothing_contradicts_as_possible() -> None:
+    search = PersonFacts(
+        birth=parse_date_of_birth(("2010", "2012"), today=TODAY), sex=Sex.MALE, nationality="ME"
+    )
+    close = person("Marko", "Marković", "2011-03-04", Sex.MALE, "ME")
+    vague = person("", "", None, Sex.UNKNOWN)
+    scored = {name: score(search, facts) for name, facts in {"close": close, "vague": vague}.items()}
+    assert all(s.level == "possible" and "name_not_searched" in s.reasons for s in scored.values())
+    assert scored["close"].score > scored["vague"].score
+    assert score(search, person("Ana", "Marković", "2011", Sex.FEMALE, "ME")).score < POSSIBLE_THRESHOLD
+    assert score(search, person("Marko", "Marković", "1990", Sex.MALE, "ME")).score < POSSIBLE_THRESHOLD

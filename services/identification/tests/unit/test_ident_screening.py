@@ -397,3 +397,17 @@ def test_national_additions_are_answered_under_the_list_they_extend(
     with pytest.raises(DomainError) as caught:
         screen(packaged_catalogue, ScreeningRequest("2026.1", DAY, False, request.answers, country="ME"))
     assert caught.value.code == "unknown_indicator"
+
+
+def test_national_additions_are_answered_under_their_published_list_id_too(
+    packaged_catalogue: IndicatorCatalogue,
+) -> None:
+    answers = (Answer("AL-A-LAB", "AL-A-LAB-EX-01"), Answer("AL-A-LAB", "A-LAB-DR-01"))
+    result = screen(packaged_catalogue, ScreeningRequest("2026.1", DAY, False, answers, country="AL"))
+    assert result.indicator_set == "regional@2026.1+national-AL@2026.1"
+    [evaluated] = result.lists
+    assert evaluated.list_id == "A-LAB"  # one list: the regional one with Albania's additions
+    # Another country's published list id is unknown where its additions are not combined.
+    with pytest.raises(DomainError) as caught:
+        screen(packaged_catalogue, ScreeningRequest("2026.1", DAY, False, answers, country="ME"))
+    assert caught.value.code == "unknown_indicator_list"

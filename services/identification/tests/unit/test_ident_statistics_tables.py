@@ -127,3 +127,11 @@ def test_a_regional_table_by_country_keeps_each_partners_small_counts_from_the_o
     assert cells["XK"] == SMALL and cells["AL"] == HIDDEN  # AL's 7, the smallest complement
     # But AL knows its own 7: with ME and the total both visible, XK's 2 would follow.
     assert hidden(cells["ME"]) or hidden(by_country["total"])
+
+
+def test_the_answer_repeats_the_requested_scope_and_names_the_countries_counted(facts) -> None:
+    facts += [fact(2, "AL")] * 7
+    own = table("2026", "category")
+    regional = table("2026", "category", scope="regional")
+    assert (own["scope"], own["countries"]) == ("country", [ANALYST.country])
+    assert (regional["scope"], regional["countries"]) == ("regional", ["AL", "ME", "XK"])

@@ -453,3 +453,41 @@ def test_the_same_external_ref_with_other_details_is_a_conflict_not_a_silent_dro
     )
     assert not created and again["id"] == first["id"]
     assert persons.get_person(deps, national, first["id"])["surnames"] == ["Hoxha"]
+
+
+# ------------------------------------------------------------------------ duplicate searches from little
+
+
+def test_a_surname_only_search_returns_possible_candidates_ranked_with_reasons(deps: Deps) -> None:
+    child = register(deps, **CHILD)
+    register(deps, surnames=["Krasniqi"])
+    result = duplicates.search(deps, user("al-police"), {"surnames": ["Hodža"], "sex": "male"})
+    [candidate] = result["candidates"]
+    assert candidate["person_id"] == child["id"] and candidate["level"] == "possible"
+    assert "given_name_not_searched" in candidate["reasons"]
+
+
+def test_a_person_without_a_known_name_can_be_duplicate_checked_by_age_and_sex(deps: Deps) -> None:
+    unnamed = register(
+        deps,
+        given_names=[],
+        surnames=[],
+        date_of_birth=None,
+        sex="male",
+        date_of_birth_range={"earliest": "2011", "latest": "2012"},
+        nationalities=["ME"],
+    )
+    register(deps, given_names=["Ana"], surnames=["Marković"], date_of_birth="2011", sex="female")
+    register(deps, given_names=["Petar"], surnames=["Marković"], date_of_birth="1980", sex="male")
+    search = {
+        "date_of_birth_range": {"earliest": "2010", "latest": "2012"},
+        "sex": "male",
+        "nationalities": ["ME"],
+    }
+    result = duplicates.search(deps, user("al-police"), search)
+    assert [c["person_id"] for c in result["candidates"]] == [unnamed["id"]]
+    assert result["candidates"][0]["reasons"][0] == "name_not_searched"
+
+    with pytest.raises(DomainError) as error:
+        duplicates.search(deps, user("al-police"), {"sex": "male"})
+    assert error_pointers(error) == {("name_or_birth_required", "")}

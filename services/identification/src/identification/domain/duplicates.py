@@ -3,6 +3,12 @@
 Blocking (``names.blocking_keys``) picks the candidates; this module ranks them and says why. Names are
 compared on their folded form so script, diacritics and Albanian/Serbian spelling never count as differences.
 Birth dates weigh heavily: two people with equivalent names born years apart are different people.
+
+A search names what the officer knows. With a surname only (or a given name only, or a one-word alias) the
+missing part is not held against a candidate: the known part carries its own weight plus half of the other's,
+so an equivalent surname with nothing contradicting it is a "possible" match; with so little, never "likely".
+A search without any name (sex, an age range, nationality) shows the candidates nothing contradicts, as
+"possible" only, ranked by how precisely their birth, sex and nationality agree.
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ SEX_WEIGHT = 5
 NATIONALITY_WEIGHT = 5
 
 SIMILAR = 85  # rapidfuzz ratio from which a name counts as "similar" (a typo or transcription slip)
+# A search that names only one part of a name, or none, is never "likely": at most this.
+PARTIAL_CAP = MATCH_THRESHOLD - 1
 NEAR_BIRTH_DAYS = 366  # non-overlapping birth ranges closer than this are a likely recording slip
 
 
@@ -81,10 +89,31 @@ def _part_similarity(a: str, b: str, kind: str) -> tuple[float, str]:
     return ratio / 100 * 0.5, f"{kind}_different"
 
 
+def _partial(c_given: str, c_family: str, k_given: str, k_family: str) -> tuple[float, list[str]]:
+    """A search variant with one part of the name only: that part against either part of the candidate's name
+    (a lone word is as often a surname as a given name), weighted with half of the missing part's weight."""
+    if c_family:
+        weight, missing = SURNAME_WEIGHT + GIVEN_WEIGHT / 2, "given_name_not_searched"
+        word, kind, same, other = c_family, "surname", k_family, k_given
+    else:
+        weight, missing = GIVEN_WEIGHT + SURNAME_WEIGHT / 2, "surname_not_searched"
+        word, kind, same, other = c_given, "given_name", k_given, k_family
+    similarity, reason = _part_similarity(word, same, kind)
+    crossed, _ = _part_similarity(word, other, kind)
+    if crossed > similarity and crossed >= SIMILAR / 100:
+        return crossed * weight, ["name_order_swapped", missing]
+    return similarity * weight, [reason, missing]
+
+
 def _names(criteria: PersonFacts, candidate: PersonFacts) -> tuple[float, list[str]]:
     best = (0.0, ["name_unknown"])
     for c_given, c_family in criteria.name_variants():
         for k_given, k_family in candidate.name_variants():
+            if not (c_given and c_family):
+                value, reasons = _partial(c_given, c_family, k_given, k_family)
+                if value > best[0]:
+                    best = (value, reasons)
+                continue
             given_sim, given_reason = _part_similarity(c_given, k_given, "given_name")
             family_sim, family_reason = _part_similarity(c_family, k_family, "surname")
             value = given_sim * GIVEN_WEIGHT + family_sim * SURNAME_WEIGHT
@@ -115,9 +144,21 @@ def _birth(criteria: BirthRange | None, candidate: BirthRange | None) -> tuple[f
     return 0.0, "birth_year_conflict", True
 
 
+def _searched_parts(criteria: PersonFacts) -> str:
+    """ "full" (a given name and a surname in one variant), "partial" (one part only) or "none"."""
+    variants = criteria.name_variants()
+    if any(given and family for given, family in variants):
+        return "full"
+    return "partial" if variants else "none"
+
+
 def score(criteria: PersonFacts, candidate: PersonFacts) -> MatchScore:
-    """Score 0-100 with reason codes; see the module constants for weights and thresholds."""
-    name_points, reasons = _names(criteria, candidate)
+    """Score 0-100 with reason codes; see the module docstring and constants for weights and thresholds."""
+    searched = _searched_parts(criteria)
+    if searched == "none":
+        name_points, reasons = 0.0, ["name_not_searched"]
+    else:
+        name_points, reasons = _names(criteria, candidate)
     birth_points, birth_reason, conflict = _birth(criteria.birth, candidate.birth)
     reasons.append(birth_reason)
     points = name_points + birth_points
@@ -137,7 +178,14 @@ def score(criteria: PersonFacts, candidate: PersonFacts) -> MatchScore:
     else:
         # Dual nationals and wrongly recorded nationality are common: a difference is no contradiction.
         reasons.append("nationality_differs")
+    if searched == "none":
+        # Birth, sex and nationality only (35 points at most): nothing contradicting makes a "possible" match,
+        # ranked by how precisely they agree.
+        facts_weight = BIRTH_WEIGHT + SEX_WEIGHT + NATIONALITY_WEIGHT
+        points = POSSIBLE_THRESHOLD + (points / facts_weight) * (PARTIAL_CAP - POSSIBLE_THRESHOLD)
     total = round(points)
+    if searched != "full":
+        total = min(total, PARTIAL_CAP)
     if conflict:
         total = min(total, CONFLICT_CAP)
     return MatchScore(max(0, min(100, total)), tuple(reasons))

@@ -60,17 +60,21 @@ class Labels:
 
     def get(self, language: str) -> Label:
         """Exact BCP 47 tag, else the first tag of the same language, else English."""
+        return self.resolve(language)[1]
+
+    def resolve(self, language: str) -> tuple[str, Label]:
+        """(the tag served, its label) for a wanted language; see `get`."""
         wanted = language.lower()
         for tag, label in self.entries:
             if tag.lower() == wanted:
-                return label
+                return tag, label
         primary = wanted.split("-")[0]
         for tag, label in self.entries:
             if tag.lower().split("-")[0] == primary:
-                return label
+                return tag, label
         for tag, label in self.entries:
             if tag == FALLBACK_LANGUAGE:
-                return label
+                return tag, label
         raise DomainError("label_missing", "no label in the fallback language")
 
     def languages(self) -> tuple[str, ...]:
@@ -113,14 +117,23 @@ class IndicatorSet:
     title: Labels
     lists: tuple[IndicatorList, ...]
     additions: tuple[str, ...] = ()
+    # After a merge: each national list's published id -> the regional list it extends (now holding both).
+    list_aliases: tuple[tuple[str, str], ...] = ()
 
     @property
     def ref(self) -> str:
         return "+".join((f"{self.set_id}@{self.version}", *self.additions))
 
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """The language tags the set carries labels in (its title's; the schema requires the same everywhere)."""
+        return self.title.languages()
+
     def get_list(self, list_id: str) -> IndicatorList:
+        """A list by its id, or by the published id of national additions merged into it (`AL-A-LAB`)."""
+        wanted = dict(self.list_aliases).get(list_id, list_id)
         for lst in self.lists:
-            if lst.id == list_id:
+            if lst.id == wanted:
                 return lst
         raise DomainError("unknown_indicator_list", "no such indicator list in this set")
 
@@ -271,6 +284,7 @@ def merge(regional: IndicatorSet, additions: Iterable[IndicatorSet]) -> Indicato
     """The regional set with national indicators appended to the lists they extend."""
     lists = {lst.id: lst for lst in regional.lists}
     refs: list[str] = []
+    aliases: list[tuple[str, str]] = []
     for national in additions:
         if national.base != (regional.set_id, regional.version):
             raise DomainError(
@@ -281,8 +295,9 @@ def merge(regional: IndicatorSet, additions: Iterable[IndicatorSet]) -> Indicato
             if target is None or (target.age_group, target.form) != (extra.age_group, extra.form):
                 raise DomainError("indicator_set_invalid", "national list extends no matching regional list")
             lists[target.id] = replace(target, indicators=target.indicators + extra.indicators)
+            aliases.append((extra.id, target.id))
         refs.append(national.ref)
-    return replace(regional, lists=tuple(lists.values()), additions=tuple(refs))
+    return replace(regional, lists=tuple(lists.values()), additions=tuple(refs), list_aliases=tuple(aliases))
 
 
 def packaged_sets() -> list[IndicatorSet]:

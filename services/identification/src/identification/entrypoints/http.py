@@ -231,7 +231,8 @@ def publish_indicator_set(body: dict[str, Any]) -> Any:
 
 
 def get_indicator_set(set_id: str, version: str, lang: str | None = None) -> Any:
-    return indicator_sets.view(_runtime().deps, set_id, version, lang or "en")
+    view = indicator_sets.view(_runtime().deps, set_id, version, lang or "en")
+    return view, 200, {"Content-Language": view["language"]}
 
 
 # ------------------------------------------------------------------------------------------- statistics

@@ -33,6 +33,19 @@ def _facts(details: dict[str, Any], sex: str, nationalities: list[str]) -> dupli
     )
 
 
+def select_by_birth_and_sex(
+    deps: Deps, caller: Caller, keys: frozenset[str], sex: Sex
+) -> list[PersonDocument]:
+    """A search without a name: people who may have been born in one of the searched years (or whose birth is
+    not recorded) and whose recorded sex does not contradict the search. The first MAX_CANDIDATES in list
+    order are examined (the answer says how many were)."""
+    year_tokens = deps.sealer.search_tokens(caller.country, {k for k in keys if k.startswith("y:")})
+    condition: dict[str, Any] = {"$or": [{"year_keys": {"$in": year_tokens}}, {"year_keys": {"$size": 0}}]}
+    if sex in (Sex.FEMALE, Sex.MALE):
+        condition = {"$and": [condition, {"sex": {"$in": [str(sex), str(Sex.UNKNOWN), str(Sex.OTHER)]}}]}
+    return deps.repository(PersonDocument, caller).find(limit=MAX_CANDIDATES, __raw__=condition)
+
+
 def select_candidates(deps: Deps, caller: Caller, keys: frozenset[str]) -> list[PersonDocument]:
     """Name keys select; when the search has birth years, a candidate must share one or have none recorded.
     Over the cap, only the selective keys (full name, surname) are kept; still over it, the first MAX_CANDIDATES
@@ -66,14 +79,19 @@ def search(deps: Deps, caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
     birth = parse_birth(body, today, errors)
     given, family = _nfc_list(body.get("given_names")), _nfc_list(body.get("surnames"))
     aliases = _nfc_list(body.get("aliases"))
-    if not (given or family or aliases):
-        errors.append(ErrorDetail("name_required", "/surnames"))
+    named = bool(given or family or aliases)
+    if not named and birth is None and not any(e.pointer.startswith("/date_of_birth") for e in errors):
+        # Without a name, the birth (an age range will do) selects the candidates.
+        errors.append(ErrorDetail("name_or_birth_required", ""))
     raise_all(errors, "invalid search")
     keys = set(names.blocking_keys(given, family, birth))
     for alias in aliases:
         g, f = _split_alias(alias)
         keys |= names.blocking_keys(g, f, birth)
-    candidates = select_candidates(deps, caller, frozenset(keys))
+    if named:
+        candidates = select_candidates(deps, caller, frozenset(keys))
+    else:
+        candidates = select_by_birth_and_sex(deps, caller, frozenset(keys), Sex(body.get("sex", "unknown")))
     criteria = duplicates.PersonFacts(
         given_names=tuple(given),
         surnames=tuple(family),

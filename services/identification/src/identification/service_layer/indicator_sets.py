@@ -25,6 +25,9 @@ def _summary(item: IndicatorSet) -> dict[str, Any]:
         "country": item.country,
         "published_on": item.published_on.isoformat(),
         "ref": item.ref,
+        # National additions name the regional version they extend; a screening combines the two.
+        "base": {"set_id": item.base[0], "version": item.base[1]} if item.base else None,
+        "languages": list(item.languages),
     }
 
 
@@ -60,16 +63,22 @@ def publish(deps: Deps, caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def view(deps: Deps, set_id: str, version: str, language: str) -> dict[str, Any]:
+    """One version with its labels in `language`, or in English where the set carries no such language; the
+    answer says which (`language`, `fallback`), so that a reader never takes English for a translation."""
     try:
         item = deps.indicator_sets.current().get(set_id, version)
     except DomainError:
         # The set and version are the path of a record: one that does not exist is 404, like any other record.
         raise NotFound("no such indicator set version") from None
+    served, _ = item.title.resolve(language)
     return {
         **_summary(item),
+        "language": served,
+        "fallback": served.lower().split("-")[0] != language.lower().split("-")[0],
         "lists": [
             {
                 "id": lst.id,
+                "extends": lst.extends,
                 "age_group": str(lst.age_group),
                 "form": str(lst.form),
                 "title": lst.title.get(language).text,

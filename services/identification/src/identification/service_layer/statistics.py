@@ -197,7 +197,9 @@ def table(
     row_dim = DIMENSIONS[rows]
     body: dict[str, Any] = {
         "period": period,
-        "scope": "regional" if country is None else country,
+        # The request's own word, and the countries it covers.
+        "scope": "regional" if country is None else "country",
+        "countries": sorted(deps.config.country_codes) if country is None else [country],
         "rows": rows,
         "suppression": {"small": "<5", "complementary": "x", "threshold": 5},
     }
