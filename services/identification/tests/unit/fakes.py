@@ -1,16 +1,7 @@
-"""Fakes for the service-layer tests: an in-memory store of owned documents, a repository over it that applies
-the caller's scope the way `plumbing.repository.ScopedRepository` does, a sequence allocator and `build_deps`.
-
-The store keeps what MongoDB would keep (each document's `to_mongo()` as a plain dict) and hands out fresh
-document objects on every read, so a command that changes a document without writing it changes nothing, as
-with the real database. Scope is not re-implemented: the fake asks the same `ScopePolicy` (`NeedToKnowPolicy`
-from config/platform.yaml unless the class names another) for its filter and evaluates it, AND-ed with the
-command's own filters, with a small MongoDB matcher (`matches`). Mongoengine-style filters are translated by
-mongoengine itself (`mongoengine.queryset.transform.query`, which needs no connection) and pages are cut by
-`plumbing.pagination`, both as in `ScopedRepository`.
-
-The documents are the service's real mongoengine classes: instantiating, validating and `to_mongo()`/`_from_son`
-need no connection; only `save`, `objects` and `_get_collection` do, and the fakes never call them.
+"""Fakes for the identification service-layer tests: `build_deps` wires the service's `Deps` to the shared
+in-memory store (`plumbing.fake_store`: the owned-record store, scoped and system repositories, sequences) and to
+the service's own collaborators (the packaged indicator catalogue, a real `PersonSealer` under in-memory keys);
+`user` makes callers like the local realm's demo users.
 
 The follow-up steps (`service_layer/follow_up.py`) reach their second aggregate through `Deps.system_repository`
 and are removed through `Deps.complete_step`: `build_deps` points both at the store, so that a registration opens
@@ -19,412 +10,32 @@ its case and a decision notifies the coordinator in tests too.
 
 from __future__ import annotations
 
-import copy
 import functools
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Generic, TypeVar
-
-from mongoengine.queryset.transform import query as mongoengine_query
+from typing import Any
 
 from identification.adapters.sealing import PersonSealer
 from identification.domain.indicators import IndicatorCatalogue, IndicatorSet
-from identification.service_layer.deps import (
-    Deps,
-    Repository,
-    RepositoryFactory,
-    SystemRepository,
-    SystemRepositoryFactory,
-)
+from identification.service_layer.deps import Deps
 from plumbing.auth import Caller
-from plumbing.clock import Clock, FixedClock, as_utc, to_millis
-from plumbing.config import PlatformConfig, load_platform_config
+from plumbing.clock import Clock, FixedClock
+from plumbing.config import PlatformConfig
 from plumbing.crypto import FieldCipher
-from plumbing.documents import PROTECTED_FIELDS, OwnedDocument, new_id
-from plumbing.errors import Conflict, NotFound, OutOfScope
+from plumbing.fake_store import FakeSequences, FakeStore, checkout_config
 from plumbing.keys import KeySet, required_rings, with_new_key
-from plumbing.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, PageRequest, build_page, decode_cursor
-from plumbing.repository import NeedToKnowPolicy, ScopePolicy
-from plumbing.steps import STEPS, StepHandler
 
-T = TypeVar("T", bound=OwnedDocument)
-
-REPO = Path(__file__).resolve().parents[4]
-PLATFORM_CONFIG = REPO / "config" / "platform.yaml"
 # A working day inside the packaged indicator sets' validity (regional@2026.1 is effective from 2026-01-01).
 NOW = datetime(2026, 6, 1, 9, 30, tzinfo=UTC)
 
-# ---------------------------------------------------------------------------------------------- matching
+__all__ = ["NOW", "FakeSequences", "FakeStore", "build_deps", "repo_config", "user"]
 
 
-class FilterNotSupported(ValueError):
-    """A query operator outside the subset the service layer uses: the fake refuses it instead of ignoring it."""
-
-
-def _values(node: Any, path: list[str]) -> list[Any]:
-    """Every value at a dotted path; arrays of sub-documents are traversed as MongoDB does (`screenings.id`)."""
-    if not path:
-        return [node]
-    if isinstance(node, Mapping):
-        return _values(node[path[0]], path[1:]) if path[0] in node else []
-    if isinstance(node, list):
-        return [value for item in node if isinstance(item, Mapping) for value in _values(item, path)]
-    return []
-
-
-def _candidates(values: list[Any]) -> list[Any]:
-    """A value, and each element of an array value: `{"tags": "x"}` matches `tags: ["x", "y"]`."""
-    out: list[Any] = []
-    for value in values:
-        out.append(value)
-        if isinstance(value, list):
-            out.extend(value)
-    return out
-
-
-def _comparable(value: Any) -> Any:
-    return as_utc(value) if isinstance(value, datetime) else value
-
-
-def _equal(stored: Any, wanted: Any) -> bool:
-    return bool(_comparable(stored) == _comparable(wanted))
-
-
-def _order(stored: Any, op: str, wanted: Any) -> bool:
-    a, b = _comparable(stored), _comparable(wanted)
-    same_kind = (isinstance(a, datetime) and isinstance(b, datetime)) or (
-        isinstance(a, str) and isinstance(b, str)
-    )
-    numbers = isinstance(a, int | float) and isinstance(b, int | float)
-    if not (same_kind or numbers) or isinstance(a, bool) or isinstance(b, bool):
-        return False  # MongoDB compares within a type bracket only
-    return {"$gt": a > b, "$gte": a >= b, "$lt": a < b, "$lte": a <= b}[op]
-
-
-def _operator(values: list[Any], op: str, arg: Any) -> bool:
-    candidates = _candidates(values)
-    if op == "$in":
-        return any(_equal(c, a) for c in candidates for a in arg) or (None in arg and not values)
-    if op == "$nin":
-        return not _operator(values, "$in", arg)
-    if op == "$ne":
-        return not (any(_equal(c, arg) for c in candidates) or (arg is None and not values))
-    if op in ("$gt", "$gte", "$lt", "$lte"):
-        return any(_order(c, op, arg) for c in candidates)
-    if op == "$exists":
-        return bool(values) == bool(arg)
-    if op == "$size":
-        return any(isinstance(v, list) and len(v) == arg for v in values)
-    # Loud rather than silently wrong: a fake that ignored a filter would let scope bugs through.
-    raise FilterNotSupported(f"the fake store does not evaluate {op}")
-
-
-def matches(row: Mapping[str, Any], query: Mapping[str, Any]) -> bool:
-    """Whether a stored document matches a MongoDB filter (the subset the repository and services use)."""
-    for key, condition in query.items():
-        if key == "$and":
-            ok = all(matches(row, part) for part in condition)
-        elif key == "$or":
-            ok = any(matches(row, part) for part in condition)
-        elif key == "$nor":
-            ok = not any(matches(row, part) for part in condition)
-        elif key.startswith("$"):
-            raise FilterNotSupported(f"the fake store does not evaluate {key}")
-        else:
-            values = _values(row, key.split("."))
-            if isinstance(condition, Mapping) and condition and all(k.startswith("$") for k in condition):
-                ok = all(_operator(values, op, arg) for op, arg in condition.items())
-            else:
-                ok = any(_equal(c, condition) for c in _candidates(values)) or (
-                    condition is None and not values
-                )
-        if not ok:
-            return False
-    return True
-
-
-def _sort_key(row: Mapping[str, Any]) -> tuple[datetime, str]:
-    return as_utc(row["updated_at"]), str(row["_id"])
-
-
-# ------------------------------------------------------------------------------------------------ store
-
-
-class FakeStore:
-    """The in-memory database: per document class, the stored documents by id, as plain dicts."""
-
-    def __init__(self) -> None:
-        self.collections: dict[type[OwnedDocument], dict[str, dict[str, Any]]] = defaultdict(dict)
-
-    # -- wiring
-
-    def repositories(self, clock: Clock) -> RepositoryFactory:
-        """The `Deps.repository` factory: `(document class, caller) -> FakeRepository`."""
-
-        def factory(document_class: type, caller: Caller) -> Repository[Any]:
-            return FakeRepository(self, document_class, caller, clock)
-
-        return factory
-
-    def system_repositories(self, clock: Clock) -> SystemRepositoryFactory:
-        def factory(document_class: type, actor: str) -> SystemRepository[Any]:
-            return FakeSystemRepository(self, document_class, clock, actor)
-
-        return factory
-
-    # -- raw access, for the repositories and for assertions (unscoped: the test's view of the database)
-
-    def rows(self, document_class: type[OwnedDocument]) -> dict[str, dict[str, Any]]:
-        return self.collections[document_class]
-
-    def load(self, document_class: type[T], row: Mapping[str, Any]) -> T:
-        return document_class._from_son(copy.deepcopy(dict(row)))
-
-    def all(self, document_class: type[T]) -> list[T]:
-        rows = sorted(self.rows(document_class).values(), key=_sort_key)
-        return [self.load(document_class, row) for row in rows]
-
-    def raw(self, document_class: type[OwnedDocument], record_id: str) -> dict[str, Any]:
-        return copy.deepcopy(self.rows(document_class)[record_id])
-
-    def events(self, type_: str | None = None) -> list[dict[str, Any]]:
-        """Pending (unpublished) event envelopes of every stored document, optionally of one type."""
-        return [
-            copy.deepcopy(event)
-            for rows in self.collections.values()
-            for row in rows.values()
-            for event in row.get("pending_events") or []
-            if type_ is None or event["type"] == type_
-        ]
-
-    def complete_step(self, document_class: type[Any], doc_id: Any, step_id: str) -> None:
-        """`plumbing.steps.complete`: remove one step (no version bump)."""
-        row = self.rows(document_class).get(str(doc_id))
-        if row is not None:
-            row[STEPS] = [s for s in row.get(STEPS) or [] if s["id"] != step_id]
-
-    def run_due_steps(self, handlers: Mapping[type[Any], Mapping[str, StepHandler]], now: datetime) -> int:
-        """What the relay's `StepRunner` does after a crash: perform every stored step that is due."""
-        done = 0
-        for document_class, by_name in handlers.items():
-            for row in list(self.rows(document_class).values()):
-                for step in list(row.get(STEPS) or []):
-                    if as_utc(step["due"]) <= now:
-                        by_name[step["name"]](self.load(document_class, row), step)
-                        self.complete_step(document_class, row["_id"], step["id"])
-                        done += 1
-        return done
-
-    # -- writes shared by both repositories
-
-    def stamp_and_insert(
-        self,
-        doc: T,
-        *,
-        owner_country: str,
-        owner_agency: str,
-        actor: str,
-        clock: Clock,
-        events: Iterable[Mapping[str, Any]] = (),
-        steps: Iterable[Mapping[str, Any]] = (),
-    ) -> T:
-        document_class = type(doc)
-        now = to_millis(clock.now())
-        doc.id = doc.id or new_id()
-        doc.owner_country, doc.owner_agency = owner_country, owner_agency
-        doc.created_at = doc.updated_at = now
-        doc.created_by = doc.updated_by = actor
-        doc.schema_version = document_class.SCHEMA_VERSION
-        doc.retention_class = doc.retention_class or document_class.RETENTION_CLASS
-        doc.version = 1
-        doc.pending_events = [dict(e) for e in events]
-        doc.outbox_lease_until = doc.outbox_lease_owner = None
-        doc.pending_steps = [dict(s) for s in steps]
-        doc.steps_lease_until = None
-        doc.validate()
-        rows = self.rows(document_class)
-        if doc.id in rows:
-            raise Conflict(f"{document_class.__name__} with this id already exists")
-        rows[doc.id] = copy.deepcopy(doc.to_mongo().to_dict())
-        return doc
-
-
-# ---------------------------------------------------------------------------------------- repositories
-
-
-class FakeRepository(Generic[T]):
-    """`ScopedRepository` over a `FakeStore`: the caller's scope on every read and write, `NotFound` outside it,
-    ownership from the caller on insert, version-guarded updates carrying events and steps."""
-
-    def __init__(
-        self,
-        store: FakeStore,
-        document_class: type[T],
-        caller: Caller,
-        clock: Clock,
-        policy: ScopePolicy | None = None,
-    ) -> None:
-        if not (isinstance(document_class, type) and issubclass(document_class, OwnedDocument)):
-            raise TypeError("repositories serve OwnedDocument subclasses only")
-        self.store = store
-        self.document_class = document_class
-        self.caller = caller
-        self.clock = clock
-        self.policy: ScopePolicy = (
-            policy
-            or getattr(document_class, "SCOPE_POLICY", None)
-            or NeedToKnowPolicy.from_config(repo_config())
-        )
-
-    def _visible(self, *parts: Mapping[str, Any]) -> list[dict[str, Any]]:
-        """Stored rows in the caller's scope matching every part, in (updated_at, id) order."""
-        scope = self.policy.read_filter(self.caller)
-        if scope is None:
-            return []
-        rows = self.store.rows(self.document_class).values()
-        found = [row for row in rows if matches(row, scope) and all(matches(row, p) for p in parts)]
-        return sorted(found, key=_sort_key)
-
-    def _user_query(self, filters: Mapping[str, Any]) -> dict[str, Any]:
-        return dict(mongoengine_query(self.document_class, **filters)) if filters else {}
-
-    # -- reads
-
-    def get(self, record_id: str) -> T:
-        found = self._visible({"_id": record_id})
-        if not found:
-            raise NotFound(f"{self.document_class.__name__} not found")
-        return self.store.load(self.document_class, found[0])
-
-    def find(self, *, limit: int | None = None, **filters: Any) -> list[T]:
-        rows = self._visible(self._user_query(filters))
-        return [self.store.load(self.document_class, row) for row in (rows[:limit] if limit else rows)]
-
-    def list_page(
-        self,
-        *,
-        limit: int | None = None,
-        cursor: str | None = None,
-        updated_since: datetime | None = None,
-        **filters: Any,
-    ) -> Page[T]:
-        # The same page request (bounds, cursor, cut) as ScopedRepository.list_page, on the fake's rows.
-        size = min(max(1, limit or DEFAULT_LIMIT), MAX_LIMIT)
-        since = to_millis(updated_since) if updated_since is not None else None
-        request = PageRequest(size, decode_cursor(cursor) if cursor else None, since)
-        rows = self._visible(self._user_query(filters), request.mongo_filter())[: request.fetch]
-        docs = [self.store.load(self.document_class, row) for row in rows]
-        return build_page(docs, request, key=lambda doc: (doc.updated_at, doc.id))
-
-    # -- writes
-
-    def insert(
-        self,
-        doc: T,
-        *,
-        events: Iterable[Mapping[str, Any]] = (),
-        steps: Iterable[Mapping[str, Any]] = (),
-    ) -> T:
-        if not self.policy.may_create(self.caller):
-            raise OutOfScope("the caller's roles cannot create this kind of record")
-        return self.store.stamp_and_insert(
-            doc,
-            owner_country=self.caller.country,
-            owner_agency=self.caller.agency,
-            actor=self.caller.sub,
-            clock=self.clock,
-            events=events,
-            steps=steps,
-        )
-
-    def update(
-        self,
-        doc: T,
-        *,
-        expected_version: int | None = None,
-        events: Iterable[Mapping[str, Any]] = (),
-        steps: Iterable[Mapping[str, Any]] = (),
-    ) -> T:
-        expected = doc.version if expected_version is None else expected_version
-        if self.policy.read_filter(self.caller) is None:
-            raise NotFound(f"{self.document_class.__name__} not found")
-        doc.updated_at, doc.updated_by = to_millis(self.clock.now()), self.caller.sub
-        doc.schema_version = self.document_class.SCHEMA_VERSION
-        doc.validate()
-        guarded = self._visible({"_id": doc.id, "version": expected})
-        if not guarded:
-            if self._visible({"_id": doc.id}):
-                raise Conflict(f"{self.document_class.__name__} was changed by someone else; read it again")
-            raise NotFound(f"{self.document_class.__name__} not found")
-        old = guarded[0]
-        written = copy.deepcopy(doc.to_mongo().to_dict())
-        row = {k: v for k, v in old.items() if k in PROTECTED_FIELDS}
-        row.update({k: v for k, v in written.items() if k not in PROTECTED_FIELDS})
-        row["version"] = old["version"] + 1
-        row["pending_events"] = [*(old.get("pending_events") or []), *(dict(e) for e in events)]
-        row[STEPS] = [*(old.get(STEPS) or []), *(dict(s) for s in steps)]
-        self.store.rows(self.document_class)[doc.id] = copy.deepcopy(row)
-        doc.version = expected + 1
-        doc._clear_changed_fields()
-        return doc
-
-
-class FakeSystemRepository(Generic[T]):
-    """`SystemRepository` over a `FakeStore` (unscoped; what the follow-up step handlers use)."""
-
-    def __init__(
-        self, store: FakeStore, document_class: type[T], clock: Clock | None = None, actor: str = "system"
-    ) -> None:
-        self.store = store
-        self.document_class = document_class
-        self.clock: Clock = clock or FixedClock(NOW)
-        self.actor = actor
-
-    def get(self, record_id: str) -> T:
-        row = self.store.rows(self.document_class).get(record_id)
-        if row is None:
-            raise NotFound(f"{self.document_class.__name__} not found")
-        return self.store.load(self.document_class, row)
-
-    def insert(
-        self,
-        doc: T,
-        *,
-        owner_country: str,
-        owner_agency: str,
-        events: Iterable[Mapping[str, Any]] = (),
-    ) -> T:
-        return self.store.stamp_and_insert(
-            doc,
-            owner_country=owner_country,
-            owner_agency=owner_agency,
-            actor=self.actor,
-            clock=self.clock,
-            events=events,
-        )
-
-
-# ------------------------------------------------------------------------------------ other collaborators
-
-
-@dataclass
-class FakeSequences:
-    """`SequenceAllocator`: one counter per (country, year), and the calls it answered."""
-
-    last: dict[tuple[str, int], int] = field(default_factory=dict)
-    calls: list[tuple[str, int]] = field(default_factory=list)
-    failing: bool = False  # simulate the database failing between the two writes of a registration
-
-    def __call__(self, country: str, year: int) -> int:
-        if self.failing:
-            raise ConnectionError("counter unavailable")
-        self.calls.append((country, year))
-        self.last[(country, year)] = self.last.get((country, year), 0) + 1
-        return self.last[(country, year)]
+def repo_config() -> PlatformConfig:
+    """config/platform.yaml of this checkout, the configuration the service loads by default."""
+    return checkout_config()
 
 
 @functools.cache
@@ -448,12 +59,6 @@ class FakeIndicatorSets:
         self.catalogue = self.catalogue.with_set(item)
         self.published.append((item, by, country))
         return item
-
-
-@functools.cache
-def repo_config() -> PlatformConfig:
-    """config/platform.yaml of this checkout, the configuration the service loads by default."""
-    return load_platform_config(PLATFORM_CONFIG)
 
 
 def in_memory_sealer(config: PlatformConfig) -> PersonSealer:
