@@ -1,0 +1,48 @@
+"""Mongo documents of the exchange service (mongoengine).
+
+`ExchangeCaseDocument`: one country's record of one transnational case (the aggregate), written only through
+`plumbing.repository`. It holds the forms' metadata in order (`forms`, the domain's `Form` records), each form's
+content sealed apart under the owning country's data key (`contents`), the envelope ids already received (replay
+detection), the envelopes still to be delivered (`outgoing`) and the link to the country's own identification
+case, which never leaves the country.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from mongoengine import DateTimeField, DictField, Document, IntField, ListField, StringField
+
+from plumbing.documents import OwnedDocument
+
+
+class ExchangeCaseDocument(OwnedDocument):
+    meta: ClassVar[dict[str, Any]] = {  # type: ignore[misc]
+        "collection": "exchange_cases",
+        "indexes": [
+            {"fields": ["owner_country", "reference"], "unique": True},
+            {"fields": ["received_envelopes"]},
+            {"fields": ["forms.draft_key"]},
+        ],
+    }
+    RETENTION_CLASS: ClassVar[str | None] = "exchange-message"
+
+    reference = StringField(required=True)  # shared by every participant country
+    participants = ListField(StringField(regex=r"^[A-Z]{2}$"))
+    status = StringField(required=True, choices=("open", "closed"))
+    consent_withdrawn_at = DateTimeField(null=True)
+    forms = ListField(DictField())
+    # form id -> AES-GCM ciphertext of the form's content (plumbing.crypto, AAD = record id + field name)
+    contents = DictField()
+    received_envelopes = ListField(StringField())
+    # envelopes written with the send and not yet handed to the transport: {envelope_id, recipient, token}
+    outgoing = ListField(DictField())
+    identification_case_id = StringField(null=True)
+
+
+class ExchangeCounter(Document):
+    """Atomic per-country, per-year counter of case references."""
+
+    meta: ClassVar[dict[str, Any]] = {"collection": "exchange_counters"}
+    id = StringField(primary_key=True)
+    value = IntField(required=True)

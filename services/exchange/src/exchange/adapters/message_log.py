@@ -1,0 +1,65 @@
+"""The message log in MongoDB: one hash chain per country (`exchange.domain.evidence`), metadata only.
+
+Entries are `{_id: "<country>:<seq>", country, seq, ...fields, prev_hash, hash}`. Concurrent writers cannot
+fork a chain: whoever inserts `<country>:<seq>` first owns that link, a writer that loses the race re-reads the
+tip and tries the next one. An entry is appended once per (country, envelope id, direction): a retried delivery
+does not log twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pymongo
+from pymongo.collection import Collection
+from pymongo.errors import DuplicateKeyError
+from pymongo.write_concern import WriteConcern
+
+from exchange.domain.evidence import ChainReport, chained, verify_chain
+
+COLLECTION = "message_log"
+
+
+class MongoMessageLog:
+    def __init__(self, database: Any, *, collection: str = COLLECTION, max_attempts: int = 50) -> None:
+        self.entries_collection: Collection = database.get_collection(
+            collection, write_concern=WriteConcern(w="majority", j=True)
+        )
+        self.max_attempts = max_attempts
+        self._indexed = False
+
+    def _ensure_indexes(self) -> None:
+        if not self._indexed:
+            self.entries_collection.create_index([("country", 1), ("seq", 1)], unique=True)
+            self.entries_collection.create_index(
+                [("country", 1), ("envelope_id", 1), ("direction", 1)], unique=True
+            )
+            self._indexed = True
+
+    def append(self, country: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+        self._ensure_indexes()
+        for _ in range(self.max_attempts):
+            existing = self.entries_collection.find_one(
+                {"country": country, "envelope_id": fields["envelope_id"], "direction": fields["direction"]},
+                projection={"_id": 0},
+            )
+            if existing is not None:
+                return dict(existing)
+            tip = self.entries_collection.find_one(
+                {"country": country}, sort=[("seq", pymongo.DESCENDING)], projection={"_id": 0}
+            )
+            entry = chained(tip, {**fields, "country": country})
+            try:
+                self.entries_collection.insert_one({"_id": f"{country}:{entry['seq']}", **entry})
+            except DuplicateKeyError:
+                continue  # another writer took this link (or logged this envelope): read again
+            return entry
+        raise RuntimeError("message log: too many concurrent writers")
+
+    def entries(self, country: str) -> list[dict[str, Any]]:
+        cursor = self.entries_collection.find({"country": country}, projection={"_id": 0}).sort("seq", 1)
+        return [dict(doc) for doc in cursor]
+
+    def verify(self, country: str) -> ChainReport:
+        return verify_chain(self.entries(country))

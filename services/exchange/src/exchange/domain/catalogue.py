@@ -1,0 +1,354 @@
+"""The form catalogue: form types as data, loaded and checked once at start-up.
+
+A form type is one YAML file in a catalogue folder (`exchange/forms/types/*.yaml` is the packaged one); the
+labels of every field and code are in the folder's `labels.yaml`. Loading checks, and refuses to start on any
+failure (`CatalogueError` naming the file and pointer):
+
+1. each file against `form-type.schema.json`, the labels against `labels.schema.json`;
+2. each version's schema is a JSON Schema and keeps the minimisation rules (`minimisation.py`);
+3. every field and code, and every title, is labelled in every required language;
+4. roles are roles of the platform; `answers` and `about` name known form types; exactly one `current` version
+   per form type that is not retired.
+
+Adding a form type, retiring one or adding a version beside the old is a change of these files only.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+from referencing import Registry, Resource
+
+from exchange.domain import minimisation
+from exchange.domain.errors import CatalogueError, DomainError, ErrorDetail
+
+DATA_PACKAGE = "exchange.forms"
+FORM_TYPE_SCHEMA = "form-type.schema.json"
+LABELS_SCHEMA = "labels.schema.json"
+FALLBACK_LANGUAGE = "en"
+
+CURRENT, ACCEPTED, RETIRED = "current", "accepted", "retired"
+FORM, CONTROL = "form", "control"
+
+# Control messages the service itself acts on; the catalogue must define them (their schemas stay data).
+RECEIPT = "receipt"
+WITHDRAWAL = "withdrawal"
+REMINDER = "reminder"
+CONSENT_WITHDRAWN = "consent-withdrawn"
+CLARIFICATION_REQUEST = "clarification-request"
+PROTOCOL_TYPES = (RECEIPT, WITHDRAWAL, REMINDER, CONSENT_WITHDRAWN, CLARIFICATION_REQUEST)
+
+# jsonschema keyword -> the stable `code` a client sees (the submitted value is never echoed).
+ERROR_CODES = {
+    "additionalProperties": "not_allowed",
+    "required": "required",
+    "type": "wrong_type",
+    "enum": "unknown_code",
+    "const": "unknown_code",
+    "pattern": "bad_format",
+    "minLength": "too_short",
+    "maxLength": "too_long",
+    "minItems": "too_few",
+    "maxItems": "too_many",
+    "uniqueItems": "duplicate",
+    "minimum": "too_small",
+    "maximum": "too_large",
+}
+
+
+@dataclass(frozen=True)
+class Label:
+    text: str
+    reviewed: bool
+
+
+Labels = Mapping[str, Label]
+
+
+@dataclass(frozen=True)
+class Attachments:
+    allowed: bool
+    media_types: frozenset[str] = frozenset()
+    max_bytes: int = 0
+    max_count: int = 0
+
+
+@dataclass(frozen=True)
+class FormVersion:
+    version: int
+    status: str
+    schema: Mapping[str, Any] = field(repr=False)
+
+    @functools.cached_property
+    def validator(self) -> jsonschema.Draft202012Validator:
+        return jsonschema.Draft202012Validator(self.schema)
+
+
+@dataclass(frozen=True)
+class FormType:
+    code: str
+    kind: str
+    title: Labels
+    draft_roles: frozenset[str]
+    send_roles: frozenset[str]
+    answers: frozenset[str]
+    about: frozenset[str] | None  # None: may refer to any form
+    reply_within_days: int | None
+    attachments: Attachments
+    carries: frozenset[str]
+    opens_case: bool
+    closes_case: bool
+    versions: Mapping[int, FormVersion]
+
+    @property
+    def current_version(self) -> int | None:
+        """The version new drafts use; None for a retired form type."""
+        return next((v.version for v in self.versions.values() if v.status == CURRENT), None)
+
+    def accepts_version(self, version: int) -> bool:
+        """Whether forms of `version` may still be sent and received (current or accepted beside it)."""
+        found = self.versions.get(version)
+        return found is not None and found.status in (CURRENT, ACCEPTED)
+
+    def may_refer_to(self, other: str) -> bool:
+        return other in self.answers or self.about is None or other in self.about
+
+
+@dataclass(frozen=True)
+class FormCatalogue:
+    types: Mapping[str, FormType]
+    field_labels: Mapping[str, Labels]
+    code_labels: Mapping[str, Mapping[str, Labels]]
+    languages: tuple[str, ...]
+
+    # ------------------------------------------------------------------------------------------ loading
+
+    @classmethod
+    def packaged(cls, languages: Iterable[str], roles: Iterable[str]) -> FormCatalogue:
+        return cls.load(resources.files(DATA_PACKAGE), languages=languages, roles=roles)
+
+    @classmethod
+    def load(
+        cls, folder: Traversable | Path, *, languages: Iterable[str], roles: Iterable[str]
+    ) -> FormCatalogue:
+        """Every `types/*.yaml` of `folder` and its `labels.yaml`."""
+        documents = {
+            f"types/{item.name}": _read_yaml(item)
+            for item in sorted(folder.joinpath("types").iterdir(), key=lambda t: t.name)
+            if item.name.endswith(".yaml")
+        }
+        labels = _read_yaml(folder.joinpath("labels.yaml"))
+        return cls.from_documents(documents, labels, languages=languages, roles=roles)
+
+    @classmethod
+    def from_documents(
+        cls,
+        documents: Mapping[str, Any],
+        labels: Any,
+        *,
+        languages: Iterable[str],
+        roles: Iterable[str],
+    ) -> FormCatalogue:
+        """`documents`: file name -> parsed form type. Raises `CatalogueError` listing every problem."""
+        required_languages = tuple(dict.fromkeys(languages))
+        problems = list(_check_documents(documents, labels))
+        if problems:
+            raise CatalogueError("form catalogue: invalid:\n  " + "\n  ".join(problems))
+        field_labels = {name: _labels(raw) for name, raw in labels["fields"].items()}
+        code_labels = {
+            lst: {code: _labels(raw) for code, raw in codes.items()} for lst, codes in labels["codes"].items()
+        }
+        types = {doc["type"]: _form_type(doc) for doc in documents.values()}
+        catalogue = cls(types, field_labels, code_labels, required_languages)
+        problems = list(catalogue._rule_problems(documents, frozenset(roles)))
+        if problems:
+            raise CatalogueError("form catalogue: invalid:\n  " + "\n  ".join(problems))
+        return catalogue
+
+    # -------------------------------------------------------------------------------------------- reads
+
+    def form_type(self, code: str, pointer: str = "/form_type") -> FormType:
+        """The form type, or a 422 naming `pointer` (an unknown type is the client's mistake)."""
+        found = self.types.get(code)
+        if found is None:
+            raise DomainError("unknown form type", [ErrorDetail("unknown_form_type", pointer)])
+        return found
+
+    def answered_by(self, code: str) -> tuple[str, ...]:
+        """The form types that answer `code` (none for a notification: its acknowledgement is the response)."""
+        return tuple(sorted(other for other, kind in self.types.items() if code in kind.answers))
+
+    def label(self, name: str, language: str, *, code_list: str | None = None) -> str:
+        """The label of a field (or, with `code_list`, of a code) in `language`, falling back to English."""
+        labels = self.code_labels[code_list][name] if code_list else self.field_labels[name]
+        chosen = labels.get(language) or labels[FALLBACK_LANGUAGE]
+        return chosen.text
+
+    # ------------------------------------------------------------------------------------- validation
+
+    def validate(self, form_type: str, version: int, content: Any, *, prefix: str = "/content") -> None:
+        """Check a form's content against its type and version: a `DomainError` (422) naming every broken rule
+        with a JSON pointer under `prefix`. Nothing is stored before this has passed."""
+        kind = self.form_type(form_type)
+        if not kind.accepts_version(version):
+            raise DomainError("version not accepted", [ErrorDetail("version_not_accepted", "/version")])
+        errors = sorted(
+            {
+                detail
+                for error in kind.versions[version].validator.iter_errors(content)
+                for detail in schema_error_details(error, prefix)
+            },
+            key=lambda d: (d.pointer, d.code),
+        )
+        if errors:
+            raise DomainError("form content breaks its schema", errors)
+
+    # ------------------------------------------------------------------------------------------- rules
+
+    def _rule_problems(self, documents: Mapping[str, Any], roles: frozenset[str]) -> Iterator[str]:
+        names = {doc["type"]: name for name, doc in documents.items()}
+        if len(names) != len(documents):
+            yield "two files define the same form type"
+        for code in PROTOCOL_TYPES:
+            if self.types.get(code, None) is None or self.types[code].kind != CONTROL:
+                yield f"the control message {code!r} is missing (the service acts on it)"
+        for code, kind in self.types.items():
+            where = names[code]
+            yield from self._labelled(kind.title, f"{where}: /title")
+            for role in sorted((kind.draft_roles | kind.send_roles) - roles):
+                yield f"{where}: /roles: {role!r} is not a role of the platform"
+            for other in sorted((kind.answers | (kind.about or frozenset())) - set(self.types)):
+                yield f"{where}: refers to the unknown form type {other!r}"
+            numbers = [v["version"] for v in documents[where]["versions"]]
+            if len(set(numbers)) != len(numbers):
+                yield f"{where}: /versions: a version number appears twice"
+            current = [v for v in kind.versions.values() if v.status == CURRENT]
+            if len(current) > 1 or (
+                not current and any(v.status == ACCEPTED for v in kind.versions.values())
+            ):
+                yield f"{where}: /versions: exactly one current version unless all are retired"
+            for index, version in enumerate(documents[where]["versions"]):
+                yield from self._schema_problems(
+                    kind, version["schema"], f"{where}: /versions/{index}/schema"
+                )
+
+    def _schema_problems(self, kind: FormType, schema: Mapping[str, Any], where: str) -> Iterator[str]:
+        try:
+            jsonschema.Draft202012Validator.check_schema(schema)
+        except jsonschema.SchemaError as exc:
+            yield f"{where}{_pointer(exc.absolute_path)}: not a JSON Schema ({exc.validator})"
+            return
+        if schema.get("type") != "object":
+            yield f"{where}: a form's content is an object"
+        for problem in minimisation.schema_problems(schema, kind.carries):
+            yield f"{where}{problem}"
+        for pointer, name in minimisation.property_names(schema):
+            if name not in self.field_labels:
+                yield f"{where}{pointer}: field {name!r} has no labels"
+            else:
+                yield from self._labelled(self.field_labels[name], f"{where}{pointer}")
+        for pointer, code_list, values in minimisation.coded_values(schema):
+            known = self.code_labels.get(code_list, {})
+            for value in values:
+                if value not in known:
+                    yield f"{where}{pointer}: code {value!r} of {code_list!r} has no labels"
+                else:
+                    yield from self._labelled(known[value], f"{where}{pointer}")
+
+    def _labelled(self, labels: Labels, where: str) -> Iterator[str]:
+        missing = [language for language in self.languages if language not in labels]
+        if missing:
+            yield f"{where}: labels missing in {', '.join(missing)}"
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+
+
+def _read_yaml(item: Traversable | Path) -> Any:
+    return yaml.load(item.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
+
+
+@functools.cache
+def _meta_validators() -> tuple[jsonschema.Draft202012Validator, jsonschema.Draft202012Validator]:
+    package = resources.files(DATA_PACKAGE)
+    form_type = json.loads(package.joinpath(FORM_TYPE_SCHEMA).read_text(encoding="utf-8"))
+    labels = json.loads(package.joinpath(LABELS_SCHEMA).read_text(encoding="utf-8"))
+    registry: Registry[Any] = Registry().with_resource(form_type["$id"], Resource.from_contents(form_type))
+    return (
+        jsonschema.Draft202012Validator(form_type, registry=registry),
+        jsonschema.Draft202012Validator(labels, registry=registry),
+    )
+
+
+def _check_documents(documents: Mapping[str, Any], labels: Any) -> Iterator[str]:
+    form_type_validator, labels_validator = _meta_validators()
+    if not documents:
+        yield "no form types"
+    for name, doc in documents.items():
+        for error in form_type_validator.iter_errors(doc):
+            yield f"{name}: {_pointer(error.absolute_path) or '/'}: {error.validator} failed"
+    for error in labels_validator.iter_errors(labels):
+        yield f"labels.yaml: {_pointer(error.absolute_path) or '/'}: {error.validator} failed"
+
+
+def _labels(raw: Mapping[str, Any]) -> Labels:
+    return {language: Label(entry["text"], entry["reviewed"]) for language, entry in raw.items()}
+
+
+def _form_type(doc: Mapping[str, Any]) -> FormType:
+    attachments = doc["attachments"]
+    about = doc["about"]
+    return FormType(
+        code=doc["type"],
+        kind=doc["kind"],
+        title=_labels(doc["title"]),
+        draft_roles=frozenset(doc["roles"]["draft"]),
+        send_roles=frozenset(doc["roles"]["send"]),
+        answers=frozenset(doc["answers"]),
+        about=None if about == "any" else frozenset(about),
+        reply_within_days=doc["reply_within_days"],
+        attachments=Attachments(
+            allowed=attachments["allowed"],
+            media_types=frozenset(attachments.get("media_types", ())),
+            max_bytes=attachments.get("max_bytes", 0),
+            max_count=attachments.get("max_count", 0),
+        ),
+        carries=frozenset(doc.get("carries", ())),
+        opens_case=doc.get("opens_case", False),
+        closes_case=doc.get("closes_case", False),
+        versions={v["version"]: FormVersion(v["version"], v["status"], v["schema"]) for v in doc["versions"]},
+    )
+
+
+def _escape(part: Any) -> str:
+    return str(part).replace("~", "~0").replace("/", "~1")
+
+
+def _pointer(path: Iterable[Any]) -> str:
+    return "".join(f"/{_escape(part)}" for part in path)
+
+
+def schema_error_details(error: jsonschema.ValidationError, prefix: str) -> Iterator[ErrorDetail]:
+    """One or more {code, pointer} for a schema error; an extra or missing field is named by its own pointer."""
+    where = prefix + _pointer(error.absolute_path)
+    code = ERROR_CODES.get(str(error.validator), "invalid")
+    instance, schema = error.instance, error.schema
+    if error.validator == "additionalProperties" and isinstance(instance, Mapping):
+        allowed = set((schema or {}).get("properties", {})) if isinstance(schema, Mapping) else set()
+        for name in sorted(set(instance) - allowed):
+            yield ErrorDetail(code, f"{where}/{_escape(name)}")
+    elif error.validator == "required" and isinstance(instance, Mapping):
+        for name in error.validator_value:
+            if name not in instance:
+                yield ErrorDetail(code, f"{where}/{_escape(name)}")
+    else:
+        yield ErrorDetail(code, where)

@@ -1,0 +1,46 @@
+"""Reading a country's records of transnational cases: the case with its forms in order (its timeline:
+metadata, statuses, next actions), one form's content (access-logged, never for a restricted form), and the
+local link to the country's own identification case."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from exchange.adapters.documents import ExchangeCaseDocument
+from exchange.domain.errors import InvalidTransition
+from exchange.service_layer.deps import Deps
+from exchange.service_layer.records import RESOURCE_FORM, cases, load
+from exchange.service_layer.views import case_view, form_view
+from plumbing.auth import Caller
+
+
+def get_case(deps: Deps, caller: Caller, case_id: str) -> dict[str, Any]:
+    """Metadata only (no form content): not a read of personal data."""
+    return case_view(deps, caller, cases(deps, caller).get(case_id))
+
+
+def list_cases(deps: Deps, caller: Caller, *, limit: int | None = None) -> list[dict[str, Any]]:
+    docs: list[ExchangeCaseDocument] = cases(deps, caller).find(limit=limit)
+    return [case_view(deps, caller, doc) for doc in docs]
+
+
+def read_form(deps: Deps, caller: Caller, case_id: str, form_id: str) -> dict[str, Any]:
+    """One form with its content. The read is written to the access log before anything is returned."""
+    doc, case = load(deps, caller, case_id)
+    form = case.form(form_id)
+    if form.restricted:
+        raise InvalidTransition("consent_withdrawn")
+    body = deps.contents.open(caller.country, doc.id, form.id, doc.contents[form.id])
+    deps.record_read(caller, RESOURCE_FORM, [form.id])
+    return {
+        **form_view(deps, caller, case, form),
+        "content": body["content"],
+        "attachments": body["attachments"],
+    }
+
+
+def link_identification_case(deps: Deps, caller: Caller, case_id: str, identification_case_id: str) -> None:
+    """Our own identification case for this person: kept in our record only, never sent."""
+    doc = cases(deps, caller).get(case_id)
+    doc.identification_case_id = identification_case_id
+    cases(deps, caller).update(doc)

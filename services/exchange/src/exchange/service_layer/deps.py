@@ -1,0 +1,79 @@
+"""What the command handlers need, wired once per process (bootstrap) or by tests (tests/unit/fakes.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+from exchange.adapters.envelope import Opened, Sealed
+from exchange.adapters.sealing import ContentSealer
+from exchange.adapters.transport import Transport
+from exchange.domain.catalogue import FormCatalogue
+from exchange.domain.evidence import ChainReport
+from plumbing.auth import Caller
+from plumbing.clock import Clock
+from plumbing.config import PlatformConfig
+from plumbing.documents import OwnedDocument
+
+D = TypeVar("D", bound=OwnedDocument)
+
+
+class Repository(Protocol[D]):
+    """Owned records of one class as one caller may see them (`plumbing.repository.ScopedRepository`, or the
+    fake): reads limited to the caller's scope (`NotFound` outside it), ownership set from the caller on insert,
+    version-guarded updates."""
+
+    def get(self, record_id: str) -> D: ...
+
+    def find(self, *, limit: int | None = None, **filters: Any) -> list[D]: ...
+
+    def insert(self, doc: D, *, events: Iterable[Mapping[str, Any]] = ()) -> D: ...
+
+    def update(
+        self, doc: D, *, expected_version: int | None = None, events: Iterable[Mapping[str, Any]] = ()
+    ) -> D: ...
+
+
+class Envelopes(Protocol):
+    """adapters/envelope.EnvelopeSealer."""
+
+    def seal(
+        self, message: Mapping[str, Any], *, sender: str, recipient: str, envelope_id: str
+    ) -> Sealed: ...
+
+    def open(self, token: str, *, recipient: str) -> Opened: ...
+
+
+class MessageLog(Protocol):
+    """adapters/message_log.MongoMessageLog: per country, hash-chained, metadata only; `append` is once per
+    (country, envelope id, direction)."""
+
+    def append(self, country: str, fields: Mapping[str, Any]) -> dict[str, Any]: ...
+
+    def entries(self, country: str) -> list[dict[str, Any]]: ...
+
+    def verify(self, country: str) -> ChainReport: ...
+
+
+# (document class, caller) -> that caller's repository of that class
+RepositoryFactory = Callable[[type, Caller], Repository[Any]]
+# country, year -> next sequence number (atomic)
+SequenceAllocator = Callable[[str, int], int]
+# caller, resource type, ids read: one access-log entry, durable before any content is returned
+# (plumbing.access_log; raises AccessLogUnavailable -> 503 when it cannot be written)
+ReadRecorder = Callable[[Caller, str, Sequence[str]], None]
+
+
+@dataclass
+class Deps:
+    clock: Clock
+    config: PlatformConfig
+    catalogue: FormCatalogue
+    repository: RepositoryFactory
+    next_sequence: SequenceAllocator
+    envelopes: Envelopes
+    transport: Transport
+    message_log: MessageLog
+    contents: ContentSealer
+    record_read: ReadRecorder

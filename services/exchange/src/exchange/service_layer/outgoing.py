@@ -1,0 +1,121 @@
+"""Sealing a form of ours into its envelope and handing it over: shared by sending, receipts and the inbox.
+
+A send is one write of the case record holding the sent form and its envelope (`outgoing`); delivery comes
+after it: the message-log entry (once per envelope), the transport, then the envelope leaves `outgoing`. A
+transport that fails leaves the envelope in the record for a later attempt (the relay of the next slice);
+the receiver's replay detection makes a second delivery harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from exchange.adapters.documents import ExchangeCaseDocument
+from exchange.adapters.transport import TransportError
+from exchange.domain.case import Form, TransnationalCase
+from exchange.domain.evidence import content_digest
+from exchange.service_layer.deps import Deps
+from exchange.service_layer.records import cases, instant, write_back
+from plumbing.auth import Caller
+from plumbing.documents import new_id
+
+log = logging.getLogger(__name__)
+
+
+def payload(content: Any, attachments: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """What is sealed, digested and sent for one form: its content and its attachments."""
+    return {"content": content, "attachments": attachments or []}
+
+
+def send_sealed(
+    deps: Deps,
+    doc: ExchangeCaseDocument,
+    case: TransnationalCase,
+    form: Form,
+    body: Mapping[str, Any],
+    *,
+    sender: str,
+) -> None:
+    """The form (already marked sent in `case`) gets its envelope; the record is not written here."""
+    form.envelope_id = form.envelope_id or new_id()
+    form.content_digest = content_digest(body)
+    message = {
+        "case": {"reference": case.reference, "participants": list(case.participants)},
+        "form": {
+            "id": form.id,
+            "form_type": form.form_type,
+            "version": form.version,
+            "kind": form.kind,
+            "refers_to": form.refers_to,
+            "is_answer": form.is_answer,
+            "supersedes": form.supersedes,
+            "legal_basis": form.legal_basis,
+            "subject": form.subject,
+            "sent_at": instant(form.sent_at),
+            "content_digest": form.content_digest,
+        },
+        "body": dict(body),
+    }
+    sealed = deps.envelopes.seal(
+        message, sender=sender, recipient=form.counterpart, envelope_id=form.envelope_id
+    )
+    form.signature_id = sealed.signature_id
+    entry = log_fields(form, case.reference, sender=sender, recipient=form.counterpart, direction="sent")
+    doc.outgoing = [
+        *doc.outgoing,
+        {
+            "envelope_id": sealed.envelope_id,
+            "recipient": form.counterpart,
+            "token": sealed.token,
+            "log": entry,
+        },
+    ]
+
+
+def log_fields(
+    form: Form, reference: str, *, sender: str, recipient: str, direction: str, receipt_id: str | None = None
+) -> dict[str, Any]:
+    """A message-log entry: metadata only, never content."""
+    return {
+        "direction": direction,
+        "envelope_id": form.envelope_id,
+        "form_id": form.id,
+        "form_type": form.form_type,
+        "version": form.version,
+        "case_reference": reference,
+        "sender": sender,
+        "recipient": recipient,
+        "refers_to": form.refers_to,
+        "sent_at": instant(form.sent_at),
+        "received_at": instant(form.received_at),
+        "content_digest": form.content_digest,
+        "signature_id": form.signature_id,
+        "receipt_id": receipt_id,
+    }
+
+
+def deliver(deps: Deps, caller: Caller, doc: ExchangeCaseDocument) -> ExchangeCaseDocument:
+    """Log and hand over every envelope waiting in the record; those handed over leave it (one write)."""
+    delivered: set[str] = set()
+    for item in doc.outgoing:
+        deps.message_log.append(caller.country, {**item["log"], "logged_at": instant(deps.clock.now())})
+        try:
+            deps.transport.deliver(item["recipient"], item["envelope_id"], item["token"])
+        except TransportError:
+            log.warning("exchange envelope not delivered yet", extra={"envelope_id": item["envelope_id"]})
+            continue
+        delivered.add(item["envelope_id"])
+    if not delivered:
+        return doc
+    doc.outgoing = [item for item in doc.outgoing if item["envelope_id"] not in delivered]
+    return cases(deps, caller).update(doc)
+
+
+def store(
+    deps: Deps, caller: Caller, doc: ExchangeCaseDocument, case: TransnationalCase, *, new: bool
+) -> ExchangeCaseDocument:
+    write_back(doc, case)
+    repository = cases(deps, caller)
+    return repository.insert(doc) if new else repository.update(doc)

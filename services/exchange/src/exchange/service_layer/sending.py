@@ -1,0 +1,428 @@
+"""Sending: drafts, the send itself, acknowledgement, withdrawal, correction, reminders and the notice that
+consent was withdrawn. Every command validates completely before its one write (bad input stores nothing) and
+takes an idempotency key: a retry with the same key returns what the first call made, never a second form.
+
+Body of a draft (the HTTP contract of the next slice maps onto it; pointers of errors are into it):
+
+    {"form_type", "version"?, "recipient", "case_id"?, "refers_to"?, "supersedes"?, "legal_basis"?,
+     "subject"?, "content", "attachments"?}
+
+A notification opens a new case when no `case_id` is given. Control messages need no `subject`; without a
+`legal_basis` they take the basis of the form they refer to.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping
+from typing import Any
+
+from exchange.adapters.documents import ExchangeCaseDocument
+from exchange.domain import legal
+from exchange.domain.case import Direction, Form, Status, TransnationalCase, status_now
+from exchange.domain.catalogue import (
+    CONSENT_WITHDRAWN,
+    CONTROL,
+    RECEIPT,
+    REMINDER,
+    WITHDRAWAL,
+    Attachments,
+    FormType,
+)
+from exchange.domain.errors import DomainError, ErrorDetail, InvalidTransition, raise_all
+from exchange.domain.evidence import content_digest
+from exchange.service_layer import outgoing
+from exchange.service_layer.deps import Deps
+from exchange.service_layer.records import case_reference, cases, load, new_record, to_case
+from plumbing.auth import Caller
+from plumbing.documents import new_id
+from plumbing.errors import Conflict, OutOfScope
+
+PENDING_REFERENCE = "pending"  # a new case gets its reference only when its first draft is stored
+
+# ---------------------------------------------------------------------------------------------- drafts
+
+
+def validate_form(deps: Deps, caller: Caller, body: Mapping[str, Any]) -> None:
+    """Every check a draft gets (422 with every pointer, 409 for the case's state), storing nothing."""
+    _kind, _form, _doc, _case, _new = _prepare(deps, caller, body)
+
+
+def draft_form(
+    deps: Deps, caller: Caller, body: Mapping[str, Any], *, idempotency_key: str
+) -> tuple[str, str]:
+    """A draft of ours, validated in full, then stored. Returns (case record id, form id)."""
+    kind = deps.catalogue.form_type(str(body.get("form_type")))
+    _require_role(caller, kind.draft_roles)
+    fingerprint = content_digest(dict(body))
+    existing = _by_draft_key(deps, caller, idempotency_key)
+    if existing is not None:
+        doc, form = existing
+        if form.draft_fingerprint != fingerprint:
+            raise Conflict("idempotency_key_reused")
+        return doc.id, form.id
+    kind, form, doc, case, new = _prepare(deps, caller, body)
+    form.draft_key, form.draft_fingerprint = idempotency_key, fingerprint
+    if new:  # the counter moves only for a case that is really opened
+        doc.reference = case.reference = case_reference(deps, caller.country)
+    sealed_body = outgoing.payload(body["content"], body.get("attachments"))
+    doc.contents = {**doc.contents, form.id: deps.contents.seal(caller.country, doc.id, form.id, sealed_body)}
+    stored = outgoing.store(deps, caller, doc, case, new=new)
+    return stored.id, form.id
+
+
+def _prepare(
+    deps: Deps, caller: Caller, body: Mapping[str, Any]
+) -> tuple[FormType, Form, ExchangeCaseDocument, TransnationalCase, bool]:
+    """The checked draft added to the (loaded or new) case, nothing stored: (kind, form, doc, case, new)."""
+    kind = deps.catalogue.form_type(str(body.get("form_type")))
+    _require_role(caller, kind.draft_roles)
+    version = body.get("version", kind.current_version)
+    if not isinstance(version, int) or not kind.accepts_version(version):
+        raise_all([ErrorDetail("version_not_accepted", "/version")], "version not accepted")
+        raise AssertionError("unreachable")
+    recipient = str(body.get("recipient"))
+    recipient_problems = _recipient_problems(deps, caller, recipient)
+    problems = recipient_problems + _content_problems(deps, kind, version, body)
+    case_id = body.get("case_id")
+    if case_id is None and not kind.opens_case:
+        problems.append(ErrorDetail("required", "/case_id"))
+    if case_id is None and (body.get("refers_to") or body.get("supersedes")):
+        problems.append(ErrorDetail("cannot_refer_to_form", "/refers_to"))
+    record = load(deps, caller, str(case_id)) if case_id is not None else None
+    basis = body.get("legal_basis")
+    if basis is None and record is not None:
+        basis = _inherited_basis(record[1], kind, body.get("refers_to"))
+    if not recipient_problems:  # without a valid recipient there is no pair to look the basis up in
+        problems += legal.basis_problems(_pair_bases(deps, caller.country, recipient), basis)
+    if kind.kind != CONTROL:
+        problems += legal.subject_problems(basis, body.get("subject"))
+    raise_all(problems, "invalid draft")
+    new = record is None
+    doc, case = record if record is not None else new_record(PENDING_REFERENCE, [caller.country, recipient])
+    _refuse_after_consent_withdrawn(case, basis)
+    supersedes = body.get("supersedes")
+    if supersedes is not None:
+        if not case.has_form(str(supersedes)):
+            raise_all([ErrorDetail("cannot_supersede_form", "/supersedes")], "unknown form")
+        if case.begin_correction(str(supersedes)).form_type != kind.code:
+            raise_all([ErrorDetail("correction_of_another_type", "/supersedes")], "wrong correction")
+    form = Form(
+        id=new_id(),
+        form_type=kind.code,
+        version=version,
+        kind=kind.kind,
+        direction=Direction.OUT,
+        counterpart=recipient,
+        status=Status.DRAFT,
+        created_at=deps.clock.now(),
+        created_by=caller.sub,
+        refers_to=body.get("refers_to"),
+        supersedes=supersedes,
+        legal_basis=basis,
+        subject=dict(body["subject"]) if kind.kind != CONTROL and body.get("subject") else None,
+    )
+    case.add_draft(form, kind)
+    return kind, form, doc, case, new
+
+
+def discard_draft(deps: Deps, caller: Caller, case_id: str, form_id: str) -> None:
+    doc, case = load(deps, caller, case_id)
+    _require_role(caller, deps.catalogue.form_type(case.form(form_id).form_type).draft_roles)
+    case.discard_draft(form_id)
+    doc.contents = {k: v for k, v in doc.contents.items() if k != form_id}
+    outgoing.store(deps, caller, doc, case, new=False)
+
+
+# ---------------------------------------------------------------------------------------------- sending
+
+
+def send_form(deps: Deps, caller: Caller, case_id: str, form_id: str, *, idempotency_key: str) -> Form:
+    """Send one draft to its recipient: validated again, signed, encrypted, stored sent, delivered."""
+    doc, case = load(deps, caller, case_id)
+    form = case.form(form_id)
+    if form.send_key == idempotency_key and form.status is not Status.DRAFT:
+        return form  # a retry: the first call sent it
+    kind = deps.catalogue.form_type(form.form_type)
+    _require_role(caller, kind.send_roles)
+    body = deps.contents.open(caller.country, doc.id, form.id, doc.contents[form.id])
+    problems = _content_problems(deps, kind, form.version, body)
+    problems += legal.basis_problems(_pair_bases(deps, caller.country, form.counterpart), form.legal_basis)
+    raise_all(problems, "the draft no longer validates")
+    _refuse_after_consent_withdrawn(case, form.legal_basis)
+    form.send_key = idempotency_key
+    case.mark_sent(form.id, deps.clock.now(), kind.reply_within_days)
+    if kind.closes_case:
+        case.close()
+    outgoing.send_sealed(deps, doc, case, form, body, sender=caller.country)
+    doc = outgoing.store(deps, caller, doc, case, new=False)
+    outgoing.deliver(deps, caller, doc)
+    return form
+
+
+def draft_and_send(
+    deps: Deps, caller: Caller, body: Mapping[str, Any], *, idempotency_key: str
+) -> tuple[str, Form]:
+    """Draft and send in one call (control messages, national systems); both steps keyed by the same key."""
+    case_id, form_id = draft_form(deps, caller, body, idempotency_key=idempotency_key)
+    return case_id, send_form(deps, caller, case_id, form_id, idempotency_key=idempotency_key)
+
+
+def acknowledge_form(deps: Deps, caller: Caller, case_id: str, form_id: str, *, idempotency_key: str) -> Form:
+    """An officer acknowledges a form addressed to her country: a signed receipt (stage acknowledged) goes back."""
+    doc, case = load(deps, caller, case_id)
+    receipt = _keyed_form(case, idempotency_key)
+    if receipt is not None:
+        return receipt
+    _require_role(caller, deps.catalogue.form_type(RECEIPT).send_roles)
+    received = case.acknowledge(form_id, deps.clock.now())
+    receipt = _control(deps, caller, doc, case, RECEIPT, received, {"stage": "acknowledged"}, idempotency_key)
+    return receipt
+
+
+def withdraw_form(
+    deps: Deps, caller: Caller, case_id: str, form_id: str, reason: str, *, idempotency_key: str
+) -> Form:
+    """The sender withdraws a form it sent, with a coded reason; the recipient sees it withdrawn."""
+    doc, case = load(deps, caller, case_id)
+    done = _keyed_form(case, idempotency_key)
+    if done is not None:
+        return done
+    _require_role(caller, deps.catalogue.form_type(WITHDRAWAL).send_roles)
+    deps.catalogue.validate(WITHDRAWAL, _current(deps, WITHDRAWAL), {"reason": reason}, prefix="")
+    withdrawn = case.withdraw(form_id, reason, deps.clock.now())
+    return _control(deps, caller, doc, case, WITHDRAWAL, withdrawn, {"reason": reason}, idempotency_key)
+
+
+def correct_form(
+    deps: Deps, caller: Caller, case_id: str, form_id: str, content: Any, *, idempotency_key: str
+) -> tuple[str, str]:
+    """A correction: a new draft of the same type (current version) superseding a form we sent. Sending it
+    withdraws the old one on both sides (reason `superseded-by-correction`)."""
+    _doc, case = load(deps, caller, case_id)
+    old = case.begin_correction(form_id)
+    body = {
+        "form_type": old.form_type,
+        "recipient": old.counterpart,
+        "case_id": case_id,
+        "refers_to": old.refers_to,
+        "supersedes": old.id,
+        "legal_basis": old.legal_basis,
+        "subject": old.subject,
+        "content": content,
+    }
+    return draft_form(
+        deps, caller, {k: v for k, v in body.items() if v is not None}, idempotency_key=idempotency_key
+    )
+
+
+def send_reminder(deps: Deps, caller: Caller, case_id: str, form_id: str, *, idempotency_key: str) -> Form:
+    """A reminder about a form of ours whose reply is overdue."""
+    doc, case = load(deps, caller, case_id)
+    done = _keyed_form(case, idempotency_key)
+    if done is not None:
+        return done
+    _require_role(caller, deps.catalogue.form_type(REMINDER).send_roles)
+    awaited = case.form(form_id)
+    if (
+        awaited.direction is not Direction.OUT
+        or status_now(awaited, deps.catalogue, deps.clock.now()) is not Status.OVERDUE
+    ):
+        raise InvalidTransition("reply_not_overdue")
+    earlier = [f for f in case.forms if f.form_type == REMINDER and f.refers_to == form_id]
+    kind = "second-reminder" if earlier else "reply-overdue"
+    return _control(deps, caller, doc, case, REMINDER, awaited, {"kind": kind}, idempotency_key)
+
+
+def notify_consent_withdrawn(
+    deps: Deps,
+    caller: Caller,
+    case_id: str,
+    *,
+    scope: str,
+    effective_on: str,
+    legal_basis: str,
+    idempotency_key: str,
+) -> list[Form]:
+    """The person withdrew consent: our forms that rested on it are restricted, and every country that received
+    the person's data from us gets a notice (each one a signed control message)."""
+    doc, case = load(deps, caller, case_id)
+    already = [f for f in case.forms if f.send_key and f.send_key.startswith(f"{idempotency_key}:")]
+    if already:
+        return already
+    _require_role(caller, deps.catalogue.form_type(CONSENT_WITHDRAWN).send_roles)
+    content = {"scope": scope, "effective_on": effective_on}
+    deps.catalogue.validate(CONSENT_WITHDRAWN, _current(deps, CONSENT_WITHDRAWN), content, prefix="")
+    recipients = case.countries_that_received(caller.country)
+    problems = [
+        detail
+        for country in recipients
+        for detail in legal.basis_problems(_pair_bases(deps, caller.country, country), legal_basis)
+    ]
+    raise_all(problems, "invalid legal basis")
+    case.withdraw_consent(deps.clock.now(), legal.CONSENT_BASIS)
+    notices = []
+    for country in recipients:
+        notice = _new_control(deps, caller, case, CONSENT_WITHDRAWN, None, country, legal_basis)
+        notices.append(notice)
+        _seal_control(deps, caller, doc, case, notice, content, f"{idempotency_key}:{country}")
+    doc = outgoing.store(deps, caller, doc, case, new=False)
+    outgoing.deliver(deps, caller, doc)
+    return notices
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+
+def _control(
+    deps: Deps,
+    caller: Caller,
+    doc: ExchangeCaseDocument,
+    case: TransnationalCase,
+    form_type: str,
+    about: Form,
+    content: dict[str, Any],
+    idempotency_key: str,
+) -> Form:
+    """Send a control message about `about` to its counterpart, in the same write as the state change."""
+    control = _new_control(deps, caller, case, form_type, about, about.counterpart, about.legal_basis)
+    _seal_control(deps, caller, doc, case, control, content, idempotency_key)
+    doc = outgoing.store(deps, caller, doc, case, new=False)
+    outgoing.deliver(deps, caller, doc)
+    return control
+
+
+def _new_control(
+    deps: Deps,
+    caller: Caller,
+    case: TransnationalCase,
+    form_type: str,
+    about: Form | None,
+    recipient: str,
+    legal_basis: str | None,
+) -> Form:
+    kind = deps.catalogue.form_type(form_type)
+    return Form(
+        id=new_id(),
+        form_type=form_type,
+        version=_current(deps, form_type),
+        kind=kind.kind,
+        direction=Direction.OUT,
+        counterpart=recipient,
+        status=Status.DRAFT,
+        created_at=deps.clock.now(),
+        created_by=caller.sub,
+        refers_to=about.id if about else None,
+        legal_basis=legal_basis,
+    )
+
+
+def _seal_control(
+    deps: Deps,
+    caller: Caller,
+    doc: ExchangeCaseDocument,
+    case: TransnationalCase,
+    control: Form,
+    content: dict[str, Any],
+    key: str,
+) -> None:
+    kind = deps.catalogue.form_type(control.form_type)
+    deps.catalogue.validate(control.form_type, control.version, content, prefix="/content")
+    control.send_key = key
+    case.forms.append(control)
+    case.mark_sent(control.id, deps.clock.now(), kind.reply_within_days)
+    body = outgoing.payload(content, None)
+    doc.contents = {**doc.contents, control.id: deps.contents.seal(caller.country, doc.id, control.id, body)}
+    outgoing.send_sealed(deps, doc, case, control, body, sender=caller.country)
+
+
+def _current(deps: Deps, form_type: str) -> int:
+    version = deps.catalogue.form_type(form_type).current_version
+    if version is None:
+        raise InvalidTransition("form_type_retired")
+    return version
+
+
+def _keyed_form(case: TransnationalCase, key: str) -> Form | None:
+    return next((f for f in case.forms if f.send_key == key), None)
+
+
+def _by_draft_key(deps: Deps, caller: Caller, key: str) -> tuple[ExchangeCaseDocument, Form] | None:
+    """The draft an earlier call with this key made, in any record of the caller's country."""
+    for doc in cases(deps, caller).find(limit=1, forms__draft_key=key):
+        for record in doc.forms:
+            if record.get("draft_key") == key:
+                return doc, to_case(doc).form(record["id"])
+    return None
+
+
+def _require_role(caller: Caller, roles: frozenset[str]) -> None:
+    if not caller.has_any_role(roles):
+        raise OutOfScope("the caller's roles may not do this with this form type")
+
+
+def _recipient_problems(deps: Deps, caller: Caller, recipient: str) -> list[ErrorDetail]:
+    if recipient not in deps.config.country_codes:
+        return [ErrorDetail("not_a_partner_country", "/recipient")]
+    if recipient == caller.country:
+        return [ErrorDetail("recipient_is_own_country", "/recipient")]
+    return []
+
+
+def _pair_bases(deps: Deps, sender: str, recipient: str) -> list[str]:
+    return [basis.code for basis in deps.config.legal_bases_for(sender, recipient)]
+
+
+def _inherited_basis(case: TransnationalCase, kind: FormType, refers_to: Any) -> str | None:
+    if kind.kind == CONTROL and isinstance(refers_to, str) and case.has_form(refers_to):
+        return case.form(refers_to).legal_basis
+    return None
+
+
+def _refuse_after_consent_withdrawn(case: TransnationalCase, basis: str | None) -> None:
+    if case.consent_withdrawn_at is not None and basis == legal.CONSENT_BASIS:
+        raise InvalidTransition("consent_withdrawn")
+
+
+def _content_problems(deps: Deps, kind: FormType, version: int, body: Mapping[str, Any]) -> list[ErrorDetail]:
+    problems: list[ErrorDetail] = []
+    if "content" not in body:
+        problems.append(ErrorDetail("required", "/content"))
+    else:
+        try:
+            deps.catalogue.validate(kind.code, version, body["content"])
+        except DomainError as error:
+            problems += error.details
+    problems += attachment_problems(kind.attachments, body.get("attachments"))
+    return problems
+
+
+def attachment_problems(rules: Attachments, attachments: Any) -> list[ErrorDetail]:
+    """`[{filename, media_type, data (base64)}]`, within the form type's caps; none where it allows none."""
+    if attachments is None or attachments == []:
+        return []
+    if not rules.allowed:
+        return [ErrorDetail("attachments_not_allowed", "/attachments")]
+    if not isinstance(attachments, list):
+        return [ErrorDetail("wrong_type", "/attachments")]
+    if len(attachments) > rules.max_count:
+        return [ErrorDetail("too_many", "/attachments")]
+    problems = []
+    for index, item in enumerate(attachments):
+        where = f"/attachments/{index}"
+        if not isinstance(item, dict) or set(item) != {"filename", "media_type", "data"}:
+            problems.append(ErrorDetail("wrong_shape", where))
+            continue
+        if item["media_type"] not in rules.media_types:
+            problems.append(ErrorDetail("media_type_not_allowed", f"{where}/media_type"))
+        if not isinstance(item["filename"], str) or not 0 < len(item["filename"]) <= 100:
+            problems.append(ErrorDetail("bad_format", f"{where}/filename"))
+        try:
+            size = len(base64.b64decode(str(item["data"]), validate=True))
+        except (binascii.Error, ValueError):
+            problems.append(ErrorDetail("bad_format", f"{where}/data"))
+            continue
+        if size > rules.max_bytes:
+            problems.append(ErrorDetail("too_large", f"{where}/data"))
+    return problems
