@@ -7,6 +7,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from plumbing.openapi_bundle import follow_ref
+
 ID = "/v1/identification"
 SEED_SURNAME = "Scopeseed"
 SEED_AGENCIES = {"police": "state-police", "labour": "labour-inspectorate"}
@@ -181,15 +183,13 @@ def user_for(roles: list[str] | None, country: str = "al") -> str:
 
 
 def resolve(document: dict[str, Any], node: Any, depth: int = 0) -> Any:
-    """`node` with every local `$ref` replaced by its target, recursively (the contracts have no cycles)."""
+    """`node` with every local `$ref` replaced by its target, recursively (the contracts have no cycles); one
+    reference is followed by `plumbing.openapi_bundle.follow_ref`, as in the gateway and the tools."""
     if depth > 30:
         raise ValueError("$ref nesting too deep")
     if isinstance(node, dict):
         if "$ref" in node:
-            target: Any = document
-            for part in str(node["$ref"]).removeprefix("#/").split("/"):
-                target = target[part]
-            return resolve(document, target, depth + 1)
+            return resolve(document, follow_ref(document, node), depth + 1)
         return {key: resolve(document, value, depth + 1) for key, value in node.items()}
     if isinstance(node, list):
         return [resolve(document, item, depth + 1) for item in node]
