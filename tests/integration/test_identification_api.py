@@ -501,6 +501,50 @@ def test_a_surname_alone_and_a_search_without_a_name_find_candidates(call) -> No
     assert nothing.json()["errors"] == [{"pointer": "/body", "code": "name_or_birth_required"}]
 
 
+def test_a_border_officer_learns_that_the_national_systems_record_exists_and_nothing_personal(
+    call, service, keycloak, db
+) -> None:
+    token = httpx.post(
+        keycloak.env["OIDC_ISSUER"] + "/protocol/openid-connect/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": "xk-national-system",
+            "client_secret": "xk-national-system-local-secret",
+        },
+        timeout=30,
+    ).json()["access_token"]
+    surname = f"Morina{uuid.uuid4().hex[:4]}"
+    registered = httpx.post(
+        f"{service}{BASE}/persons",
+        headers={"Authorization": f"Bearer {token}", "Idempotency-Key": str(uuid.uuid4()), **PURPOSE},
+        json={"given_names": ["Besa"], "surnames": [surname], "date_of_birth": "2012-07", "sex": "female"},
+        timeout=30,
+    )
+    assert registered.status_code == 201, registered.text
+    person = registered.json()
+    assert person["owner_agency"] == "national-system"
+    assert call("xk-border", "GET", f"/persons/{person['id']}").status_code == 404  # content: need-to-know
+
+    found = call("xk-border", "POST", "/duplicate-searches", {"given_names": ["Besa"], "surnames": [surname]})
+    assert found.status_code == 201, found.text
+    answer = found.json()
+    assert answer["candidates"] == []
+    [restricted] = answer["restricted_candidates"]
+    assert restricted["owner_agency"] == "national-system" and restricted["case_id"] == person["case_id"]
+    assert restricted["case_reference"].startswith("XK-") and restricted["level"] in ("likely", "possible")
+    assert surname not in found.text and "Besa" not in found.text and person["id"] not in found.text
+    # The read is logged with its purpose, naming the person the answer was about.
+    entry = db.access_log.find_one(
+        {"operation_id": "identification.entrypoints.http.create_duplicate_search", "ids": person["id"]}
+    )
+    assert entry is not None and entry["purpose"] == "identification"
+    # Nobody outside Kosovo learns of it.
+    elsewhere = call(
+        "al-border", "POST", "/duplicate-searches", {"given_names": ["Besa"], "surnames": [surname]}
+    )
+    assert elsewhere.json()["candidates"] == [] and elsewhere.json()["restricted_candidates"] == []
+
+
 def test_statistics_suppress_small_cells(call) -> None:
     response = call(
         "al-analyst",

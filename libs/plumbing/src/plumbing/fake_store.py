@@ -160,11 +160,14 @@ class FakeStore:
 
     # -- wiring
 
-    def repositories(self, clock: Clock) -> Callable[[type, Caller], FakeRepository[Any]]:
-        """A service's `Deps.repository` factory: `(document class, caller) -> FakeRepository`."""
+    def repositories(
+        self, clock: Clock, policy: ScopePolicy | None = None
+    ) -> Callable[[type, Caller], FakeRepository[Any]]:
+        """A service's `Deps.repository` factory: `(document class, caller) -> FakeRepository` (need-to-know
+        unless another `policy` is given, e.g. `ExistencePolicy`)."""
 
         def factory(document_class: type, caller: Caller) -> FakeRepository[Any]:
-            return FakeRepository(self, document_class, caller, clock)
+            return FakeRepository(self, document_class, caller, clock, policy)
 
         return factory
 

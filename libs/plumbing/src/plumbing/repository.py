@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 T = TypeVar("T", bound=OwnedDocument)
 
 __all__ = [
+    "ExistencePolicy",
     "NeedToKnowPolicy",
     "Page",
     "ScopePolicy",
@@ -88,6 +89,29 @@ class NeedToKnowPolicy:
 
     def may_create(self, caller: Caller) -> bool:
         return bool(frozenset(caller.roles) & (self.country_wide_roles | self.agency_roles))
+
+
+@dataclass(frozen=True)
+class ExistencePolicy:
+    """What may be known to *exist*, not read: every record of the caller's own country, for the roles that read
+    owned records at all by agency or country (need-to-know's `country_wide` and `agency` sets), so that an
+    identifying officer learns that a likely match is already known elsewhere in the country. A service uses it
+    only to select candidates and answers their content through `NeedToKnowPolicy`; it never creates records."""
+
+    roles: frozenset[str]
+
+    @classmethod
+    def from_config(cls, config: PlatformConfig) -> ExistencePolicy:
+        sets = config.need_to_know
+        return cls(sets.country_wide | sets.agency)
+
+    def read_filter(self, caller: Caller) -> dict[str, Any] | None:
+        if not frozenset(caller.roles) & self.roles:
+            return None
+        return {"owner_country": caller.country}
+
+    def may_create(self, caller: Caller) -> bool:
+        return False
 
 
 def default_policy() -> NeedToKnowPolicy:

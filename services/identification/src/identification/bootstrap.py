@@ -23,7 +23,7 @@ from plumbing.clock import Clock, SystemClock
 from plumbing.config import PlatformConfig, Settings, load_platform_config
 from plumbing.crypto import FieldCipher, RequestFingerprinter, ResponseSealer
 from plumbing.keys import load_keys
-from plumbing.repository import ScopedRepository, SystemRepository
+from plumbing.repository import ExistencePolicy, ScopedRepository, ScopePolicy, SystemRepository
 from plumbing.service_auth import allowed_clients
 from plumbing.steps import complete
 
@@ -59,8 +59,8 @@ class Runtime:
         return AccessLog(database, clock or self.deps.clock, purposes=self.config.purpose_codes)
 
 
-def scoped(clock: Clock, document_class: type, caller: Caller) -> Any:
-    return ScopedRepository(document_class, caller, clock)
+def scoped(clock: Clock, document_class: type, caller: Caller, policy: ScopePolicy | None = None) -> Any:
+    return ScopedRepository(document_class, caller, clock, policy)
 
 
 def unscoped(clock: Clock, document_class: type, actor: str) -> Any:
@@ -89,6 +89,7 @@ def build_runtime(environ: Mapping[str, str] | None = None, clock: Clock | None 
         sealer=PersonSealer(cipher),
         indicator_sets=CatalogueSource(),
         repository=partial(scoped, clock),
+        existence_repository=partial(scoped, clock, policy=ExistencePolicy.from_config(config)),
         next_sequence=next_sequence,
         system_repository=partial(unscoped, clock),
         complete_step=complete,

@@ -26,6 +26,7 @@ from plumbing.config import PlatformConfig
 from plumbing.crypto import FieldCipher
 from plumbing.fake_store import FakeSequences, FakeStore, checkout_config
 from plumbing.keys import KeySet, required_rings, with_new_key
+from plumbing.repository import ExistencePolicy
 
 # A working day inside the packaged indicator sets' validity (regional@2026.1 is effective from 2026-01-01).
 NOW = datetime(2026, 6, 1, 9, 30, tzinfo=UTC)
@@ -84,6 +85,7 @@ def build_deps(
         sealer=in_memory_sealer(config),
         indicator_sets=indicator_sets or FakeIndicatorSets(),
         repository=store.repositories(clock),
+        existence_repository=store.repositories(clock, ExistencePolicy.from_config(config)),
         next_sequence=next_sequence or FakeSequences(),
         system_repository=store.system_repositories(clock),
         complete_step=store.complete_step,

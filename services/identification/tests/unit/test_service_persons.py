@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from identification.adapters.documents import CaseDocument, PersonDocument
+from identification.adapters.documents import CaseDocument, DuplicateSearchDocument, PersonDocument
 from identification.domain.errors import DomainError
 from identification.service_layer import duplicates, follow_up, persons
 from identification.service_layer.deps import Deps
@@ -377,7 +377,7 @@ def test_a_duplicate_search_finds_the_person_by_the_corrected_name(deps: Deps) -
 
     def found(surname: str) -> list[str]:
         body = {"surnames": [surname], "date_of_birth": "1990-03-04"}
-        return [c["person_id"] for c in duplicates.search(deps, user("al-police"), body)["candidates"]]
+        return [c["person_id"] for c in duplicates.search(deps, user("al-police"), body).view["candidates"]]
 
     assert found("Berisha") == [person["id"]]
     assert found("Hoxha") == []
@@ -461,7 +461,7 @@ def test_the_same_external_ref_with_other_details_is_a_conflict_not_a_silent_dro
 def test_a_surname_only_search_returns_possible_candidates_ranked_with_reasons(deps: Deps) -> None:
     child = register(deps, **CHILD)
     register(deps, surnames=["Krasniqi"])
-    result = duplicates.search(deps, user("al-police"), {"surnames": ["Hodža"], "sex": "male"})
+    result = duplicates.search(deps, user("al-police"), {"surnames": ["Hodža"], "sex": "male"}).view
     [candidate] = result["candidates"]
     assert candidate["person_id"] == child["id"] and candidate["level"] == "possible"
     assert "given_name_not_searched" in candidate["reasons"]
@@ -484,10 +484,41 @@ def test_a_person_without_a_known_name_can_be_duplicate_checked_by_age_and_sex(d
         "sex": "male",
         "nationalities": ["ME"],
     }
-    result = duplicates.search(deps, user("al-police"), search)
+    result = duplicates.search(deps, user("al-police"), search).view
     assert [c["person_id"] for c in result["candidates"]] == [unnamed["id"]]
     assert result["candidates"][0]["reasons"][0] == "name_not_searched"
 
     with pytest.raises(DomainError) as error:
         duplicates.search(deps, user("al-police"), {"sex": "male"})
     assert error_pointers(error) == {("name_or_birth_required", "")}
+
+
+# ------------------------------------------------------------- a match known to another agency of the country
+
+
+def test_a_match_in_another_agency_is_answered_as_restricted_without_anything_personal(
+    deps: Deps, store: FakeStore
+) -> None:
+    known = register(deps, "al-labour", **CHILD)  # registered by the labour inspectorate
+    register(deps, "xk-police", **CHILD)  # the same child known in Kosovo: never part of Albania's answer
+    search = {"given_names": ["Engjell"], "surnames": ["Hoxha"], "date_of_birth": "2010"}
+
+    outcome = duplicates.search(deps, user("al-border"), search)
+    assert outcome.view["candidates"] == []
+    [restricted] = outcome.view["restricted_candidates"]
+    assert restricted["level"] == "likely" and restricted["owner_agency"] == "labour-inspectorate"
+    assert restricted["case_id"] == known["case_id"] and restricted["case_reference"] == "AL-2026-00001"
+    text = json.dumps(outcome.view, ensure_ascii=False)
+    assert "Hoxha" not in text and "Ëngjëll" not in text
+    assert set(restricted) == {"score", "level", "reasons", "owner_agency", "case_id", "case_reference"}
+    assert known["id"] not in text
+    # The access log is told whom the answer was about, and the stored search marks the match restricted.
+    assert outcome.person_ids == [known["id"]]
+    [stored] = store.all(DuplicateSearchDocument)
+    assert stored.results[0]["restricted"] is True
+
+    # A case manager reads the whole country: the same match in full.
+    full = duplicates.search(deps, user("al-case-manager"), search).view
+    assert [c["person_id"] for c in full["candidates"]] == [known["id"]] and full[
+        "restricted_candidates"
+    ] == []

@@ -212,9 +212,9 @@ def acknowledge_notification(notification_id: str, body: dict[str, Any] | None =
 
 
 def create_duplicate_search(body: dict[str, Any]) -> Any:
-    view = duplicates.search(_runtime().deps, _caller(), body)
-    _record_read("person", [view["id"], *[c["person_id"] for c in view["candidates"]]])
-    return view, 201
+    outcome = duplicates.search(_runtime().deps, _caller(), body)
+    _record_read("person", [outcome.view["id"], *outcome.person_ids])
+    return outcome.view, 201
 
 
 # ----------------------------------------------------------------------------------- indicator sets

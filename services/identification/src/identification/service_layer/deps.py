@@ -104,6 +104,9 @@ class Deps:
     sealer: PersonSealer
     indicator_sets: IndicatorSets
     repository: RepositoryFactory
+    # The same records by existence, not content: every record of the caller's country (ExistencePolicy), for a
+    # duplicate search to tell an officer that a match is known in another agency. Never for reading content.
+    existence_repository: RepositoryFactory
     next_sequence: SequenceAllocator
     # The follow-up steps of two-aggregate commands: their unscoped repositories, and how a done step is removed.
     system_repository: SystemRepositoryFactory

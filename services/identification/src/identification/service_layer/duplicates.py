@@ -1,11 +1,17 @@
 """Duplicate search: keyed blocking keys select a few hundred candidates at most; only those are decrypted and
-scored by the domain (`duplicates.rank`). The search is stored with ids, scores and reason codes only."""
+scored by the domain (`duplicates.rank`). The search is stored with ids, scores and reason codes only.
+
+Candidates come from the whole of the caller's country (`Deps.existence_repository`), because the duplicate a
+protocol exists to avoid is the child registered by another agency. What the caller may read (need-to-know,
+`Deps.repository`) is answered in full; a match in a record the caller may not read is answered as *restricted*:
+its level, score and reasons, the owning agency and the case to ask about — never a name or a date of birth."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from identification.adapters.documents import DuplicateSearchDocument, PersonDocument
+from identification.adapters.documents import CaseDocument, DuplicateSearchDocument, PersonDocument
 from identification.domain import duplicates, names
 from identification.domain.categories import Sex
 from identification.domain.errors import ErrorDetail, raise_all
@@ -17,6 +23,7 @@ from identification.service_layer.persons import (
     parse_birth,
 )
 from plumbing.auth import Caller
+from plumbing.errors import NotFound
 
 MAX_CANDIDATES = 300
 MAX_RESULTS = 20
@@ -43,14 +50,14 @@ def select_by_birth_and_sex(
     condition: dict[str, Any] = {"$or": [{"year_keys": {"$in": year_tokens}}, {"year_keys": {"$size": 0}}]}
     if sex in (Sex.FEMALE, Sex.MALE):
         condition = {"$and": [condition, {"sex": {"$in": [str(sex), str(Sex.UNKNOWN), str(Sex.OTHER)]}}]}
-    return deps.repository(PersonDocument, caller).find(limit=MAX_CANDIDATES, __raw__=condition)
+    return deps.existence_repository(PersonDocument, caller).find(limit=MAX_CANDIDATES, __raw__=condition)
 
 
 def select_candidates(deps: Deps, caller: Caller, keys: frozenset[str]) -> list[PersonDocument]:
     """Name keys select; when the search has birth years, a candidate must share one or have none recorded.
     Over the cap, only the selective keys (full name, surname) are kept; still over it, the first MAX_CANDIDATES
     in list order are examined (the answer says how many were)."""
-    repo = deps.repository(PersonDocument, caller)
+    repo = deps.existence_repository(PersonDocument, caller)
     name_keys = {k for k in keys if not k.startswith("y:")}
     year_tokens = deps.sealer.search_tokens(caller.country, {k for k in keys if k.startswith("y:")})
     found: list[PersonDocument] = []
@@ -73,7 +80,34 @@ def select_candidates(deps: Deps, caller: Caller, keys: frozenset[str]) -> list[
     return found[:MAX_CANDIDATES]
 
 
-def search(deps: Deps, caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class SearchOutcome:
+    """The answer, and every person it tells the caller about (visible or restricted: the access log names
+    both, since learning that a record exists is a disclosure too)."""
+
+    view: dict[str, Any]
+    person_ids: list[str]
+
+
+def _restricted(deps: Deps, caller: Caller, doc: PersonDocument, result: dict[str, Any]) -> dict[str, Any]:
+    """A match the caller may not read: whom to ask, and nothing about the person."""
+    case_id, reference = doc.first_case_id, None
+    if case_id:
+        try:
+            reference = deps.existence_repository(CaseDocument, caller).get(case_id).reference
+        except NotFound:
+            case_id = None  # the first-contact case is not written yet (its step is pending)
+    return {
+        "score": result["score"],
+        "level": result["level"],
+        "reasons": result["reasons"],
+        "owner_agency": doc.owner_agency,
+        "case_id": case_id,
+        "case_reference": reference,
+    }
+
+
+def search(deps: Deps, caller: Caller, body: dict[str, Any]) -> SearchOutcome:
     today = deps.clock.now().date()
     errors: list[ErrorDetail] = []
     birth = parse_birth(body, today, errors)
@@ -111,14 +145,29 @@ def search(deps: Deps, caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
         for pid, match in duplicates.rank(criteria, facts)
         if match.score >= duplicates.POSSIBLE_THRESHOLD
     ][:MAX_RESULTS]
+    # Need-to-know decides which matches are answered in full (one query for all of them).
+    found_ids = [pid for pid, _ in ranked]
+    readable = (
+        {doc.id for doc in deps.repository(PersonDocument, caller).find(__raw__={"_id": {"$in": found_ids}})}
+        if found_ids
+        else set()
+    )
     results = [
-        {"person_id": pid, "score": m.score, "level": m.level, "reasons": list(m.reasons)}
+        {
+            "person_id": pid,
+            "score": m.score,
+            "level": m.level,
+            "reasons": list(m.reasons),
+            "restricted": pid not in readable,
+        }
         for pid, m in ranked
     ]
     stored = deps.repository(DuplicateSearchDocument, caller).insert(
         DuplicateSearchDocument(candidates_examined=len(candidates), results=results)
     )
-    return {
+    by_id = {doc.id: doc for doc in candidates}
+    public = [{k: v for k, v in r.items() if k != "restricted"} for r in results]
+    view = {
         "id": stored.id,
         "candidates_examined": len(candidates),
         "candidates": [
@@ -128,6 +177,13 @@ def search(deps: Deps, caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
                 "surnames": opened[str(r["person_id"])].get("surnames", []),
                 "date_of_birth_range": opened[str(r["person_id"])].get("birth"),
             }
-            for r in results
+            for r in public
+            if r["person_id"] in readable
+        ],
+        "restricted_candidates": [
+            _restricted(deps, caller, by_id[r["person_id"]], r)
+            for r in public
+            if r["person_id"] not in readable
         ],
     }
+    return SearchOutcome(view, found_ids)
