@@ -36,11 +36,8 @@ def _timeline_entry(deps: Deps, caller: Caller, kind: str, **codes: Any) -> dict
 
 def _restricted_match(deps: Deps, caller: Caller, search_id: str, case_id: str) -> PersonDocument:
     """The person behind `case_id`, provided the caller's own search answered it as a restricted match."""
-    try:
-        search = deps.repository(DuplicateSearchDocument, caller).get(search_id)
-    except NotFound:
-        raise_all([ErrorDetail("unknown_duplicate_search", "/search_id")], "unknown search")
-        raise AssertionError from None  # unreachable
+    # 404 unless it is a search the caller can see (as a person named in the body of POST /cases).
+    search = deps.repository(DuplicateSearchDocument, caller).get(search_id)
     people = deps.existence_repository(PersonDocument, caller)
     for result in search.results:
         if not result.get("restricted"):
