@@ -7,7 +7,7 @@ documented): sent as it is, the answer is 404; with the ids of records made by t
 (and a fresh Idempotency-Key), 2xx. Every other example is 2xx as it is. A 2xx body must match the operation's
 response schema and carry the declared headers (X-Request-Id; Location where the contract declares it).
 
-The operations run as one story (ORDER): register a person, screen the first-contact case, decide, record needs,
+The operations run as one story (ORDER): register a person, correct it, screen the first-contact case, decide, record needs,
 start the recovery period, acknowledge the notification, close the case. A new operation fails the test until it
 has a place in ORDER.
 """
@@ -41,6 +41,7 @@ ORDER = [
     f"{P}register_person",
     f"{P}list_persons",
     f"{P}get_person",
+    f"{P}correct_person",
     f"{P}create_duplicate_search",
     f"{P}create_case",
     f"{P}list_cases",

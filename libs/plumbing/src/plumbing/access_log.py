@@ -191,11 +191,25 @@ class AccessLog:
         WRITES.inc()
         return AccessLogEntry.from_document(doc)
 
+    def _tip(self) -> tuple[int, str]:
+        """(seq, hash) of the last entry. Found from the head document and then forward by `_id` equality, never
+        by sorting the collection: equality on `_id` is cheap on every server, while a sort with a limit costs a
+        scan of the whole log on some Mongo-wire servers (docs/engineering.md), which made every read slower as
+        the log grew. The head lags by an entry or two at most (a writer between its insert and its head update,
+        or one that died there), so the walk is short; without a head it starts from the genesis."""
+        head = self.head.find_one({"_id": HEAD_ID}, projection={"seq": 1, "hash": 1})
+        seq, digest = (int(head["seq"]), str(head["hash"])) if head else (0, GENESIS_HASH)
+        while True:
+            following = self.entries.find_one({"_id": seq + 1}, projection={"hash": 1})
+            if following is None:
+                return seq, digest
+            seq, digest = seq + 1, str(following["hash"])
+
     def _append(self, fields: dict[str, Any]) -> dict[str, Any]:
         for attempt in range(self.max_attempts):
-            tip = self.entries.find_one({}, sort=[("_id", pymongo.DESCENDING)], projection={"hash": 1})
-            seq = tip["_id"] + 1 if tip else 1
-            doc = {"_id": seq, **fields, "prev_hash": tip["hash"] if tip else GENESIS_HASH}
+            tip_seq, tip_hash = self._tip()
+            seq = tip_seq + 1
+            doc = {"_id": seq, **fields, "prev_hash": tip_hash}
             doc["hash"] = entry_hash(doc)
             self._fault()
             try:

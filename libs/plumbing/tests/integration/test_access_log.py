@@ -142,6 +142,27 @@ def test_concurrent_writers_do_not_fork_the_chain(db, clock):
 
 
 @pytest.mark.parametrize(
+    "lag",
+    [
+        lambda db: db.access_log_head.update_one({"_id": "head"}, {"$set": {"seq": 1, "hash": "stale"}}),
+        lambda db: db.access_log_head.delete_one({"_id": "head"}),
+    ],
+    ids=["head-behind", "head-missing"],
+)
+def test_a_head_behind_the_entries_still_yields_one_chain(access_log, db, lag):
+    """The next entry is found from the head and then forward by `_id`, so a head left behind (a writer that died
+    between its insert and its head update) costs a short walk, never a fork or a scan."""
+    for n in range(3):
+        record(access_log, [f"p{n}"])
+    lag(db)
+    fourth = record(access_log, ["p3"])
+    third = db.access_log.find_one({"_id": 3})
+    assert (fourth.seq, fourth.prev_hash) == (4, third["hash"])
+    assert access_log.verify_chain().ok
+    assert db.access_log_head.find_one({"_id": "head"})["seq"] == 4
+
+
+@pytest.mark.parametrize(
     ("tamper", "reason"),
     [
         (lambda db: db.access_log.update_one({"_id": 2}, {"$set": {"ids": ["someone-else"]}}), "hash"),
