@@ -180,24 +180,26 @@ def _stored_members(doc: PersonDocument, details: dict[str, Any]) -> dict[str, A
     }
 
 
-def _requested_members(body: dict[str, Any], today: date, errors: list[ErrorDetail]) -> dict[str, Any]:
-    """The members the body names, normalised as `_stored_members` shows them (names in NFC)."""
+def _requested_members(
+    body: dict[str, Any], today: date, errors: list[ErrorDetail]
+) -> tuple[dict[str, Any], dict[str, str] | None]:
+    """The members the body names, normalised as `_stored_members` shows them (names in NFC), and the birth they
+    give as the days it covers (None when the body gives no birth or clears it)."""
     wanted: dict[str, Any] = {}
+    birth_record: dict[str, str] | None = None
     for name in ("given_names", "surnames", "aliases"):
         if name in body:
             wanted[name] = _nfc_list(body[name])
     if "documents" in body:
         wanted["documents"] = _documents(body["documents"])
     if "date_of_birth" in body or "date_of_birth_range" in body:
-        birth = parse_birth(body, today, errors)
+        birth_record = birth_to_record(parse_birth(body, today, errors))
         wanted["date_of_birth"] = body.get("date_of_birth")
-        wanted["date_of_birth_range"] = birth_to_record(birth) if body.get("date_of_birth_range") else None
+        wanted["date_of_birth_range"] = birth_record if body.get("date_of_birth_range") else None
     for name in CLEAR_MEMBERS:
         if name in body:
             wanted[name] = body[name]
-    if "sex" in wanted and wanted["sex"] is None:
-        wanted["sex"] = "unknown"
-    return wanted
+    return wanted, birth_record
 
 
 def _external_ref_replay(deps: Deps, existing: PersonDocument, body: dict[str, Any]) -> dict[str, Any]:
@@ -207,7 +209,7 @@ def _external_ref_replay(deps: Deps, existing: PersonDocument, body: dict[str, A
     stored = _stored_members(existing, details)
     errors: list[ErrorDetail] = []
     members = {k: v for k, v in body.items() if k in SEALED_MEMBERS or k in CLEAR_MEMBERS}
-    sent = _requested_members(members, deps.clock.now().date(), errors)
+    sent, _ = _requested_members(members, deps.clock.now().date(), errors)
     differing = sorted(name for name, value in sent.items() if stored.get(name) != value)
     if differing:
         # 409, not 422 (entrypoints/http.py): the body is valid; it disagrees with what the reference names.
@@ -327,7 +329,7 @@ def correct_person(
     details = deps.sealer.open(doc.owner_country, doc.id, doc.sealed)
     stored = _stored_members(doc, details)
     errors: list[ErrorDetail] = []
-    wanted = _requested_members(body, deps.clock.now().date(), errors)
+    wanted, birth_record = _requested_members(body, deps.clock.now().date(), errors)
     raise_all(errors, "invalid correction")
     changed = sorted(name for name, value in wanted.items() if stored[name] != value)
     if not changed:
@@ -340,10 +342,7 @@ def correct_person(
     if "date_of_birth" in wanted:
         # The birth is one fact in two forms: a correction of either replaces both.
         new_details["date_of_birth"] = wanted["date_of_birth"]
-        ranged = wanted["date_of_birth_range"]
-        single = wanted["date_of_birth"]
-        birth = ages.parse_date_of_birth(single, today=deps.clock.now().date()) if single else None
-        new_details["birth"] = ranged if ranged else birth_to_record(birth)
+        new_details["birth"] = birth_record
     if "sex" in changed:
         doc.sex = wanted["sex"]
     if "nationalities" in changed:
