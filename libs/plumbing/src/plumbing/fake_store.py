@@ -255,7 +255,6 @@ class FakeStore:
         rows[doc.id] = copy.deepcopy(doc.to_mongo().to_dict())
         return doc
 
-
     def write_update(
         self,
         doc: T,
@@ -445,7 +444,12 @@ class FakeSystemRepository(Generic[T]):
     ) -> T:
         """`SystemRepository.update`: version-guarded like the scoped one, without a scope."""
         return self.store.write_update(
-            doc, expected_version=expected_version, actor=self.actor, clock=self.clock, events=events, steps=steps
+            doc,
+            expected_version=expected_version,
+            actor=self.actor,
+            clock=self.clock,
+            events=events,
+            steps=steps,
         )
 
 
