@@ -23,6 +23,7 @@ PATH_KINDS = {
     "case_id": "case",
     "screening_id": "screening",
     "notification_id": "notification",
+    "request_id": "access_request",
 }
 LABEL_TAGS = ("en", "sq", "sr-Latn", "sr-Cyrl", "cnr-Latn", "cnr-Cyrl")
 # Minimal valid bodies of the POST and PATCH operations; `{case_id}`-style placeholders take the probed record's id.
@@ -37,6 +38,14 @@ BODIES: dict[str, Any] = {
     # a new version, so concurrent probes rarely meet a 412.
     "identification.entrypoints.http.correct_person": {"aliases": ["Probe"], "reason": "other"},
     "identification.entrypoints.http.create_case": {"person_id": "{person_id}"},
+    # A restricted match of a seeded search ({search_id} and {restricted_case_id} come from the seed); decisions
+    # refuse, so that no probe changes what another may read.
+    "identification.entrypoints.http.create_access_request": {
+        "search_id": "{search_id}",
+        "case_id": "{restricted_case_id}",
+        "reason": "other",
+    },
+    "identification.entrypoints.http.decide_access_request": {"granted": False, "reason": "other"},
     "identification.entrypoints.http.decide_category": {"category": "potential_victim"},
     "identification.entrypoints.http.record_needs": {"needs": ["shelter"]},
     "identification.entrypoints.http.start_recovery_period": {},
@@ -86,6 +95,12 @@ QUERIES: dict[str, dict[str, Any]] = {
     },
 }
 FIXED_PATH_VALUES = {"set_id": "regional", "version": "2026.1"}
+# Operations whose answer to a role holder is decided by rules about other records (whose search it was, who is
+# responsible for the case), not by the owner of the record named alone: any of 2xx, 403, 404, 409, 422.
+RULE_DECIDED = {
+    "identification.entrypoints.http.create_access_request",
+    "identification.entrypoints.http.decide_access_request",
+}
 # Closing a case makes later commands on it 409: closures run after everything else.
 LAST = {"identification.entrypoints.http.close_case"}
 # Complete bodies: every optional structure present, so that every enum a request may carry has a place in

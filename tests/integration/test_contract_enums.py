@@ -151,6 +151,46 @@ class Api:
         return {**ids, "screening_id": screening.json()["id"], "unique": uuid.uuid4().hex[:3]}
 
 
+# An access request is asked by an officer of another agency than the record's (the case manager's), from her
+# duplicate search that answered the case as a restricted match; the case manager decides it.
+ASKING_USER = "al-police"
+_ASK = "identification.entrypoints.http.create_access_request"
+_DECIDE = "identification.entrypoints.http.decide_access_request"
+
+
+def access_records(api: Api, with_request: bool) -> dict[str, str]:
+    """A case manager's new person (a surname of its own) and a police search answering its case as a restricted
+    match; with a pending access request of the police officer when `with_request`."""
+    surname = "Enum" + "".join(chr(ord("a") + int(c, 16)) for c in uuid.uuid4().hex[:8])
+    person = api.call(
+        "al-case-manager",
+        "POST",
+        "/v1/identification/persons",
+        json={"surnames": [surname], "date_of_birth": "1990", "sex": "female"},
+    )
+    assert person.status_code == 201, person.text
+    search = api.call(
+        ASKING_USER,
+        "POST",
+        "/v1/identification/duplicate-searches",
+        json={"surnames": [surname], "date_of_birth": "1990"},
+    )
+    assert search.status_code == 201, search.text
+    case_id = person.json()["case_id"]
+    assert [match["case_id"] for match in search.json()["restricted_candidates"]] == [case_id], search.text
+    ids = {"search_id": search.json()["id"], "restricted_case_id": case_id}
+    if with_request:
+        asked = api.call(
+            ASKING_USER,
+            "POST",
+            "/v1/identification/access-requests",
+            json={"search_id": ids["search_id"], "case_id": case_id, "reason": "same_person_suspected"},
+        )
+        assert asked.status_code == 201, asked.text
+        ids["request_id"] = asked.json()["id"]
+    return ids
+
+
 def _fill(value: Any, ids: dict[str, str]) -> Any:
     if isinstance(value, str):
         for name, replacement in ids.items():
@@ -193,6 +233,9 @@ def test_every_body_enum_value_is_accepted_end_to_end(running_platform: Any, op:
             break
         ids = api.fresh_records("al-case-manager")
         ids["unique"] = _unique_version(ids).split(".")[1]
+        if op.operation_id in (_ASK, _DECIDE):
+            ids.update(access_records(api, with_request=op.operation_id == _DECIDE))
+            user = ASKING_USER if op.operation_id == _ASK else "al-case-manager"
         try:
             body = _fill(with_value(base, path, value), ids)
         except (LookupError, IndexError, TypeError):

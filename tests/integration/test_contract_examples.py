@@ -7,9 +7,10 @@ documented): sent as it is, the answer is 404; with the ids of records made by t
 (and a fresh Idempotency-Key), 2xx. Every other example is 2xx as it is. A 2xx body must match the operation's
 response schema and carry the declared headers (X-Request-Id; Location where the contract declares it).
 
-The operations run as one story (ORDER): register a person, correct it, screen the first-contact case, decide, record needs,
-start the recovery period, acknowledge the notification, close the case. A new operation fails the test until it
-has a place in ORDER.
+The operations run as one story (ORDER): register a person, correct it, search for duplicates, ask for access to
+the person's case from another agency (whose search answers it as a restricted match) and grant it, screen the
+first-contact case, decide, record needs, start the recovery period, acknowledge the notification, close the case.
+A new operation fails the test until it has a place in ORDER.
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ ORDER = [
     f"{P}get_person",
     f"{P}correct_person",
     f"{P}create_duplicate_search",
+    f"{P}create_access_request",
+    f"{P}list_access_requests",
+    f"{P}decide_access_request",
     f"{P}create_case",
     f"{P}list_cases",
     f"{P}get_case",
@@ -218,6 +222,8 @@ def remember(op: Operation, response: httpx.Response, records: dict[str, str], a
         records["person"], records["case"] = body["id"], body["case_id"]
     elif name == "create_screening":
         records["screening"] = body["id"]
+    elif name == "create_access_request":
+        records["access_request"] = body["id"]
     elif name == "decide_category":
         listed = api.send(
             "al-coordinator",
@@ -238,6 +244,24 @@ def unpublished_version(api: Gateway, user: str) -> str:
     return next(f"2998.{n}" for n in range(1, 1000) if f"2998.{n}" not in taken)
 
 
+# An access request is asked by an officer of another agency, whose duplicate search answers the story's case as a
+# restricted match (the registering case manager's own search sees the person in full).
+OTHER_AGENCY_USER = "al-police"
+
+
+def restricted_search(api: Gateway, records: Mapping[str, str]) -> str:
+    """The id of a duplicate search by OTHER_AGENCY_USER, sent as the search operation's example, that answers
+    the story's case as a restricted match."""
+    operation = next(op for op in all_operations() if op.operation_id == f"{P}create_duplicate_search")
+    request = example_request(operation)
+    request.headers["Idempotency-Key"] = f"example-{uuid.uuid4()}"
+    response = api.send(OTHER_AGENCY_USER, request)
+    assert response.status_code == 201, response.text
+    restricted = [match["case_id"] for match in response.json().get("restricted_candidates", [])]
+    assert records["case"] in restricted, f"the story's case is not a restricted match: {response.text[:500]}"
+    return str(response.json()["id"])
+
+
 def test_every_example_request_is_accepted(running_platform: Any) -> None:
     operations = {op.operation_id: op for op in all_operations()}
     assert set(ORDER) == set(operations), (
@@ -250,6 +274,9 @@ def test_every_example_request_is_accepted(running_platform: Any) -> None:
         op = operations[operation_id]
         user = api.user_for(op)
         request = example_request(op)
+        if operation_id == f"{P}create_access_request":
+            user = OTHER_AGENCY_USER
+            records["search"] = restricted_search(api, records)
         if operation_id == f"{P}publish_indicator_set":
             # A version is published once: the example's own version would be 409 the second time.
             request.body = {**request.body, "version": unpublished_version(api, user)}

@@ -164,7 +164,7 @@ def probes(platform: Any, records: dict[str, str]) -> Iterator[Probe]:
         path = op.path
         for name, value in {**FIXED_PATH_VALUES, **records}.items():
             path = path.replace("{" + name + "}", value)
-        path = path.replace("{notification_id}", str(uuid.uuid4()))
+        path = path.replace("{notification_id}", str(uuid.uuid4())).replace("{request_id}", str(uuid.uuid4()))
         token = platform.token(user_for(op.roles)).encode()
         headers = {
             b"Authorization": b"Bearer " + token,

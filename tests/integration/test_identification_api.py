@@ -545,6 +545,61 @@ def test_a_border_officer_learns_that_the_national_systems_record_exists_and_not
     assert elsewhere.json()["candidates"] == [] and elsewhere.json()["restricted_candidates"] == []
 
 
+def test_an_access_request_granted_by_the_responsible_side_opens_the_case(call) -> None:
+    surname = f"Rexhepi{uuid.uuid4().hex[:4]}"
+    known = register(call, "al-labour", given_names=["Arbër"], surnames=[surname], date_of_birth="2011-02")
+    assert call("al-border", "GET", f"/cases/{known['case_id']}").status_code == 404
+
+    search = call(
+        "al-border", "POST", "/duplicate-searches", {"given_names": ["Arber"], "surnames": [surname]}
+    )
+    assert search.status_code == 201, search.text
+    [restricted] = search.json()["restricted_candidates"]
+    body = {
+        "search_id": search.json()["id"],
+        "case_id": restricted["case_id"],
+        "reason": "same_person_suspected",
+    }
+    asked = call("al-border", "POST", "/access-requests", body)
+    assert asked.status_code == 201, asked.text
+    request = asked.json()
+    assert request["status"] == "pending" and request["owner_agency"] == "labour-inspectorate"
+    assert call("al-border", "POST", "/access-requests", body).json()["id"] == request["id"]  # asked once
+
+    # The requester cannot decide her own request; the responsible officer sees it and grants it.
+    own = call(
+        "al-border",
+        "POST",
+        f"/access-requests/{request['id']}/decision",
+        {"granted": True, "reason": "other"},
+    )
+    assert own.status_code == 403, own.text
+    pending = call("al-labour", "GET", "/access-requests", status="pending").json()["items"]
+    assert request["id"] in [r["id"] for r in pending]
+    decided = call(
+        "al-labour",
+        "POST",
+        f"/access-requests/{request['id']}/decision",
+        {"granted": True, "reason": "same_person_confirmed"},
+    )
+    assert decided.status_code == 200, decided.text
+    assert decided.json()["status"] == "granted"
+
+    case = call("al-border", "GET", f"/cases/{known['case_id']}")
+    assert case.status_code == 200, case.text
+    types = [entry["type"] for entry in case.json()["timeline"]]
+    assert types[-2:] == ["access_requested", "access_granted"]
+    assert call("al-border", "GET", f"/persons/{known['id']}").json()["surnames"] == [surname]
+    assert call("al-police", "GET", f"/cases/{known['case_id']}").status_code == 404  # only the requester
+    again = call(
+        "al-labour",
+        "POST",
+        f"/access-requests/{request['id']}/decision",
+        {"granted": False, "reason": "other"},
+    )
+    assert again.status_code == 409
+
+
 def test_statistics_suppress_small_cells(call) -> None:
     response = call(
         "al-analyst",

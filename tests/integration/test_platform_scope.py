@@ -43,6 +43,7 @@ from tests.integration.contract_requests import (
     LAST,
     PATH_KINDS,
     QUERIES,
+    RULE_DECIDED,
     SEED_AGENCIES,
     SEED_SURNAME,
 )
@@ -121,6 +122,25 @@ def _seed_country(call: Caller, direct: str, country: str, seed: Seed) -> None:
         records["case"][agency] = case_id
         records["screening"][agency] = screening["id"]
         seed.owned[country] |= {person["id"], case_id, screening["id"]}
+    for channel in CHANNELS:
+        _seed_access_request(call, direct, country, seed.records[channel][country], seed)
+
+
+def _seed_access_request(call: Caller, direct: str, country: str, records: Any, seed: Seed) -> None:
+    """The police's search finds the labour inspectorate's seeded person as a restricted match; the police ask
+    for access to that case (pending)."""
+    police, labour = SEED_AGENCIES["police"], SEED_AGENCIES["labour"]
+    user = f"{country.lower()}-police"
+    criteria = {"given_names": ["Seed"], "surnames": [SEED_SURNAME], "date_of_birth": "1989"}
+    search = _ok(call(user, "POST", f"{direct}{ID}/duplicate-searches", criteria), 201)
+    wanted = records["case"][labour]
+    assert wanted in [c["case_id"] for c in search["restricted_candidates"]], search
+    body = {"search_id": search["id"], "case_id": wanted, "reason": "other"}
+    request = _ok(call(user, "POST", f"{direct}{ID}/access-requests", body), 201)
+    records["search"][police] = search["id"]
+    records["restricted_case"][police] = wanted
+    records["access_request"][labour] = request["id"]
+    seed.owned[country] |= {search["id"], request["id"]}
 
 
 def _collect_owned(call: Caller, urls: dict[str, str], country: str, seed: Seed) -> None:
@@ -224,6 +244,14 @@ def probes(users: list[DemoUser], seed: Seed, urls: dict[str, str], countries: l
                 path = path.replace("{" + name + "}", value)
             base = urls["gateway"] if channel == "gateway" else urls[op.service]
             template = BODIES.get(op.operation_id, {})
+            if op.operation_id in RULE_DECIDED and target is None:
+                home = seed.records[channel][user.country or countries[0]]
+                police = SEED_AGENCIES["police"]
+                ids = {
+                    **ids,
+                    "search_id": home["search"][police],
+                    "restricted_case_id": home["restricted_case"][police],
+                }
             if "{unique}" in json.dumps(template):
                 ids = {**ids, "unique": str(next(unique))}
             body = _fill(template, ids) if op.method in ("post", "patch") else None
@@ -236,7 +264,7 @@ def probes(users: list[DemoUser], seed: Seed, urls: dict[str, str], countries: l
 
 
 def expected(probe: Probe) -> str:
-    """'401', '403', '404', 'ok' (2xx) or 'allowed' (2xx, 409 or 422) for one probe."""
+    """'401', '403', '404', 'ok' (2xx), 'allowed' (2xx, 409 or 422) or 'rule' (RULE_DECIDED) for one probe."""
     user, op = probe.user, probe.op
     if not user.valid:
         return "401"
@@ -244,6 +272,8 @@ def expected(probe: Probe) -> str:
         return "401" if probe.channel == "direct" else "403"
     if not user.roles & set(op.roles or []):
         return "403"
+    if op.operation_id in RULE_DECIDED:
+        return "rule"
     if probe.target is not None:
         return "allowed" if user.sees(*probe.target) else "404"
     return "ok"
@@ -263,6 +293,8 @@ def violations(outcome: Outcome, foreign: set[str]) -> list[str]:
         problems.append(f"{where}: expected a 2xx")
     elif want == "allowed" and status not in (200, 201, 409, 422):
         problems.append(f"{where}: expected 2xx/409/422")
+    elif want == "rule" and status not in (200, 201, 403, 404, 409, 422):
+        problems.append(f"{where}: expected 2xx/403/404/409/422")
     if 200 <= status < 300 and op.spec.get("x-personal-data") and "analyst" in user.roles:
         problems.append(f"{where}: an analyst received personal data")
     leaked = ids_in(outcome.text) & foreign

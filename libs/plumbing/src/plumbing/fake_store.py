@@ -255,6 +255,40 @@ class FakeStore:
         rows[doc.id] = copy.deepcopy(doc.to_mongo().to_dict())
         return doc
 
+    def write_update(
+        self,
+        doc: T,
+        *,
+        expected_version: int | None,
+        actor: str,
+        clock: Clock,
+        events: Iterable[Mapping[str, Any]] = (),
+        steps: Iterable[Mapping[str, Any]] = (),
+        scope: Mapping[str, Any] | None = None,
+    ) -> T:
+        """The repositories' `update`: guarded by the version read (and the caller's scope, when given)."""
+        document_class = type(doc)
+        expected = doc.version if expected_version is None else expected_version
+        doc.updated_at, doc.updated_by = to_millis(clock.now()), actor
+        doc.schema_version = document_class.SCHEMA_VERSION
+        doc.validate()
+        rows = self.rows(document_class)
+        old = rows.get(str(doc.id))
+        if old is None or (scope is not None and not matches(old, scope)):
+            raise NotFound(f"{document_class.__name__} not found")
+        if old["version"] != expected:
+            raise Conflict(f"{document_class.__name__} was changed by someone else; read it again")
+        written = copy.deepcopy(doc.to_mongo().to_dict())
+        row = {k: v for k, v in old.items() if k in PROTECTED_FIELDS}
+        row.update({k: v for k, v in written.items() if k not in PROTECTED_FIELDS})
+        row["version"] = old["version"] + 1
+        row["pending_events"] = [*(old.get("pending_events") or []), *(dict(e) for e in events)]
+        row[STEPS] = [*(old.get(STEPS) or []), *(dict(s) for s in steps)]
+        rows[str(doc.id)] = copy.deepcopy(row)
+        doc.version = expected + 1
+        doc._clear_changed_fields()
+        return doc
+
 
 # ---------------------------------------------------------------------------------------- repositories
 
@@ -352,28 +386,18 @@ class FakeRepository(Generic[T]):
         events: Iterable[Mapping[str, Any]] = (),
         steps: Iterable[Mapping[str, Any]] = (),
     ) -> T:
-        expected = doc.version if expected_version is None else expected_version
-        if self.policy.read_filter(self.caller) is None:
+        scope = self.policy.read_filter(self.caller)
+        if scope is None:
             raise NotFound(f"{self.document_class.__name__} not found")
-        doc.updated_at, doc.updated_by = to_millis(self.clock.now()), self.caller.sub
-        doc.schema_version = self.document_class.SCHEMA_VERSION
-        doc.validate()
-        guarded = self._visible({"_id": doc.id, "version": expected})
-        if not guarded:
-            if self._visible({"_id": doc.id}):
-                raise Conflict(f"{self.document_class.__name__} was changed by someone else; read it again")
-            raise NotFound(f"{self.document_class.__name__} not found")
-        old = guarded[0]
-        written = copy.deepcopy(doc.to_mongo().to_dict())
-        row = {k: v for k, v in old.items() if k in PROTECTED_FIELDS}
-        row.update({k: v for k, v in written.items() if k not in PROTECTED_FIELDS})
-        row["version"] = old["version"] + 1
-        row["pending_events"] = [*(old.get("pending_events") or []), *(dict(e) for e in events)]
-        row[STEPS] = [*(old.get(STEPS) or []), *(dict(s) for s in steps)]
-        self.store.rows(self.document_class)[doc.id] = copy.deepcopy(row)
-        doc.version = expected + 1
-        doc._clear_changed_fields()
-        return doc
+        return self.store.write_update(
+            doc,
+            expected_version=expected_version,
+            actor=self.caller.sub,
+            clock=self.clock,
+            events=events,
+            steps=steps,
+            scope=scope,
+        )
 
 
 class FakeSystemRepository(Generic[T]):
@@ -408,6 +432,24 @@ class FakeSystemRepository(Generic[T]):
             actor=self.actor,
             clock=self.clock,
             events=events,
+        )
+
+    def update(
+        self,
+        doc: T,
+        *,
+        expected_version: int | None = None,
+        events: Iterable[Mapping[str, Any]] = (),
+        steps: Iterable[Mapping[str, Any]] = (),
+    ) -> T:
+        """`SystemRepository.update`: version-guarded like the scoped one, without a scope."""
+        return self.store.write_update(
+            doc,
+            expected_version=expected_version,
+            actor=self.actor,
+            clock=self.clock,
+            events=events,
+            steps=steps,
         )
 
 

@@ -117,6 +117,29 @@ class DuplicateSearchDocument(OwnedDocument):
     results = ListField(DictField())
 
 
+class AccessRequestDocument(OwnedDocument):
+    """An officer's request to read a case her duplicate search found in another agency (a restricted match).
+    Owned by the case's country and agency, so that the responsible side reads and decides it; assigned to the
+    requester and to the case's responsible officer, so that both see it. Codes only: no personal data."""
+
+    meta: ClassVar[dict[str, Any]] = {  # type: ignore[misc]
+        "collection": "access_requests",
+        "indexes": [{"fields": ["case_id"]}, {"fields": ["status"]}],
+    }
+    RETENTION_CLASS: ClassVar[str | None] = "case"
+
+    case_id = StringField(required=True)
+    person_id = StringField(required=True)
+    search_id = StringField(required=True)
+    requested_by = StringField(required=True)
+    requester_agency = StringField(required=True)
+    reason = StringField(required=True)
+    status = StringField(required=True, choices=("pending", "granted", "refused"), default="pending")
+    decided_by = StringField(null=True)
+    decided_at = DateTimeField(null=True)
+    decision_reason = StringField(null=True)
+
+
 class CaseCounter(Document):
     """Per country and year: the last case sequence number handed out (atomic $inc)."""
 
@@ -130,4 +153,5 @@ AGGREGATES: tuple[type[OwnedDocument], ...] = (
     CaseDocument,
     NotificationDocument,
     DuplicateSearchDocument,
+    AccessRequestDocument,
 )

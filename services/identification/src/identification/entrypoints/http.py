@@ -15,7 +15,14 @@ import connexion
 import thb_contracts
 from identification.bootstrap import SERVICE, Runtime, build_runtime
 from identification.domain.errors import DomainError
-from identification.service_layer import cases, duplicates, indicator_sets, persons, statistics
+from identification.service_layer import (
+    access_requests,
+    cases,
+    duplicates,
+    indicator_sets,
+    persons,
+    statistics,
+)
 from plumbing import mongo, request_context
 from plumbing.access_log import AccessLog, record_for_request
 from plumbing.app import app_on_first_access, create_app
@@ -29,7 +36,13 @@ SPEC = Path(str(thb_contracts.contract("identification")))  # found by package, 
 BASE = "/v1/identification"
 # Rule codes that mean "your role may not take this decision" (config/platform.yaml `authorisations`): 403, not
 # 422, so that a client tells a refusal it cannot fix by changing the request from one it can.
-NOT_AUTHORISED = frozenset({"formal_identification_not_authorised", "age_determination_not_authorised"})
+NOT_AUTHORISED = frozenset(
+    {
+        "formal_identification_not_authorised",
+        "age_determination_not_authorised",
+        "access_decision_not_authorised",
+    }
+)
 # Rule codes that mean "valid, but it contradicts what is stored": 409 `conflict` with the pointer.
 CONTRADICTS_STORED = frozenset({"external_ref_differs"})
 
@@ -215,6 +228,33 @@ def create_duplicate_search(body: dict[str, Any]) -> Any:
     outcome = duplicates.search(_runtime().deps, _caller(), body)
     _record_read("person", [outcome.view["id"], *outcome.person_ids])
     return outcome.view, 201
+
+
+# ---------------------------------------------------------------------------------- access requests
+
+
+def create_access_request(body: dict[str, Any]) -> Any:
+    with _rules():
+        request, created = access_requests.request_access(_runtime().deps, _caller(), body)
+    view = access_requests.access_request_view(request)
+    if not created:
+        return view, 200
+    return view, 201, {"Location": f"{BASE}/access-requests/{request.id}"}
+
+
+def list_access_requests(
+    status: str | None = None, limit: int | None = None, cursor: str | None = None
+) -> Any:
+    page = access_requests.list_access_requests(
+        _runtime().deps, _caller(), status=status, limit=limit, cursor=cursor
+    )
+    return _page([access_requests.access_request_view(doc) for doc in page.items], page.next_cursor)
+
+
+def decide_access_request(request_id: str, body: dict[str, Any]) -> Any:
+    with _rules():
+        request = access_requests.decide_access(_runtime().deps, _caller(), request_id, body)
+    return access_requests.access_request_view(request)
 
 
 # ----------------------------------------------------------------------------------- indicator sets

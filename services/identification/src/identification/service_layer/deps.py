@@ -64,7 +64,8 @@ class Repository(Protocol[D]):
 
 
 class SystemRepository(Protocol[D]):
-    """Unscoped records of one document class, for the follow-up steps a command leaves (service_layer/follow_up):
+    """Unscoped records of one document class, for the follow-up steps a command leaves (service_layer/follow_up)
+    and for records whose owner the rules decide (an access request belongs to the case's agency):
     what they use of `plumbing.repository.SystemRepository` (production) or `fakes.FakeSystemRepository`."""
 
     def get(self, record_id: str) -> D: ...
@@ -76,6 +77,15 @@ class SystemRepository(Protocol[D]):
         owner_country: str,
         owner_agency: str,
         events: Iterable[Mapping[str, Any]] = (),
+    ) -> D: ...
+
+    def update(
+        self,
+        doc: D,
+        *,
+        expected_version: int | None = None,
+        events: Iterable[Mapping[str, Any]] = (),
+        steps: Iterable[Mapping[str, Any]] = (),
     ) -> D: ...
 
 
