@@ -46,6 +46,13 @@ BODIES: dict[str, Any] = {
         "reason": "other",
     },
     "identification.entrypoints.http.decide_access_request": {"granted": False, "reason": "other"},
+    # A probed person is merged into its country's spare record ({spare_person_id}, seeded): 200 the first time,
+    # 409 afterwards; the merges are undone last (LAST).
+    "identification.entrypoints.http.merge_person": {
+        "into_person_id": "{spare_person_id}",
+        "reason": "other",
+    },
+    "identification.entrypoints.http.unmerge_person": {"reason": "other"},
     "identification.entrypoints.http.decide_category": {"category": "potential_victim"},
     "identification.entrypoints.http.record_needs": {"needs": ["shelter"]},
     "identification.entrypoints.http.start_recovery_period": {},
@@ -101,11 +108,17 @@ RULE_DECIDED = {
     "identification.entrypoints.http.create_access_request",
     "identification.entrypoints.http.decide_access_request",
 }
-# Closing a case makes later commands on it 409: closures run after everything else.
-LAST = {"identification.entrypoints.http.close_case"}
+# Closing a case makes later commands on it 409, and a merge is undone only once it was made: closures and
+# undoing run after everything else.
+LAST = {"identification.entrypoints.http.close_case", "identification.entrypoints.http.unmerge_person"}
 # Complete bodies: every optional structure present, so that every enum a request may carry has a place in
 # them (the contract-enum test fails when a contract adds an enum these bodies cannot hold).
 FULL_BODIES: dict[str, Any] = {
+    # The contract-enum test merges its fresh person into another fresh one ({other_person_id}).
+    "identification.entrypoints.http.merge_person": {
+        "into_person_id": "{other_person_id}",
+        "reason": "other",
+    },
     "identification.entrypoints.http.register_person": {
         "given_names": ["Probe"],
         "surnames": ["Enumtest"],

@@ -156,6 +156,8 @@ class Api:
 ASKING_USER = "al-police"
 _ASK = "identification.entrypoints.http.create_access_request"
 _DECIDE = "identification.entrypoints.http.decide_access_request"
+_MERGE = "identification.entrypoints.http.merge_person"
+_UNMERGE = "identification.entrypoints.http.unmerge_person"
 
 
 def access_records(api: Api, with_request: bool) -> dict[str, str]:
@@ -233,6 +235,16 @@ def test_every_body_enum_value_is_accepted_end_to_end(running_platform: Any, op:
             break
         ids = api.fresh_records("al-case-manager")
         ids["unique"] = _unique_version(ids).split(".")[1]
+        if op.operation_id in (_MERGE, _UNMERGE):
+            ids["other_person_id"] = api.fresh_records("al-case-manager")["person_id"]
+            if op.operation_id == _UNMERGE:  # a merge to undo
+                merged = api.call(
+                    user,
+                    "POST",
+                    f"/v1/identification/persons/{ids['person_id']}/merge",
+                    json={"into_person_id": ids["other_person_id"], "reason": "other"},
+                )
+                assert merged.status_code == 200, merged.text
         if op.operation_id in (_ASK, _DECIDE):
             ids.update(access_records(api, with_request=op.operation_id == _DECIDE))
             user = ASKING_USER if op.operation_id == _ASK else "al-case-manager"

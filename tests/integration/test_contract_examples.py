@@ -8,7 +8,8 @@ documented): sent as it is, the answer is 404; with the ids of records made by t
 response schema and carry the declared headers (X-Request-Id; Location where the contract declares it).
 
 The operations run as one story (ORDER): register a person, correct it, search for duplicates, ask for access to
-the person's case from another agency (whose search answers it as a restricted match) and grant it, screen the
+the person's case from another agency (whose search answers it as a restricted match) and grant it, merge the
+person into a second registration of the same child and undo the merge, screen the
 first-contact case, decide, record needs, start the recovery period, acknowledge the notification, close the case.
 A new operation fails the test until it has a place in ORDER.
 """
@@ -47,6 +48,8 @@ ORDER = [
     f"{P}create_access_request",
     f"{P}list_access_requests",
     f"{P}decide_access_request",
+    f"{P}merge_person",
+    f"{P}unmerge_person",
     f"{P}create_case",
     f"{P}list_cases",
     f"{P}get_case",
@@ -69,6 +72,7 @@ BODY_KINDS = {
     "duplicate_of_person_id": "person",
     "linked_person_id": "person",
     "search_id": "search",
+    "into_person_id": "kept_person",
 }
 
 
@@ -262,6 +266,17 @@ def restricted_search(api: Gateway, records: Mapping[str, str]) -> str:
     return str(response.json()["id"])
 
 
+def second_registration(api: Gateway) -> str:
+    """The story's child registered a second time (the record a merge keeps)."""
+    operation = next(op for op in all_operations() if op.operation_id == f"{P}register_person")
+    request = example_request(operation)
+    request.headers["Idempotency-Key"] = f"example-{uuid.uuid4()}"
+    request.body = {k: v for k, v in request.body.items() if k != "external_ref"}
+    response = api.send("al-case-manager", request)
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
 def test_every_example_request_is_accepted(running_platform: Any) -> None:
     operations = {op.operation_id: op for op in all_operations()}
     assert set(ORDER) == set(operations), (
@@ -274,6 +289,8 @@ def test_every_example_request_is_accepted(running_platform: Any) -> None:
         op = operations[operation_id]
         user = api.user_for(op)
         request = example_request(op)
+        if operation_id == f"{P}merge_person":
+            records["kept_person"] = second_registration(api)
         if operation_id == f"{P}create_access_request":
             user = OTHER_AGENCY_USER
             records["search"] = restricted_search(api, records)

@@ -600,6 +600,54 @@ def test_an_access_request_granted_by_the_responsible_side_opens_the_case(call) 
     assert again.status_code == 409
 
 
+def test_a_coordinator_merges_two_records_of_one_child_and_undoes_it(call, db) -> None:
+    surname = f"Dervishi{uuid.uuid4().hex[:4]}"
+    kept = register(call, "al-police", given_names=["Blerina"], surnames=[surname], date_of_birth="2012-03")
+    duplicate = register(call, "al-labour", given_names=["Blerina"], surnames=[surname], date_of_birth="2012")
+    body = {"into_person_id": kept["id"], "reason": "same_person_confirmed"}
+    assert call("al-police", "POST", f"/persons/{duplicate['id']}/merge", body).status_code == 403
+    assert call("xk-coordinator", "POST", f"/persons/{duplicate['id']}/merge", body).status_code == 404
+    itself = call("al-coordinator", "POST", f"/persons/{kept['id']}/merge", body)
+    assert itself.status_code == 422 and itself.json()["errors"][0]["code"] == "merge_with_itself"
+
+    merged = call("al-coordinator", "POST", f"/persons/{duplicate['id']}/merge", body)
+    assert merged.status_code == 200, merged.text
+    assert merged.json()["merged_into"] == kept["id"]
+    assert call("al-coordinator", "GET", f"/persons/{kept['id']}").json()["merged_from"] == [duplicate["id"]]
+    # Each agency reads its own record as before (the merge grants nobody anything) and sees the pointer.
+    assert call("al-labour", "GET", f"/persons/{duplicate['id']}").json()["merged_into"] == kept["id"]
+    assert call("al-labour", "GET", f"/persons/{kept['id']}").status_code == 404
+    for user, case_id in (("al-police", kept["case_id"]), ("al-labour", duplicate["case_id"])):
+        [entry] = [
+            e for e in call(user, "GET", f"/cases/{case_id}").json()["timeline"] if e["type"] == "merged"
+        ]
+        assert (entry["person_id"], entry["into_person_id"]) == (duplicate["id"], kept["id"])
+    again = call("al-coordinator", "POST", f"/persons/{duplicate['id']}/merge", body)
+    assert again.status_code == 409
+
+    undone = call(
+        "al-coordinator", "POST", f"/persons/{duplicate['id']}/unmerge", {"reason": "merged_in_error"}
+    )
+    assert undone.status_code == 200, undone.text
+    assert (
+        "merged_into" not in undone.json() and undone.json()["merges"][0]["undo_reason"] == "merged_in_error"
+    )
+    assert "merged_from" not in call("al-coordinator", "GET", f"/persons/{kept['id']}").json()
+    types = [e["type"] for e in call("al-police", "GET", f"/cases/{kept['case_id']}").json()["timeline"]]
+    assert types[-2:] == ["merged", "merge_undone"]
+    assert (
+        call("al-coordinator", "POST", f"/persons/{duplicate['id']}/unmerge", {"reason": "other"}).status_code
+        == 409
+    )
+
+    stored = db.persons.find_one({"_id": duplicate["id"]})
+    kinds = [e["type"] for e in stored["pending_events"]]
+    assert "identification.person.merged.v1" in kinds and "identification.person.unmerged.v1" in kinds
+    assert db.access_log.find_one(
+        {"ids": duplicate["id"], "operation_id": "identification.entrypoints.http.merge_person"}
+    )
+
+
 def test_statistics_suppress_small_cells(call) -> None:
     response = call(
         "al-analyst",

@@ -124,6 +124,17 @@ def _seed_country(call: Caller, direct: str, country: str, seed: Seed) -> None:
         seed.owned[country] |= {person["id"], case_id, screening["id"]}
     for channel in CHANNELS:
         _seed_access_request(call, direct, country, seed.records[channel][country], seed)
+        # The record a merge probe keeps: each seeded person of the country may be merged into it once (and the
+        # merge is undone by the probes that run last).
+        spare = {
+            "given_names": ["Spare"],
+            "surnames": [SEED_SURNAME],
+            "date_of_birth": "1989",
+            "sex": "female",
+        }
+        kept = _ok(call(f"{prefix}-police", "POST", f"{direct}{ID}/persons", spare), 201)
+        seed.records[channel][country]["spare_person"][SEED_AGENCIES["police"]] = kept["id"]
+        seed.owned[country] |= {kept["id"], kept["case_id"]}
 
 
 def _seed_access_request(call: Caller, direct: str, country: str, records: Any, seed: Seed) -> None:
@@ -252,6 +263,8 @@ def probes(users: list[DemoUser], seed: Seed, urls: dict[str, str], countries: l
                     "search_id": home["search"][police],
                     "restricted_case_id": home["restricted_case"][police],
                 }
+            if "{spare_person_id}" in json.dumps(template) and owner is not None:
+                ids = {**ids, "spare_person_id": _record(seed, "spare_person", owner, channel)}
             if "{unique}" in json.dumps(template):
                 ids = {**ids, "unique": str(next(unique))}
             body = _fill(template, ids) if op.method in ("post", "patch") else None

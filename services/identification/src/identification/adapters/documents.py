@@ -57,6 +57,12 @@ class PersonDocument(OwnedDocument):
     # Rectifications, oldest first: id, at, by, agency, reason, fields (member names) and `previous`, the values
     # before, sealed like `sealed` (adapters/sealing.py, one ciphertext per correction).
     corrections = ListField(DictField())
+    # Merges by the coordinator's office (service_layer/merges): the record this one was merged into (a duplicate),
+    # the records merged into this one, and this record's merges, oldest first (id, into, at, by, agency, reason;
+    # undone_at, undone_by, undo_reason once undone).
+    merged_into = StringField(null=True)
+    merged_from = ListField(StringField())
+    merges = ListField(DictField())
 
 
 class CaseDocument(OwnedDocument):

@@ -20,6 +20,7 @@ from identification.service_layer import (
     cases,
     duplicates,
     indicator_sets,
+    merges,
     persons,
     statistics,
 )
@@ -137,6 +138,19 @@ def correct_person(person_id: str, body: dict[str, Any]) -> Any:
         view, _doc = persons.correct_person(_runtime().deps, _caller(), person_id, expected_version, body)
     _record_read("person", [view["id"]])
     return view, 200, _etag(view["version"])
+
+
+def merge_person(person_id: str, body: dict[str, Any]) -> Any:
+    with _rules():
+        view = merges.merge(_runtime().deps, _caller(), person_id, body)
+    _record_read("person", [view["id"], body["into_person_id"]])
+    return view
+
+
+def unmerge_person(person_id: str, body: dict[str, Any]) -> Any:
+    view = merges.unmerge(_runtime().deps, _caller(), person_id, body)
+    _record_read("person", [view["id"]])
+    return view
 
 
 # ------------------------------------------------------------------------------------------------ cases

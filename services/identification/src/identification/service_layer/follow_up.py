@@ -4,6 +4,8 @@
 - Deciding a category notifies the coordinator's office: step `notify_coordinator` on the case.
 - Deciding an access request records the decision on the case's timeline and, when granted, assigns the case
   and its person to the requester: step `record_access_decision` on the request.
+- Merging a person into another (or undoing it) lists it on the kept record and writes both first-contact
+  cases' timelines: step `record_merge` on the merged person.
 
 Each command stores its step in the same write as the first aggregate and then performs it; if the API dies in
 between, the relay process's StepRunner performs it once the step is due. Both handlers are idempotent: the
@@ -28,6 +30,7 @@ from plumbing.steps import StepHandler
 OPEN_CASE = "open_case"
 NOTIFY_COORDINATOR = "notify_coordinator"
 RECORD_ACCESS_DECISION = "record_access_decision"
+RECORD_MERGE = "record_merge"
 
 
 def case_reference(next_sequence: SequenceAllocator, country: str, year: int) -> str:
@@ -103,12 +106,59 @@ def access_decision_handler(system_repository: SystemRepositoryFactory) -> StepH
     return record
 
 
+def merge_handler(system_repository: SystemRepositoryFactory) -> StepHandler:
+    """The kept record's `merged_from` and the timelines of both first-contact cases, for a merge or its undoing
+    (`undone`). Idempotent: the timeline entries are keyed by the merge id and kind; `merged_from` follows what the
+    merged record says now, so a merge undone before its step ran leaves no trace on the kept record."""
+
+    def record(merged: PersonDocument, step: Mapping[str, Any]) -> None:
+        people = system_repository(PersonDocument, step["by"])
+        kept = people.get(step["into_person_id"])
+        current = people.get(merged.id)
+        should_list = current.merged_into == kept.id
+        if should_list != (merged.id in kept.merged_from):
+            kept.merged_from = (
+                [*kept.merged_from, merged.id]
+                if should_list
+                else [pid for pid in kept.merged_from if pid != merged.id]
+            )
+            people.update(kept)
+        kind = "merge_undone" if step["undone"] else "merged"
+        cases = system_repository(CaseDocument, step["by"])
+        for case_id in (current.first_case_id, kept.first_case_id):
+            if not case_id:
+                continue
+            try:
+                case = cases.get(case_id)
+            except NotFound:
+                continue  # a first-contact case whose own step has not run yet
+            if any(e.get("merge_id") == step["merge_id"] and e.get("type") == kind for e in case.timeline):
+                continue
+            entry = {
+                "at": step["at"],
+                "by": step["by"],
+                "agency": step["agency"],
+                "type": kind,
+                "merge_id": step["merge_id"],
+                "person_id": merged.id,
+                "into_person_id": kept.id,
+                "reason": step["reason"],
+            }
+            case.timeline = [*case.timeline, entry]
+            cases.update(case)
+
+    return record
+
+
 def handlers(
     system_repository: SystemRepositoryFactory, next_sequence: SequenceAllocator
 ) -> dict[type, dict[str, StepHandler]]:
     """What the relay process's StepRunner performs."""
     return {
-        PersonDocument: {OPEN_CASE: open_case_handler(system_repository, next_sequence)},
+        PersonDocument: {
+            OPEN_CASE: open_case_handler(system_repository, next_sequence),
+            RECORD_MERGE: merge_handler(system_repository),
+        },
         CaseDocument: {NOTIFY_COORDINATOR: notify_handler(system_repository)},
         AccessRequestDocument: {RECORD_ACCESS_DECISION: access_decision_handler(system_repository)},
     }

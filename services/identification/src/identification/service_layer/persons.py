@@ -423,6 +423,23 @@ def person_view(deps: Deps, doc: PersonDocument, details: dict[str, Any] | None 
         view["external_ref"] = doc.external_ref
     if doc.duplicate_check:
         view["duplicate_check"] = dict(doc.duplicate_check)
+    if doc.merged_into:
+        view["merged_into"] = doc.merged_into
+    if doc.merged_from:
+        view["merged_from"] = list(doc.merged_from)
+    if doc.merges:
+        view["merges"] = [_merge_view(m) for m in doc.merges]
+    return view
+
+
+def _merge_view(merge: dict[str, Any]) -> dict[str, Any]:
+    view = {k: merge[k] for k in ("id", "into", "by", "agency", "reason")} | {"at": _time(merge["at"])}
+    if merge.get("undone_at"):
+        view |= {
+            "undone_at": _time(merge["undone_at"]),
+            "undone_by": merge["undone_by"],
+            "undo_reason": merge["undo_reason"],
+        }
     return view
 
 
