@@ -7,7 +7,12 @@ does: it asks the same `ScopePolicy` (`NeedToKnowPolicy` from the platform confi
 another) for its filter and evaluates it, AND-ed with the command's own filters, with a small MongoDB matcher
 (`matches`). Mongoengine-style filters are translated by mongoengine itself (`mongoengine.queryset.transform.query`,
 which needs no connection) and pages are cut by `plumbing.pagination`, both as in `ScopedRepository`.
-`FakeSystemRepository` is the unscoped `SystemRepository` of follow-up steps and consumers.
+`FakeSystemRepository` is the unscoped `SystemRepository` of follow-up steps, consumers and jobs.
+
+Every write holds the store's one lock (`FakeStore.lock`) from its check to its change, and replaces the stored
+dict rather than changing it in place, so that threads behave as against the server: a version-guarded `update`
+has exactly one winner and `update_where` (the conditional single-document update of `_Repository.update_where`,
+its operators applied by `apply_operators`) never lets 50 callers take more than the 3 places there are.
 
 The documents are the services' real mongoengine classes: instantiating, validating and `to_mongo()`/`_from_son`
 need no connection; only `save`, `objects` and `_get_collection` do, and the fakes never call them. Fakes prove
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -33,7 +39,7 @@ from plumbing.config import PlatformConfig, load_platform_config
 from plumbing.documents import PROTECTED_FIELDS, OwnedDocument, new_id
 from plumbing.errors import Conflict, NotFound, OutOfScope
 from plumbing.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, PageRequest, build_page, decode_cursor
-from plumbing.repository import NeedToKnowPolicy, ScopePolicy
+from plumbing.repository import NeedToKnowPolicy, ScopePolicy, check_operators
 from plumbing.steps import STEPS, StepHandler
 
 T = TypeVar("T", bound=OwnedDocument)
@@ -147,6 +153,66 @@ def _sort_key(row: Mapping[str, Any]) -> tuple[datetime, str]:
     return as_utc(row["updated_at"]), str(row["_id"])
 
 
+# ---------------------------------------------------------------------------------------------- updating
+
+
+class UpdateNotSupported(ValueError):
+    """An update the fake cannot apply as MongoDB would: refused instead of approximated."""
+
+
+def _parent(row: dict[str, Any], path: str, *, create: bool) -> tuple[dict[str, Any], str] | None:
+    """The sub-document holding a dotted path's last field (created on the way when `create`), or None."""
+    parts = path.split(".")
+    node: Any = row
+    for part in parts[:-1]:
+        if not isinstance(node, dict):
+            raise UpdateNotSupported(f"the fake store does not update inside arrays or values ({path})")
+        if part not in node:
+            if not create:
+                return None
+            node[part] = {}
+        node = node[part]
+    if not isinstance(node, dict):
+        raise UpdateNotSupported(f"the fake store does not update inside arrays or values ({path})")
+    return node, parts[-1]
+
+
+def _pulled(item: Any, condition: Any) -> bool:
+    """Whether `$pull` removes an array element: equal to a value, matching a document's fields, or meeting
+    operator conditions (`{"$in": [...]}`), as MongoDB does."""
+    if isinstance(condition, Mapping) and condition and all(k.startswith("$") for k in condition):
+        return all(_operator([item], op, arg) for op, arg in condition.items())
+    if isinstance(condition, Mapping):
+        return isinstance(item, Mapping) and matches(item, condition)
+    return _equal(item, condition)
+
+
+def apply_operators(row: dict[str, Any], operators: Mapping[str, Any]) -> None:
+    """Apply `$inc` / `$set` / `$push` (with `$each`) / `$pull` on dotted paths to a stored dict, in place, as
+    MongoDB does (missing fields and sub-documents are created, except by `$pull`). Anything else is refused."""
+    for op, fields in operators.items():
+        for path, value in fields.items():
+            found = _parent(row, path, create=op != "$pull")
+            if found is None:
+                continue  # $pull of a missing field changes nothing
+            node, name = found
+            if op == "$inc":
+                node[name] = node.get(name, 0) + value
+            elif op == "$set":
+                node[name] = copy.deepcopy(value)
+            elif op == "$push":
+                current = node.get(name, [])
+                if not isinstance(current, list):
+                    raise UpdateNotSupported(f"$push to {path}, which is not an array")
+                each = value["$each"] if isinstance(value, Mapping) and "$each" in value else [value]
+                node[name] = [*current, *copy.deepcopy(list(each))]
+            elif op == "$pull":
+                if isinstance(node.get(name), list):
+                    node[name] = [item for item in node[name] if not _pulled(item, value)]
+            else:
+                raise UpdateNotSupported(f"the fake store does not apply {op}")
+
+
 # ------------------------------------------------------------------------------------------------ store
 
 
@@ -155,6 +221,9 @@ class FakeStore:
 
     def __init__(self, config: PlatformConfig | None = None) -> None:
         self.collections: dict[type[OwnedDocument], dict[str, dict[str, Any]]] = defaultdict(dict)
+        # Held by every write from its check to its change (each MongoDB single-document write is atomic), and
+        # while a read copies the rows out.
+        self.lock = threading.RLock()
         # Whose need-to-know rules the repositories apply (config/platform.yaml `need_to_know`).
         self.config = config or checkout_config()
 
@@ -184,11 +253,17 @@ class FakeStore:
     def rows(self, document_class: type[OwnedDocument]) -> dict[str, dict[str, Any]]:
         return self.collections[document_class]
 
+    def snapshot(self, document_class: type[OwnedDocument]) -> list[dict[str, Any]]:
+        """The stored rows of a class at one instant (safe while other threads write: rows are replaced, never
+        changed in place)."""
+        with self.lock:
+            return list(self.rows(document_class).values())
+
     def load(self, document_class: type[T], row: Mapping[str, Any]) -> T:
         return document_class._from_son(copy.deepcopy(dict(row)))
 
     def all(self, document_class: type[T]) -> list[T]:
-        rows = sorted(self.rows(document_class).values(), key=_sort_key)
+        rows = sorted(self.snapshot(document_class), key=_sort_key)
         return [self.load(document_class, row) for row in rows]
 
     def raw(self, document_class: type[OwnedDocument], record_id: str) -> dict[str, Any]:
@@ -196,25 +271,28 @@ class FakeStore:
 
     def events(self, type_: str | None = None) -> list[dict[str, Any]]:
         """Pending (unpublished) event envelopes of every stored document, optionally of one type."""
+        with self.lock:
+            rows = [row for document_class in list(self.collections) for row in self.snapshot(document_class)]
         return [
             copy.deepcopy(event)
-            for rows in self.collections.values()
-            for row in rows.values()
+            for row in rows
             for event in row.get("pending_events") or []
             if type_ is None or event["type"] == type_
         ]
 
     def complete_step(self, document_class: type[Any], doc_id: Any, step_id: str) -> None:
         """`plumbing.steps.complete`: remove one step (no version bump)."""
-        row = self.rows(document_class).get(str(doc_id))
-        if row is not None:
-            row[STEPS] = [s for s in row.get(STEPS) or [] if s["id"] != step_id]
+        with self.lock:
+            rows = self.rows(document_class)
+            row = rows.get(str(doc_id))
+            if row is not None:
+                rows[str(doc_id)] = {**row, STEPS: [s for s in row.get(STEPS) or [] if s["id"] != step_id]}
 
     def run_due_steps(self, handlers: Mapping[type[Any], Mapping[str, StepHandler]], now: datetime) -> int:
         """What the relay's `StepRunner` does after a crash: perform every stored step that is due."""
         done = 0
         for document_class, by_name in handlers.items():
-            for row in list(self.rows(document_class).values()):
+            for row in self.snapshot(document_class):
                 for step in list(row.get(STEPS) or []):
                     if as_utc(step["due"]) <= now:
                         by_name[step["name"]](self.load(document_class, row), step)
@@ -249,10 +327,11 @@ class FakeStore:
         doc.pending_steps = [dict(s) for s in steps]
         doc.steps_lease_until = None
         doc.validate()
-        rows = self.rows(document_class)
-        if doc.id in rows:
-            raise Conflict(f"{document_class.__name__} with this id already exists")
-        rows[doc.id] = copy.deepcopy(doc.to_mongo().to_dict())
+        with self.lock:
+            rows = self.rows(document_class)
+            if doc.id in rows:
+                raise Conflict(f"{document_class.__name__} with this id already exists")
+            rows[doc.id] = copy.deepcopy(doc.to_mongo().to_dict())
         return doc
 
     def write_update(
@@ -272,22 +351,57 @@ class FakeStore:
         doc.updated_at, doc.updated_by = to_millis(clock.now()), actor
         doc.schema_version = document_class.SCHEMA_VERSION
         doc.validate()
-        rows = self.rows(document_class)
-        old = rows.get(str(doc.id))
-        if old is None or (scope is not None and not matches(old, scope)):
-            raise NotFound(f"{document_class.__name__} not found")
-        if old["version"] != expected:
-            raise Conflict(f"{document_class.__name__} was changed by someone else; read it again")
         written = copy.deepcopy(doc.to_mongo().to_dict())
-        row = {k: v for k, v in old.items() if k in PROTECTED_FIELDS}
-        row.update({k: v for k, v in written.items() if k not in PROTECTED_FIELDS})
-        row["version"] = old["version"] + 1
-        row["pending_events"] = [*(old.get("pending_events") or []), *(dict(e) for e in events)]
-        row[STEPS] = [*(old.get(STEPS) or []), *(dict(s) for s in steps)]
-        rows[str(doc.id)] = copy.deepcopy(row)
+        with self.lock:
+            rows = self.rows(document_class)
+            old = rows.get(str(doc.id))
+            if old is None or (scope is not None and not matches(old, scope)):
+                raise NotFound(f"{document_class.__name__} not found")
+            if old["version"] != expected:
+                raise Conflict(f"{document_class.__name__} was changed by someone else; read it again")
+            row = {k: v for k, v in old.items() if k in PROTECTED_FIELDS}
+            row.update({k: v for k, v in written.items() if k not in PROTECTED_FIELDS})
+            row["version"] = old["version"] + 1
+            _append_events(row, old, events)
+            row[STEPS] = [*(old.get(STEPS) or []), *(dict(s) for s in steps)]
+            rows[str(doc.id)] = copy.deepcopy(row)
         doc.version = expected + 1
         doc._clear_changed_fields()
         return doc
+
+    def conditional_update(
+        self,
+        document_class: type[OwnedDocument],
+        record_id: str,
+        where: Iterable[Mapping[str, Any]],
+        operators: Mapping[str, Any],
+        *,
+        actor: str,
+        clock: Clock,
+        events: Iterable[Mapping[str, Any]] = (),
+    ) -> bool:
+        """The repositories' `update_where`: when the stored record matches every filter of `where` (the scope,
+        the condition), apply `operators`, `version + 1`, the stamps and `events`, atomically; whether it did."""
+        check_operators(operators)
+        envelopes = [dict(e) for e in events]
+        now = to_millis(clock.now())
+        with self.lock:
+            rows = self.rows(document_class)
+            old = rows.get(str(record_id))
+            if old is None or not all(matches(old, part) for part in where):
+                return False
+            row = copy.deepcopy(old)
+            apply_operators(row, operators)
+            row["version"] = old["version"] + 1
+            row["updated_at"], row["updated_by"] = now, actor
+            _append_events(row, old, envelopes)
+            rows[str(record_id)] = row
+        return True
+
+
+def _append_events(row: dict[str, Any], old: Mapping[str, Any], events: Iterable[Mapping[str, Any]]) -> None:
+    """The outbox append of every write (plumbing.outbox.push_events): the stored pending events, then these."""
+    row["pending_events"] = [*(old.get("pending_events") or []), *(dict(e) for e in events)]
 
 
 # ---------------------------------------------------------------------------------------- repositories
@@ -322,7 +436,7 @@ class FakeRepository(Generic[T]):
         scope = self.policy.read_filter(self.caller)
         if scope is None:
             return []
-        rows = self.store.rows(self.document_class).values()
+        rows = self.store.snapshot(self.document_class)
         found = [row for row in rows if matches(row, scope) and all(matches(row, p) for p in parts)]
         return sorted(found, key=_sort_key)
 
@@ -399,6 +513,30 @@ class FakeRepository(Generic[T]):
             scope=scope,
         )
 
+    def update_where(
+        self,
+        record_id: str,
+        condition: Mapping[str, Any],
+        operators: Mapping[str, Any],
+        *,
+        events: Iterable[Mapping[str, Any]] = (),
+    ) -> bool:
+        """`ScopedRepository.update_where`: False when nothing matched, whether missing, out of scope (or the
+        caller sees nothing at all) or failing the condition."""
+        check_operators(operators)
+        scope = self.policy.read_filter(self.caller)
+        if scope is None:
+            return False
+        return self.store.conditional_update(
+            self.document_class,
+            record_id,
+            [scope, {"_id": record_id}, condition],
+            operators,
+            actor=self.caller.sub,
+            clock=self.clock,
+            events=events,
+        )
+
 
 class FakeSystemRepository(Generic[T]):
     """`SystemRepository` over a `FakeStore` (unscoped; what the follow-up step handlers use)."""
@@ -416,6 +554,14 @@ class FakeSystemRepository(Generic[T]):
         if row is None:
             raise NotFound(f"{self.document_class.__name__} not found")
         return self.store.load(self.document_class, row)
+
+    def find(self, *, limit: int | None = None, **filters: Any) -> list[T]:
+        """`SystemRepository.find`: every record matching mongoengine-style filters, in (updated_at, id) order."""
+        where = dict(mongoengine_query(self.document_class, **filters)) if filters else {}
+        rows = sorted(
+            (r for r in self.store.snapshot(self.document_class) if matches(r, where)), key=_sort_key
+        )
+        return [self.store.load(self.document_class, row) for row in (rows[:limit] if limit else rows)]
 
     def insert(
         self,
@@ -450,6 +596,25 @@ class FakeSystemRepository(Generic[T]):
             clock=self.clock,
             events=events,
             steps=steps,
+        )
+
+    def update_where(
+        self,
+        record_id: str,
+        condition: Mapping[str, Any],
+        operators: Mapping[str, Any],
+        *,
+        events: Iterable[Mapping[str, Any]] = (),
+    ) -> bool:
+        """`SystemRepository.update_where`: the conditional update without a scope."""
+        return self.store.conditional_update(
+            self.document_class,
+            record_id,
+            [{"_id": record_id}, condition],
+            operators,
+            actor=self.actor,
+            clock=self.clock,
+            events=events,
         )
 
 

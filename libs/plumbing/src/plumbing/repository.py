@@ -8,7 +8,9 @@ caller's scope (need-to-know, docs/conventions.md), a record outside it is indis
 review treats any use of it in a request handler as a bug.
 
 Writes are single-document and atomic: the change, `version + 1` and the command's event envelopes (appended to
-`pending_events` with `$push`, the outbox) go in one update, guarded by the version the caller read.
+`pending_events` with `$push`, the outbox) go in one update, guarded by the version the caller read. Where a
+version guard would make concurrent writers retry for nothing (taking one of a few free places),
+`update_where` applies update operators under a condition instead, still in one single-document update.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ __all__ = [
     "ScopePolicy",
     "ScopedRepository",
     "SystemRepository",
+    "check_operators",
     "default_policy",
 ]
 
@@ -117,6 +120,40 @@ class ExistencePolicy:
 def default_policy() -> NeedToKnowPolicy:
     """The need-to-know policy of the process's platform configuration (plumbing.config.platform_config)."""
     return NeedToKnowPolicy.from_config(platform_config())
+
+
+# The update operators `update_where` accepts, and the fields it never lets them touch: ownership, creation,
+# version, outbox and steps (PROTECTED_FIELDS), and the stamps the repository writes itself.
+CONDITIONAL_OPERATORS = frozenset({"$inc", "$set", "$push", "$pull"})
+STAMPED_FIELDS = PROTECTED_FIELDS | {"updated_at", "updated_by", "schema_version"}
+
+
+def check_operators(operators: Mapping[str, Any]) -> None:
+    """Refuse (ValueError) update operators `update_where` does not apply, and any path into a field only the
+    repository writes (`capacity.places.free` is fine; `version`, `pending_events.0`, `owner_country` are not).
+    Shared with plumbing.fake_store, so that the fake refuses exactly what the real repository refuses."""
+    for op, fields in operators.items():
+        if op not in CONDITIONAL_OPERATORS:
+            raise ValueError(
+                f"update_where does not apply {op} (only {', '.join(sorted(CONDITIONAL_OPERATORS))})"
+            )
+        if not isinstance(fields, Mapping):
+            raise ValueError(f"{op} takes a mapping of field paths")
+        for path in fields:
+            if not isinstance(path, str) or not path or path.split(".", 1)[0] in STAMPED_FIELDS:
+                raise ValueError(f"update_where cannot write {path!r}: only the repository writes it")
+
+
+def _merge(update: dict[str, Any], fragment: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """Merge an update fragment (`{"$push": {...}}`) into an update, operator by operator."""
+    for op, fields in fragment.items():
+        update.setdefault(op, {}).update(fields)
+    return update
+
+
+def _with_events(update: dict[str, Any], envelopes: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The update with `envelopes` appended to the outbox (plumbing.outbox.push_events), if there are any."""
+    return _merge(update, push_events(envelopes)) if envelopes else update
 
 
 @dataclass
@@ -260,14 +297,10 @@ class _Repository(ABC, Generic[T]):
         unset = {name: "" for name in fields - set(stored) - PROTECTED_FIELDS}
         if unset:
             update["$unset"] = unset
-        push: dict[str, Any] = {}
-        if envelopes:
-            push.update(push_events(envelopes)["$push"])
+        _with_events(update, envelopes)
         new_steps = [dict(step) for step in steps]
         if new_steps:
-            push[STEPS] = {"$each": new_steps}
-        if push:
-            update["$push"] = push
+            _merge(update, {"$push": {STEPS: {"$each": new_steps}}})
         result = self.collection.update_one(where, update)
         if result.matched_count == 0:
             self._raise_missing_or_conflict(doc.id)
@@ -276,6 +309,39 @@ class _Repository(ABC, Generic[T]):
         if envelopes:
             notify_relay()
         return doc
+
+    def update_where(
+        self,
+        record_id: str,
+        condition: Mapping[str, Any],
+        operators: Mapping[str, Any],
+        *,
+        events: Iterable[Mapping[str, Any]] = (),
+    ) -> bool:
+        """Apply MongoDB update `operators` (`$inc`, `$set`, `$push`, `$pull`, on raw field paths) to the record
+        if it is in the caller's scope AND matches `condition`, with `version + 1`, the updated_at/updated_by
+        stamps and `events` appended to the outbox, in ONE `update_one` (filter and change are atomic on one
+        document, so 50 callers racing for 3 free places leave exactly 3 takers). True when it matched.
+
+        No version guard: the condition is the guard. False means nothing was written, whether the record is
+        missing, outside the caller's scope (or the caller sees nothing at all) or fails the condition; these
+        are deliberately not told apart (no second read), so a False reveals no more than a NotFound would. A
+        caller that must distinguish them reads the record with `get`, which raises NotFound outside the scope.
+        Operators touching ownership, creation, version, outbox, steps or the stamps are refused (ValueError,
+        `check_operators`); the document's own validation is not run, the operators are the caller's."""
+        check_operators(operators)
+        envelopes = [dict(e) for e in events]
+        where = self._where({"_id": record_id}, condition)
+        if where is None:
+            return False
+        update = _merge({}, operators)
+        _merge(update, {"$inc": {"version": 1}})
+        _merge(update, {"$set": {"updated_at": to_millis(self.clock.now()), "updated_by": self._actor()}})
+        _with_events(update, envelopes)
+        matched = self.collection.update_one(where, update).matched_count == 1
+        if matched and envelopes:
+            notify_relay()
+        return matched
 
     def delete(self, doc_or_id: T | str, *, expected_version: int | None = None) -> None:
         """Delete one record. Refused (`Conflict`) while it still has unpublished events, which would

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import pytest
-from mongoengine import StringField
+from mongoengine import DictField, StringField
 
 from plumbing import mongo as connections
 from plumbing.auth import Caller
@@ -40,6 +40,15 @@ class StrictDossier(OwnedDocument):
     note = StringField()
 
 
+class Shelter(OwnedDocument):
+    """A record with places to take: what `update_where` exists for (the referral service's providers)."""
+
+    meta = {"collection": "shelters", "db_alias": ALIAS}
+    RETENTION_CLASS = "case"
+    note = StringField()
+    capacity = DictField()
+
+
 def caller(country="AL", agency="al-police", roles=("police-officer",), sub=None) -> Caller:
     return Caller(
         sub=sub or f"user-{uuid.uuid4().hex[:8]}",
@@ -62,6 +71,7 @@ def clock():
 def clean(database):
     Dossier.objects.delete()
     StrictDossier.objects.delete()
+    Shelter.objects.delete()
 
 
 def test_ping(database):
@@ -290,6 +300,166 @@ def test_system_repository_is_unscoped_and_named(database, clock):
     system.update(doc)
     raw = database.dossiers.find_one({"_id": xk.id})
     assert raw["updated_by"] == "system:test-consumer" and raw["created_by"] == "system:test-consumer"
+
+
+# ----------------------------------------------------------------------------------------- update_where
+# Scope semantics: update_where answers False whenever nothing was written - a missing record, one outside the
+# caller's scope (or a caller who sees nothing at all) and one failing the condition are not told apart, so a
+# False reveals no more than NotFound; `get` is how a caller learns which (NotFound outside the scope).
+
+
+def take(referral_id, group="places"):
+    path = f"capacity.{group}"
+    condition = {f"{path}.free": {"$gt": 0}, f"{path}.held_by": {"$ne": referral_id}}
+    return condition, {"$inc": {f"{path}.free": -1}, "$push": {f"{path}.held_by": referral_id}}
+
+
+def free(referral_id, group="places"):
+    path = f"capacity.{group}"
+    return {f"{path}.held_by": referral_id}, {
+        "$inc": {f"{path}.free": 1},
+        "$pull": {f"{path}.held_by": referral_id},
+    }
+
+
+def new_shelter(clock, places=3, **kwargs):
+    shelter = Shelter(note="n", capacity={"places": {"total": places, "free": places, "held_by": []}})
+    return ScopedRepository(Shelter, caller(roles=("case-manager",)), clock).insert(shelter, **kwargs)
+
+
+def test_fifty_threads_take_exactly_the_three_places(database, clock):
+    stored = new_shelter(clock)
+    referral_ids = [str(uuid.uuid4()) for _ in range(50)]
+    barrier = threading.Barrier(len(referral_ids))
+    outcomes: dict[str, bool] = {}
+    errors: list[BaseException] = []
+
+    def attempt(referral_id):
+        repo = ScopedRepository(Shelter, caller(roles=("case-manager",)), clock)
+        condition, operators = take(referral_id)
+        barrier.wait()
+        try:
+            outcomes[referral_id] = repo.update_where(
+                stored.id, condition, operators, events=[{"id": f"taken-{referral_id}"}]
+            )
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=attempt, args=(rid,)) for rid in referral_ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == [] and len(outcomes) == 50
+    takers = sorted(rid for rid, took in outcomes.items() if took)
+    assert len(takers) == 3
+    raw = database.shelters.find_one({"_id": stored.id})
+    places = raw["capacity"]["places"]
+    assert places["free"] == 0 and places["total"] == 3
+    assert sorted(places["held_by"]) == takers
+    assert raw["version"] == 1 + 3
+    assert sorted(e["id"] for e in raw["pending_events"]) == sorted(f"taken-{rid}" for rid in takers)
+    # Full: nobody else gets in, and the count never goes below zero.
+    condition, operators = take(str(uuid.uuid4()))
+    assert (
+        ScopedRepository(Shelter, caller(roles=("case-manager",)), clock).update_where(
+            stored.id, condition, operators
+        )
+        is False
+    )
+    assert database.shelters.find_one({"_id": stored.id})["capacity"]["places"]["free"] == 0
+
+
+def test_update_where_writes_the_change_version_stamps_and_events_in_one_update(database, clock):
+    stored = new_shelter(clock, events=[{"id": "e1", "type": "t"}])
+    clock.advance(minutes=5)
+    taker = caller(roles=("case-manager",), sub="taker")
+    repo = ScopedRepository(Shelter, taker, clock)
+    condition, operators = take("r1")
+    assert repo.update_where(stored.id, condition, operators, events=[{"id": "e2", "type": "t"}]) is True
+    raw = database.shelters.find_one({"_id": stored.id})
+    assert raw["capacity"]["places"] == {"total": 3, "free": 2, "held_by": ["r1"]}
+    assert raw["version"] == 2 and raw["note"] == "n"
+    assert raw["updated_by"] == "taker" and raw["updated_at"] == datetime(2025, 6, 1, 8, 5, tzinfo=UTC)
+    assert raw["created_at"] == datetime(2025, 6, 1, 8, 0, tzinfo=UTC) and raw["owner_country"] == "AL"
+    # In the outbox, after the events already there: what the relay publishes, in order.
+    assert [e["id"] for e in raw["pending_events"]] == ["e1", "e2"]
+    # The document reads back normally (mongoengine sees the raw update's result).
+    assert repo.get(stored.id).capacity["places"]["held_by"] == ["r1"]
+
+
+def test_an_unmatched_condition_changes_nothing(database, clock):
+    stored = new_shelter(clock, places=1)
+    repo = ScopedRepository(Shelter, caller(roles=("case-manager",)), clock)
+    assert repo.update_where(stored.id, *take("r1")) is True
+    before = database.shelters.find_one({"_id": stored.id})
+    clock.advance(minutes=1)
+    assert repo.update_where(stored.id, *take("r1"), events=[{"id": "lost"}]) is False  # already held
+    assert repo.update_where(stored.id, *take("r2"), events=[{"id": "lost"}]) is False  # none free
+    assert repo.update_where(stored.id, *free("r2")) is False  # r2 holds nothing to free
+    assert repo.update_where(str(uuid.uuid4()), *take("r3")) is False  # no such record
+    assert database.shelters.find_one({"_id": stored.id}) == before  # version, stamps and outbox unchanged
+    # Freeing is the same kind of update: once, then never again.
+    assert repo.update_where(stored.id, *free("r1")) is True
+    assert repo.update_where(stored.id, *free("r1")) is False
+    after = database.shelters.find_one({"_id": stored.id})
+    assert after["capacity"]["places"] == {"total": 1, "free": 1, "held_by": []} and after["version"] == 3
+
+
+def test_update_where_outside_the_scope_is_false_and_writes_nothing(database, clock):
+    stored = new_shelter(clock)
+    before = database.shelters.find_one({"_id": stored.id})
+    outsiders = [
+        caller(country="XK", roles=("coordinator",)),  # another country: never in scope
+        caller(agency="al-social-services", roles=("social-worker",)),  # same country, other agency
+        caller(roles=("analyst",)),  # sees no owned record at all (the policy's filter is None)
+    ]
+    for outsider in outsiders:
+        repo = ScopedRepository(Shelter, outsider, clock)
+        assert repo.update_where(stored.id, *take("r1"), events=[{"id": "e"}]) is False
+        # The condition cannot widen the scope, even naming the owner.
+        assert repo.update_where(stored.id, {"owner_country": "AL"}, take("r1")[1]) is False
+        with pytest.raises(NotFound):
+            repo.get(stored.id)  # how a caller tells "not yours" from "condition not met"
+    assert database.shelters.find_one({"_id": stored.id}) == before
+
+
+def test_system_update_where_is_unscoped_and_named(database, clock):
+    stored = new_shelter(clock)
+    system = SystemRepository(Shelter, clock, actor="system:test-job")
+    assert system.update_where(stored.id, *take("r1"), events=[{"id": "e1"}]) is True
+    raw = database.shelters.find_one({"_id": stored.id})
+    assert raw["updated_by"] == "system:test-job" and raw["capacity"]["places"]["held_by"] == ["r1"]
+    assert [e["id"] for e in raw["pending_events"]] == ["e1"]
+    assert [d.id for d in system.find(owner_country="AL")] == [stored.id]
+
+
+@pytest.mark.parametrize(
+    "operators",
+    [
+        {"$set": {"version": 9}},
+        {"$inc": {"version": 1}},
+        {"$push": {"pending_events": {"id": "forged"}}},
+        {"$set": {"pending_events.0.type": "x"}},
+        {"$set": {"owner_country": "XK"}},
+        {"$set": {"owner_agency": "x", "note": "fine"}},
+        {"$set": {"updated_by": "mallory"}},
+        {"$set": {"outbox_lease_owner": "me"}},
+        {"$pull": {"pending_steps": {"id": "s"}}},
+        {"$unset": {"note": ""}},
+        {"$rename": {"note": "other"}},
+    ],
+)
+def test_update_where_refuses_operators_on_fields_only_the_repository_writes(database, clock, operators):
+    stored = new_shelter(clock)
+    before = database.shelters.find_one({"_id": stored.id})
+    for repo in (
+        ScopedRepository(Shelter, caller(roles=("case-manager",)), clock),
+        SystemRepository(Shelter, clock),
+    ):
+        with pytest.raises(ValueError):
+            repo.update_where(stored.id, {}, operators)
+    assert database.shelters.find_one({"_id": stored.id}) == before
 
 
 def test_ping_is_false_when_the_server_is_unreachable():

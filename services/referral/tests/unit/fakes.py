@@ -1,13 +1,10 @@
 """Fakes for the referral service-layer tests.
 
-The owned-record store is plumbing's (`plumbing.fake_store`), extended HERE by subclassing with what the
-referral service needs and plumbing's fakes lack (see the service README, "What plumbing should gain"):
-
-- `update_where`: a conditional single-document update (filter AND scope, then `$inc` / `$push` / `$pull` /
-  `$set`, `version + 1`, events appended), atomic like MongoDB's `update_one`: the store holds one lock over
-  every write, so 50 threads racing for 3 places behave as they would against a real server;
-- `find` on the system repository (the scheduler selects due referrals);
-- a repository factory that gives each document class its own scope policy (`adapters.documents.scope_policies`).
+The owned-record store is plumbing's (`plumbing.fake_store`): its repositories' `update_where` (the conditional
+single-document update capacity relies on, atomic like MongoDB's `update_one`: the store holds one lock over
+every write, so 50 threads racing for 3 places behave as they would against a real server) and the system
+repository's `find` (the scheduler selects due referrals) are plumbing's. Only the repository factory is the
+service's: it gives each document class its own scope policy (`adapters.documents.scope_policies`).
 
 The rest is the service's own collaborators: the packaged catalogue, a real `ReferralSealer` under in-memory
 keys, an event factory that builds the envelope shape of `plumbing.events.new_event` and checks each payload
@@ -17,37 +14,28 @@ and callers like the local realm's demo users.
 
 from __future__ import annotations
 
-import copy
 import functools
 import json
-import threading
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import Any, TypeVar
-
-from mongoengine.queryset.transform import query as mongoengine_query
+from typing import Any
 
 from plumbing.auth import Caller
-from plumbing.clock import Clock, FixedClock, to_millis
+from plumbing.clock import Clock, FixedClock
 from plumbing.config import PlatformConfig
 from plumbing.crypto import FieldCipher
-from plumbing.documents import OwnedDocument
-from plumbing.errors import NotFound
 from plumbing.events import format_time
-from plumbing.fake_store import FakeRepository, FakeStore, FakeSystemRepository, checkout_config, matches
+from plumbing.fake_store import FakeRepository, FakeStore, checkout_config
 from plumbing.keys import KeySet, required_rings, with_new_key
-from plumbing.repository import ScopePolicy
 from referral.adapters.documents import ReferralDocument, scope_policies
 from referral.adapters.sealing import ReferralSealer
 from referral.domain import events as referral_events
 from referral.domain.catalogue import ReferralCatalogue
 from referral.service_layer.deps import SOURCE, Deps
 from referral.service_layer.statistics import stat_row
-
-T = TypeVar("T", bound=OwnedDocument)
 
 # A Monday, 09:30 UTC (10:30 in Tirana): providers with office hours are open.
 NOW = datetime(2026, 6, 1, 9, 30, tzinfo=UTC)
@@ -71,145 +59,18 @@ def packaged_catalogue() -> ReferralCatalogue:
     return ReferralCatalogue.packaged(catalogue_languages(config), config.country_codes)
 
 
-# ------------------------------------------------------------------------------------ conditional updates
+# ------------------------------------------------------------------------------------------ repositories
 
 
-def _parent(row: dict[str, Any], path: str) -> tuple[dict[str, Any], str]:
-    parts = path.split(".")
-    node = row
-    for part in parts[:-1]:
-        node = node.setdefault(part, {})
-    return node, parts[-1]
+def repositories(store: FakeStore, clock: Clock) -> Callable[[type, Caller], FakeRepository[Any]]:
+    """`Deps.repository`: plumbing's fake scoped repository under each document class's own scope policy
+    (`adapters.documents.scope_policies`), as the service's wiring hands them out."""
+    policies = scope_policies(store.config)
 
+    def factory(document_class: type, caller: Caller) -> FakeRepository[Any]:
+        return FakeRepository(store, document_class, caller, clock, policies.get(document_class))
 
-def apply_operators(row: dict[str, Any], operators: Mapping[str, Any]) -> None:
-    """The MongoDB update operators the referral service uses, on dotted paths. Anything else is refused."""
-    for op, fields in operators.items():
-        for path, value in fields.items():
-            node, name = _parent(row, path)
-            if op == "$inc":
-                node[name] = node.get(name, 0) + value
-            elif op == "$set":
-                node[name] = copy.deepcopy(value)
-            elif op == "$push":
-                node[name] = [*(node.get(name) or []), copy.deepcopy(value)]
-            elif op == "$pull":
-                node[name] = [item for item in node.get(name) or [] if item != value]
-            else:
-                raise ValueError(f"the fake does not apply {op}")
-
-
-class ConditionalStore(FakeStore):
-    """FakeStore whose writes are serialised by one lock (each MongoDB single-document write is atomic), with
-    `conditional_update`."""
-
-    def __init__(self, config: PlatformConfig | None = None) -> None:
-        super().__init__(config)
-        self.lock = threading.RLock()
-        self.policies: dict[type, ScopePolicy] = scope_policies(self.config)
-
-    def stamp_and_insert(self, doc: T, **kwargs: Any) -> T:  # type: ignore[override]
-        with self.lock:
-            return super().stamp_and_insert(doc, **kwargs)
-
-    def write_update(self, doc: T, **kwargs: Any) -> T:  # type: ignore[override]
-        with self.lock:
-            return super().write_update(doc, **kwargs)
-
-    def conditional_update(
-        self,
-        document_class: type[OwnedDocument],
-        where: Mapping[str, Any],
-        record_id: str,
-        operators: Mapping[str, Any],
-        *,
-        actor: str,
-        clock: Clock,
-        events: Iterable[Mapping[str, Any]] = (),
-    ) -> bool:
-        with self.lock:
-            rows = self.rows(document_class)
-            row = rows.get(record_id)
-            if row is None or not matches(row, where):
-                return False
-            new = copy.deepcopy(row)
-            apply_operators(new, operators)
-            new["version"] = row["version"] + 1
-            new["updated_at"], new["updated_by"] = to_millis(clock.now()), actor
-            new["pending_events"] = [*(row.get("pending_events") or []), *(dict(e) for e in events)]
-            rows[record_id] = new
-            return True
-
-    def repositories(  # type: ignore[override]
-        self, clock: Clock, policy: ScopePolicy | None = None
-    ) -> Callable[[type, Caller], ConditionalRepository[Any]]:
-        def factory(document_class: type, caller: Caller) -> ConditionalRepository[Any]:
-            chosen = policy or self.policies.get(document_class)
-            return ConditionalRepository(self, document_class, caller, clock, chosen)
-
-        return factory
-
-    def system_repositories(  # type: ignore[override]
-        self, clock: Clock
-    ) -> Callable[[type, str], ConditionalSystemRepository[Any]]:
-        def factory(document_class: type, actor: str) -> ConditionalSystemRepository[Any]:
-            return ConditionalSystemRepository(self, document_class, clock, actor)
-
-        return factory
-
-
-class ConditionalRepository(FakeRepository[T]):
-    store: ConditionalStore
-
-    def update_where(
-        self,
-        record_id: str,
-        condition: Mapping[str, Any],
-        operators: Mapping[str, Any],
-        *,
-        events: Iterable[Mapping[str, Any]] = (),
-    ) -> bool:
-        scope = self.policy.read_filter(self.caller)
-        if scope is None:
-            raise NotFound(f"{self.document_class.__name__} not found")
-        return self.store.conditional_update(
-            self.document_class,
-            {"$and": [scope, dict(condition)]},
-            record_id,
-            operators,
-            actor=self.caller.sub,
-            clock=self.clock,
-            events=events,
-        )
-
-
-class ConditionalSystemRepository(FakeSystemRepository[T]):
-    store: ConditionalStore
-
-    def find(self, *, limit: int | None = None, **filters: Any) -> list[T]:
-        where = dict(mongoengine_query(self.document_class, **filters)) if filters else {}
-        with self.store.lock:
-            rows = [r for r in self.store.rows(self.document_class).values() if matches(r, where)]
-        rows.sort(key=lambda r: (r["updated_at"], r["_id"]))
-        return [self.store.load(self.document_class, r) for r in (rows[:limit] if limit else rows)]
-
-    def update_where(
-        self,
-        record_id: str,
-        condition: Mapping[str, Any],
-        operators: Mapping[str, Any],
-        *,
-        events: Iterable[Mapping[str, Any]] = (),
-    ) -> bool:
-        return self.store.conditional_update(
-            self.document_class,
-            dict(condition),
-            record_id,
-            operators,
-            actor=self.actor,
-            clock=self.clock,
-            events=events,
-        )
+    return factory
 
 
 # ------------------------------------------------------------------------------------ other collaborators
@@ -266,7 +127,7 @@ def statistics_source(store: FakeStore) -> Callable[[str | None], list[dict[str,
 
 @dataclass
 class World:
-    store: ConditionalStore
+    store: FakeStore
     clock: FixedClock
     deps: Deps
     reads: ReadLog
@@ -274,7 +135,7 @@ class World:
 
 def build_world(clock: FixedClock | None = None) -> World:
     clock = clock or FixedClock(NOW)
-    store = ConditionalStore(repo_config())
+    store = FakeStore(repo_config())
     config = repo_config()
     reads = ReadLog()
     deps = Deps(
@@ -282,7 +143,7 @@ def build_world(clock: FixedClock | None = None) -> World:
         config=config,
         catalogue=packaged_catalogue(),
         sealer=in_memory_sealer(config),
-        repository=store.repositories(clock),
+        repository=repositories(store, clock),
         system_repository=store.system_repositories(clock),
         new_event=make_event_factory(clock),
         record_read=reads,

@@ -28,10 +28,12 @@ class Repository(Protocol[D]):
     outside it is `NotFound`, like a missing one. `insert` sets ownership from the caller. `update` writes `doc`,
     `version + 1` and `events` at once, guarded by the version `doc` was read with (`Conflict` when it changed).
 
-    `update_where` is the one conditional update: apply MongoDB update `operators` to the record when it is in
-    scope AND matches `condition`, bumping `version` and appending `events`, in ONE single-document update
-    (atomic in MongoDB); True when it matched. It is what makes capacity safe under concurrency
-    (domain/capacity.py). plumbing's repositories do not offer it yet (see the service README)."""
+    `update_where` is the one conditional update (`plumbing.repository` and `plumbing.fake_store` both offer it):
+    apply MongoDB update `operators` (`$inc`/`$set`/`$push`/`$pull`) to the record when it is in scope AND
+    matches `condition`, bumping `version`, stamping updated_at/by and appending `events`, in ONE
+    single-document update (atomic in MongoDB); True when it matched. False says only that nothing was written
+    (missing, out of scope or condition not met, deliberately alike): `get` tells them apart. It is what makes
+    capacity safe under concurrency (domain/capacity.py)."""
 
     def get(self, record_id: str) -> D: ...
 
@@ -75,7 +77,8 @@ class Repository(Protocol[D]):
 
 class SystemRepository(Protocol[D]):
     """Unscoped records of one class, for the consumer (proposals) and the scheduler (deadlines): what they use of
-    `plumbing.repository.SystemRepository` or the fake."""
+    `plumbing.repository.SystemRepository` or `plumbing.fake_store.FakeSystemRepository` (`update_where` as
+    above, without a scope)."""
 
     def get(self, record_id: str) -> D: ...
 
