@@ -45,18 +45,10 @@ def repo_config() -> PlatformConfig:
     return checkout_config()
 
 
-def catalogue_languages(config: PlatformConfig) -> list[str]:
-    """The default language and every language a partner country works in (as the exchange catalogue)."""
-    languages = [config.default_language]
-    for country in config.countries.values():
-        languages += [language for language in country.languages if language not in languages]
-    return languages
-
-
 @functools.cache
 def packaged_catalogue() -> ReferralCatalogue:
     config = repo_config()
-    return ReferralCatalogue.packaged(catalogue_languages(config), config.country_codes)
+    return ReferralCatalogue.packaged(config.label_languages, config.country_codes)
 
 
 # ------------------------------------------------------------------------------------------ repositories
