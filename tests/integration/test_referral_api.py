@@ -51,7 +51,7 @@ class Api:
         )
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def api(running_platform: Any) -> Api:
     return Api(running_platform)
 
