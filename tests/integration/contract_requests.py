@@ -24,6 +24,8 @@ PATH_KINDS = {
     "screening_id": "screening",
     "notification_id": "notification",
     "request_id": "access_request",
+    "provider_id": "provider",
+    "referral_id": "referral",
 }
 LABEL_TAGS = ("en", "sq", "sr-Latn", "sr-Cyrl", "cnr-Latn", "cnr-Cyrl")
 # Minimal valid bodies of the POST and PATCH operations; `{case_id}`-style placeholders take the probed record's id.
@@ -54,6 +56,30 @@ BODIES: dict[str, Any] = {
     },
     "identification.entrypoints.http.unmerge_person": {"reason": "other"},
     "identification.entrypoints.http.decide_category": {"category": "potential_victim"},
+    # Referral: a provider of its own per probe ({unique}); needs, proposals and withdrawals that name no record;
+    # the seeded proposal of the probed country is requested to its seeded provider ({seed_provider_id}) and then
+    # cancelled by the transition probes (LAST), so that each succeeds once.
+    "referral.entrypoints.http.register_provider": {
+        "agency_id": "probe-provider-{unique}",
+        "name": "Probe provider",
+        "kind": "ngo",
+        "service_types": ["medical"],
+        "municipalities": ["{seed_municipality}"],
+        "accepts": {"children": True, "adults": True},
+        "hours": {"always": True},
+    },
+    "referral.entrypoints.http.set_capacity": {"places": {"women": 3}},
+    "referral.entrypoints.http.suggest_providers": {"service_type": "shelter", "age_group": "adult"},
+    "referral.entrypoints.http.create_referral": {"service_type": "shelter"},
+    "referral.entrypoints.http.request_referral": {
+        "provider_id": "{seed_provider_id}",
+        "age_group": "adult",
+        "sex": "female",
+        "consent": {"given": True},
+        "case_fields": {"surnames": ["Probe"]},
+    },
+    "referral.entrypoints.http.transition_referral": {"action": "cancel", "reason": "other"},
+    "referral.entrypoints.http.withdraw_consent": {"person_id": "00000000-0000-4000-8000-000000000001"},
     "identification.entrypoints.http.record_needs": {"needs": ["shelter"]},
     "identification.entrypoints.http.start_recovery_period": {},
     "identification.entrypoints.http.close_case": {"reason": "other"},
@@ -102,18 +128,81 @@ QUERIES: dict[str, dict[str, Any]] = {
     },
 }
 FIXED_PATH_VALUES = {"set_id": "regional", "version": "2026.1"}
+
+
+def purpose_for(url: str) -> str:
+    """The X-Purpose a probe of `url` declares: each contract has its own purpose vocabulary."""
+    return "referral" if "/v1/referral/" in url else "identification"
+
+
+# A municipality of each demo country (the referral catalogue's starting list), for bodies that name one.
+SEED_MUNICIPALITY = {"AL": "AL-TIR", "XK": "XK-PRI", "ME": "ME-PG"}
 # Operations whose answer to a role holder is decided by rules about other records (whose search it was, who is
 # responsible for the case), not by the owner of the record named alone: any of 2xx, 403, 404, 409, 422.
 RULE_DECIDED = {
     "identification.entrypoints.http.create_access_request",
     "identification.entrypoints.http.decide_access_request",
+    # Referral records are seen by the referring side, the provider addressed and the informed unit
+    # (referral.domain.visibility), not by identification's need-to-know that `expected` models; other countries'
+    # ids and owner countries in a body are still violations.
+    "referral.entrypoints.http.get_provider",
+    "referral.entrypoints.http.set_capacity",
+    "referral.entrypoints.http.get_referral",
+    "referral.entrypoints.http.request_referral",
+    "referral.entrypoints.http.transition_referral",
+    "referral.entrypoints.http.get_case_fields",
 }
-# Closing a case makes later commands on it 409, and a merge is undone only once it was made: closures and
-# undoing run after everything else.
-LAST = {"identification.entrypoints.http.close_case", "identification.entrypoints.http.unmerge_person"}
+# Closing a case makes later commands on it 409, a merge is undone only once it was made, and a seeded referral is
+# answered only once it was requested: closures, undoing and referral transitions run after everything else.
+LAST = {
+    "identification.entrypoints.http.close_case",
+    "identification.entrypoints.http.unmerge_person",
+    "referral.entrypoints.http.transition_referral",
+}
 # Complete bodies: every optional structure present, so that every enum a request may carry has a place in
 # them (the contract-enum test fails when a contract adds an enum these bodies cannot hold).
 FULL_BODIES: dict[str, Any] = {
+    # Referral (the contract-enum test gives each value a fresh agency and records: {provider_unique},
+    # {enum_provider_id}): a provider for children and adults of both sexes, open on weekdays.
+    "referral.entrypoints.http.register_provider": {
+        "agency_id": "enum-provider-{provider_unique}",
+        "name": "Enum provider",
+        "kind": "ngo",
+        "service_types": ["medical", "shelter"],
+        "languages": ["sqi"],
+        "municipalities": ["AL-TIR"],
+        "accepts": {"children": True, "adults": True, "families": True, "sexes": ["female", "male"]},
+        "hours": {"weekly": [{"day": "mon", "from": "08:00", "to": "16:00"}]},
+        "capacity": {"women": 2},
+        "contacts": [
+            {"name": "Duty officer", "role": "duty", "phone": "+355 4 000 000", "email": "duty@example.org"}
+        ],
+        "active": True,
+    },
+    "referral.entrypoints.http.suggest_providers": {
+        "service_type": "medical",
+        "age_group": "adult",
+        "sex": "female",
+        "languages": ["sqi"],
+        "municipality": "AL-TIR",
+        "family": False,
+        "limit": 5,
+    },
+    "referral.entrypoints.http.request_referral": {
+        "provider_id": "{enum_provider_id}",
+        "service_type": "medical",
+        "age_group": "adult",
+        "sex": "female",
+        "municipality": "AL-TIR",
+        "family": False,
+        "urgent": True,
+        "languages": ["sqi"],
+        "consent": {"given": True, "explained_in": "sqi", "interpreter": False},
+        "legal_basis": "child-protection-duty",
+        "field_sets": ["identity"],
+        "case_fields": {"given_names": ["Enum"], "surnames": ["Probe"], "sex": "female"},
+    },
+    "referral.entrypoints.http.transition_referral": {"action": "cancel", "reason": "other"},
     # The contract-enum test merges its fresh person into another fresh one ({other_person_id}).
     "identification.entrypoints.http.merge_person": {
         "into_person_id": "{other_person_id}",

@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 
 from plumbing.config import load_platform_config
+from tests.integration.contract_requests import purpose_for
 
 REPO = Path(__file__).resolve().parents[2]
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -134,7 +135,7 @@ class Caller:
         for _ in range(self.max_retries):
             request_headers = {
                 "Authorization": f"Bearer {self.tokens(username)}",
-                "X-Purpose": "identification",
+                "X-Purpose": purpose_for(url),
                 **key,
                 **(headers or {}),
             }

@@ -24,6 +24,7 @@ from tests.integration.contract_requests import (
     FIXED_PATH_VALUES,
     FULL_BODIES,
     QUERIES,
+    purpose_for,
     resolve,
     user_for,
 )
@@ -51,6 +52,21 @@ REFUSED = {
     ),
 }
 
+
+# The case manager (the referrer) probes every action on a requested referral: the provider's answers are not
+# hers (403) and a revocation follows an acceptance (409); cancelling is hers (2xx).
+REFUSED.update(
+    {
+        ("referral.entrypoints.http.transition_referral", "/action", action): why
+        for action, why in {
+            "accept": "the provider answers a referral, not the referrer",
+            "decline": "the provider answers a referral, not the referrer",
+            "start": "the provider starts the service it accepted",
+            "complete": "a referral is completed once it is in progress",
+            "revoke": "a referral is revoked after it was accepted (before that it is cancelled)",
+        }.items()
+    }
+)
 
 # An indicator list's id spells its age group and form (`A-LAB`), an indicator's id its element (`A-LAB-DR-01`):
 # the complete body's ids fit one value of each; the consistency rules refuse the others (indicator_set_invalid).
@@ -118,18 +134,18 @@ def with_value(body: Any, path: tuple[str, ...], value: Any) -> Any:
 class Api:
     def __init__(self, platform: Any, service: str) -> None:
         self.platform = platform
-        self.base = platform.urls[service]
 
     def call(
         self, user: str, method: str, path: str, headers: dict[str, str] | None = None, **kwargs: Any
     ) -> httpx.Response:
         headers = {
             "Authorization": f"Bearer {self.platform.token(user)}",
-            "X-Purpose": "identification",
+            "X-Purpose": purpose_for(path),
             **({"Idempotency-Key": f"enum-{uuid.uuid4()}"} if method == "POST" else {}),
             **(headers or {}),
         }
-        return httpx.request(method, self.base + path, headers=headers, timeout=30, **kwargs)
+        base = self.platform.urls[path.split("/")[2]]  # /v1/<service>/...: straight to that service
+        return httpx.request(method, base + path, headers=headers, timeout=30, **kwargs)
 
     def fresh_records(self, user: str) -> dict[str, str]:
         """A new person with its first-contact case and a screening, owned by `user`'s agency."""
@@ -193,6 +209,31 @@ def access_records(api: Api, with_request: bool) -> dict[str, str]:
     return ids
 
 
+# Referral: each value gets a provider of its own (a fresh agency) and, for a request or a transition, a fresh
+# proposal of the case manager (requested before a transition).
+_REGISTER = "referral.entrypoints.http.register_provider"
+_REQUEST = "referral.entrypoints.http.request_referral"
+_TRANSITION = "referral.entrypoints.http.transition_referral"
+
+
+def referral_records(api: Api, operation_id: str) -> dict[str, str]:
+    ids = {"provider_unique": uuid.uuid4().hex[:12]}
+    if operation_id not in (_REQUEST, _TRANSITION):
+        return ids
+    provider = api.call(
+        "al-coordinator", "POST", "/v1/referral/providers", json=_fill(FULL_BODIES[_REGISTER], ids)
+    )
+    assert provider.status_code == 201, provider.text
+    proposal = api.call("al-case-manager", "POST", "/v1/referral/referrals", json={"service_type": "medical"})
+    assert proposal.status_code == 201, proposal.text
+    ids |= {"enum_provider_id": provider.json()["id"], "referral_id": proposal.json()["id"]}
+    if operation_id == _TRANSITION:
+        path = f"/v1/referral/referrals/{ids['referral_id']}/request"
+        requested = api.call("al-case-manager", "POST", path, json=_fill(FULL_BODIES[_REQUEST], ids))
+        assert requested.status_code == 200, requested.text
+    return ids
+
+
 def _fill(value: Any, ids: dict[str, str]) -> Any:
     if isinstance(value, str):
         for name, replacement in ids.items():
@@ -235,6 +276,8 @@ def test_every_body_enum_value_is_accepted_end_to_end(running_platform: Any, op:
             break
         ids = api.fresh_records("al-case-manager")
         ids["unique"] = _unique_version(ids).split(".")[1]
+        if op.operation_id.startswith("referral."):
+            ids.update(referral_records(api, op.operation_id))
         if op.operation_id in (_MERGE, _UNMERGE):
             ids["other_person_id"] = api.fresh_records("al-case-manager")["person_id"]
             if op.operation_id == _UNMERGE:  # a merge to undo

@@ -10,7 +10,9 @@ response schema and carry the declared headers (X-Request-Id; Location where the
 The operations run as one story (ORDER): register a person, correct it, search for duplicates, ask for access to
 the person's case from another agency (whose search answers it as a restricted match) and grant it, merge the
 person into a second registration of the same child and undo the merge, screen the
-first-contact case, decide, record needs, start the recovery period, acknowledge the notification, close the case.
+first-contact case, decide, record needs, start the recovery period, acknowledge the notification, close the case;
+then register a shelter in the directory, state its places, ask for suggestions, propose a referral, send it with
+the granted fields, read them, cancel it and end the person's referrals on a consent withdrawal.
 A new operation fails the test until it has a place in ORDER.
 """
 
@@ -36,6 +38,7 @@ pytestmark = pytest.mark.integration
 
 PLACEHOLDER_ID = "00000000-0000-4000-8000-000000000000"
 P = "identification.entrypoints.http."
+R = "referral.entrypoints.http."
 ORDER = [
     f"{P}list_indicator_sets",
     f"{P}get_indicator_set",
@@ -62,6 +65,19 @@ ORDER = [
     f"{P}acknowledge_notification",
     f"{P}get_statistics",
     f"{P}close_case",
+    f"{R}list_service_types",
+    f"{R}register_provider",
+    f"{R}list_providers",
+    f"{R}get_provider",
+    f"{R}set_capacity",
+    f"{R}suggest_providers",
+    f"{R}create_referral",
+    f"{R}list_referrals",
+    f"{R}get_referral",
+    f"{R}request_referral",
+    f"{R}get_case_fields",
+    f"{R}transition_referral",
+    f"{R}withdraw_consent",
     "referral.entrypoints.http.list_received_events",
     "exchange.entrypoints.http.list_received_events",
     "voluntary_return.entrypoints.http.list_received_events",
@@ -228,6 +244,10 @@ def remember(op: Operation, response: httpx.Response, records: dict[str, str], a
         records["screening"] = body["id"]
     elif name == "create_access_request":
         records["access_request"] = body["id"]
+    elif op.operation_id == f"{R}register_provider":
+        records["provider"] = body["id"]
+    elif op.operation_id == f"{R}create_referral":
+        records["referral"] = body["id"]
     elif name == "decide_category":
         listed = api.send(
             "al-coordinator",

@@ -23,7 +23,14 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.integration.contract_requests import ADULT_LABOUR, BODIES, FIXED_PATH_VALUES, FULL_BODIES, user_for
+from tests.integration.contract_requests import (
+    ADULT_LABOUR,
+    BODIES,
+    FIXED_PATH_VALUES,
+    FULL_BODIES,
+    purpose_for,
+    user_for,
+)
 from tools.contracts import all_operations
 
 pytestmark = pytest.mark.integration
@@ -164,17 +171,23 @@ def probes(platform: Any, records: dict[str, str]) -> Iterator[Probe]:
         path = op.path
         for name, value in {**FIXED_PATH_VALUES, **records}.items():
             path = path.replace("{" + name + "}", value)
-        path = path.replace("{notification_id}", str(uuid.uuid4())).replace("{request_id}", str(uuid.uuid4()))
+        for name in (
+            "notification_id",
+            "request_id",
+            "provider_id",
+            "referral_id",
+        ):  # records it need not own
+            path = path.replace("{" + name + "}", str(uuid.uuid4()))
         token = platform.token(user_for(op.roles)).encode()
         headers = {
             b"Authorization": b"Bearer " + token,
-            b"X-Purpose": b"identification",
+            b"X-Purpose": purpose_for(path).encode(),
             b"Idempotency-Key": f"hostile-{uuid.uuid4()}".encode(),
             b"If-Match": b'"0"',
         }
         method = op.method.upper()
         target = path.encode()
-        has_body = method in ("POST", "PATCH")
+        has_body = method in ("POST", "PATCH", "PUT")
         text = json.dumps(FULL_BODIES.get(op.operation_id, BODIES.get(op.operation_id, {})))
         for name, value in {**records, "unique": "1"}.items():
             text = text.replace("{" + name + "}", value)

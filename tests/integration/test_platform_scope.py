@@ -45,6 +45,7 @@ from tests.integration.contract_requests import (
     QUERIES,
     RULE_DECIDED,
     SEED_AGENCIES,
+    SEED_MUNICIPALITY,
     SEED_SURNAME,
 )
 from tests.integration.platform_helpers import CONSUMING_SERVICES
@@ -92,8 +93,8 @@ def _ok(response: httpx.Response, *expected: int) -> dict[str, Any]:
     return dict(response.json())
 
 
-def _seed_country(call: Caller, direct: str, country: str, seed: Seed) -> None:
-    prefix = country.lower()
+def _seed_country(call: Caller, urls: dict[str, str], country: str, seed: Seed) -> None:
+    direct, prefix = urls["identification"], country.lower()
     for channel, (user_suffix, agency) in itertools.product(CHANNELS, SEED_AGENCIES.items()):
         user = f"{prefix}-{user_suffix}"
         body = {"given_names": ["Seed"], "surnames": [SEED_SURNAME], "date_of_birth": "1989", "sex": "female"}
@@ -135,6 +136,32 @@ def _seed_country(call: Caller, direct: str, country: str, seed: Seed) -> None:
         kept = _ok(call(f"{prefix}-police", "POST", f"{direct}{ID}/persons", spare), 201)
         seed.records[channel][country]["spare_person"][SEED_AGENCIES["police"]] = kept["id"]
         seed.owned[country] |= {kept["id"], kept["case_id"]}
+        _seed_referral(call, urls["referral"], country, channel, seed)
+
+
+def _seed_referral(call: Caller, referral: str, country: str, channel: str, seed: Seed) -> None:
+    """A shelter of the country's directory and a police officer's proposal of a referral to shelter (the probes
+    request it to that shelter, then cancel it)."""
+    prefix, police = country.lower(), SEED_AGENCIES["police"]
+    body = {
+        "agency_id": f"seed-shelter-{prefix}-{channel}",
+        "name": "Seed shelter",
+        "kind": "ngo",
+        "service_types": ["shelter"],
+        "municipalities": [SEED_MUNICIPALITY[country]],
+        "accepts": {"children": False, "adults": True, "sexes": ["female"]},
+        "hours": {"always": True},
+        "capacity": {"women": 3},
+    }
+    provider = _ok(call(f"{prefix}-coordinator", "POST", f"{referral}/v1/referral/providers", body), 201)
+    proposal = _ok(
+        call(f"{prefix}-police", "POST", f"{referral}/v1/referral/referrals", {"service_type": "shelter"}),
+        201,
+    )
+    records = seed.records[channel][country]
+    records["provider"][police] = provider["id"]
+    records["referral"][police] = proposal["id"]
+    seed.owned[country] |= {provider["id"], proposal["id"]}
 
 
 def _seed_access_request(call: Caller, direct: str, country: str, records: Any, seed: Seed) -> None:
@@ -263,11 +290,15 @@ def probes(users: list[DemoUser], seed: Seed, urls: dict[str, str], countries: l
                     "search_id": home["search"][police],
                     "restricted_case_id": home["restricted_case"][police],
                 }
+            if "{seed_provider_id}" in json.dumps(template) and owner is not None:
+                ids = {**ids, "seed_provider_id": _record(seed, "provider", owner, channel)}
+            if "{seed_municipality}" in json.dumps(template):
+                ids = {**ids, "seed_municipality": SEED_MUNICIPALITY.get(user.country or "", "AL-TIR")}
             if "{spare_person_id}" in json.dumps(template) and owner is not None:
                 ids = {**ids, "spare_person_id": _record(seed, "spare_person", owner, channel)}
             if "{unique}" in json.dumps(template):
                 ids = {**ids, "unique": str(next(unique))}
-            body = _fill(template, ids) if op.method in ("post", "patch") else None
+            body = _fill(template, ids) if op.method in ("post", "patch", "put") else None
             params = QUERIES.get(op.operation_id) or ({"limit": 200} if _has_limit(op) else None)
             result.append(Probe(user, op, channel, owner, base + path, body, params))
     return result
@@ -348,8 +379,7 @@ def test_every_operation_with_every_country_and_role(running_platform: Any, pool
     call = Caller(tokens)
     try:
         seed = Seed()
-        direct = platform.urls["identification"]
-        list(pool.map(lambda c: _seed_country(call, direct, c, seed), countries))
+        list(pool.map(lambda c: _seed_country(call, platform.urls, c, seed), countries))
         for country in countries:
             _collect_owned(call, platform.urls, country, seed)
 

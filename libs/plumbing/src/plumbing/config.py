@@ -235,6 +235,16 @@ class PlatformConfig:
             raise ConfigError(f"country {code!r} is not a configured partner country") from None
 
     @property
+    def label_languages(self) -> list[str]:
+        """The languages every label of a catalogue (forms, service types) must come in: the default language,
+        then each partner country's, in configuration order (a new country's language needs its labels before the
+        service starts)."""
+        languages = [self.default_language]
+        for country in self.countries.values():
+            languages += [language for language in country.languages if language not in languages]
+        return languages
+
+    @property
     def purpose_codes(self) -> frozenset[str]:
         return frozenset(self.purposes)
 

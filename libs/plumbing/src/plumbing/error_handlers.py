@@ -90,8 +90,18 @@ def make_http_exception_handler(
     return handle_http_exception
 
 
+_CODE = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
 def plain_problem(slug: str) -> Callable[[ConnexionRequest, Exception], Any]:
-    async def handler(_request: ConnexionRequest, _exc: Exception) -> ConnexionResponse:
+    """A problem of type `slug`; an exception carrying a stable `code` (a domain's 409 or 403: `no_free_place`,
+    `not_the_referrer`) names it in `errors` with the pointer `/body`, so a client can tell one refusal from
+    another. Only a code-shaped value is used: an exception's message never reaches the client."""
+
+    async def handler(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+        code = getattr(exc, "code", None)
+        if isinstance(code, str) and _CODE.match(code):
+            return _problem_response(Problem(slug, errors=[FieldError("/body", code)]))
         return _problem_response(Problem(slug))
 
     return handler

@@ -31,17 +31,8 @@ from plumbing.repository import ScopedRepository
 SERVICE = "exchange"
 
 
-def catalogue_languages(config: PlatformConfig) -> list[str]:
-    """The languages every field and code must be labelled in: the default language and every language a
-    partner country works in (adding a country with a new language requires its labels before start-up)."""
-    languages = [config.default_language]
-    for country in config.countries.values():
-        languages += [language for language in country.languages if language not in languages]
-    return languages
-
-
 def load_catalogue(config: PlatformConfig) -> FormCatalogue:
-    return FormCatalogue.packaged(catalogue_languages(config), config.roles)
+    return FormCatalogue.packaged(config.label_languages, config.roles)
 
 
 def next_sequence(country: str, year: int) -> int:

@@ -14,14 +14,13 @@ from typing import Any
 import pytest
 import yaml
 
-from exchange.bootstrap import catalogue_languages
 from exchange.domain.catalogue import FormCatalogue
 from exchange.domain.errors import CatalogueError, DomainError
 from plumbing.fake_store import checkout_config as repo_config
 from services.exchange.tests.unit.conftest import notification_content
 from services.exchange.tests.unit.fakes import packaged_catalogue
 
-LANGUAGES = catalogue_languages(repo_config())
+LANGUAGES = repo_config().label_languages
 ROLES = repo_config().roles
 DOMAIN_CATALOGUE = {
     "notification",

@@ -23,6 +23,8 @@ PERSON = {
     "documents": [{"type": "passport", "number": "P1234567"}],
     "aliases": ["A. K."],  # not in any field set: never copied
 }
+CASE_ID = "b6a1d2e3-4f50-4a6b-9c7d-8e9f0a1b2c3d"  # identification's ids (uuids)
+PERSON_ID = "3f0c6a4e-9b1d-4c57-8f0e-2a6d9c1b7e55"
 ADULT = {"age_group": "adult", "sex": "female", "consent": {"given": True}}
 CHILD = {"age_group": "child", "sex": "female", "legal_basis": "child-protection-duty"}
 
@@ -67,7 +69,7 @@ def register(world: World, body: dict[str, Any], who: str = "al-coordinator") ->
 
 def propose(world: World, who: str = "al-case-manager", **body: Any) -> dict[str, Any]:
     return referrals.create_referral(
-        world.deps, user(who), {"case_id": "case-1", "person_id": "person-1", **body}
+        world.deps, user(who), {"case_id": CASE_ID, "person_id": PERSON_ID, **body}
     )
 
 

@@ -15,8 +15,6 @@ and callers like the local realm's demo users.
 from __future__ import annotations
 
 import functools
-import json
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,7 +25,7 @@ from plumbing.auth import Caller
 from plumbing.clock import Clock, FixedClock
 from plumbing.config import PlatformConfig
 from plumbing.crypto import FieldCipher
-from plumbing.events import format_time
+from plumbing.events import new_event
 from plumbing.fake_store import FakeRepository, FakeStore, checkout_config
 from plumbing.keys import KeySet, required_rings, with_new_key
 from referral.adapters.documents import ReferralDocument, scope_policies
@@ -45,18 +43,10 @@ def repo_config() -> PlatformConfig:
     return checkout_config()
 
 
-def catalogue_languages(config: PlatformConfig) -> list[str]:
-    """The default language and every language a partner country works in (as the exchange catalogue)."""
-    languages = [config.default_language]
-    for country in config.countries.values():
-        languages += [language for language in country.languages if language not in languages]
-    return languages
-
-
 @functools.cache
 def packaged_catalogue() -> ReferralCatalogue:
     config = repo_config()
-    return ReferralCatalogue.packaged(catalogue_languages(config), config.country_codes)
+    return ReferralCatalogue.packaged(config.label_languages, config.country_codes)
 
 
 # ------------------------------------------------------------------------------------------ repositories
@@ -84,24 +74,14 @@ def in_memory_sealer(config: PlatformConfig) -> ReferralSealer:
 
 
 def make_event_factory(clock: Clock) -> Callable[[str, str, Mapping[str, Any]], dict[str, Any]]:
-    """The envelope shape of plumbing.events.new_event; the payload is checked against PAYLOAD_FIELDS and must be
-    plain JSON (the schemas that new_event validates against are not in openapi/events yet)."""
+    """`Deps.new_event` as the service wires it: plumbing.events.new_event, which validates each payload against
+    its schema in openapi/events (ids and codes only), after the service's own list of members."""
 
-    def new_event(event_type: str, aggregate_id: str, data: Mapping[str, Any]) -> dict[str, Any]:
+    def event(event_type: str, aggregate_id: str, data: Mapping[str, Any]) -> dict[str, Any]:
         referral_events.check_payload(event_type, data)
-        return {
-            "specversion": "1.0",
-            "id": str(uuid.uuid4()),
-            "source": SOURCE,
-            "type": event_type,
-            "subject": aggregate_id,
-            "time": format_time(clock.now()),
-            "datacontenttype": "application/json",
-            "partitionkey": aggregate_id,
-            "data": json.loads(json.dumps(dict(data))),
-        }
+        return new_event(event_type, aggregate_id, dict(data), SOURCE, clock=clock.now)
 
-    return new_event
+    return event
 
 
 @dataclass

@@ -13,9 +13,10 @@ import yaml
 import thb_contracts
 from referral.domain.catalogue import FILES, ReferralCatalogue
 from referral.domain.errors import CatalogueError, DomainError
-from services.referral.tests.unit.fakes import catalogue_languages, packaged_catalogue, repo_config
+from referral.service_layer.catalogue import catalogue_view
+from services.referral.tests.unit.fakes import packaged_catalogue, repo_config
 
-LANGUAGES = catalogue_languages(repo_config())
+LANGUAGES = repo_config().label_languages
 PARTNERS = repo_config().country_codes
 
 
@@ -184,3 +185,14 @@ def test_a_new_service_type_is_a_data_change_only() -> None:
     catalogue = load(docs)
     assert catalogue.service_type("day_centre").labels["cnr-Cyrl"] == "Дневни центар"
     assert "day_centre" in catalogue.service_types_for_need("education")
+
+
+def test_the_catalogue_as_a_caller_reads_it_is_its_countrys() -> None:
+    view = catalogue_view(packaged_catalogue(), "XK")
+    shelter = next(kind for kind in view["service_types"] if kind["code"] == "shelter")
+    assert shelter["capacity"] is True and shelter["for_groups"] == ["adult"]
+    assert set(shelter["default_field_sets"]) <= set(shelter["allowed_field_sets"])
+    assert {"en", "sq", "sr-Latn", "sr-Cyrl"} <= set(shelter["labels"]) and shelter["reviewed"] is False
+    assert {m["code"][:3] for m in view["municipalities"]} == {"XK-"}  # its own municipalities only
+    assert "decline" in view["reasons"] and all(r["labels"] for r in view["reasons"]["decline"])
+    assert view["legal_bases"], "a child's referral needs a legal basis the country knows"

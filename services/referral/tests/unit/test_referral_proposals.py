@@ -64,7 +64,14 @@ def test_a_redelivered_event_proposes_nothing_twice(world: World) -> None:
     assert len(world.store.all(ReferralDocument)) == 3
     assert len(world.store.events("referral.referral.proposed.v1")) == 3
     # Another needs assessment (another event) proposes again.
-    assert len(proposals.propose_from_needs(world.deps, needs_event(["medical"], event_id="another"))) == 1
+    assert (
+        len(
+            proposals.propose_from_needs(
+                world.deps, needs_event(["medical"], event_id="0e1d2c3b-4a59-4687-9a6b-5c4d3e2f1a0b")
+            )
+        )
+        == 1
+    )
 
 
 def test_proposals_are_never_sent_and_only_the_referring_side_sees_them(world: World) -> None:

@@ -13,7 +13,7 @@ from referral.adapters.documents import ProviderDocument, ReferralDocument
 from referral.domain.errors import DomainError, InvalidTransition, NotPermitted
 from referral.domain.events import PAYLOAD_FIELDS
 from referral.service_layer import directory, referrals
-from services.referral.tests.unit.conftest import ADULT, CHILD, PERSON, propose, send
+from services.referral.tests.unit.conftest import ADULT, CHILD, PERSON, PERSON_ID, propose, send
 from services.referral.tests.unit.fakes import World, packaged_catalogue, user
 
 
@@ -179,7 +179,7 @@ def test_consent_withdrawal_ends_every_active_referral_of_the_person(
     referrals.accept(world.deps, user("al-shelter"), accepted["id"])
     waiting = send(world, shelter["id"])
     proposal = propose(world, service_type="medical")
-    ended = referrals.withdraw_consent(world.deps, user("al-case-manager"), {"person_id": "person-1"})
+    ended = referrals.withdraw_consent(world.deps, user("al-case-manager"), {"person_id": PERSON_ID})
     assert set(ended) == {accepted["id"], waiting["id"], proposal["id"]}
     statuses = {rid: world.store.raw(ReferralDocument, rid)["status"] for rid in ended}
     assert statuses == {accepted["id"]: "revoked", waiting["id"]: "cancelled", proposal["id"]: "cancelled"}

@@ -1,23 +1,147 @@
-"""The referral service's API (skeleton): the identification events it received, for the caller's country.
-`app` is built on first access, inside the gunicorn worker."""
+"""HTTP handlers (thin): caller from the request context, a command of the service layer, the view. Domain errors
+need no handling here: the app factory answers a DomainError 422 with every {pointer, code}, an
+InvalidTransition or AlreadyExists 409 and a NotPermitted 403, each with its stable code. `app` is the app
+gunicorn serves (`gunicorn -c python:plumbing.gunicorn_conf referral.entrypoints.http:app`), built on first
+access inside the worker."""
 
+from __future__ import annotations
+
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import thb_contracts
-from plumbing import request_context
-from plumbing.app import app_on_first_access, create_service_app, current_database
+from plumbing import mongo, request_context
+from plumbing.app import app_on_first_access, create_app, current_database
+from plumbing.auth import Caller
+from plumbing.clock import Clock
 from plumbing.pagination import PageRequest
+from plumbing.service_auth import service_validator
 from referral.adapters import received_events
+from referral.bootstrap import SERVICE, Runtime, build_runtime
+from referral.domain.lifecycle import Action
+from referral.service_layer import directory, matching, referrals
+from referral.service_layer.catalogue import catalogue_view
 
 SPEC = Path(str(thb_contracts.contract("referral")))  # found by package, not by the checkout's layout
+BASE = "/v1/referral"
+
+
+class _State:
+    runtime: Runtime | None = None
+
+
+STATE = _State()
+
+
+def _runtime() -> Runtime:
+    if STATE.runtime is None:
+        raise RuntimeError("the referral app was not built")
+    return STATE.runtime
+
+
+def _caller() -> Caller:
+    caller: Caller = request_context.current_caller()
+    return caller
+
+
+# ---------------------------------------------------------------------------------------------- directory
+
+
+def list_service_types() -> Any:
+    return catalogue_view(_runtime().deps.catalogue, _caller().country)
+
+
+def list_providers(service_type: str | None = None, municipality: str | None = None) -> Any:
+    items = directory.list_providers(
+        _runtime().deps, _caller(), service_type=service_type, municipality=municipality
+    )
+    return {"items": items}
+
+
+def register_provider(body: dict[str, Any]) -> Any:
+    view = directory.register_provider(_runtime().deps, _caller(), body)
+    return view, 201, {"Location": f"{BASE}/providers/{view['id']}"}
+
+
+def get_provider(provider_id: str) -> Any:
+    return directory.get_provider(_runtime().deps, _caller(), provider_id)
+
+
+def set_capacity(provider_id: str, body: dict[str, Any]) -> Any:
+    return directory.set_capacity(_runtime().deps, _caller(), provider_id, body["places"])
+
+
+def suggest_providers(body: dict[str, Any]) -> Any:
+    return {"items": matching.suggest_providers(_runtime().deps, _caller(), body)}
+
+
+# ---------------------------------------------------------------------------------------------- referrals
+
+
+def create_referral(body: dict[str, Any]) -> Any:
+    view = referrals.create_referral(_runtime().deps, _caller(), body)
+    return view, 201, {"Location": f"{BASE}/referrals/{view['id']}"}
+
+
+def list_referrals(status: str | None = None, limit: int | None = None, cursor: str | None = None) -> Any:
+    return referrals.list_referrals(_runtime().deps, _caller(), status=status, limit=limit, cursor=cursor)
+
+
+def get_referral(referral_id: str) -> Any:
+    return referrals.get_referral(_runtime().deps, _caller(), referral_id)
+
+
+def request_referral(referral_id: str, body: dict[str, Any]) -> Any:
+    return referrals.request_referral(_runtime().deps, _caller(), referral_id, body)
+
+
+def transition_referral(referral_id: str, body: dict[str, Any]) -> Any:
+    return referrals.act(_runtime().deps, _caller(), referral_id, Action(body["action"]), body)
+
+
+def get_case_fields(referral_id: str) -> Any:
+    # The service layer writes the access-log entry before it opens the sealed fields.
+    return referrals.read_fields(_runtime().deps, _caller(), referral_id)
+
+
+def withdraw_consent(body: dict[str, Any]) -> Any:
+    return {"ended": referrals.withdraw_consent(_runtime().deps, _caller(), body)}
+
+
+# ------------------------------------------------------------------------------------------ received events
 
 
 def list_received_events(limit: int = 50, cursor: str | None = None) -> dict[str, Any]:
     """`GET /v1/referral/received-events`: the caller's country only."""
     inbox = received_events.inbox(current_database())
-    page = inbox.page(PageRequest.parse(limit, cursor), country=request_context.current_caller().country)
+    page = inbox.page(PageRequest.parse(limit, cursor), country=_caller().country)
     return page.body(inbox.view)
 
 
-__getattr__ = app_on_first_access(lambda: create_service_app(received_events.SERVICE, SPEC))
+# ------------------------------------------------------------------------------------------------- app
+
+
+def create_http_app(
+    environ: Mapping[str, str] | None = None, *, clock: Clock | None = None, validate_responses: bool = False
+) -> Any:
+    runtime = build_runtime(environ, clock)
+    validator, jwks = service_validator(runtime.settings, runtime.config, environ)
+    STATE.runtime = runtime
+    return create_app(
+        SERVICE,
+        SPEC,
+        settings=runtime.settings,
+        validator=validator,
+        access_log=runtime.access_log,
+        clock=runtime.deps.clock,
+        jwks=jwks,
+        config=runtime.config,
+        database=mongo.get_database,
+        validate_responses=validate_responses,
+        response_sealer=runtime.response_sealer,
+        request_fingerprinter=runtime.request_fingerprinter,
+    )
+
+
+__getattr__ = app_on_first_access(create_http_app)

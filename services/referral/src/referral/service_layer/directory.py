@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from plumbing.auth import Caller
+from plumbing.documents import new_id
 from referral.adapters.documents import ProviderDocument
 from referral.domain import capacity, events
 from referral.domain.directory import ProviderSpec, parse_provider
@@ -35,14 +36,16 @@ def _apply(doc: ProviderDocument, spec: ProviderSpec) -> None:
     doc.active = spec.active
 
 
-def _capacity_events(doc: ProviderDocument, deps: Deps, groups: Mapping[str, Any]) -> list[dict[str, Any]]:
+def _capacity_events(
+    doc: ProviderDocument, deps: Deps, groups: Mapping[str, Any], country: str
+) -> list[dict[str, Any]]:
     return [
         deps.new_event(
             events.CAPACITY_CHANGED,
             doc.id,
             {
                 "provider_id": doc.id,
-                "owner_country": doc.owner_country,
+                "owner_country": country,
                 "agency_id": doc.agency_id,
                 "group": group,
                 "total": state["total"],
@@ -59,10 +62,10 @@ def register_provider(deps: Deps, caller: Caller, body: Mapping[str, Any]) -> di
     providers = deps.repository(ProviderDocument, caller)
     if providers.find(limit=1, agency_id=spec.agency_id):
         raise AlreadyExists("agency_already_registered")
-    doc = ProviderDocument()
+    doc = ProviderDocument(id=new_id())  # the id is in the events written with the insert
     _apply(doc, spec)
     doc.capacity = capacity.initial(spec.places)
-    stored = providers.insert(doc, events=_capacity_events(doc, deps, doc.capacity))
+    stored = providers.insert(doc, events=_capacity_events(doc, deps, doc.capacity, caller.country))
     return provider_view(to_provider(stored), directory_part(caller, to_provider(stored)))
 
 
@@ -78,7 +81,7 @@ def update_provider(deps: Deps, caller: Caller, provider_id: str, body: Mapping[
     _apply(doc, spec)
     doc.capacity = capacity.resized(before, spec.places)
     changed = {g: s for g, s in doc.capacity.items() if (before.get(g) or {}).get("total") != s["total"]}
-    providers.update(doc, events=_capacity_events(doc, deps, changed))
+    providers.update(doc, events=_capacity_events(doc, deps, changed, doc.owner_country))
     return provider_view(to_provider(doc), directory_part(caller, to_provider(doc)))
 
 
@@ -99,7 +102,7 @@ def set_capacity(deps: Deps, caller: Caller, provider_id: str, places: Mapping[s
     merged = {g: int(s["total"]) for g, s in before.items()} | {g: int(n) for g, n in places.items()}
     doc.capacity = capacity.resized(before, merged)
     changed = {g: s for g, s in doc.capacity.items() if (before.get(g) or {}).get("total") != s["total"]}
-    providers.update(doc, events=_capacity_events(doc, deps, changed))
+    providers.update(doc, events=_capacity_events(doc, deps, changed, doc.owner_country))
     return provider_view(to_provider(doc), directory_part(caller, to_provider(doc)))
 
 

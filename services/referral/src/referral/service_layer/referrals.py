@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from plumbing.auth import Caller
+from plumbing.documents import new_id
 from plumbing.errors import Conflict, NotFound
 from referral.adapters.documents import ProviderDocument, ReferralDocument
 from referral.domain import capacity as capacity_rules
@@ -56,6 +57,10 @@ def create_referral(deps: Deps, caller: Caller, body: Mapping[str, Any]) -> dict
         errors.append(ErrorDetail("unknown_service_type", "/service_type"))
     raise_all(errors, "invalid referral")
     doc = ReferralDocument(
+        id=new_id(),
+        # Ownership is the caller's (insert sets it again); the event written with the insert names it.
+        owner_country=caller.country,
+        owner_agency=caller.agency,
         status=str(Status.PROPOSED),
         case_id=body.get("case_id"),
         person_id=body.get("person_id"),

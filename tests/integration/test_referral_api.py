@@ -1,0 +1,190 @@
+"""The referral service through the gateway with real tokens, on the running platform: the directory, an adult's
+referral from proposal to completion with the minimum necessary fields, a decline with its reason, a revocation,
+other countries and providers kept out, and the last shelter place taken once under 50 concurrent accepts."""
+
+from __future__ import annotations
+
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.integration
+
+BASE = "/v1/referral"
+SHELTER_AGENCY = "shelter-ura-e-re"  # the AL demo shelter's agency (realm/base-realm.json)
+PERSON = {
+    "given_names": ["Arta"],
+    "surnames": ["Krasniqi"],
+    "date_of_birth": "1999-04-02",
+    "sex": "female",
+    "languages": ["sqi"],
+    "needs": ["shelter"],
+    "special_needs": "insulin twice a day",
+    "documents": [{"type": "passport", "number": "P1234567"}],
+}
+
+
+class Api:
+    def __init__(self, platform: Any) -> None:
+        self.platform = platform
+        self.tokens: dict[str, str] = {}
+
+    def token(self, user: str) -> str:
+        if user not in self.tokens:
+            self.tokens[user] = self.platform.token(user)
+        return self.tokens[user]
+
+    def __call__(self, user: str, method: str, path: str, body: Any = None, **params: Any) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self.token(user)}", "X-Purpose": "referral"}
+        if method in ("POST", "PUT"):
+            headers["Idempotency-Key"] = f"test-{uuid.uuid4()}"
+        return httpx.request(
+            method,
+            self.platform.gateway + BASE + path,
+            headers=headers,
+            json=body,
+            params=params or None,
+            timeout=60,
+        )
+
+
+@pytest.fixture
+def api(running_platform: Any) -> Api:
+    return Api(running_platform)
+
+
+def shelter(api: Api, places: int) -> dict[str, Any]:
+    """The demo shelter's directory entry (registered once per session by the coordinator), with `places` women's
+    places stated by the shelter itself."""
+    listed = api("al-coordinator", "GET", "/providers", service_type="shelter")
+    assert listed.status_code == 200, listed.text
+    found = [p for p in listed.json()["items"] if p["agency_id"] == SHELTER_AGENCY]
+    if not found:
+        body = {
+            "agency_id": SHELTER_AGENCY,
+            "name": "Shelter Ura e Re",
+            "kind": "ngo",
+            "service_types": ["shelter"],
+            "languages": ["sqi", "eng"],
+            "municipalities": ["AL-TIR"],
+            "accepts": {"children": False, "adults": True, "sexes": ["female"]},
+            "hours": {"always": True},
+            "capacity": {"women": 0},
+            "contacts": [{"name": "Duty officer", "phone": "+355 4 000 000"}],
+        }
+        created = api("al-coordinator", "POST", "/providers", body)
+        assert created.status_code == 201, created.text
+        found = [created.json()]
+    stated = api("al-shelter", "PUT", f"/providers/{found[0]['id']}/capacity", {"places": {"women": places}})
+    assert stated.status_code == 200, stated.text
+    return dict(stated.json())
+
+
+def sent(api: Api, provider_id: str, field_sets: list[str] | None = None) -> dict[str, Any]:
+    proposed = api("al-case-manager", "POST", "/referrals", {"service_type": "shelter"})
+    assert proposed.status_code == 201, proposed.text
+    body = {
+        "provider_id": provider_id,
+        "age_group": "adult",
+        "sex": "female",
+        "municipality": "AL-TIR",
+        "consent": {"given": True, "explained_in": "sqi"},
+        "case_fields": PERSON,
+        **({"field_sets": field_sets} if field_sets else {}),
+    }
+    requested = api("al-case-manager", "POST", f"/referrals/{proposed.json()['id']}/request", body)
+    assert requested.status_code == 200, requested.text
+    return dict(requested.json())
+
+
+def act(api: Api, user: str, referral_id: str, action: str, reason: str | None = None) -> httpx.Response:
+    body = {"action": action, **({"reason": reason} if reason else {})}
+    return api(user, "POST", f"/referrals/{referral_id}/transitions", body)
+
+
+def free_places(api: Api, provider_id: str) -> int:
+    return int(api("al-case-manager", "GET", f"/providers/{provider_id}").json()["capacity"]["women"]["free"])
+
+
+def test_an_adults_referral_from_proposal_to_completion(api: Api) -> None:
+    provider = shelter(api, places=2)
+    assert "contacts" in provider  # the provider itself reads its private part
+    public = api("al-case-manager", "GET", f"/providers/{provider['id']}").json()
+    assert "contacts" not in public and public["capacity"]["women"] == {"total": 2, "free": 2}
+
+    referral = sent(api, provider["id"], field_sets=["identity"])
+    assert referral["status"] == "requested" and referral["consent_given"] is True
+    assert "cancel" in referral["allowed_actions"] and "accept" not in referral["allowed_actions"]
+
+    # The shelter sees the referral addressed to it and reads the granted fields only.
+    mine = api("al-shelter", "GET", "/referrals", status="requested").json()["items"]
+    assert referral["id"] in [r["id"] for r in mine]
+    fields = api("al-shelter", "GET", f"/referrals/{referral['id']}/case-fields")
+    assert fields.status_code == 200, fields.text
+    assert fields.json()["fields"]["surnames"] == ["Krasniqi"]
+    assert "special_needs" not in fields.json()["fields"] and "documents" not in fields.json()["fields"]
+
+    assert act(api, "al-case-manager", referral["id"], "accept").status_code == 403  # the provider's answer
+    accepted = act(api, "al-shelter", referral["id"], "accept")
+    assert accepted.status_code == 200, accepted.text
+    assert free_places(api, provider["id"]) == 1
+    assert act(api, "al-shelter", referral["id"], "start").status_code == 200
+    done = act(api, "al-shelter", referral["id"], "complete", "service_delivered")
+    assert done.status_code == 200, done.text
+    assert [e["action"] for e in done.json()["timeline"]] == [
+        "propose",
+        "request",
+        "accept",
+        "start",
+        "complete",
+    ]
+    assert free_places(api, provider["id"]) == 2  # ending the referral freed the place
+    again = act(api, "al-shelter", referral["id"], "accept")
+    assert again.status_code == 409 and again.headers["content-type"] == "application/problem+json"
+
+
+def test_a_decline_names_its_reason_and_a_revocation_frees_the_place(api: Api) -> None:
+    provider = shelter(api, places=1)
+    first, second = sent(api, provider["id"]), sent(api, provider["id"])
+    missing = act(api, "al-shelter", first["id"], "decline")
+    assert missing.status_code == 422 and missing.json()["errors"][0]["code"] == "reason_required"
+    declined = act(api, "al-shelter", first["id"], "decline", "safety_concern")
+    assert declined.status_code == 200 and declined.json()["reason"] == "safety_concern"
+
+    assert act(api, "al-shelter", second["id"], "accept").status_code == 200
+    assert free_places(api, provider["id"]) == 0
+    revoked = act(api, "al-case-manager", second["id"], "revoke", "moved_or_returned")
+    assert revoked.status_code == 200, revoked.text
+    assert free_places(api, provider["id"]) == 1
+
+
+def test_other_countries_and_other_providers_see_nothing(api: Api) -> None:
+    provider = shelter(api, places=1)
+    referral = sent(api, provider["id"])
+    for user in ("xk-shelter", "xk-case-manager", "me-coordinator"):
+        assert api(user, "GET", f"/referrals/{referral['id']}").status_code == 404, user
+        assert api(user, "GET", f"/referrals/{referral['id']}/case-fields").status_code == 404, user
+        assert api(user, "GET", f"/providers/{provider['id']}").status_code == 404, user
+    listed = api("xk-coordinator", "GET", "/providers").json()["items"]
+    assert provider["id"] not in [p["id"] for p in listed]
+    assert api("al-analyst", "GET", f"/referrals/{referral['id']}").status_code == 403
+
+
+def test_fifty_concurrent_accepts_for_three_places_accept_exactly_three(api: Api) -> None:
+    provider = shelter(api, places=3)
+    referrals = [sent(api, provider["id"])["id"] for _ in range(50)]
+    api.token("al-shelter")  # one login before the threads share it
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        statuses = list(pool.map(lambda rid: act(api, "al-shelter", rid, "accept").status_code, referrals))
+    assert statuses.count(200) == 3, statuses
+    assert set(statuses) == {200, 409}, statuses
+    assert free_places(api, provider["id"]) == 0
+    accepted = api("al-shelter", "GET", "/referrals", status="accepted", limit=200).json()["items"]
+    assert len({r["id"] for r in accepted} & set(referrals)) == 3
+    for rid in referrals:  # leave the shelter empty for the next test
+        act(
+            api, "al-case-manager", rid, "revoke" if rid in {r["id"] for r in accepted} else "cancel", "other"
+        )
