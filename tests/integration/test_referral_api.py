@@ -11,6 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.integration.platform_helpers import header, poll, read_topic
+
 pytestmark = pytest.mark.integration
 
 BASE = "/v1/referral"
@@ -188,3 +190,27 @@ def test_fifty_concurrent_accepts_for_three_places_accept_exactly_three(api: Api
         act(
             api, "al-case-manager", rid, "revoke" if rid in {r["id"] for r in accepted} else "cancel", "other"
         )
+
+
+def test_the_relay_publishes_a_referrals_events_in_order(api: Api, running_platform: Any) -> None:
+    provider = shelter(api, places=1)
+    referral = sent(api, provider["id"])
+    assert act(api, "al-case-manager", referral["id"], "cancel", "sent_in_error").status_code == 200
+    bootstrap = running_platform.env["KAFKA_BOOTSTRAP_SERVERS"]
+
+    def published() -> list[str] | None:
+        records = read_topic(bootstrap, "referral.events.v1")
+        mine = [r for r in records if r.key == referral["id"].encode()]
+        types = [(header(r, "ce_type") or b"").decode() for r in mine]
+        return types if len(types) >= 3 else None
+
+    types = poll(published, 60, "the referral's events on referral.events.v1")
+    assert types == [
+        "referral.referral.proposed.v1",
+        "referral.referral.requested.v1",
+        "referral.referral.cancelled.v1",
+    ]
+    payloads = [
+        r.value for r in read_topic(bootstrap, "referral.events.v1") if r.key == referral["id"].encode()
+    ]
+    assert not any(b"Krasniqi" in value for value in payloads)  # ids and codes only

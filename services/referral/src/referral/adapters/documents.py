@@ -98,6 +98,7 @@ class ReferralDocument(OwnedDocument):
     timeline = ListField(DictField())
 
 
+# The documents whose outbox the relay publishes (entrypoints/relay.py).
 AGGREGATES: tuple[type[OwnedDocument], ...] = (ProviderDocument, ReferralDocument)
 
 

@@ -73,3 +73,10 @@ def run_due_actions(deps: Deps, referral_id: str) -> list[str]:
     except Conflict:
         return []  # the referral changed meanwhile (answered, or another scheduler): look again next time
     return [a.key for a in due]
+
+
+def run_deadlines(deps: Deps, *, limit: int = 100) -> int:
+    """One pass of the deadline job: every referral with an action due now, performed once each; the number of
+    referrals changed. Run by the relay process between its passes (entrypoints/relay.py); what it did is on the
+    referrals (`deadline_actions_done`), so a restart resumes where it stopped and repeats nothing."""
+    return sum(1 for referral_id in due_referrals(deps, limit=limit) if run_due_actions(deps, referral_id))
