@@ -214,3 +214,29 @@ def test_the_relay_publishes_a_referrals_events_in_order(api: Api, running_platf
         r.value for r in read_topic(bootstrap, "referral.events.v1") if r.key == referral["id"].encode()
     ]
     assert not any(b"Krasniqi" in value for value in payloads)  # ids and codes only
+
+
+def test_needs_identified_on_a_case_become_proposals_once(api: Api, running_platform: Any) -> None:
+    identification = running_platform.gateway + "/v1/identification"
+    headers = {"Authorization": f"Bearer {api.token('al-case-manager')}", "X-Purpose": "identification"}
+
+    def post(path: str, body: Any) -> httpx.Response:
+        keyed = {**headers, "Idempotency-Key": f"test-{uuid.uuid4()}"}
+        return httpx.post(identification + path, headers=keyed, json=body, timeout=60)
+
+    person = post(
+        "/persons", {"surnames": [f"Needs{uuid.uuid4().hex[:4]}"], "date_of_birth": "1990", "sex": "female"}
+    )
+    assert person.status_code == 201, person.text
+    case_id = person.json()["case_id"]
+    recorded = post(f"/cases/{case_id}/needs", {"needs": ["shelter", "medical"]})
+    assert recorded.status_code in (200, 201), recorded.text
+
+    def proposals() -> list[dict[str, Any]] | None:
+        items = api("al-case-manager", "GET", "/referrals", status="proposed", limit=200).json()["items"]
+        mine = [r for r in items if r.get("case_id") == case_id]
+        return mine if len(mine) >= 2 else None
+
+    found = poll(proposals, 60, "proposals from the needs identified")
+    assert sorted(r["need"] for r in found) == ["medical", "shelter"]
+    assert all(r["status"] == "proposed" and r["provider_id"] is None for r in found)  # never sent by itself

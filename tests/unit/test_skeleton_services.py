@@ -15,6 +15,8 @@ from plumbing.events import owner_country
 from plumbing.kafka import event_types
 
 TOPIC = "identification.events.v1"
+# Event types a service applies with a handler of its own (which records in the inbox too).
+APPLIED = {"referral": ("identification.needs.identified.v1",)}
 CONSUMERS = [s for s in thb_contracts.services() if any(w.endswith(".consumer") for w in s.workers)]
 
 
@@ -39,10 +41,12 @@ def test_the_handler_table_records_every_identification_event_once_in_the_servic
     assert consumer.TOPICS == (TOPIC,)
     table = consumer.handlers(database)
     assert set(table) == set(event_types(TOPIC)) and table
-    inboxes = {handler.__self__ for handler in table.values()}
+    # A service with a domain of its own applies some events beyond recording them (referral: needs -> proposals).
+    recording = {t: h for t, h in table.items() if t not in APPLIED.get(service.name, ())}
+    inboxes = {handler.__self__ for handler in recording.values()}
     assert len(inboxes) == 1  # one inbox per service: event ids are unique platform-wide
     (inbox,) = inboxes
-    assert all(handler.__func__ is type(inbox).record_once for handler in table.values())
+    assert all(handler.__func__ is type(inbox).record_once for handler in recording.values())
     assert inbox.consumer_name == service.name  # also its consumer group (plumbing.worker.run_consumer)
     assert inbox.collection.name == "received_events"
     assert inbox.keep == {"country": owner_country}  # what the API scopes the list by

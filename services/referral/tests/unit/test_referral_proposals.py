@@ -13,6 +13,7 @@ from plumbing.errors import NotFound
 from plumbing.events import validate_data
 from referral.adapters.documents import ReferralDocument
 from referral.domain.proposals import proposals_for
+from referral.entrypoints.consumer import proposing
 from referral.service_layer import directory, proposals, referrals
 from services.referral.tests.unit.conftest import CHILD, PERSON
 from services.referral.tests.unit.fakes import World, packaged_catalogue, user
@@ -129,3 +130,18 @@ def test_the_event_schema_still_carries_what_proposals_read() -> None:
         (thb_contracts.event_schemas() / "identification.needs.identified.v1.json").read_text()
     )
     assert {"case_id", "person_id", "owner_country", "needs", "urgent"} <= set(schema["required"])
+
+
+def test_the_consumer_proposes_before_it_records_and_a_redelivery_proposes_nothing(world: World) -> None:
+    recorded: list[str] = []
+
+    def record(event: Any) -> bool:
+        recorded.append(event["id"])
+        return len(recorded) == 1
+
+    apply = proposing(record, lambda: world.deps)
+    event = needs_event(["shelter"])
+    assert apply(event) is True and apply(event) is False
+    assert recorded == [EVENT_ID, EVENT_ID]
+    stored = [d for d in world.store.all(ReferralDocument) if d.source_event_id == EVENT_ID]
+    assert len(stored) == 1 and stored[0].status == "proposed"

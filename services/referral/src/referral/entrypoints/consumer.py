@@ -1,20 +1,46 @@
-"""The referral service's consumer process (skeleton): `python -m referral.entrypoints.consumer`.
+"""The referral service's consumer process: `python -m referral.entrypoints.consumer`.
 
-What is its own: the topics and the handler table. Running it is plumbing.worker.run_consumer."""
+Every identification event is recorded once in the inbox (the received-events listing); a needs-identified event
+also becomes proposals of referrals for the case manager to confirm (service_layer/proposals.py), before it is
+recorded, so a crash in between is completed by the redelivery (each proposal's id derives from the event id).
+Running the consumer is plumbing.worker.run_consumer."""
 
+from collections.abc import Callable, Mapping
+from functools import cache
 from typing import Any
 
 from plumbing.kafka import Handlers, event_types
 from plumbing.worker import run_consumer
 from referral.adapters import received_events
+from referral.service_layer.deps import Deps
+from referral.service_layer.proposals import NEEDS_IDENTIFIED, propose_from_needs
 
 TOPICS = ("identification.events.v1",)
 
 
+@cache
+def _deps() -> Deps:
+    from referral.bootstrap import build_runtime  # wiring on first use: importing this module has no effects
+
+    return build_runtime().deps
+
+
+def proposing(
+    record: Callable[[Mapping[str, Any]], bool], deps: Callable[[], Deps] = _deps
+) -> Callable[[Mapping[str, Any]], bool]:
+    """The needs-identified handler: propose, then record in the inbox."""
+
+    def apply(event: Mapping[str, Any]) -> bool:
+        propose_from_needs(deps(), event)
+        return record(event)
+
+    return apply
+
+
 def handlers(database: Any) -> Handlers:
-    """Every identification event is recorded in the inbox (the skeleton's only effect)."""
     inbox = received_events.inbox(database)
-    return {event_type: inbox.record_once for topic in TOPICS for event_type in event_types(topic)}
+    table = {event_type: inbox.record_once for topic in TOPICS for event_type in event_types(topic)}
+    return {**table, NEEDS_IDENTIFIED: proposing(inbox.record_once)}
 
 
 def main() -> None:
