@@ -252,28 +252,29 @@ def test_events_appended_while_the_relay_publishes_are_not_lost(cases, bootstrap
 
 
 def test_a_wake_up_datagram_publishes_without_waiting_for_the_poll(cases, bootstrap, topic) -> None:
+    # The relay's own poll would come only after an hour: the record arriving within a minute of the datagram
+    # proves the wake-up (no latency is asserted, so a loaded machine cannot make this test fail).
     relay = Relay(
         [Case],
         partial(make_producer, bootstrap),
         lambda e: topic,
-        poll_interval_s=60,
+        poll_interval_s=3600,
         wake_address="127.0.0.1:0",
     )
     thread = threading.Thread(target=relay.run, kwargs={"install_signal_handlers": False})
     thread.start()
     try:
         until(lambda: relay.wake_port is not None, 5, "wake socket")
-        time.sleep(0.3)  # let the first (empty) pass finish so the relay is in its 60 s wait
+        time.sleep(0.3)  # let the first (empty) pass finish so the relay is in its long wait
         case_id = str(uuid.uuid4())
         Case(case_id=case_id, pending_events=[closed(case_id)]).save()
         started = time.monotonic()
         notify_relay(f"127.0.0.1:{relay.wake_port}")
-        read_topic(bootstrap, topic, 1, timeout_s=10)
+        read_topic(bootstrap, topic, 1, timeout_s=60)
         latency = time.monotonic() - started
     finally:
         relay.stop()
         thread.join(timeout=15)
-    assert latency < 5, latency
     print(f"wake-up to consumed: {latency * 1000:.0f} ms")
 
 
