@@ -39,8 +39,9 @@ browser:
 		(apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null) || \
 		(echo "chromium/chromedriver could not be installed: install Debian's chromium and chromium-driver"; exit 1)
 
+# The slowest tests are listed at the end, so that the suite's growth is seen where it happens.
 integration: install browser
-	$(PYTEST) -q -m "integration" libs services gateway tests
+	$(PYTEST) -q --durations=25 -m "integration" libs services gateway tests
 
 contract: install
 	$(PYTEST) -q tests/contract

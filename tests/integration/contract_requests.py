@@ -27,6 +27,27 @@ PATH_KINDS = {
     "provider_id": "provider",
     "referral_id": "referral",
 }
+X = "exchange.entrypoints.http."
+# Exchange paths name the caller's country's case record and one of its forms; which form depends on what the
+# operation does to it (a draft is sent or discarded, a received form acknowledged, a sent one read or withdrawn).
+SERVICE_PATH_KINDS = {"exchange": {"case_id": "exchange_case", "form_id": "exchange_form"}}
+OPERATION_PATH_KINDS = {
+    f"{X}send_form": {"case_id": "exchange_draft_case", "form_id": "exchange_draft"},
+    f"{X}discard_draft": {"case_id": "exchange_spare_case", "form_id": "exchange_spare"},
+    f"{X}acknowledge_form": {"case_id": "exchange_received_case", "form_id": "exchange_received"},
+}
+
+
+def path_kinds(operation_id: str, service: str, path: str) -> dict[str, str]:
+    """The record kind each path parameter of an operation names."""
+    kinds = {
+        **PATH_KINDS,
+        **SERVICE_PATH_KINDS.get(service, {}),
+        **OPERATION_PATH_KINDS.get(operation_id, {}),
+    }
+    return {name: kind for name, kind in kinds.items() if "{" + name + "}" in path}
+
+
 LABEL_TAGS = ("en", "sq", "sr-Latn", "sr-Cyrl", "cnr-Latn", "cnr-Cyrl")
 # Minimal valid bodies of the POST and PATCH operations; `{case_id}`-style placeholders take the probed record's id.
 BODIES: dict[str, Any] = {
@@ -80,6 +101,48 @@ BODIES: dict[str, Any] = {
     },
     "referral.entrypoints.http.transition_referral": {"action": "cancel", "reason": "other"},
     "referral.entrypoints.http.withdraw_consent": {"person_id": "00000000-0000-4000-8000-000000000001"},
+    # Exchange: a notification of a child to the caller's next partner country ({partner}); each probe drafts
+    # a case of its own. The seeded forms are sent, acknowledged, corrected and withdrawn (LAST) once each.
+    f"{X}draft_form": {
+        "form_type": "notification",
+        "recipient": "{partner}",
+        "legal_basis": "protection-of-vital-interests",
+        "subject": {
+            "age_group": "child",
+            "child_views": {"heard": True, "position": "agrees", "recorded_on": "2026-05-30"},
+        },
+        "content": {
+            "person": {
+                "given_names": ["Probe"],
+                "surnames": [SEED_SURNAME],
+                "date_of_birth": "2013",
+                "sex": "female",
+            },
+            "category": "potential-victim",
+            "links": ["national"],
+            "identified_on": "2026-05-28",
+        },
+    },
+    f"{X}correct_form": {
+        "content": {
+            "person": {
+                "given_names": ["Probe"],
+                "surnames": [SEED_SURNAME],
+                "date_of_birth": "2012",
+                "sex": "female",
+            },
+            "category": "potential-victim",
+            "links": ["national"],
+            "identified_on": "2026-05-28",
+        },
+    },
+    f"{X}withdraw_form": {"reason": "sent-in-error"},
+    f"{X}notify_consent_withdrawn": {
+        "scope": "cross-border-exchange",
+        "effective_on": "2026-06-01",
+        "legal_basis": "protection-of-vital-interests",
+    },
+    f"{X}link_identification_case": {"identification_case_id": "3f0c6a4e-9b1d-4c57-8f0e-2a6d9c1b7e55"},
     "identification.entrypoints.http.record_needs": {"needs": ["shelter"]},
     "identification.entrypoints.http.start_recovery_period": {},
     "identification.entrypoints.http.close_case": {"reason": "other"},
@@ -115,6 +178,7 @@ BODIES: dict[str, Any] = {
         ],
     },
 }
+BODIES[f"{X}validate_form"] = BODIES[f"{X}draft_form"]
 # Body fields that name a record (the scope of that record decides the answer, as for a path parameter).
 BODY_REFERENCES = {
     "identification.entrypoints.http.create_case": "person_id",
@@ -132,6 +196,8 @@ FIXED_PATH_VALUES = {"set_id": "regional", "version": "2026.1"}
 
 def purpose_for(url: str) -> str:
     """The X-Purpose a probe of `url` declares: each contract has its own purpose vocabulary."""
+    if "/v1/exchange/" in url:
+        return "cross-border-exchange"
     return "referral" if "/v1/referral/" in url else "identification"
 
 
@@ -158,6 +224,13 @@ LAST = {
     "identification.entrypoints.http.close_case",
     "identification.entrypoints.http.unmerge_person",
     "referral.entrypoints.http.transition_referral",
+    f"{X}withdraw_form",
+}
+# Operations that remove the record they name: once one probe removed it, the others find nothing (404).
+REMOVES = {f"{X}discard_draft"}
+# Operations no probe can bring to a 2xx, and why (the scope test still judges every refusal they answer).
+NEVER_SUCCEED_HERE = {
+    f"{X}send_reminder": "a reminder is for an overdue reply: tests/integration/test_exchange_api.py advances the clock",
 }
 # Complete bodies: every optional structure present, so that every enum a request may carry has a place in
 # them (the contract-enum test fails when a contract adds an enum these bodies cannot hold).
@@ -291,12 +364,17 @@ ROLE_USERS = {
 }
 
 
-def user_for(roles: list[str] | None, country: str = "al") -> str:
-    """A demo user allowed to call an operation with these x-roles (country-wide roles first)."""
+def user_for(roles: list[str] | None, country: str = "al", service: str | None = None) -> str:
+    """A demo user allowed to call an operation with these x-roles (in ROLE_USERS order) whose agency reaches
+    `service` (the realm gives each agency the audiences of the services it uses)."""
+    from tests.integration.scope_helpers import demo_users  # it imports this module
+
+    audiences = {user.username: user.audiences for user in demo_users()}
     for role in ROLE_USERS:
-        if role in (roles or []):
-            return f"{country}-{ROLE_USERS[role]}"
-    raise LookupError(f"no demo user holds any of {roles}")
+        username = f"{country}-{ROLE_USERS[role]}"
+        if role in (roles or []) and (service is None or f"{service}-api" in audiences.get(username, ())):
+            return username
+    raise LookupError(f"no demo user holds any of {roles} and reaches {service}")
 
 
 def resolve(document: dict[str, Any], node: Any, depth: int = 0) -> Any:

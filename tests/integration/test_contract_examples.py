@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ import httpx
 import pytest
 from openapi_schema_validator import OAS30Validator
 
-from tests.integration.contract_requests import PATH_KINDS, ROLE_USERS
+from tests.integration.contract_requests import PATH_KINDS, ROLE_USERS, path_kinds
 from tools.contracts import Operation, all_operations, load_contract
 from tools.problem_types import resolve
 
@@ -39,6 +40,7 @@ pytestmark = pytest.mark.integration
 PLACEHOLDER_ID = "00000000-0000-4000-8000-000000000000"
 P = "identification.entrypoints.http."
 R = "referral.entrypoints.http."
+X = "exchange.entrypoints.http."
 ORDER = [
     f"{P}list_indicator_sets",
     f"{P}get_indicator_set",
@@ -79,7 +81,23 @@ ORDER = [
     f"{R}transition_referral",
     f"{R}withdraw_consent",
     "referral.entrypoints.http.list_received_events",
-    "exchange.entrypoints.http.list_received_events",
+    f"{X}list_form_types",
+    f"{X}validate_form",
+    f"{X}draft_form",
+    f"{X}list_cases",
+    f"{X}get_case",
+    f"{X}link_identification_case",
+    f"{X}read_form",
+    f"{X}send_form",
+    f"{X}acknowledge_form",
+    f"{X}correct_form",
+    f"{X}discard_draft",
+    f"{X}send_reminder",
+    f"{X}withdraw_form",
+    f"{X}notify_consent_withdrawn",
+    f"{X}list_message_log",
+    f"{X}verify_message_log",
+    f"{X}list_received_events",
     "voluntary_return.entrypoints.http.list_received_events",
 ]
 # Body members that name a record, and which.
@@ -101,6 +119,7 @@ class Request:
     body: Any = None
     placeholders: list[str] = field(default_factory=list)  # kinds of the records the example names
     path_values: dict[str, str] = field(default_factory=dict)
+    path_kinds: dict[str, str] = field(default_factory=dict)  # the record kind each path parameter names
 
     @property
     def path(self) -> str:
@@ -114,7 +133,7 @@ def example_request(op: Operation) -> Request:
     document = load_contract(op.service)
     item = document["paths"][op.path]
     spec = item[op.method]
-    request = Request(op.method.upper(), op.path)
+    request = Request(op.method.upper(), op.path, path_kinds=path_kinds(op.operation_id, op.service, op.path))
     for parameter in [
         resolve(document, p) for p in [*item.get("parameters", []), *spec.get("parameters", [])]
     ]:
@@ -123,7 +142,7 @@ def example_request(op: Operation) -> Request:
         if parameter["in"] == "path":
             request.path_values[parameter["name"]] = text
             if value == PLACEHOLDER_ID:
-                request.placeholders.append(PATH_KINDS[parameter["name"]])
+                request.placeholders.append(request.path_kinds[parameter["name"]])
         elif parameter["in"] == "query":
             request.query[parameter["name"]] = text
         elif parameter["in"] == "header":
@@ -161,7 +180,7 @@ def substituted(request: Request, records: Mapping[str, str]) -> Request:
 
     changed = copy.deepcopy(request)
     changed.path_values = {
-        name: records[PATH_KINDS[name]] if value == PLACEHOLDER_ID else value
+        name: records[request.path_kinds[name]] if value == PLACEHOLDER_ID else value
         for name, value in request.path_values.items()
     }
     changed.body = fill(changed.body)
@@ -248,6 +267,12 @@ def remember(op: Operation, response: httpx.Response, records: dict[str, str], a
         records["provider"] = body["id"]
     elif op.operation_id == f"{R}create_referral":
         records["referral"] = body["id"]
+    elif op.operation_id == f"{X}draft_form":
+        records["exchange_case"] = records["exchange_draft_case"] = body["id"]
+        records["exchange_form"] = records["exchange_draft"] = response.headers["location"].rsplit("/", 1)[1]
+    elif op.operation_id == f"{X}correct_form":  # the correction is a draft: the discard example takes it
+        records["exchange_spare_case"] = body["id"]
+        records["exchange_spare"] = response.headers["location"].rsplit("/", 1)[1]
     elif name == "decide_category":
         listed = api.send(
             "al-coordinator",
@@ -297,6 +322,34 @@ def second_registration(api: Gateway) -> str:
     return str(response.json()["id"])
 
 
+# The exchange examples send AL's notification to ME (the recipient of the draft example); ME's officer acknowledges
+# it in ME's own record of the case, once the transport and ME's inbox have delivered it.
+RECIPIENT_USER = "me-contact-point"
+# Examples that a client sends correctly and the service refuses for a reason of state, with that answer.
+REFUSED_AS_EXPECTED = {
+    # a reminder is for an overdue reply; the story's notification was sent a moment ago
+    f"{X}send_reminder": (409, "reply_not_overdue"),
+}
+
+
+def received_copy(api: Gateway, records: dict[str, str]) -> None:
+    """ME's record of the story's case, as its inbox stored it (polled: delivery is asynchronous)."""
+    sent = api.send("al-coordinator", Request("GET", f"/v1/exchange/cases/{records['exchange_case']}"))
+    assert sent.status_code == 200, sent.text
+    reference = sent.json()["reference"]
+    deadline = time.monotonic() + 60
+    while True:
+        listed = api.send(RECIPIENT_USER, Request("GET", "/v1/exchange/cases", {"limit": "200"}))
+        assert listed.status_code == 200, listed.text
+        arrived = [case for case in listed.json()["items"] if case["reference"] == reference]
+        if arrived or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert arrived, f"the notification {reference} never reached ME"
+    records["exchange_received_case"] = arrived[0]["id"]
+    records["exchange_received"] = records["exchange_form"]
+
+
 def test_every_example_request_is_accepted(running_platform: Any) -> None:
     operations = {op.operation_id: op for op in all_operations()}
     assert set(ORDER) == set(operations), (
@@ -318,6 +371,9 @@ def test_every_example_request_is_accepted(running_platform: Any) -> None:
             # A version is published once: the example's own version would be 409 the second time.
             request.body = {**request.body, "version": unpublished_version(api, user)}
             request.headers["Idempotency-Key"] = f"example-{uuid.uuid4()}"
+        if operation_id == f"{X}acknowledge_form":
+            user = RECIPIENT_USER
+            received_copy(api, records)
         if request.placeholders:
             as_is = api.send(user, request)
             if as_is.status_code != 404 or as_is.headers.get("content-type") != "application/problem+json":
@@ -330,6 +386,14 @@ def test_every_example_request_is_accepted(running_platform: Any) -> None:
                 failures.append(f"{op.label}: the problem has no Content-Language")
             request = substituted(request, records)
         response = api.send(user, request)
+        if operation_id in REFUSED_AS_EXPECTED:
+            status, code = REFUSED_AS_EXPECTED[operation_id]
+            codes = [e.get("code") for e in response.json().get("errors", [])] if response.content else []
+            if response.status_code != status or code not in codes:
+                failures.append(
+                    f"{op.label}: {response.status_code} {response.text[:300]}, expected {status} {code}"
+                )
+            continue
         if not 200 <= response.status_code < 300:
             failures.append(f"{op.label}: {response.status_code} {response.text[:300]}")
             continue

@@ -178,7 +178,7 @@ def probes(platform: Any, records: dict[str, str]) -> Iterator[Probe]:
             "referral_id",
         ):  # records it need not own
             path = path.replace("{" + name + "}", str(uuid.uuid4()))
-        token = platform.token(user_for(op.roles)).encode()
+        token = platform.token(user_for(op.roles, service=op.service)).encode()
         headers = {
             b"Authorization": b"Bearer " + token,
             b"X-Purpose": purpose_for(path).encode(),

@@ -41,12 +41,15 @@ from tests.integration.contract_requests import (
     FIXED_PATH_VALUES,
     ID,
     LAST,
+    NEVER_SUCCEED_HERE,
     PATH_KINDS,
     QUERIES,
+    REMOVES,
     RULE_DECIDED,
     SEED_AGENCIES,
     SEED_MUNICIPALITY,
     SEED_SURNAME,
+    path_kinds,
 )
 from tests.integration.platform_helpers import CONSUMING_SERVICES
 from tests.integration.scope_helpers import Caller, DemoUser, Tokens, demo_users, ids_in, owner_countries
@@ -93,7 +96,7 @@ def _ok(response: httpx.Response, *expected: int) -> dict[str, Any]:
     return dict(response.json())
 
 
-def _seed_country(call: Caller, urls: dict[str, str], country: str, seed: Seed) -> None:
+def _seed_country(call: Caller, urls: dict[str, str], country: str, countries: list[str], seed: Seed) -> None:
     direct, prefix = urls["identification"], country.lower()
     for channel, (user_suffix, agency) in itertools.product(CHANNELS, SEED_AGENCIES.items()):
         user = f"{prefix}-{user_suffix}"
@@ -137,6 +140,7 @@ def _seed_country(call: Caller, urls: dict[str, str], country: str, seed: Seed) 
         seed.records[channel][country]["spare_person"][SEED_AGENCIES["police"]] = kept["id"]
         seed.owned[country] |= {kept["id"], kept["case_id"]}
         _seed_referral(call, urls["referral"], country, channel, seed)
+        _seed_exchange(call, urls["exchange"], country, _next_country(country, countries), channel, seed)
 
 
 def _seed_referral(call: Caller, referral: str, country: str, channel: str, seed: Seed) -> None:
@@ -162,6 +166,52 @@ def _seed_referral(call: Caller, referral: str, country: str, channel: str, seed
     records["provider"][police] = provider["id"]
     records["referral"][police] = proposal["id"]
     seed.owned[country] |= {provider["id"], proposal["id"]}
+
+
+EXCHANGE = "/v1/exchange"
+EXCHANGE_AGENCY = "coordinator-office"  # the exchange records of a country belong to its coordinator's office
+
+
+def _seed_exchange(call: Caller, exchange: str, country: str, partner: str, channel: str, seed: Seed) -> None:
+    """Three notifications of the contact point to the next partner country: one sent (read, corrected and
+    withdrawn by the probes; its partner acknowledges it), one draft for the send probes, one for the discard
+    probes."""
+    user, records = f"{country.lower()}-contact-point", seed.records[channel][country]
+    body = _fill(BODIES["exchange.entrypoints.http.draft_form"], {"partner": partner})
+    for kind in ("exchange", "exchange_draft", "exchange_spare"):
+        drafted = call(user, "POST", f"{exchange}{EXCHANGE}/drafts", body)
+        case = _ok(drafted, 201)
+        form_id = drafted.headers["location"].rsplit("/", 1)[1]
+        records[f"{kind}_case"][EXCHANGE_AGENCY] = case["id"]
+        records[kind if kind != "exchange" else "exchange_form"][EXCHANGE_AGENCY] = form_id
+        seed.owned[country].add(case["id"])  # form ids are shared with the partner: not the country's alone
+        if kind == "exchange":
+            sent = f"{exchange}{EXCHANGE}/cases/{case['id']}/forms/{form_id}/send"
+            records["exchange_reference"][EXCHANGE_AGENCY] = _ok(call(user, "POST", sent, {}), 200)[
+                "reference"
+            ]
+
+
+def _collect_received(call: Caller, exchange: str, country: str, sender: str, seed: Seed) -> None:
+    """The partner's sent notification as it arrived in `country` (through the transport and the inbox), per
+    channel: the form the acknowledge probes take."""
+    user = f"{country.lower()}-contact-point"
+    for channel in CHANNELS:
+        sent = seed.records[channel][sender]
+        reference = sent["exchange_reference"][EXCHANGE_AGENCY]
+        form_id = sent["exchange_form"][EXCHANGE_AGENCY]
+        deadline = time.monotonic() + 60
+        while True:
+            page = _ok(call(user, "GET", f"{exchange}{EXCHANGE}/cases", params={"limit": 200}), 200)
+            arrived = [c for c in page["items"] if c["reference"] == reference]
+            if arrived or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert arrived, f"{sender}'s notification {reference} never reached {country}"
+        records = seed.records[channel][country]
+        records["exchange_received_case"][EXCHANGE_AGENCY] = arrived[0]["id"]
+        records["exchange_received"][EXCHANGE_AGENCY] = form_id
+        seed.owned[country].add(arrived[0]["id"])
 
 
 def _seed_access_request(call: Caller, direct: str, country: str, records: Any, seed: Seed) -> None:
@@ -263,9 +313,10 @@ def probes(users: list[DemoUser], seed: Seed, urls: dict[str, str], countries: l
     result: list[Probe] = []
     unique = itertools.count(1)
     for user, op in itertools.product(users, all_operations()):
-        names = [n for n in PATH_KINDS if "{" + n + "}" in op.path]
+        named = path_kinds(op.operation_id, op.service, op.path)
+        names = list(named)
         reference = BODY_REFERENCES.get(op.operation_id)
-        kinds = [PATH_KINDS[n] for n in names] + ([PATH_KINDS[reference]] if reference else [])
+        kinds = [named[n] for n in names] + ([PATH_KINDS[reference]] if reference else [])
         targets: list[tuple[str, str] | None] = list(_targets(user, countries)) if kinds else [None]
         if "notification" in kinds:  # one notification per country is enough
             targets = [t for t in targets if t is not None and t[1] == SEED_AGENCIES["police"]]
@@ -275,8 +326,10 @@ def probes(users: list[DemoUser], seed: Seed, urls: dict[str, str], countries: l
             if target is not None:
                 kind = kinds[0]
                 owner = _target_of(seed, kind, target, channel)
-                for name in [*names, *([reference] if reference else [])]:
-                    ids[name] = _record(seed, PATH_KINDS[name], owner, channel)
+                for name in names:
+                    ids[name] = _record(seed, named[name], owner, channel)
+                if reference:
+                    ids[reference] = _record(seed, PATH_KINDS[reference], owner, channel)
             path = op.path
             for name, value in {**FIXED_PATH_VALUES, **ids}.items():
                 path = path.replace("{" + name + "}", value)
@@ -296,9 +349,12 @@ def probes(users: list[DemoUser], seed: Seed, urls: dict[str, str], countries: l
                 ids = {**ids, "seed_municipality": SEED_MUNICIPALITY.get(user.country or "", "AL-TIR")}
             if "{spare_person_id}" in json.dumps(template) and owner is not None:
                 ids = {**ids, "spare_person_id": _record(seed, "spare_person", owner, channel)}
+            if "{partner}" in json.dumps(template):
+                ids = {**ids, "partner": _next_country(user.country or countries[0], countries)}
             if "{unique}" in json.dumps(template):
                 ids = {**ids, "unique": str(next(unique))}
-            body = _fill(template, ids) if op.method in ("post", "patch", "put") else None
+            has_body = op.method in ("post", "patch", "put") and "requestBody" in op.spec
+            body = _fill(template, ids) if has_body else None
             params = QUERIES.get(op.operation_id) or ({"limit": 200} if _has_limit(op) else None)
             result.append(Probe(user, op, channel, owner, base + path, body, params))
     return result
@@ -323,6 +379,11 @@ def expected(probe: Probe) -> str:
     return "ok"
 
 
+def _gone(op: Operation, status: int) -> bool:
+    """A 404 from an operation that removes its record (REMOVES): an earlier probe removed it."""
+    return status == 404 and op.operation_id in REMOVES
+
+
 def violations(outcome: Outcome, foreign: set[str]) -> list[str]:
     probe, status = outcome.probe, outcome.status
     user, op = probe.user, probe.op
@@ -335,9 +396,9 @@ def violations(outcome: Outcome, foreign: set[str]) -> list[str]:
         problems.append(f"{where}: expected {want}")
     elif want == "ok" and not 200 <= status < 300:
         problems.append(f"{where}: expected a 2xx")
-    elif want == "allowed" and status not in (200, 201, 409, 422):
+    elif want == "allowed" and status not in (200, 201, 204, 409, 422) and not _gone(op, status):
         problems.append(f"{where}: expected 2xx/409/422")
-    elif want == "rule" and status not in (200, 201, 403, 404, 409, 422):
+    elif want == "rule" and status not in (200, 201, 204, 403, 404, 409, 422):
         problems.append(f"{where}: expected 2xx/403/404/409/422")
     if 200 <= status < 300 and op.spec.get("x-personal-data") and "analyst" in user.roles:
         problems.append(f"{where}: an analyst received personal data")
@@ -379,9 +440,11 @@ def test_every_operation_with_every_country_and_role(running_platform: Any, pool
     call = Caller(tokens)
     try:
         seed = Seed()
-        list(pool.map(lambda c: _seed_country(call, platform.urls, c, seed), countries))
+        list(pool.map(lambda c: _seed_country(call, platform.urls, c, countries, seed), countries))
         for country in countries:
             _collect_owned(call, platform.urls, country, seed)
+            sender = countries[(countries.index(country) - 1) % len(countries)]
+            _collect_received(call, platform.urls["exchange"], country, sender, seed)
 
         all_probes = probes(users, seed, platform.urls, countries)
         first = [p for p in all_probes if p.op.operation_id not in LAST]
@@ -410,7 +473,7 @@ def test_every_operation_with_every_country_and_role(running_platform: Any, pool
     succeeded = Counter((o.probe.op.operation_id, o.probe.channel) for o in outcomes if 200 <= o.status < 300)
     for op in all_operations():
         for channel in CHANNELS:
-            if not succeeded[(op.operation_id, channel)]:
+            if not succeeded[(op.operation_id, channel)] and op.operation_id not in NEVER_SUCCEED_HERE:
                 problems.append(f"{op.label} [{channel}]: no caller ever got a 2xx (the probe is wrong)")
     users_per_op = {(o.probe.op.operation_id, o.probe.user.username) for o in outcomes}
     assert len(users_per_op) == len(all_operations()) * len(users)

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
+import time
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -23,6 +25,9 @@ from devstack.pytest_plugin import ServerHandle
 from devstack.run import Supervised, platform_processes
 
 DEMO_PASSWORD = "thb-local-demo-1"  # local realm only (realm/README.md)
+# A login costs Keycloak a password hash (the slowest call a test makes), so one token per user is reused for
+# this long; the realm's tokens live 300 s (realm/base-realm.json), so a reused one is never near its expiry.
+TOKEN_REUSE_S = 120.0
 
 
 def _ready(url: str) -> bool:
@@ -36,6 +41,8 @@ class Platform:
     processes: dict[str, Supervised]
     logs: Path
     env: dict[str, str]
+    _tokens: dict[str, tuple[float, str]] = field(default_factory=dict, repr=False)
+    _token_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def gateway(self) -> str:
@@ -45,7 +52,18 @@ class Platform:
     def issuer(self) -> str:
         return self.env["OIDC_ISSUER"]
 
-    def token(self, username: str) -> str:
+    def token(self, username: str, *, fresh: bool = False) -> str:
+        """An access token of a demo user: the one fetched in the last TOKEN_REUSE_S seconds unless `fresh`.
+        Logins are serialised, as Keycloak refuses a second login of a user while the first is in flight."""
+        with self._token_lock:
+            cached = self._tokens.get(username)
+            if not fresh and cached and time.monotonic() - cached[0] < TOKEN_REUSE_S:
+                return cached[1]
+            token = self._login(username)
+            self._tokens[username] = (time.monotonic(), token)
+            return token
+
+    def _login(self, username: str) -> str:
         response = httpx.post(
             f"{self.issuer}/protocol/openid-connect/token",
             data={

@@ -5,12 +5,18 @@ offset only after its handler returned (the handler's durable write, normally th
 so a crash redelivers and the inbox makes the second delivery a no-op. A record the handler keeps failing on,
 or one that is not a valid event at all, goes to `<topic>.dlt` with headers saying where it came from and why,
 and the partition moves on.
+
+Not every record is a CloudEvent: a topic whose records are opaque bytes (the exchange's sealed envelopes) is
+consumed with a raw handler (`ConsumerLoop(raw_handlers={topic: handler})`), under the same contract (commit
+after the handler returned, bounded retries, DLT). In asyncapi.yaml the event types are the messages with the
+`cloudEventBinary` trait; other messages (dead letters, envelopes) name no event type.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
 import threading
 import time
@@ -32,7 +38,7 @@ from prometheus_client import Counter, Gauge
 
 import thb_contracts
 from plumbing.events import MalformedEvent, from_kafka
-from plumbing.telemetry_kafka import consumer_span
+from plumbing.telemetry_kafka import consumer_span, current_traceparent, inject_headers, producer_span
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +74,8 @@ class TopicSpec:
     partitions: int
     retention_ms: int
     dead_letter_of: str | None = None
+    # The topic's `max.message.bytes` (`x-max-message-bytes`); None: the broker's default (about 1 MB).
+    max_message_bytes: int | None = None
 
 
 def asyncapi_path() -> Path:
@@ -92,12 +100,16 @@ def load_topics(path: Path | None = None) -> list[TopicSpec]:
         retention = channel.get("x-retention-ms")
         if not isinstance(retention, int) or retention <= 0:
             raise ValueError(f"channel {channel['address']} must state a finite x-retention-ms")
+        largest = channel.get("x-max-message-bytes")
+        if largest is not None and (not isinstance(largest, int) or largest <= 0):
+            raise ValueError(f"channel {channel['address']}: x-max-message-bytes must be a positive integer")
         specs.append(
             TopicSpec(
                 name=channel["address"],
                 partitions=int(channel.get("x-partitions", 1)),
                 retention_ms=retention,
                 dead_letter_of=channel.get("x-dead-letter-of"),
+                max_message_bytes=largest,
             )
         )
     return specs
@@ -115,6 +127,15 @@ def event_types(topic: str, path: Path | None = None) -> list[str]:
     )
 
 
+CLOUD_EVENT_TRAIT = "#/components/messageTraits/cloudEventBinary"
+
+
+def is_event_message(message: Mapping[str, Any]) -> bool:
+    """An event type of asyncapi.yaml: a message with the CloudEvents binary trait (a dead letter or an opaque
+    record, such as the exchange's sealed envelope, is none)."""
+    return any(trait.get("$ref") == CLOUD_EVENT_TRAIT for trait in message.get("traits") or ())
+
+
 @cache
 def _event_topics(path: Path) -> dict[str, str]:
     doc = _asyncapi(path)
@@ -123,7 +144,7 @@ def _event_topics(path: Path) -> dict[str, str]:
     for channel in doc["channels"].values():
         for ref in (channel.get("messages") or {}).values():
             message = messages[ref["$ref"].rsplit("/", 1)[-1]]
-            if not channel.get("x-dead-letter-of"):
+            if not channel.get("x-dead-letter-of") and is_event_message(message):
                 mapping[message["name"]] = channel["address"]
     return mapping
 
@@ -139,10 +160,7 @@ def ensure_topics(
         if not missing:
             return []
         request = {
-            name: {
-                "num_partitions": wanted[name].partitions,
-                "configs": {"retention.ms": str(wanted[name].retention_ms), "cleanup.policy": "delete"},
-            }
+            name: {"num_partitions": wanted[name].partitions, "configs": _configs(wanted[name])}
             for name in missing
         }
         try:
@@ -152,6 +170,13 @@ def ensure_topics(
         return missing
     finally:
         admin.close()
+
+
+def _configs(spec: TopicSpec) -> dict[str, str]:
+    configs = {"retention.ms": str(spec.retention_ms), "cleanup.policy": "delete"}
+    if spec.max_message_bytes is not None:
+        configs["max.message.bytes"] = str(spec.max_message_bytes)
+    return configs
 
 
 # --------------------------------------------------------------------------------------------- producer
@@ -188,6 +213,77 @@ def make_producer(
     }
     config.update(overrides)
     return KafkaProducer(**config)
+
+
+class LazyProducer:
+    """One producer for the threads of one process, made on first use: for code that hands a record to Kafka
+    from a request or a job and must know, when `send` returns, that the broker has it.
+
+    - `factory` makes the KafkaProducer (e.g. `partial(make_producer, bootstrap, client_id=...)`); nothing
+      touches the network before the first `send`, so it may be built before a fork (gunicorn) and used after:
+      a process that did not make the producer (a forked child) makes its own and never uses the inherited one.
+    - `send` waits for the acknowledgement (acks=all with make_producer) at most `send_timeout_s`, and raises
+      whatever failed (a KafkaError: KafkaTimeoutError, KafkaConnectionError when no broker answers ...).
+      After a failure the producer is closed and the next `send` makes a fresh one.
+    - Each send runs in a PRODUCER span continuing the caller's trace (or `traceparent`), and the record carries
+      that span's `traceparent` header (plumbing.telemetry_kafka).
+    """
+
+    def __init__(self, factory: Callable[[], KafkaProducer], *, send_timeout_s: float = 20.0) -> None:
+        self.factory = factory
+        self.send_timeout_s = send_timeout_s
+        self._producer: KafkaProducer | None = None
+        self._pid: int | None = None
+        self._lock = threading.Lock()
+
+    def send(
+        self,
+        topic: str,
+        value: bytes | None,
+        *,
+        key: bytes | None = None,
+        headers: Sequence[tuple[str, bytes]] = (),
+        traceparent: str | None = None,
+    ) -> Any:
+        """Send one record and wait for the broker's acknowledgement; returns its RecordMetadata."""
+        producer = self._get()
+        try:
+            with producer_span(topic, traceparent or current_traceparent()):
+                future = producer.send(topic, key=key, value=value, headers=inject_headers(list(headers)))
+                return future.get(timeout=self.send_timeout_s)
+        except Exception:
+            self._drop(producer)
+            raise
+
+    def _get(self) -> KafkaProducer:
+        with self._lock:
+            producer = self._producer
+            if producer is None or self._pid != os.getpid():
+                # None yet, or inherited from a parent process: that one is never used nor closed here.
+                self._producer = None
+                producer = self._producer = self.factory()
+                self._pid = os.getpid()
+            return producer
+
+    def _drop(self, failed: KafkaProducer) -> None:
+        with self._lock:
+            ours = self._producer is failed  # else another thread replaced it already
+            if ours:
+                self._producer = None
+        if not ours:
+            return
+        try:
+            failed.close(timeout=1)
+        except Exception as exc:  # noqa: BLE001 - closing a broken producer may fail; it is replaced anyway
+            log.debug("closing producer failed: %s", type(exc).__name__)
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        """Flush and close the producer of this process, if it made one."""
+        with self._lock:
+            producer, self._producer = self._producer, None
+            own = self._pid == os.getpid()
+        if producer is not None and own:
+            producer.close(timeout=timeout_s)
 
 
 # --------------------------------------------------------------------------------------------- errors
@@ -249,6 +345,26 @@ Handler = Callable[[dict[str, Any]], Any]
 Handlers = Mapping[str, Handler]
 
 
+@dataclass(frozen=True)
+class RawRecord:
+    """A record as it came off a topic whose records are not CloudEvents, for that topic's raw handler."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes | None], ...]
+
+
+# A raw handler gets every record of its topic, unparsed. Like an event handler it makes its effect durable (and
+# apply-once) before returning; a record it refuses for good it logs and returns from (committed, not retried).
+# It may return an outcome code (`stored`, `duplicate`, `refused-forged`: lower case, from a small fixed set),
+# counted as the `outcome` of kafka_consumer_records_total instead of `applied`.
+RawHandler = Callable[[RawRecord], Any]
+OUTCOME = re.compile(r"[a-z][a-z0-9-]{0,39}")
+
+
 class ConsumerLoop:
     """Consume `topics` as `group_id`, hand each valid event envelope to its handler, commit after it returned.
 
@@ -264,6 +380,10 @@ class ConsumerLoop:
     - A raising handler is retried `max_attempts` times in all, with exponential backoff from `backoff_s` up
       to `max_backoff_s`; then the raw record goes to `<topic>.dlt` and its offset is committed.
     - A record that is not a valid event (headers, JSON, schema) goes to the DLT at once.
+    - `raw_handlers` `{topic: handler}`: records of those topics (subscribed as well) are not CloudEvents; each
+      goes unparsed (`RawRecord`) to its topic's handler, with the same span, retries, DLT and commit; the
+      outcome code it may return is counted (kafka_consumer_records_total) instead of `applied`.
+      `producer_options` go to the DLT producer (make_producer), e.g. a `max_request_size` for large records.
     - If the DLT itself cannot be written (broker down), nothing is committed: the loop seeks back and tries
       the record again later, so nothing is lost.
     - stop() (also on SIGTERM/SIGINT when run() installs handlers) ends the loop after the current record.
@@ -288,13 +408,17 @@ class ConsumerLoop:
         client_id: str | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         consumer_config: dict[str, Any] | None = None,
+        raw_handlers: Mapping[str, RawHandler] | None = None,
+        producer_options: Mapping[str, Any] | None = None,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
-        self.topics = list(topics)
+        self.raw_handlers: dict[str, RawHandler] = dict(raw_handlers or {})
+        self.topics = list(topics) + [topic for topic in self.raw_handlers if topic not in topics]
         self.group_id = group_id
         self.handlers: Handlers | None = handler if isinstance(handler, Mapping) else None
         self.handler: Handler | None = None if isinstance(handler, Mapping) else handler
+        self._producer_options = dict(producer_options or {})
         self.bootstrap = bootstrap
         self.max_attempts = max_attempts
         self.backoff_s = backoff_s
@@ -351,7 +475,9 @@ class ConsumerLoop:
                 self._consumer = KafkaConsumer(**self._consumer_config)
                 self._consumer.subscribe(self.topics)
                 if self._producer is None:
-                    self._producer = make_producer(self.bootstrap, client_id=f"{self.group_id}-dlt")
+                    self._producer = make_producer(
+                        self.bootstrap, client_id=f"{self.group_id}-dlt", **self._producer_options
+                    )
                 return True
             except KafkaError as exc:
                 log.warning("kafka not reachable (%s); retrying in %.1fs", type(exc).__name__, delay)
@@ -403,6 +529,12 @@ class ConsumerLoop:
     def _process(self, record: Any) -> bool:
         """True when the record is done (applied or dead-lettered) and may be committed."""
         headers = list(record.headers or [])
+        raw = self.raw_handlers.get(record.topic)
+        if raw is not None:
+            view = RawRecord(
+                record.topic, record.partition, record.offset, record.key, record.value, tuple(headers)
+            )
+            return self._apply(record, headers, lambda: raw(view), None)
         try:
             envelope = from_kafka(record.key, record.value, headers)
         except MalformedEvent as exc:
@@ -419,12 +551,18 @@ class ConsumerLoop:
             )
             CONSUMED.labels(self.group_id, record.topic, "skipped").inc()
             return True
+        return self._apply(record, headers, lambda: handler(envelope), envelope["type"])
+
+    def _apply(
+        self, record: Any, headers: list[Any], call: Callable[[], Any], event_type: str | None
+    ) -> bool:
+        """Run the handler call with retries; True when it returned or the record was dead-lettered."""
         delay = self.backoff_s
         for attempt in range(1, self.max_attempts + 1):
             try:
-                with consumer_span(record.topic, record.partition, record.offset, headers, envelope["type"]):
-                    handler(envelope)
-                CONSUMED.labels(self.group_id, record.topic, "applied").inc()
+                with consumer_span(record.topic, record.partition, record.offset, headers, event_type):
+                    result = call()
+                CONSUMED.labels(self.group_id, record.topic, self._outcome(record.topic, result)).inc()
                 return True
             except Exception as exc:  # noqa: BLE001 - any handler failure is retried, then dead-lettered
                 log.warning(
@@ -444,6 +582,12 @@ class ConsumerLoop:
                     return False  # stopping: leave it uncommitted, the next run retries it
                 delay = min(delay * 2, self.max_backoff_s)
         return False
+
+    def _outcome(self, topic: str, result: Any) -> str:
+        """`applied`, or what a raw handler says it did (a code from a small fixed set, e.g. `duplicate`)."""
+        if topic in self.raw_handlers and isinstance(result, str) and OUTCOME.fullmatch(result):
+            return result
+        return "applied"
 
     def handler_for(self, event_type: str) -> Handler | None:
         """The handler of `event_type` (the table's entry, or the one handler), None when it is skipped."""

@@ -17,7 +17,7 @@ table — and calls `run_relay` or `run_consumer`. Both start the same way and r
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import partial
 from typing import Any
 
@@ -27,7 +27,15 @@ from pymongo.database import Database
 
 from plumbing import mongo, telemetry, worker_endpoints
 from plumbing.config import Settings
-from plumbing.kafka import ConsumerLoop, Handlers, ensure_topics, make_producer
+from plumbing.kafka import (
+    ConsumerLoop,
+    Handlers,
+    RawHandler,
+    TopicSpec,
+    ensure_topics,
+    load_topics,
+    make_producer,
+)
 from plumbing.logging import configure_logging
 from plumbing.outbox import Relay
 
@@ -79,15 +87,20 @@ def run_consumer(
     handlers: Callable[[Database], Handlers],
     *,
     settings: Settings | None = None,
+    raw_handlers: Mapping[str, RawHandler] | None = None,
+    extra_topics: Sequence[TopicSpec] = (),
     **loop_options: Any,
 ) -> None:
     """Consume `topics` as the consumer group `service` until SIGTERM/SIGINT. `handlers(database)` builds the
     handler table `{event type: handler}` once the database is registered; types without an entry are skipped
-    (plumbing.kafka.ConsumerLoop). `loop_options` go to ConsumerLoop (max_attempts, backoff_s, ...)."""
+    (plumbing.kafka.ConsumerLoop). `raw_handlers` `{topic: handler}` consume topics whose records are not
+    CloudEvents (subscribed too). `extra_topics` are created at start besides asyncapi.yaml's (topics derived
+    from configuration). `loop_options` go to ConsumerLoop (max_attempts, backoff_s, producer_options, ...)."""
     settings, database, bootstrap = start(service, settings)
-    ensure_topics(
-        bootstrap
-    )  # a consumer subscribing to a missing topic would wait for metadata: fail, restart
-    loop = ConsumerLoop(list(topics), service, handlers(database), bootstrap, **loop_options)
+    # A consumer subscribing to a missing topic would wait for metadata: fail, restart.
+    ensure_topics(bootstrap, [*load_topics(), *extra_topics])
+    loop = ConsumerLoop(
+        list(topics), service, handlers(database), bootstrap, raw_handlers=raw_handlers, **loop_options
+    )
     worker_endpoints.serve(loop.ready)
     loop.run()

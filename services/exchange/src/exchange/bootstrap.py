@@ -1,6 +1,9 @@
 """Wiring: settings, platform configuration, keys (with the country keys), the form catalogue, Mongo, the
-message log and the access log. The HTTP entry points and the transport consumer of the next slice build on
-`build_runtime`; the skeleton's entry points do not use it yet."""
+message log, the access log and the transport. Every process builds on `build_runtime`: the API, the consumer
+(entrypoints/consumer.py: the inboxes) and the relay (entrypoints/relay.py: envelopes left undelivered).
+
+The transport is Kafka's (adapters/kafka_transport.py) whenever KAFKA_BOOTSTRAP_SERVERS is set (always outside
+local mode); its producer connects on the first delivery, after any fork. Tests pass their own transport."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from pymongo import ReturnDocument
 
 from exchange.adapters.documents import ExchangeCounter
 from exchange.adapters.envelope import EnvelopeSealer
+from exchange.adapters.kafka_transport import KafkaTransport
 from exchange.adapters.message_log import MongoMessageLog
 from exchange.adapters.sealing import ContentSealer
 from exchange.adapters.transport import HeldTransport, Transport
@@ -50,6 +54,13 @@ def scoped(clock: Clock, document_class: type, caller: Caller) -> Any:
     return ScopedRepository(document_class, caller, clock)
 
 
+def transport_from(settings: Settings) -> Transport:
+    """The Kafka transport of this process; without Kafka (local mode only) envelopes are held in `outgoing`."""
+    if not settings.kafka_bootstrap_servers:
+        return HeldTransport()
+    return KafkaTransport.connect(settings.kafka_bootstrap_servers, client_id=f"{SERVICE}-transport")
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -80,7 +91,7 @@ def build_runtime(
         repository=partial(scoped, clock),
         next_sequence=next_sequence,
         envelopes=EnvelopeSealer(CountryKeys.from_keyset(keys, config.countries)),
-        transport=transport or HeldTransport(),
+        transport=transport or transport_from(settings),
         message_log=MongoMessageLog(mongo.get_database()),
         contents=ContentSealer(cipher),
         record_read=record_read,

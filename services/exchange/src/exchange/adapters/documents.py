@@ -5,6 +5,10 @@
 content sealed apart under the owning country's data key (`contents`), the envelope ids already received (replay
 detection), the envelopes still to be delivered (`outgoing`) and the link to the country's own identification
 case, which never leaves the country.
+
+The relay finds records with envelopes waiting by `outgoing.recipient` (indexed; an equality per partner country,
+so its query reads only those records: adapters/undelivered.py) and claims one at a time with
+`delivery_lease_until` (written only by the relay's find-and-modify, never by a command).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ class ExchangeCaseDocument(OwnedDocument):
             {"fields": ["owner_country", "reference"], "unique": True},
             {"fields": ["received_envelopes"]},
             {"fields": ["forms.draft_key"]},
+            {"fields": ["outgoing.recipient"]},
         ],
     }
     RETENTION_CLASS: ClassVar[str | None] = "exchange-message"
@@ -37,6 +42,8 @@ class ExchangeCaseDocument(OwnedDocument):
     received_envelopes = ListField(StringField())
     # envelopes written with the send and not yet handed to the transport: {envelope_id, recipient, token}
     outgoing = ListField(DictField())
+    # The relay's claim on this record while it delivers `outgoing` (adapters/undelivered.py); None when free.
+    delivery_lease_until = DateTimeField(null=True)
     identification_case_id = StringField(null=True)
 
 

@@ -2,15 +2,16 @@
 
 `DomainError` is a `plumbing.errors.RuleViolation`: the app factory answers it 422 with one {pointer, code} per
 broken rule (pointers into the request body). `InvalidTransition` is a `plumbing.errors.Conflict` (409): the
-action is not allowed in the form's or the case's current state. Messages are for developers and never carry
-submitted values.
+action is not allowed in the form's or the case's current state. `NotPermitted` is a `plumbing.errors.OutOfScope`
+(403): the caller sees the case, but the catalogue gives her roles no part in this form type's step. Each carries
+its stable `code` into the problem's `errors`. Messages are for developers and never carry submitted values.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from plumbing.errors import ConfigError, Conflict, RuleViolation, Violation
+from plumbing.errors import ConfigError, Conflict, OutOfScope, RuleViolation, Violation
 
 ErrorDetail = Violation
 
@@ -42,6 +43,14 @@ def violation(code: str, pointer: str = "") -> DomainError:
 
 class InvalidTransition(Conflict):
     """The action is not allowed in the current state (-> 409). `code` is stable, e.g. `form_not_draft`."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+class NotPermitted(OutOfScope):
+    """The form type's roles do not include the caller's (-> 403). `code` is stable, e.g. `role_may_not_send`."""
 
     def __init__(self, code: str) -> None:
         super().__init__(code)

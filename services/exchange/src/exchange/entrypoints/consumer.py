@@ -1,14 +1,52 @@
-"""The exchange service's consumer process (skeleton): `python -m exchange.entrypoints.consumer`.
+"""The exchange service's consumer process: `python -m exchange.entrypoints.consumer`.
 
-What is its own: the topics and the handler table. Running it is plumbing.worker.run_consumer."""
+One consumer group (`exchange`), one loop (plumbing.worker.run_consumer), two kinds of records:
 
+- identification events (`TOPICS`), each recorded once in the received-events inbox (`handlers`);
+- every configured country's inbox topic (`exchange.inbox.<country>`, `inbox_handlers`): each record is a sealed
+  envelope, not a CloudEvent, so it goes unparsed to a raw handler (plumbing.kafka.RawRecord), which calls
+  `receiving.receive_envelope(deps, country, token)` for the country the topic belongs to.
+
+What happens to an envelope and its offset (the offset is committed only once the handler returned):
+
+- stored, or a duplicate (a redelivery or a replay: the envelope id was received before, nothing new stored):
+  returned, so committed after the store;
+- refused for good (`malformed`, `not-addressed-to-us`, `undecryptable`, `forged`, `re-addressed`,
+  `invalid-content`; a value that is not ASCII is `malformed`): nothing stored, logged with the reason and the
+  routing only (countries, envelope id, topic position), counted (`refused-<reason>`), and committed: no
+  poison loop, no DLT
+  (replaying a forgery cannot help);
+- `inapplicable` (signed and addressed to us, but about a form this country does not hold or cannot change
+  now): raised, so retried with back-off and then dead-lettered to `exchange.inbox.<c>.dlt`, for an operator to
+  replay (`python -m plumbing.cli.replay_dlt`) once the form it is about has arrived;
+- any other failure (Mongo unreachable, a write conflict): raised, retried, then dead-lettered; never
+  committed before the store or the dead letter (at least once).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from functools import partial
 from typing import Any
 
 from exchange.adapters import received_events
-from plumbing.kafka import Handlers, event_types
+from exchange.adapters.envelope import EnvelopeRefused, routing
+from exchange.adapters.kafka_transport import PRODUCER_OPTIONS, inbox_topic, inbox_topic_specs
+from exchange.bootstrap import build_runtime
+from exchange.service_layer import receiving
+from exchange.service_layer.deps import Deps
+from plumbing.kafka import Handlers, RawHandler, RawRecord, event_types, load_topics
 from plumbing.worker import run_consumer
 
+log = logging.getLogger(__name__)
+
 TOPICS = ("identification.events.v1",)
+# Refusals worth another attempt and then an operator: the envelope is genuine but arrived before what it is about.
+RETRIED = frozenset({"inapplicable"})
+# What a routing header may show in a log line (it is readable without keys, so anyone could have written it).
+_COUNTRY = re.compile(r"^[A-Z]{2}$")
+_ENVELOPE_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
 def handlers(database: Any) -> Handlers:
@@ -17,8 +55,84 @@ def handlers(database: Any) -> Handlers:
     return {event_type: inbox.record_once for topic in TOPICS for event_type in event_types(topic)}
 
 
+def inbox_handlers(deps: Deps) -> dict[str, RawHandler]:
+    """The raw handler of each configured country's inbox topic."""
+    return {
+        inbox_topic(country): partial(receive, deps, country) for country in sorted(deps.config.country_codes)
+    }
+
+
+def receive(deps: Deps, country: str, record: RawRecord) -> str:
+    """One envelope from `country`'s inbox topic (see the module doc for what is committed when). Returns the
+    outcome the consumer loop counts per topic (kafka_consumer_records_total): `stored`, `duplicate` or
+    `refused-<reason>`."""
+    try:
+        token = (record.value or b"").decode("ascii")
+    except UnicodeDecodeError:
+        token = ""
+    try:
+        if not token:
+            raise EnvelopeRefused("malformed")
+        outcome = receiving.receive_envelope(deps, country, token)
+    except EnvelopeRefused as refused:
+        log.warning(
+            "exchange envelope refused",
+            extra={"fields": {"reason": refused.reason, **_where(country, record, token)}},
+        )
+        if refused.reason in RETRIED:
+            raise
+        return f"refused-{refused.reason}"
+    log.info(
+        "exchange envelope %s",
+        outcome.result,
+        extra={
+            "fields": {
+                **_where(country, record, token),
+                "case_id": outcome.case_id,
+                "form_id": outcome.form_id,
+            }
+        },
+    )
+    return outcome.result
+
+
+def _where(country: str, record: RawRecord, token: str) -> dict[str, Any]:
+    """Routing only: the inbox, the record's position, and the header's countries and envelope id when they have
+    the shape of a country code and a UUID (never other text from the wire)."""
+    fields: dict[str, Any] = {
+        "inbox": country,
+        "topic": record.topic,
+        "partition": record.partition,
+        "offset": record.offset,
+    }
+    try:
+        route = routing(token)
+    except EnvelopeRefused:
+        return fields
+    if _COUNTRY.match(route.sender) and _COUNTRY.match(route.recipient):
+        fields.update({"from": route.sender, "to": route.recipient})
+    if _ENVELOPE_ID.match(route.envelope_id):
+        fields["envelope_id"] = route.envelope_id
+    return fields
+
+
 def main() -> None:
-    run_consumer(received_events.SERVICE, TOPICS, handlers)
+    runtime = build_runtime()  # keys, catalogue, the Kafka transport (receipts go back through it)
+    try:
+        run_consumer(
+            received_events.SERVICE,
+            TOPICS,
+            handlers,
+            settings=runtime.settings,
+            raw_handlers=inbox_handlers(runtime.deps),
+            # A partner added to config/platform.yaml only gets its inbox topics here, like the declared ones.
+            extra_topics=inbox_topic_specs(runtime.config.country_codes, load_topics()),
+            producer_options=PRODUCER_OPTIONS,  # a dead-lettered envelope may be as large as the largest one
+            max_attempts=8,  # about 20 s of retries before a dead letter: a Mongo fail-over, not an operator
+            max_backoff_s=10.0,
+        )
+    finally:
+        runtime.deps.transport.close()
 
 
 if __name__ == "__main__":

@@ -1,23 +1,234 @@
-"""The exchange service's API (skeleton): the identification events it received, for the caller's country.
-`app` is built on first access, inside the gunicorn worker."""
+"""HTTP handlers (thin): caller from the request context, one call of the service layer, the view. Domain errors
+need no handling here: the app factory answers a DomainError 422 with every {pointer, code} (pointers under
+`/body`, so a form's content keeps `/body/content/...`), an InvalidTransition 409 and a NotPermitted 403, each
+with its stable code, and NotFound 404 (also for another country's record). Reading a form's content is
+access-logged by the service layer before anything is returned. `app` is the app gunicorn serves
+(`gunicorn -c python:plumbing.gunicorn_conf exchange.entrypoints.http:app`), built on first access inside the
+worker."""
 
+from __future__ import annotations
+
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import connexion
+from connexion import NoContent
+
 import thb_contracts
 from exchange.adapters import received_events
-from plumbing import request_context
-from plumbing.app import app_on_first_access, create_service_app, current_database
-from plumbing.pagination import PageRequest
+from exchange.bootstrap import SERVICE, Runtime, build_runtime
+from exchange.service_layer import cases, evidence, sending, views
+from exchange.service_layer.deps import Deps
+from plumbing import mongo, request_context
+from plumbing.access_log import AccessLog
+from plumbing.app import app_on_first_access, create_app, current_database
+from plumbing.auth import Caller
+from plumbing.clock import Clock
+from plumbing.country_keys import load_keys_with_country_keys
+from plumbing.crypto import RequestFingerprinter, ResponseSealer
+from plumbing.pagination import PageRequest, parse_updated_since
+from plumbing.service_auth import service_validator
 
 SPEC = Path(str(thb_contracts.contract("exchange")))  # found by package, not by the checkout's layout
+BASE = "/v1/exchange"
+
+
+class _State:
+    runtime: Runtime | None = None
+
+
+STATE = _State()
+
+
+def _runtime() -> Runtime:
+    if STATE.runtime is None:
+        raise RuntimeError("the exchange app was not built")
+    return STATE.runtime
+
+
+def _deps() -> Deps:
+    return _runtime().deps
+
+
+def _caller() -> Caller:
+    caller: Caller = request_context.current_caller()
+    return caller
+
+
+def _key(operation: str) -> str:
+    """The request's Idempotency-Key (required by the contract) narrowed to the operation and the caller. The
+    service layer finds earlier work by key across the country's records; narrowed, another user's key (or the
+    same key on another operation) is never taken for a retry of this request. `/` cannot occur in a key."""
+    caller = _caller()
+    return f"{operation}/{caller.azp}/{caller.sub}/{connexion.request.headers['Idempotency-Key']}"
+
+
+def _case(case_id: str) -> Any:
+    """What every command answers: the case as the caller now sees it (statuses, next allowed actions)."""
+    return cases.get_case(_deps(), _caller(), case_id)
+
+
+def _created(case_id: str, form_id: str) -> Any:
+    return _case(case_id), 201, {"Location": f"{BASE}/cases/{case_id}/forms/{form_id}"}
+
+
+# ---------------------------------------------------------------------------------------------- catalogue
+
+
+def list_form_types() -> Any:
+    return views.catalogue_view(_deps(), _caller())
+
+
+# ---------------------------------------------------------------------------------------------- drafts
+
+
+def draft_form(body: dict[str, Any]) -> Any:
+    case_id, form_id = sending.draft_form(_deps(), _caller(), body, idempotency_key=_key("draft"))
+    return _created(case_id, form_id)
+
+
+def validate_form(body: dict[str, Any]) -> Any:
+    sending.validate_form(_deps(), _caller(), body)  # every check of a draft; stores nothing
+    return NoContent, 204
+
+
+def discard_draft(case_id: str, form_id: str) -> Any:
+    sending.discard_draft(_deps(), _caller(), case_id, form_id)
+    return NoContent, 204
+
+
+def correct_form(case_id: str, form_id: str, body: dict[str, Any]) -> Any:
+    new_case_id, new_form_id = sending.correct_form(
+        _deps(), _caller(), case_id, form_id, body["content"], idempotency_key=_key("correct")
+    )
+    return _created(new_case_id, new_form_id)
+
+
+# ---------------------------------------------------------------------------------------------- messages
+
+
+def send_form(case_id: str, form_id: str) -> Any:
+    sending.send_form(_deps(), _caller(), case_id, form_id, idempotency_key=_key("send"))
+    return _case(case_id)
+
+
+def acknowledge_form(case_id: str, form_id: str) -> Any:
+    sending.acknowledge_form(_deps(), _caller(), case_id, form_id, idempotency_key=_key("acknowledge"))
+    return _case(case_id)
+
+
+def withdraw_form(case_id: str, form_id: str, body: dict[str, Any]) -> Any:
+    sending.withdraw_form(
+        _deps(), _caller(), case_id, form_id, body["reason"], idempotency_key=_key("withdraw")
+    )
+    return _case(case_id)
+
+
+def send_reminder(case_id: str, form_id: str) -> Any:
+    sending.send_reminder(_deps(), _caller(), case_id, form_id, idempotency_key=_key("remind"))
+    return _case(case_id)
+
+
+def notify_consent_withdrawn(case_id: str, body: dict[str, Any]) -> Any:
+    sending.notify_consent_withdrawn(
+        _deps(),
+        _caller(),
+        case_id,
+        scope=body["scope"],
+        effective_on=body["effective_on"],
+        legal_basis=body["legal_basis"],
+        idempotency_key=_key("consent-withdrawn"),
+    )
+    return _case(case_id)
+
+
+# ---------------------------------------------------------------------------------------------- cases
+
+
+def list_cases(limit: int | None = None, cursor: str | None = None, updated_since: Any = None) -> Any:
+    return cases.page_cases(
+        _deps(), _caller(), limit=limit, cursor=cursor, updated_since=parse_updated_since(updated_since)
+    )
+
+
+def get_case(case_id: str) -> Any:
+    return _case(case_id)
+
+
+def read_form(case_id: str, form_id: str) -> Any:
+    # The service layer writes the access-log entry (purpose: X-Purpose) before anything is returned.
+    return cases.read_form(_deps(), _caller(), case_id, form_id)
+
+
+def link_identification_case(case_id: str, body: dict[str, Any]) -> Any:
+    cases.link_identification_case(_deps(), _caller(), case_id, body["identification_case_id"])
+    return _case(case_id)
+
+
+# ---------------------------------------------------------------------------------------------- evidence
+
+
+def list_message_log(limit: int | None = None, cursor: str | None = None, updated_since: Any = None) -> Any:
+    return evidence.log_page(
+        _deps(),
+        _caller().country,
+        limit=limit,
+        cursor=cursor,
+        updated_since=parse_updated_since(updated_since),
+    )
+
+
+def verify_message_log() -> Any:
+    return evidence.report_view(evidence.verify_evidence(_deps(), _caller().country))
+
+
+# ------------------------------------------------------------------------------------------ received events
 
 
 def list_received_events(limit: int = 50, cursor: str | None = None) -> dict[str, Any]:
     """`GET /v1/exchange/received-events`: the caller's country only."""
     inbox = received_events.inbox(current_database())
-    page = inbox.page(PageRequest.parse(limit, cursor), country=request_context.current_caller().country)
+    page = inbox.page(PageRequest.parse(limit, cursor), country=_caller().country)
     return page.body(inbox.view)
 
 
-__getattr__ = app_on_first_access(lambda: create_service_app(received_events.SERVICE, SPEC))
+# ------------------------------------------------------------------------------------------------- app
+
+
+def app_for(runtime: Runtime, **options: Any) -> Any:
+    """The app over `runtime`; `options` go to plumbing's `create_app` (validator, access log, database,
+    Idempotency-Key sealer and fingerprinter). Tests build it over fakes."""
+    STATE.runtime = runtime
+    return create_app(
+        SERVICE,
+        SPEC,
+        settings=runtime.settings,
+        clock=runtime.deps.clock,
+        config=runtime.config,
+        **options,
+    )
+
+
+def create_http_app(
+    environ: Mapping[str, str] | None = None, *, clock: Clock | None = None, validate_responses: bool = False
+) -> Any:
+    runtime = build_runtime(environ, clock)
+    validator, jwks = service_validator(runtime.settings, runtime.config, environ)
+    # The Idempotency-Key store's rings; bootstrap read the same key file (in local mode generated once, under a
+    # lock), so reading it again here changes nothing.
+    keys = load_keys_with_country_keys(runtime.settings, runtime.config)
+    access_log = AccessLog(mongo.get_database(), runtime.deps.clock, purposes=runtime.config.purpose_codes)
+    return app_for(
+        runtime,
+        validator=validator,
+        jwks=jwks,
+        access_log=access_log,
+        database=mongo.get_database,
+        validate_responses=validate_responses,
+        response_sealer=ResponseSealer(keys),
+        request_fingerprinter=RequestFingerprinter(keys, SERVICE),
+    )
+
+
+__getattr__ = app_on_first_access(create_http_app)

@@ -4,6 +4,7 @@ local link to the country's own identification case."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from exchange.adapters.documents import ExchangeCaseDocument
@@ -24,6 +25,20 @@ def list_cases(deps: Deps, caller: Caller, *, limit: int | None = None) -> list[
     return [case_view(deps, caller, doc) for doc in docs]
 
 
+def page_cases(
+    deps: Deps,
+    caller: Caller,
+    *,
+    limit: int | None = None,
+    cursor: str | None = None,
+    updated_since: datetime | None = None,
+) -> dict[str, Any]:
+    """One page of the caller's country's records in (updated_at, id) order, so that a national system syncs
+    with `updated_since` and the cursor without gaps. Metadata only, like `get_case`."""
+    page = cases(deps, caller).list_page(limit=limit, cursor=cursor, updated_since=updated_since)
+    return page.body(lambda doc: case_view(deps, caller, doc))
+
+
 def read_form(deps: Deps, caller: Caller, case_id: str, form_id: str) -> dict[str, Any]:
     """One form with its content. The read is written to the access log before anything is returned."""
     doc, case = load(deps, caller, case_id)
@@ -34,6 +49,7 @@ def read_form(deps: Deps, caller: Caller, case_id: str, form_id: str) -> dict[st
     deps.record_read(caller, RESOURCE_FORM, [form.id])
     return {
         **form_view(deps, caller, case, form),
+        "subject": form.subject,  # adult or child, consent or the child's views: how the content may be used
         "content": body["content"],
         "attachments": body["attachments"],
     }

@@ -1,15 +1,44 @@
 """Evidence of a country's exchange: its message log's hash chain, and each stored form against the digest
 logged when it was sent or received. Either side can prove what was sent, when, by whom, and that it was
-received; altering a stored form's bytes is detected."""
+received; altering a stored form's bytes is detected. Auditors and coordinators read the log (metadata only) and
+the result of the check through the API."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
 
 from exchange.domain.evidence import ChainReport, content_digest
 from exchange.service_layer.deps import Deps
 from exchange.service_layer.records import cases, inbox_caller, to_case
+from plumbing.clock import to_millis
 from plumbing.errors import DecryptionError
+from plumbing.pagination import PageRequest, build_page
+
+# What an entry shows: its metadata and its links in the chain (never content; `country` is the caller's own).
+ENTRY_FIELDS = (
+    "seq",
+    "direction",
+    "envelope_id",
+    "form_id",
+    "form_type",
+    "version",
+    "case_reference",
+    "sender",
+    "recipient",
+    "refers_to",
+    "sent_at",
+    "received_at",
+    "logged_at",
+    "content_digest",
+    "signature_id",
+    "receipt_id",
+    "prev_hash",
+    "hash",
+)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -43,3 +72,54 @@ def verify_evidence(deps: Deps, country: str) -> EvidenceReport:
             if digest != form.content_digest or (expected is not None and digest != expected):
                 altered.append(form.id)
     return EvidenceReport(chain, sorted(altered))
+
+
+def report_view(report: EvidenceReport) -> dict[str, Any]:
+    chain = report.chain
+    return {
+        "ok": report.ok,
+        "chain": {
+            "ok": chain.ok,
+            "checked": chain.checked,
+            "first_broken_seq": chain.first_broken_seq,
+            "reason": chain.reason,
+        },
+        "altered_forms": list(report.altered_forms),
+    }
+
+
+def log_page(
+    deps: Deps,
+    country: str,
+    *,
+    limit: int | None = None,
+    cursor: str | None = None,
+    updated_since: datetime | None = None,
+) -> dict[str, Any]:
+    """One page of the country's message log, metadata only, in the platform's page order (logged_at, then
+    `seq`: the chain's order, as entries are logged in turn). The cursor is the platform's (plumbing.pagination)
+    and continues strictly after the last entry of the previous page; `updated_since` keeps the entries logged
+    at or after it (inclusive: de-duplicate by `seq`)."""
+    request = PageRequest.parse(limit, cursor)
+    rows = sorted(
+        (
+            entry
+            for entry in deps.message_log.entries(country)
+            if (updated_since is None or _logged_at(entry) >= updated_since)
+            and (request.after is None or _key(entry) > (request.after.updated_at, request.after.id))
+        ),
+        key=_key,
+    )
+    page = build_page(rows[: request.fetch], request, key=_key)
+    return page.body(lambda entry: {name: entry.get(name) for name in ENTRY_FIELDS})
+
+
+def _key(entry: Mapping[str, Any]) -> tuple[datetime, str]:
+    # Milliseconds, as the cursor keeps them (a finer time would bring the page's last entry back); `seq`
+    # zero-padded, so that it orders as a number inside the cursor's (time, id) pair.
+    return to_millis(_logged_at(entry)), f"{int(entry['seq']):012d}"
+
+
+def _logged_at(entry: Mapping[str, Any]) -> datetime:
+    logged = entry.get("logged_at") or entry.get("received_at") or entry.get("sent_at")
+    return datetime.fromisoformat(str(logged).replace("Z", "+00:00")) if logged else _EPOCH

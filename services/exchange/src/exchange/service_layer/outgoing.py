@@ -97,20 +97,28 @@ def log_fields(
 
 
 def deliver(deps: Deps, caller: Caller, doc: ExchangeCaseDocument) -> ExchangeCaseDocument:
-    """Log and hand over every envelope waiting in the record; those handed over leave it (one write)."""
-    delivered: set[str] = set()
+    """Log and hand over every envelope waiting in the record; those handed over leave it (one write).
+
+    The removal is a conditional `$pull` of the delivered envelope ids, not a version-guarded update: while
+    the transport waits for the broker, the consumer may store a receipt on the same record, and that must not
+    turn a send that was stored and handed over into a 409. Returns the record as it is now."""
+    delivered: list[str] = []
     for item in doc.outgoing:
         deps.message_log.append(caller.country, {**item["log"], "logged_at": instant(deps.clock.now())})
         try:
             deps.transport.deliver(item["recipient"], item["envelope_id"], item["token"])
         except TransportError:
-            log.warning("exchange envelope not delivered yet", extra={"envelope_id": item["envelope_id"]})
+            log.warning(
+                "exchange envelope not delivered yet", extra={"fields": {"envelope_id": item["envelope_id"]}}
+            )
             continue
-        delivered.add(item["envelope_id"])
+        delivered.append(item["envelope_id"])
     if not delivered:
         return doc
-    doc.outgoing = [item for item in doc.outgoing if item["envelope_id"] not in delivered]
-    return cases(deps, caller).update(doc)
+    repository = cases(deps, caller)
+    pull = {"$pull": {"outgoing": {"envelope_id": {"$in": delivered}}}}
+    repository.update_where(doc.id, {}, pull)  # False only when the record is gone: nothing left to remove
+    return repository.get(doc.id)
 
 
 def store(

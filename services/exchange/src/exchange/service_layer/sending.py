@@ -30,16 +30,18 @@ from exchange.domain.catalogue import (
     Attachments,
     FormType,
 )
-from exchange.domain.errors import DomainError, ErrorDetail, InvalidTransition, raise_all
+from exchange.domain.errors import DomainError, ErrorDetail, InvalidTransition, NotPermitted, raise_all
 from exchange.domain.evidence import content_digest
 from exchange.service_layer import outgoing
 from exchange.service_layer.deps import Deps
 from exchange.service_layer.records import case_reference, cases, load, new_record, to_case
 from plumbing.auth import Caller
 from plumbing.documents import new_id
-from plumbing.errors import Conflict, OutOfScope
+from plumbing.errors import Conflict
 
 PENDING_REFERENCE = "pending"  # a new case gets its reference only when its first draft is stored
+# 403 codes: the form type's catalogue roles leave the caller out of this step (drafting, or sending)
+MAY_NOT_DRAFT, MAY_NOT_SEND = "role_may_not_draft", "role_may_not_send"
 
 # ---------------------------------------------------------------------------------------------- drafts
 
@@ -54,7 +56,7 @@ def draft_form(
 ) -> tuple[str, str]:
     """A draft of ours, validated in full, then stored. Returns (case record id, form id)."""
     kind = deps.catalogue.form_type(str(body.get("form_type")))
-    _require_role(caller, kind.draft_roles)
+    _require_role(caller, kind.draft_roles, MAY_NOT_DRAFT)
     fingerprint = content_digest(dict(body))
     existing = _by_draft_key(deps, caller, idempotency_key)
     if existing is not None:
@@ -77,7 +79,7 @@ def _prepare(
 ) -> tuple[FormType, Form, ExchangeCaseDocument, TransnationalCase, bool]:
     """The checked draft added to the (loaded or new) case, nothing stored: (kind, form, doc, case, new)."""
     kind = deps.catalogue.form_type(str(body.get("form_type")))
-    _require_role(caller, kind.draft_roles)
+    _require_role(caller, kind.draft_roles, MAY_NOT_DRAFT)
     version = body.get("version", kind.current_version)
     if not isinstance(version, int) or not kind.accepts_version(version):
         raise_all([ErrorDetail("version_not_accepted", "/version")], "version not accepted")
@@ -129,7 +131,7 @@ def _prepare(
 
 def discard_draft(deps: Deps, caller: Caller, case_id: str, form_id: str) -> None:
     doc, case = load(deps, caller, case_id)
-    _require_role(caller, deps.catalogue.form_type(case.form(form_id).form_type).draft_roles)
+    _require_role(caller, deps.catalogue.form_type(case.form(form_id).form_type).draft_roles, MAY_NOT_DRAFT)
     case.discard_draft(form_id)
     doc.contents = {k: v for k, v in doc.contents.items() if k != form_id}
     outgoing.store(deps, caller, doc, case, new=False)
@@ -145,7 +147,7 @@ def send_form(deps: Deps, caller: Caller, case_id: str, form_id: str, *, idempot
     if form.send_key == idempotency_key and form.status is not Status.DRAFT:
         return form  # a retry: the first call sent it
     kind = deps.catalogue.form_type(form.form_type)
-    _require_role(caller, kind.send_roles)
+    _require_role(caller, kind.send_roles, MAY_NOT_SEND)
     body = deps.contents.open(caller.country, doc.id, form.id, doc.contents[form.id])
     problems = _content_problems(deps, kind, form.version, body)
     problems += legal.basis_problems(_pair_bases(deps, caller.country, form.counterpart), form.legal_basis)
@@ -175,7 +177,7 @@ def acknowledge_form(deps: Deps, caller: Caller, case_id: str, form_id: str, *, 
     receipt = _keyed_form(case, idempotency_key)
     if receipt is not None:
         return receipt
-    _require_role(caller, deps.catalogue.form_type(RECEIPT).send_roles)
+    _require_role(caller, deps.catalogue.form_type(RECEIPT).send_roles, MAY_NOT_SEND)
     received = case.acknowledge(form_id, deps.clock.now())
     receipt = _control(deps, caller, doc, case, RECEIPT, received, {"stage": "acknowledged"}, idempotency_key)
     return receipt
@@ -189,7 +191,7 @@ def withdraw_form(
     done = _keyed_form(case, idempotency_key)
     if done is not None:
         return done
-    _require_role(caller, deps.catalogue.form_type(WITHDRAWAL).send_roles)
+    _require_role(caller, deps.catalogue.form_type(WITHDRAWAL).send_roles, MAY_NOT_SEND)
     deps.catalogue.validate(WITHDRAWAL, _current(deps, WITHDRAWAL), {"reason": reason}, prefix="")
     withdrawn = case.withdraw(form_id, reason, deps.clock.now())
     return _control(deps, caller, doc, case, WITHDRAWAL, withdrawn, {"reason": reason}, idempotency_key)
@@ -223,7 +225,7 @@ def send_reminder(deps: Deps, caller: Caller, case_id: str, form_id: str, *, ide
     done = _keyed_form(case, idempotency_key)
     if done is not None:
         return done
-    _require_role(caller, deps.catalogue.form_type(REMINDER).send_roles)
+    _require_role(caller, deps.catalogue.form_type(REMINDER).send_roles, MAY_NOT_SEND)
     awaited = case.form(form_id)
     if (
         awaited.direction is not Direction.OUT
@@ -251,7 +253,7 @@ def notify_consent_withdrawn(
     already = [f for f in case.forms if f.send_key and f.send_key.startswith(f"{idempotency_key}:")]
     if already:
         return already
-    _require_role(caller, deps.catalogue.form_type(CONSENT_WITHDRAWN).send_roles)
+    _require_role(caller, deps.catalogue.form_type(CONSENT_WITHDRAWN).send_roles, MAY_NOT_SEND)
     content = {"scope": scope, "effective_on": effective_on}
     deps.catalogue.validate(CONSENT_WITHDRAWN, _current(deps, CONSENT_WITHDRAWN), content, prefix="")
     recipients = case.countries_that_received(caller.country)
@@ -357,9 +359,9 @@ def _by_draft_key(deps: Deps, caller: Caller, key: str) -> tuple[ExchangeCaseDoc
     return None
 
 
-def _require_role(caller: Caller, roles: frozenset[str]) -> None:
+def _require_role(caller: Caller, roles: frozenset[str], code: str) -> None:
     if not caller.has_any_role(roles):
-        raise OutOfScope("the caller's roles may not do this with this form type")
+        raise NotPermitted(code)
 
 
 def _recipient_problems(deps: Deps, caller: Caller, recipient: str) -> list[ErrorDetail]:

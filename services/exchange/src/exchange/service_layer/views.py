@@ -1,5 +1,6 @@
 """What a caller sees of a case and its forms: metadata, statuses as of now, next allowed actions. Content is
-read separately (`cases.read_form`), access-logged."""
+read separately (`cases.read_form`), access-logged. Also the form catalogue as a client reads it (form types,
+their roles and schemas, every label) and the legal bases the caller's country may send under."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 from exchange.adapters.documents import ExchangeCaseDocument
 from exchange.domain.case import Form, TransnationalCase, status_now
+from exchange.domain.catalogue import FormType, Labels
 from exchange.service_layer.deps import Deps
 from exchange.service_layer.records import instant, to_case
 from plumbing.auth import Caller
@@ -51,5 +53,68 @@ def case_view(deps: Deps, caller: Caller, doc: ExchangeCaseDocument) -> dict[str
         "status": case.status,
         "consent_withdrawn_at": instant(case.consent_withdrawn_at),
         "identification_case_id": doc.identification_case_id,
+        "updated_at": instant(doc.updated_at),  # with `id`, what a syncing client de-duplicates pages by
         "forms": [form_view(deps, caller, case, form) for form in case.forms],
+    }
+
+
+# ---------------------------------------------------------------------------------------------- the catalogue
+
+
+def catalogue_view(deps: Deps, caller: Caller) -> dict[str, Any]:
+    """The catalogue as data: what a client needs to offer, fill in and label a form, and the legal bases of
+    each pair from the caller's country. Not personal data."""
+    catalogue = deps.catalogue
+    return {
+        "form_types": [_form_type_view(catalogue.types[code]) for code in sorted(catalogue.types)],
+        "fields": {name: _labelled(labels) for name, labels in sorted(catalogue.field_labels.items())},
+        "codes": {
+            code_list: {code: _labelled(labels) for code, labels in sorted(codes.items())}
+            for code_list, codes in sorted(catalogue.code_labels.items())
+        },
+        "legal_bases": [
+            {
+                "recipient": partner,
+                "bases": [
+                    {"code": basis.code, "labels": dict(basis.labels), "reviewed": basis.reviewed}
+                    for basis in deps.config.legal_bases_for(caller.country, partner)
+                ],
+            }
+            for partner in sorted(deps.config.country_codes - {caller.country})
+        ],
+    }
+
+
+def _labelled(labels: Labels) -> dict[str, Any]:
+    # Reviewed only when every language is: one unreviewed translation is enough to flag the label.
+    return {
+        "labels": {language: label.text for language, label in labels.items()},
+        "reviewed": all(label.reviewed for label in labels.values()),
+    }
+
+
+def _form_type_view(kind: FormType) -> dict[str, Any]:
+    rules = kind.attachments
+    return {
+        "code": kind.code,
+        **_labelled(kind.title),
+        "kind": kind.kind,
+        "roles": {"draft": sorted(kind.draft_roles), "send": sorted(kind.send_roles)},
+        "answers": sorted(kind.answers),
+        "about": None if kind.about is None else sorted(kind.about),  # None: any form
+        "reply_within_days": kind.reply_within_days,
+        "attachments": {
+            "allowed": rules.allowed,
+            "media_types": sorted(rules.media_types),
+            "max_bytes": rules.max_bytes,
+            "max_count": rules.max_count,
+        },
+        "carries": sorted(kind.carries),
+        "opens_case": kind.opens_case,
+        "closes_case": kind.closes_case,
+        "current_version": kind.current_version,
+        "versions": [
+            {"version": number, "status": version.status, "schema": version.schema}
+            for number, version in sorted(kind.versions.items())
+        ],
     }
