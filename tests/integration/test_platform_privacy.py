@@ -3,7 +3,9 @@
 Canary names, a canary document number and canary free text go through every write and search of the
 identification contract that takes them (duplicate search, registration with aliases, documents and an age
 determination, a decision with a legal reference), through reads, and through deliberately invalid requests
-(422, 400, 415, 403, 404) in bodies, headers, query strings and paths. None of them may then appear in:
+(422, 400, 415, 403, 404) in bodies, headers, query strings and paths; and across the border: a notification
+naming the canary person from XK to ME, a clarification request with canary free text, ME reading the form, and
+drafts carrying the canary where it does not belong (422). None of them may then appear in:
 
 - any platform process's log (gateway, every API and worker) or the servers' logs (Kafka, Mongo-wire, Keycloak);
 - spans: identification-api, identification-relay and referral-consumer are restarted with
@@ -115,6 +117,81 @@ def _canary_person(search_id: str) -> dict[str, Any]:
     }
 
 
+EXCHANGE = "/v1/exchange"
+CROSS_BORDER = {"X-Purpose": "cross-border-exchange"}
+
+
+def _exchange_workload(platform: Any) -> list[httpx.Response]:
+    """The canary person notified from XK to ME (content sealed at rest, a JWE on Kafka), asked about in a
+    clarification with canary free text, read by ME; drafts that carry the canary where it does not belong (an
+    extra field, a code, too-long text) refused without echoing it."""
+    xk, me = Client(platform, "xk-contact-point"), Client(platform, "me-contact-point")
+    responses: list[httpx.Response] = []
+
+    def call(client: Client, method: str, path: str, expected: set[int], **kwargs: Any) -> httpx.Response:
+        response = client.request(method, EXCHANGE + path, headers=CROSS_BORDER, **kwargs)
+        assert response.status_code in expected, (method, path, response.status_code, response.text[:300])
+        responses.append(response)
+        return response
+
+    def send(client: Client, body: dict[str, Any]) -> tuple[str, str]:
+        drafted = call(client, "POST", "/drafts", {201}, json=body)
+        case_id, form_id = drafted.json()["id"], drafted.headers["location"].rsplit("/", 1)[1]
+        call(client, "POST", f"/cases/{case_id}/forms/{form_id}/send", {200})
+        return case_id, form_id
+
+    child = {
+        "age_group": "child",
+        "child_views": {"heard": True, "position": "agrees", "recorded_on": "2026-05-30"},
+    }
+    notification = {
+        "form_type": "notification",
+        "recipient": "ME",
+        "legal_basis": "protection-of-vital-interests",
+        "subject": child,
+        "content": {
+            "person": {
+                "given_names": [GIVEN],
+                "surnames": [SURNAME],
+                "date_of_birth": "2013",
+                "sex": "female",
+            },
+            "category": "potential-victim",
+            "links": ["national"],
+            "identified_on": "2026-05-28",
+        },
+    }
+    xk_case, note = send(xk, notification)
+    reference = call(xk, "GET", f"/cases/{xk_case}", {200}).json()["reference"]
+
+    def arrived() -> str | None:
+        listed = call(me, "GET", "/cases", {200}, params={"limit": 200}).json()["items"]
+        return next((c["id"] for c in listed if c["reference"] == reference), None)
+
+    me_case = poll(arrived, 60, "the canary notification in ME's inbox")
+    read = call(me, "GET", f"/cases/{me_case}/forms/{note}", {200})
+    assert {GIVEN.lower(), SURNAME.lower()} <= set(_found(read.content)), "ME reads the canary as sent"
+    question = {"questions": [{"field": "/person", "question": {"text": FREE_TEXT, "lang": "en"}}]}
+    send(
+        xk,
+        {
+            "form_type": "clarification-request",
+            "recipient": "ME",
+            "case_id": xk_case,
+            "refers_to": note,
+            "content": question,
+        },
+    )
+
+    def refused(content: dict[str, Any]) -> None:
+        call(xk, "POST", "/drafts", {422}, json={**notification, "content": content})
+
+    refused({**notification["content"], "health_narrative": f"{GIVEN} {SURNAME}"})  # outside the schema
+    refused({**notification["content"], "category": SURNAME})  # not a code
+    refused({**notification["content"], "person": {"given_names": [GIVEN * 20], "surnames": [SURNAME]}})
+    return responses
+
+
 def _run_workload(platform: Any) -> tuple[list[httpx.Response], dict[str, str]]:
     """Every name-, document- or text-taking operation, valid and invalid; returns all responses and ids."""
     manager = Client(platform, "xk-case-manager")
@@ -201,6 +278,7 @@ def _run_workload(platform: Any) -> tuple[list[httpx.Response], dict[str, str]]:
     call("GET", f"{BASE}/persons", {422}, params={"updated_since": GIVEN})
     call("GET", f"{BASE}/persons/{GIVEN}{SURNAME}", {404, 422})
     call("GET", f"/v1/{GIVEN}/{SURNAME}", {404})
+    responses += _exchange_workload(platform)
     analyst = Client(platform, "xk-analyst")
     for response in (
         analyst.post("/persons", {"given_names": [GIVEN], "surnames": [SURNAME]}),
@@ -262,7 +340,7 @@ def test_canary_names_never_leak_into_logs_spans_kafka_metrics_problems_or_the_d
 
     bootstrap = platform.env["KAFKA_BOOTSTRAP_SERVERS"]
     topics = list_topics(bootstrap)
-    assert {"identification.events.v1", "identification.events.v1.dlt"} <= set(topics)
+    assert {"identification.events.v1", "identification.events.v1.dlt", "exchange.inbox.me"} <= set(topics)
     records = 0
     for topic in topics:
         for record in read_topic(bootstrap, topic, timeout_s=60):
