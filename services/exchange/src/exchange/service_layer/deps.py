@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 from exchange.adapters.envelope import Opened, Sealed
 from exchange.adapters.sealing import ContentSealer
@@ -15,44 +14,7 @@ from exchange.domain.evidence import ChainReport
 from plumbing.auth import Caller
 from plumbing.clock import Clock
 from plumbing.config import PlatformConfig
-from plumbing.documents import OwnedDocument
-from plumbing.pagination import Page
-
-D = TypeVar("D", bound=OwnedDocument)
-
-
-class Repository(Protocol[D]):
-    """Owned records of one class as one caller may see them (`plumbing.repository.ScopedRepository`, or the
-    fake): reads limited to the caller's scope (`NotFound` outside it), pages in (updated_at, id) order
-    (`plumbing.pagination`), ownership set from the caller on insert, version-guarded updates."""
-
-    def get(self, record_id: str) -> D: ...
-
-    def find(self, *, limit: int | None = None, **filters: Any) -> list[D]: ...
-
-    def list_page(
-        self,
-        *,
-        limit: int | None = None,
-        cursor: str | None = None,
-        updated_since: datetime | None = None,
-        **filters: Any,
-    ) -> Page[D]: ...
-
-    def insert(self, doc: D, *, events: Iterable[Mapping[str, Any]] = ()) -> D: ...
-
-    def update(
-        self, doc: D, *, expected_version: int | None = None, events: Iterable[Mapping[str, Any]] = ()
-    ) -> D: ...
-
-    def update_where(
-        self,
-        record_id: str,
-        condition: Mapping[str, Any],
-        operators: Mapping[str, Any],
-        *,
-        events: Iterable[Mapping[str, Any]] = (),
-    ) -> bool: ...
+from plumbing.ports import ScopedRecords as Repository
 
 
 class Envelopes(Protocol):

@@ -2,91 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 from identification.adapters.sealing import PersonSealer
 from identification.domain.indicators import IndicatorCatalogue, IndicatorSet
 from plumbing.auth import Caller
 from plumbing.clock import Clock
 from plumbing.config import PlatformConfig
-from plumbing.documents import OwnedDocument
-from plumbing.repository import Page
+from plumbing.ports import ScopedRecords as Repository
+from plumbing.ports import SystemRecords as SystemRepository
 from plumbing.steps import StepCompleter
 
 SOURCE = "/identification"
-
-D = TypeVar("D", bound=OwnedDocument)
-
-
-class Repository(Protocol[D]):
-    """Owned records of one document class as one caller may see them: what the command handlers use of
-    `plumbing.repository.ScopedRepository` (production) or `tests/unit/fakes.FakeRepository`.
-
-    Every read is limited to the caller's scope; a record outside it is `NotFound`, like a missing one. `insert`
-    sets ownership from the caller (never from `doc`) and raises `OutOfScope` when the caller's roles cannot
-    create such a record. `update` writes `doc`, `version + 1`, `events` (outbox) and follow-up `steps` at once,
-    guarded by the version `doc` was read with (`Conflict` when it changed meanwhile)."""
-
-    def get(self, record_id: str) -> D: ...
-
-    def find(self, *, limit: int | None = None, **filters: Any) -> list[D]:
-        """Mongoengine-style filters (`status="open"`, `screenings__id=...`, `__raw__={...}`)."""
-        ...
-
-    def list_page(
-        self,
-        *,
-        limit: int | None = None,
-        cursor: str | None = None,
-        updated_since: datetime | None = None,
-        **filters: Any,
-    ) -> Page[D]: ...
-
-    def insert(
-        self,
-        doc: D,
-        *,
-        events: Iterable[Mapping[str, Any]] = (),
-        steps: Iterable[Mapping[str, Any]] = (),
-    ) -> D: ...
-
-    def update(
-        self,
-        doc: D,
-        *,
-        expected_version: int | None = None,
-        events: Iterable[Mapping[str, Any]] = (),
-        steps: Iterable[Mapping[str, Any]] = (),
-    ) -> D: ...
-
-
-class SystemRepository(Protocol[D]):
-    """Unscoped records of one document class, for the follow-up steps a command leaves (service_layer/follow_up)
-    and for records whose owner the rules decide (an access request belongs to the case's agency):
-    what they use of `plumbing.repository.SystemRepository` (production) or `fakes.FakeSystemRepository`."""
-
-    def get(self, record_id: str) -> D: ...
-
-    def insert(
-        self,
-        doc: D,
-        *,
-        owner_country: str,
-        owner_agency: str,
-        events: Iterable[Mapping[str, Any]] = (),
-    ) -> D: ...
-
-    def update(
-        self,
-        doc: D,
-        *,
-        expected_version: int | None = None,
-        events: Iterable[Mapping[str, Any]] = (),
-        steps: Iterable[Mapping[str, Any]] = (),
-    ) -> D: ...
 
 
 # (document class, caller) -> that caller's repository of that class (plumbing.repository.ScopedRepository)
