@@ -22,7 +22,7 @@ from pymongo import MongoClient
 from pymongo.collection import Collection
 
 from plumbing.events import new_event
-from plumbing.kafka import TopicSpec, ensure_topics, make_producer
+from plumbing.kafka import CLOUD_EVENT_TRAIT, TopicSpec, ensure_topics, make_producer
 from plumbing.outbox import OutboxFields, Relay, notify_relay, push_events
 
 pytestmark = pytest.mark.integration
@@ -194,7 +194,12 @@ def _asyncapi_with(topic: str) -> Any:
                 "messages": {"m": {"$ref": "#/components/messages/m"}},
             }
         },
-        "components": {"messages": {"m": {"name": "identification.case.closed.v1"}}},
+        # An event type is a message with the CloudEvents trait (plumbing.kafka.is_event_message), as in asyncapi.
+        "components": {
+            "messages": {
+                "m": {"name": "identification.case.closed.v1", "traits": [{"$ref": CLOUD_EVENT_TRAIT}]}
+            }
+        },
     }
     path = Path(tempfile.mkdtemp()) / "asyncapi.yaml"
     path.write_text(yaml.safe_dump(doc))
