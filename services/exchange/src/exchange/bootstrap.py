@@ -30,6 +30,7 @@ from plumbing.clock import Clock, SystemClock
 from plumbing.config import PlatformConfig, Settings, load_platform_config
 from plumbing.country_keys import CountryKeys, load_keys_with_country_keys
 from plumbing.crypto import FieldCipher
+from plumbing.keys import KeySet
 from plumbing.repository import ScopedRepository
 
 SERVICE = "exchange"
@@ -66,6 +67,9 @@ class Runtime:
     settings: Settings
     config: PlatformConfig
     deps: Deps
+    # Read once at start-up and shared with the HTTP app (its Idempotency-Key store and its access log).
+    keys: KeySet | None = None
+    access_log: AccessLog | None = None
 
 
 def build_runtime(
@@ -96,4 +100,4 @@ def build_runtime(
         contents=ContentSealer(cipher),
         record_read=record_read,
     )
-    return Runtime(settings, config, deps)
+    return Runtime(settings, config, deps, keys=keys, access_log=access_log)

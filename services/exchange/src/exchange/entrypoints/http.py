@@ -21,11 +21,9 @@ from exchange.bootstrap import SERVICE, Runtime, build_runtime
 from exchange.service_layer import cases, evidence, sending, views
 from exchange.service_layer.deps import Deps
 from plumbing import mongo, request_context
-from plumbing.access_log import AccessLog
 from plumbing.app import app_on_first_access, create_app, current_database
 from plumbing.auth import Caller
 from plumbing.clock import Clock
-from plumbing.country_keys import load_keys_with_country_keys
 from plumbing.crypto import RequestFingerprinter, ResponseSealer
 from plumbing.pagination import PageRequest, parse_updated_since
 from plumbing.service_auth import service_validator
@@ -215,15 +213,13 @@ def create_http_app(
 ) -> Any:
     runtime = build_runtime(environ, clock)
     validator, jwks = service_validator(runtime.settings, runtime.config, environ)
-    # The Idempotency-Key store's rings; bootstrap read the same key file (in local mode generated once, under a
-    # lock), so reading it again here changes nothing.
-    keys = load_keys_with_country_keys(runtime.settings, runtime.config)
-    access_log = AccessLog(mongo.get_database(), runtime.deps.clock, purposes=runtime.config.purpose_codes)
+    keys = runtime.keys  # the key set bootstrap read, with the country rings: the Idempotency-Key store's too
+    assert keys is not None, "build_runtime reads the key set"
     return app_for(
         runtime,
         validator=validator,
         jwks=jwks,
-        access_log=access_log,
+        access_log=runtime.access_log,
         database=mongo.get_database,
         validate_responses=validate_responses,
         response_sealer=ResponseSealer(keys),
