@@ -54,6 +54,10 @@ class OwnedDocument(OutboxFields):
     # Follow-up steps (plumbing.steps): the second write of a command that touches two aggregates.
     pending_steps = ListField(DictField())
     steps_lease_until = DateTimeField(null=True)
+    # Deadlines (plumbing.scheduler): when the scheduler should next look at the record (None: nothing due),
+    # and its claim while it performs what is due. Classes with deadlines index `next_due_at`.
+    next_due_at = DateTimeField(null=True)
+    deadline_lease_until = DateTimeField(null=True)
 
 
 # Fields only the repository writes: never taken from the document a handler hands in for an update.
@@ -71,5 +75,6 @@ PROTECTED_FIELDS = frozenset(
         "outbox_lease_owner",
         "pending_steps",
         "steps_lease_until",
+        "deadline_lease_until",
     }
 )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from plumbing.clock import as_utc
 from referral.adapters.documents import ReferralDocument
 from referral.domain import deadlines
 from referral.domain.deadlines import DeadlineState, DueKind
@@ -50,16 +51,19 @@ def test_answered_in_time_nothing_is_due(world: World, shelter: dict[str, Any]) 
     sent = send(world, shelter["id"])
     referrals.accept(world.deps, user("al-shelter"), sent["id"])
     world.clock.advance(hours=30)
-    assert jobs.due_referrals(world.deps) == []
+    assert jobs.run_due_actions(world.deps, sent["id"]) == []
+    assert world.store.raw(ReferralDocument, sent["id"])["next_due_at"] is None  # the scheduler never looks
 
 
 def test_missed_deadline_overdue_escalation_expiry_once_each_across_a_restart(
     world: World, shelter: dict[str, Any]
 ) -> None:
     rid = send(world, shelter["id"])["id"]
-    assert jobs.due_referrals(world.deps) == []
+    assert as_utc(world.store.raw(ReferralDocument, rid)["next_due_at"]) == world.clock.now() + timedelta(
+        hours=4
+    )
+    assert jobs.run_due_actions(world.deps, rid) == []
     world.clock.advance(hours=4)
-    assert jobs.due_referrals(world.deps) == [rid]
     assert jobs.run_due_actions(world.deps, rid) == ["answer_overdue"]
     assert jobs.run_due_actions(world.deps, rid) == []  # a second scheduler run repeats nothing
     assert world.store.raw(ReferralDocument, rid)["overdue"] is True
@@ -71,7 +75,7 @@ def test_missed_deadline_overdue_escalation_expiry_once_each_across_a_restart(
     assert jobs.run_due_actions(restarted.deps, rid) == ["escalation"]
     world.clock.advance(hours=24)
     assert jobs.run_due_actions(restarted.deps, rid) == ["expiry"]
-    assert jobs.due_referrals(restarted.deps) == []
+    assert world.store.raw(ReferralDocument, rid)["next_due_at"] is None
 
     stored = world.store.raw(ReferralDocument, rid)
     assert stored["status"] == "expired" and stored["deadline_actions_done"] == [

@@ -91,7 +91,6 @@ class ReferralDocument(OwnedDocument):
     answered_at = DateTimeField(null=True)
     started_at = DateTimeField(null=True)
     ended_at = DateTimeField(null=True)
-    next_due_at = DateTimeField(null=True)
     deadline_actions_done = ListField(StringField())
     reason = StringField(null=True)  # the coded reason of the last decline / cancel / revoke / completion
     overdue = BooleanField(default=False)

@@ -1,13 +1,15 @@
-"""Deadline actions, for the scheduler (shared plumbing, later): `due_referrals(deps)` finds the referrals
-whose next deadline has come, `run_due_actions(deps, referral_id)` performs what is due for one of them in ONE
-version-guarded write (overdue mark, events for the reminder, the escalation and follow-ups, or expiry) and
-records the keys done, so a restarted or second scheduler never repeats an action."""
+"""Deadline actions, for the shared scheduler (plumbing.scheduler): `deadline_job(deps)` is the referral's job;
+the scheduler claims a referral whose `next_due_at` has come and `run_due_actions(deps, referral_id)` performs
+what is due for it in ONE version-guarded write (overdue mark, events for the reminder, the escalation and
+follow-ups, or expiry), records the keys done and moves `next_due_at` on, so a restarted or second scheduler
+never repeats an action."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from plumbing.errors import Conflict
+from plumbing.scheduler import DeadlineJob, DeadlineScheduler
 from referral.adapters.documents import ReferralDocument
 from referral.domain import deadlines, events, lifecycle
 from referral.domain.deadlines import DueKind
@@ -25,12 +27,15 @@ ACTOR = "system:referral-scheduler"
 SCHEDULED_STATUSES = (str(lifecycle.Status.REQUESTED), str(lifecycle.Status.IN_PROGRESS))
 
 
-def due_referrals(deps: Deps, *, limit: int = 100) -> list[str]:
-    """Ids of referrals with a deadline action due now (selective: status and next_due_at are indexed)."""
-    found = deps.system_repository(ReferralDocument, ACTOR).find(
-        limit=limit, status__in=list(SCHEDULED_STATUSES), next_due_at__lte=deps.clock.now()
+def deadline_job(deps: Deps) -> DeadlineJob:
+    """The referral's job for the scheduler: referrals awaiting an answer or in progress (status and
+    next_due_at are indexed together)."""
+    return DeadlineJob(
+        "referral-deadlines",
+        ReferralDocument,
+        lambda claimed: bool(run_due_actions(deps, str(claimed.id))),
+        where={"status": {"$in": list(SCHEDULED_STATUSES)}},
     )
-    return [doc.id for doc in found]
 
 
 def run_due_actions(deps: Deps, referral_id: str) -> list[str]:
@@ -43,6 +48,7 @@ def run_due_actions(deps: Deps, referral_id: str) -> list[str]:
     profile = deps.catalogue.deadline_profile(doc.service_type)
     due = deadlines.due_actions(deadline_state(doc), deps.clock.now(), profile)
     if not due:
+        _reschedule(referrals, doc, profile)
         return []
     out: list[dict[str, Any]] = []
     for action in due:
@@ -75,8 +81,21 @@ def run_due_actions(deps: Deps, referral_id: str) -> list[str]:
     return [a.key for a in due]
 
 
-def run_deadlines(deps: Deps, *, limit: int = 100) -> int:
-    """One pass of the deadline job: every referral with an action due now, performed once each; the number of
-    referrals changed. Run by the relay process between its passes (entrypoints/relay.py); what it did is on the
-    referrals (`deadline_actions_done`), so a restart resumes where it stopped and repeats nothing."""
-    return sum(1 for referral_id in due_referrals(deps, limit=limit) if run_due_actions(deps, referral_id))
+def _reschedule(referrals: Any, doc: ReferralDocument, profile: Any) -> None:
+    """Nothing due now, yet the scheduler was sent here: set `next_due_at` to what the referral's state says
+    (so a stale instant is not claimed again every pass). Losing a race to a command is harmless: the command
+    set it."""
+    wanted = deadlines.next_due(deadline_state(doc), profile)
+    if instant(doc.next_due_at) != instant(wanted):
+        doc.next_due_at = wanted
+        try:
+            referrals.update(doc, events=[])
+        except Conflict:
+            pass
+
+
+def run_deadlines(deps: Deps) -> int:
+    """One pass of the scheduler over the referrals (what the scheduler process does every interval): the
+    number of referrals changed. What was done is on the referrals (`deadline_actions_done`), so a restart
+    resumes where it stopped and repeats nothing."""
+    return DeadlineScheduler([deadline_job(deps)], clock=deps.clock).run_once()
