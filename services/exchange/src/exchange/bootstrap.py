@@ -22,6 +22,7 @@ from exchange.adapters.message_log import MongoMessageLog
 from exchange.adapters.sealing import ContentSealer
 from exchange.adapters.transport import HeldTransport, Transport
 from exchange.domain.catalogue import FormCatalogue
+from exchange.domain.events import event_factory
 from exchange.service_layer.deps import Deps
 from plumbing import mongo
 from plumbing.access_log import AccessLog, record_for_request
@@ -99,5 +100,6 @@ def build_runtime(
         message_log=MongoMessageLog(mongo.get_database()),
         contents=ContentSealer(cipher),
         record_read=record_read,
+        new_event=event_factory(clock.now),
     )
     return Runtime(settings, config, deps, keys=keys, access_log=access_log)

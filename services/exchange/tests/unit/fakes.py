@@ -22,6 +22,7 @@ from exchange.adapters.sealing import ContentSealer
 from exchange.adapters.transport import Transport, TransportError
 from exchange.bootstrap import load_catalogue
 from exchange.domain.catalogue import FormCatalogue
+from exchange.domain.events import event_factory
 from exchange.domain.evidence import ChainReport, chained, verify_chain
 from exchange.service_layer import receiving
 from exchange.service_layer.deps import Deps
@@ -139,6 +140,7 @@ def build_world(
         message_log=message_log,
         contents=ContentSealer(FieldCipher.from_config(keys, config)),
         record_read=reads,
+        new_event=event_factory(clock.now),
     )
     return World(store, clock, deps, transport, message_log, reads, keys)
 

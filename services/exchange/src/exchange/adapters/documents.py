@@ -6,6 +6,9 @@ content sealed apart under the owning country's data key (`contents`), the envel
 detection), the envelopes still to be delivered (`outgoing`) and the link to the country's own identification
 case, which never leaves the country.
 
+The deadline scheduler claims records whose `next_due_at` (OwnedDocument, indexed here) has come and records
+what it did in `deadline_actions_done` (service_layer/deadlines.py).
+
 The relay finds records with envelopes waiting by `outgoing.recipient` (indexed; an equality per partner country,
 so its query reads only those records: adapters/undelivered.py) and claims one at a time with
 `delivery_lease_until` (written only by the relay's find-and-modify, never by a command).
@@ -28,6 +31,7 @@ class ExchangeCaseDocument(OwnedDocument):
             {"fields": ["received_envelopes"]},
             {"fields": ["forms.draft_key"]},
             {"fields": ["outgoing.recipient"]},
+            {"fields": ["next_due_at"]},  # the deadline scheduler's claim (plumbing.scheduler)
         ],
     }
     RETENTION_CLASS: ClassVar[str | None] = "exchange-message"
@@ -45,6 +49,8 @@ class ExchangeCaseDocument(OwnedDocument):
     # The relay's claim on this record while it delivers `outgoing` (adapters/undelivered.py); None when free.
     delivery_lease_until = DateTimeField(null=True)
     identification_case_id = StringField(null=True)
+    # The scheduler's actions done (domain/deadlines.py keys: `overdue:<form id>`, `escalated:<form id>`).
+    deadline_actions_done = ListField(StringField())
 
 
 class ExchangeCounter(Document):

@@ -113,15 +113,16 @@ class Form:
     def status_at(self, now: datetime, reply_within_days: int | None, *, answerable: bool = True) -> Status:
         """The status a reader sees: `overdue` when a response was due before `now` and has not come. The
         response due is an answer, or, for a form no form type answers (a notification), the acknowledgement."""
-        awaiting = AWAITING if answerable else AWAITING - {Status.ACKNOWLEDGED}
-        if (
-            self.status in awaiting
-            and reply_within_days
-            and self.deadline is not None
-            and now > self.deadline
-        ):
+        overdue = self.deadline is not None and now > self.deadline
+        if reply_within_days and overdue and self.awaits_response(answerable=answerable):
             return Status.OVERDUE
         return self.status
+
+    def awaits_response(self, *, answerable: bool) -> bool:
+        """A response with a deadline is still awaited: the answer, or (`answerable` False: no form type answers
+        this one) the acknowledgement."""
+        awaiting = AWAITING if answerable else AWAITING - {Status.ACKNOWLEDGED}
+        return self.status in awaiting and self.deadline is not None
 
 
 def status_now(form: Form, catalogue: FormCatalogue, now: datetime) -> Status:

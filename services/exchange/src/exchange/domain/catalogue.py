@@ -103,6 +103,8 @@ class FormType:
     answers: frozenset[str]
     about: frozenset[str] | None  # None: may refer to any form
     reply_within_days: int | None
+    # Days after a missed reply deadline before the coordinator's office is told (a second period).
+    escalate_after_days: int | None
     attachments: Attachments
     carries: frozenset[str]
     opens_case: bool
@@ -316,6 +318,7 @@ def _form_type(doc: Mapping[str, Any]) -> FormType:
         answers=frozenset(doc["answers"]),
         about=None if about == "any" else frozenset(about),
         reply_within_days=doc["reply_within_days"],
+        escalate_after_days=doc.get("escalate_after_days", doc["reply_within_days"]),
         attachments=Attachments(
             allowed=attachments["allowed"],
             media_types=frozenset(attachments.get("media_types", ())),

@@ -10,10 +10,12 @@ leaves `outgoing`. A record whose delivery fails again is held for `retry_s` (it
 (the broker is the likely cause). A second delivery of an envelope is harmless: the receiver stores an
 envelope id once.
 
-Started like every relay, by plumbing.worker.run_relay, the job as its periodic task (every
+It is also the exchange's outbox relay: the events written with each case record (domain/events.py, also the
+scheduler's) are published to `exchange.events.v1`, in order per record.
+
+Started like every relay, by plumbing.worker.run_relay, the delivery job as its periodic task (every
 EXCHANGE_RELAY_INTERVAL_S, default 5 s; grace EXCHANGE_RELAY_GRACE_S, default 30 s; back-off
-EXCHANGE_RELAY_RETRY_S, default 30 s). The exchange publishes no events yet, so the relay has no outbox to
-publish; its readiness is plumbing's (connected to Kafka).
+EXCHANGE_RELAY_RETRY_S, default 30 s); its readiness is plumbing's (connected to Kafka).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import logging
 import os
 from collections.abc import Mapping
 
+from exchange.adapters.documents import ExchangeCaseDocument
 from exchange.adapters.undelivered import UndeliveredRecords
 from exchange.bootstrap import SERVICE, build_runtime
 from exchange.service_layer import outgoing
@@ -94,7 +97,7 @@ def main() -> None:
     try:
         run_relay(
             SERVICE,
-            [],  # no outbox yet: the exchange publishes no events (add ExchangeCaseDocument when it does)
+            [ExchangeCaseDocument],
             settings=runtime.settings,
             periodic=[delivery.run_once],
             periodic_interval_s=float(os.environ.get(INTERVAL_ENV, "5")),

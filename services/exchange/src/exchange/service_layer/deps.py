@@ -10,6 +10,7 @@ from exchange.adapters.envelope import Opened, Sealed
 from exchange.adapters.sealing import ContentSealer
 from exchange.adapters.transport import Transport
 from exchange.domain.catalogue import FormCatalogue
+from exchange.domain.events import EventFactory
 from exchange.domain.evidence import ChainReport
 from plumbing.auth import Caller
 from plumbing.clock import Clock
@@ -59,3 +60,4 @@ class Deps:
     message_log: MessageLog
     contents: ContentSealer
     record_read: ReadRecorder
+    new_event: EventFactory

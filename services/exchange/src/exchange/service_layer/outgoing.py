@@ -9,15 +9,17 @@ the receiver's replay detection makes a second delivery harmless.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from exchange.adapters.documents import ExchangeCaseDocument
 from exchange.adapters.transport import TransportError
+from exchange.domain import deadlines, events
 from exchange.domain.case import Form, TransnationalCase
+from exchange.domain.events import Change
 from exchange.domain.evidence import content_digest
 from exchange.service_layer.deps import Deps
-from exchange.service_layer.records import cases, instant, write_back
+from exchange.service_layer.records import cases, instant, to_case, write_back
 from plumbing.auth import Caller
 from plumbing.documents import new_id
 
@@ -122,8 +124,24 @@ def deliver(deps: Deps, caller: Caller, doc: ExchangeCaseDocument) -> ExchangeCa
 
 
 def store(
-    deps: Deps, caller: Caller, doc: ExchangeCaseDocument, case: TransnationalCase, *, new: bool
+    deps: Deps,
+    caller: Caller,
+    doc: ExchangeCaseDocument,
+    case: TransnationalCase,
+    *,
+    new: bool,
+    extra_events: Sequence[Change] = (),
 ) -> ExchangeCaseDocument:
+    """Write the case as a command left it, in ONE write with the events its change means (domain/events.py)
+    and the instant its next reply deadline falls due (for the scheduler)."""
+    before = None if new else to_case(doc)  # the document still holds what was read
+    owner = doc.owner_country or caller.country
+    common = events.record_data(doc.id, case.reference, owner)
+    out = [
+        deps.new_event(event_type, doc.id, {**common, **data})
+        for event_type, data in [*events.changes(before, case), *extra_events]
+    ]
     write_back(doc, case)
+    doc.next_due_at = deadlines.next_due(case, deps.catalogue, doc.deadline_actions_done or ())
     repository = cases(deps, caller)
-    return repository.insert(doc) if new else repository.update(doc)
+    return repository.insert(doc, events=out) if new else repository.update(doc, events=out)
