@@ -14,6 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.integration.platform_helpers import header, poll, read_topic
+
 pytestmark = pytest.mark.integration
 
 BASE = "/v1/exchange"
@@ -263,3 +265,29 @@ def test_a_withdrawn_form_shows_as_withdrawn_on_the_other_side(api: Api) -> None
     assert not seen["allowed_actions"], seen  # nothing more can be done with it on ME's side
     again = api(XK, "POST", f"/cases/{xk_case}/forms/{note}/withdraw", {"reason": "sent-in-error"})
     assert again.status_code == 409, again.text
+
+
+def test_the_relay_publishes_each_countrys_exchange_events(api: Api) -> None:
+    xk_case, note = api.send(XK, notification("Drita"))
+    reference = api.case(XK, xk_case)["reference"]
+    me_case = api.arrived(ME, reference, note)
+    api.acknowledge(ME, me_case, note)
+    bootstrap = api.platform.env["KAFKA_BOOTSTRAP_SERVERS"]
+
+    def published() -> dict[str, list[str]] | None:
+        records = read_topic(bootstrap, "exchange.events.v1")
+        types = {
+            record_id: [
+                (header(r, "ce_type") or b"").decode() for r in records if r.key == record_id.encode()
+            ]
+            for record_id in (xk_case, me_case)
+        }
+        return types if len(types[xk_case]) >= 2 and len(types[me_case]) >= 2 else None
+
+    types = poll(published, 60, "both countries' exchange events on exchange.events.v1")
+    assert types == {
+        xk_case: ["exchange.form.sent.v1", "exchange.form.acknowledged.v1"],
+        me_case: ["exchange.form.received.v1", "exchange.form.acknowledged.v1"],
+    }
+    payloads = [r.value for r in read_topic(bootstrap, "exchange.events.v1") if r.key == me_case.encode()]
+    assert payloads and not any(b"Drita" in value for value in payloads)  # ids and codes only

@@ -1,23 +1,23 @@
 """The inbox: an envelope addressed to a country is verified before anything is stored, stored once, answered
 with a signed receipt, and its reply deadline starts.
 
-Called by the transport's consumer (next slice) with the receiving country and the envelope as it came off the
+Called by the transport's consumer (entrypoints/consumer.py) with the receiving country and the envelope as it came off the
 wire. No user is involved: the inbox works under the receiving country's own scope (`records.inbox_caller`).
 
 Outcomes: `stored` (a new form, or a receipt, withdrawal, consent notice or closure applied), `duplicate` (the
 envelope id was seen before: a redelivery or a replay stores nothing new). A refused envelope raises
-`EnvelopeRefused` with its reason and stores nothing; it is logged with routing only (countries, envelope id).
+`EnvelopeRefused` with its reason and stores nothing; the consumer logs it once, with routing only (countries,
+envelope id, topic position).
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from exchange.adapters.documents import ExchangeCaseDocument
-from exchange.adapters.envelope import EnvelopeRefused, Opened, routing
+from exchange.adapters.envelope import EnvelopeRefused, Opened
 from exchange.domain import legal
 from exchange.domain.case import Direction, Form, Status, TransnationalCase
 from exchange.domain.catalogue import CONSENT_WITHDRAWN, RECEIPT, WITHDRAWAL
@@ -31,8 +31,6 @@ from plumbing.clock import as_utc
 from plumbing.documents import new_id
 from plumbing.errors import NotFound
 
-log = logging.getLogger(__name__)
-
 STORED, DUPLICATE = "stored", "duplicate"
 
 
@@ -44,12 +42,8 @@ class Outcome:
 
 
 def receive_envelope(deps: Deps, country: str, token: str) -> Outcome:
-    try:
-        opened = deps.envelopes.open(token, recipient=country)
-        message = _checked(deps, opened)
-    except EnvelopeRefused as refused:
-        _log_refusal(country, token, refused.reason)
-        raise
+    opened = deps.envelopes.open(token, recipient=country)  # EnvelopeRefused: the consumer logs and commits
+    message = _checked(deps, opened)
     caller = inbox_caller(country)
     reference = message["case"]["reference"]
     doc = find_by_reference(deps, caller, reference)
@@ -66,7 +60,6 @@ def receive_envelope(deps: Deps, country: str, token: str) -> Outcome:
         form_id, receipt_id = _apply(deps, doc, case, opened, message, country)
     except (NotFound, InvalidTransition):
         # Signed and addressed to us, but about a form this country does not hold or cannot change now.
-        _log_refusal(country, token, "inapplicable")
         raise EnvelopeRefused("inapplicable") from None
     doc.received_envelopes = [*doc.received_envelopes, opened.envelope_id]
     doc = outgoing.store(deps, caller, doc, case, new=new)
@@ -202,12 +195,3 @@ def _received_entry(
 
 def _parse(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def _log_refusal(country: str, token: str, reason: str) -> None:
-    try:
-        route = routing(token)
-        where = {"from": route.sender, "to": route.recipient, "envelope_id": route.envelope_id}
-    except EnvelopeRefused:
-        where = {}
-    log.warning("exchange envelope refused", extra={"reason": reason, "inbox": country, **where})
