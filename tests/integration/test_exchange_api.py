@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pymongo import MongoClient
 
 from tests.integration.platform_helpers import header, poll, read_topic
 
@@ -81,6 +82,12 @@ class Api:
 @pytest.fixture
 def api(running_platform: Any) -> Api:
     return Api(running_platform)
+
+
+def access_log_entries(api: Api, **query: Any) -> list[dict[str, Any]]:
+    """Entries of the exchange service's own access log (its database on the platform's server)."""
+    with MongoClient(api.platform.env["MONGODB_URI"], tz_aware=True) as client:
+        return list(client["thb_exchange"]["access_log"].find(query))
 
 
 def notification(given: str) -> dict[str, Any]:
@@ -198,6 +205,14 @@ def test_kosovo_montenegro_story_through_the_gateway(api: Api) -> None:
         note = child["me"]["forms"][0]
         content = api.ok(ME, "GET", f"/cases/{child['me_case']}/forms/{note['id']}").json()
         assert content["content"]["person"]["surnames"] == ["Hoxha"], content
+        # ... and the read is in ME's access log: who, for what purpose, exactly that form.
+        (entry,) = access_log_entries(api, ids=[note["id"]], country="ME")
+        assert (entry["purpose"], entry["resource_type"], entry["outcome"]) == (
+            "cross-border-exchange",
+            "exchange-form",
+            "ok",
+        ), entry
+        assert entry["operation_id"].endswith("read_form") and "contact-point" in entry["roles"], entry
 
     # Both message logs hold every envelope of the story, each as sent on one side and received on the other.
     logs = {
