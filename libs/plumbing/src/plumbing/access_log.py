@@ -34,6 +34,7 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError, PyMongoError
 from pymongo.write_concern import WriteConcern
 
+from plumbing.chain_head import ChainHead
 from plumbing.clock import Clock, SystemClock, as_utc, rfc3339, to_millis
 from plumbing.errors import AccessLogUnavailable
 
@@ -134,6 +135,8 @@ class AccessLog:
         durable = WriteConcern(w="majority", j=True)
         self.entries: Collection = db.get_collection(collection, write_concern=durable)
         self.head: Collection = db.get_collection(f"{collection}_head", write_concern=durable)
+        # The tip is found from the head document, never by sorting the log (plumbing.chain_head).
+        self.chain = ChainHead(self.entries, self.head, HEAD_ID, GENESIS_HASH)
         self.clock: Clock = clock or SystemClock()
         self.purposes = frozenset(purposes) if purposes is not None else None
         self.fault = fault
@@ -191,23 +194,9 @@ class AccessLog:
         WRITES.inc()
         return AccessLogEntry.from_document(doc)
 
-    def _tip(self) -> tuple[int, str]:
-        """(seq, hash) of the last entry. Found from the head document and then forward by `_id` equality, never
-        by sorting the collection: equality on `_id` is cheap on every server, while a sort with a limit costs a
-        scan of the whole log on some Mongo-wire servers (docs/engineering.md), which made every read slower as
-        the log grew. The head lags by an entry or two at most (a writer between its insert and its head update,
-        or one that died there), so the walk is short; without a head it starts from the genesis."""
-        head = self.head.find_one({"_id": HEAD_ID}, projection={"seq": 1, "hash": 1})
-        seq, digest = (int(head["seq"]), str(head["hash"])) if head else (0, GENESIS_HASH)
-        while True:
-            following = self.entries.find_one({"_id": seq + 1}, projection={"hash": 1})
-            if following is None:
-                return seq, digest
-            seq, digest = seq + 1, str(following["hash"])
-
     def _append(self, fields: dict[str, Any]) -> dict[str, Any]:
         for attempt in range(self.max_attempts):
-            tip_seq, tip_hash = self._tip()
+            tip_seq, tip_hash = self.chain.tip()
             seq = tip_seq + 1
             doc = {"_id": seq, **fields, "prev_hash": tip_hash}
             doc["hash"] = entry_hash(doc)
@@ -224,15 +213,8 @@ class AccessLog:
         raise PyMongoError("access log: too much contention for the chain tip")
 
     def _advance_head(self, seq: int, digest: str) -> None:
-        # Only ever forward: a slower writer with a smaller seq never moves the head back. The entry is already
-        # durable, so a head that lags (crash here) is normal and repaired by the next write.
-        try:
-            self._fault()
-            self.head.update_one(
-                {"_id": HEAD_ID, "seq": {"$lt": seq}}, {"$set": {"seq": seq, "hash": digest}}, upsert=True
-            )
-        except DuplicateKeyError:
-            pass  # the head is already past `seq`: the upsert found no matching document and collided
+        self._fault()
+        self.chain.advance(seq, digest)
 
     def _fault(self) -> None:
         if self.fault is not None:

@@ -2,8 +2,9 @@
 
 Entries are `{_id: "<country>:<seq>", country, seq, ...fields, prev_hash, hash}`. Concurrent writers cannot
 fork a chain: whoever inserts `<country>:<seq>` first owns that link, a writer that loses the race re-reads the
-tip and tries the next one. An entry is appended once per (country, envelope id, direction): a retried delivery
-does not log twice.
+tip and tries the next one. The tip is found from a head document per country (`message_log_head`,
+plumbing.chain_head), never by sorting the log, so an append costs the same at any length. An entry is appended
+once per (country, envelope id, direction): a retried delivery does not log twice.
 """
 
 from __future__ import annotations
@@ -11,21 +12,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import pymongo
 from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 from pymongo.write_concern import WriteConcern
 
-from exchange.domain.evidence import ChainReport, chained, verify_chain
+from exchange.domain.evidence import GENESIS_HASH, ChainReport, chained, verify_chain
+from plumbing.chain_head import ChainHead
 
 COLLECTION = "message_log"
 
 
 class MongoMessageLog:
     def __init__(self, database: Any, *, collection: str = COLLECTION, max_attempts: int = 50) -> None:
-        self.entries_collection: Collection = database.get_collection(
-            collection, write_concern=WriteConcern(w="majority", j=True)
-        )
+        durable = WriteConcern(w="majority", j=True)
+        self.entries_collection: Collection = database.get_collection(collection, write_concern=durable)
+        self.heads: Collection = database.get_collection(f"{collection}_head", write_concern=durable)
         self.max_attempts = max_attempts
         self._indexed = False
 
@@ -46,16 +47,25 @@ class MongoMessageLog:
             )
             if existing is not None:
                 return dict(existing)
-            tip = self.entries_collection.find_one(
-                {"country": country}, sort=[("seq", pymongo.DESCENDING)], projection={"_id": 0}
-            )
-            entry = chained(tip, {**fields, "country": country})
+            chain = self._chain(country)
+            seq, digest = chain.tip()
+            entry = chained({"seq": seq, "hash": digest} if seq else None, {**fields, "country": country})
             try:
                 self.entries_collection.insert_one({"_id": f"{country}:{entry['seq']}", **entry})
             except DuplicateKeyError:
                 continue  # another writer took this link (or logged this envelope): read again
+            chain.advance(int(entry["seq"]), str(entry["hash"]))
             return entry
         raise RuntimeError("message log: too many concurrent writers")
+
+    def _chain(self, country: str) -> ChainHead:
+        return ChainHead(
+            self.entries_collection,
+            self.heads,
+            head_id=country,
+            genesis_hash=GENESIS_HASH,
+            entry_id=lambda seq: f"{country}:{seq}",
+        )
 
     def entries(self, country: str) -> list[dict[str, Any]]:
         cursor = self.entries_collection.find({"country": country}, projection={"_id": 0}).sort("seq", 1)
