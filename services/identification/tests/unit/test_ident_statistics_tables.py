@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from identification.adapters import statistics_source
-from identification.domain.statistics import HIDDEN, SMALL
 from identification.service_layer import statistics
+from plumbing.suppression import HIDDEN, SMALL
 
 COUNTRIES = frozenset({"AL", "XK", "ME"})
 CATEGORIES = ("potential_victim", "person_at_risk", "victim")

@@ -1,7 +1,7 @@
 """Statistics tables with small-cell and complementary suppression, consistent across the tables a reader can
 combine: a table is suppressed together with its period's parent and siblings (year, quarters, months), its
 margins as the one-dimensional tables of its dimensions, and - in regional tables - against each partner country
-knowing its own part (domain/statistics.py; docs/identification-domain.md)."""
+knowing its own part (the platform's one suppression, plumbing.suppression; docs/identification-domain.md)."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ from typing import Any
 
 from identification.adapters import statistics_source
 from identification.domain.errors import DomainError, ErrorDetail, raise_all
-from identification.domain.statistics import render_series, render_table, series_pattern, table_pattern
 from identification.service_layer.deps import Deps
 from plumbing.auth import Caller
+from plumbing.suppression import InvalidTable, render_series, render_table, series_pattern, table_pattern
 
 DIMENSIONS = {
     "country": "country",
@@ -178,6 +178,17 @@ def _table_pattern(
 
 
 def table(
+    deps: Deps, caller: Caller, *, period: str, rows: str, columns: str | None, scope: str
+) -> dict[str, Any]:
+    try:
+        return _table(deps, caller, period=period, rows=rows, columns=columns, scope=scope)
+    except InvalidTable as error:
+        # A table this service built that the suppression refuses (an internal invariant): this service's
+        # DomainError, as every rule of a statistics request, which the endpoint answers under `/query`.
+        raise DomainError(error.code, str(error)) from error
+
+
+def _table(
     deps: Deps, caller: Caller, *, period: str, rows: str, columns: str | None, scope: str
 ) -> dict[str, Any]:
     errors: list[ErrorDetail] = []

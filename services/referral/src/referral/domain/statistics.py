@@ -4,9 +4,8 @@ This module builds the RAW tables (labels and counts) from statistic rows - one 
 instants only (service type, provider kind, outcome, decline reason, overdue, requested/answered/started at) -
 and hands them to suppression functions it is GIVEN (`publish(raw, suppress_series, suppress_table)`). It does
 not import or copy a suppression algorithm: the platform must suppress every service's tables the same way,
-so the one implementation (today identification's `domain/statistics.py`: `suppress_series`,
-`suppress_table`, which keep a table's margins equal to the series of its dimensions) is passed in by the
-wiring, and is expected to move to plumbing.
+so the one implementation (`plumbing.suppression`: `suppress_series`, `suppress_table`, which keep a table's
+margins equal to the series of its dimensions) is passed in by the wiring.
 
 Durations (time to answer, time to start) are medians in hours per service type; a median over fewer than
 `min_n` referrals is withheld (None), with the count itself left to the count tables' suppression.

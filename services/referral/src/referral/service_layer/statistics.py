@@ -1,6 +1,6 @@
 """Referral statistics for the coordinator's office and analysts: raw tables from the statistic rows (codes
 and instants only), published through the suppression functions the caller passes (domain/statistics.py says
-why the algorithm is a parameter: one suppression for every service, to move to plumbing)."""
+why the algorithm is a parameter: one suppression for every service, `plumbing.suppression`)."""
 
 from __future__ import annotations
 

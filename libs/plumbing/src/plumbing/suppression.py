@@ -1,4 +1,6 @@
-"""Small-cell suppression for published tables with margins, consistent across linked tables.
+"""Small-cell suppression for published tables with margins, consistent across linked tables: the platform's one
+suppression, used by every service (identification, referral, exchange, return) for the statistics it publishes,
+so that every service's tables are suppressed the same way.
 
 A table is a grid of counts with its row totals, column totals and grand total (a one-dimensional table, a
 *series*, is one row of counts with its total). Its *lines* are the equations a reader knows: each row with its
@@ -21,11 +23,16 @@ Across tables, so that no hidden value follows from *other* tables either:
 - Periods: a quarter is the sum of its months, a year of its quarters. Sibling periods (the four quarters of a
   year, the three months of a quarter) share one hidden pattern, which contains the parent period's. Then the
   parent's visible values constrain the siblings only in directions each sibling's own audit already allows.
-  The caller (the service layer) builds the family: `series_pattern` / `table_pattern` take every sibling's
+  The caller (a service layer) builds the family: `series_pattern` / `table_pattern` take every sibling's
   counts and the parent's pattern.
 
 Zeros are published: they are not small cells. Bounds that follow from counts being non-negative (interval
 disclosure) are not audited; see the docs for why this is acceptable for the published tables.
+
+A table the caller built wrong (not a rectangle, negative counts, labels or siblings that do not match) raises
+`InvalidTable`: a `plumbing.errors.RuleViolation` with the stable code ``statistics_table_invalid``, which the app
+factory answers 422 `validation-failed` like any broken rule. It is an invariant of the caller, never the client's
+input: a service may map it to its own domain error where it places a request's rules elsewhere.
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
-from .errors import DomainError
+from plumbing.errors import RuleViolation, Violation
 
 SMALL = "<5"
 HIDDEN = "x"
@@ -43,6 +50,16 @@ MIN_SHOWN = 5
 Cell = int | str
 Position = tuple[int, int]
 Counts = Sequence[Sequence[int]]
+
+
+class InvalidTable(RuleViolation):
+    """A table the caller built wrong: 422 `validation-failed` with the code ``statistics_table_invalid`` for the
+    body as a whole. The message is for developers only."""
+
+    code = "statistics_table_invalid"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, (Violation(self.code),))
 
 
 @dataclass(frozen=True)
@@ -76,9 +93,9 @@ def _check(counts: Counts) -> tuple[int, int]:
     rows = len(counts)
     cols = len(counts[0]) if rows else 0
     if rows == 0 or cols == 0 or any(len(r) != cols for r in counts):
-        raise DomainError("statistics_table_invalid", "table must be a non-empty rectangle")
+        raise InvalidTable("table must be a non-empty rectangle")
     if any(not isinstance(v, int) or isinstance(v, bool) or v < 0 for r in counts for v in r):
-        raise DomainError("statistics_table_invalid", "counts must be non-negative integers")
+        raise InvalidTable("counts must be non-negative integers")
     return rows, cols
 
 
@@ -266,7 +283,7 @@ def series_pattern(
     entry in a series by country). The total is hidden only if it is sensitive, forced or - with
     `total_addable` - needed to protect a view; so every series of a family agrees on it."""
     if not family or not family[0] or any(len(s) != len(family[0]) for s in family):
-        raise DomainError("statistics_table_invalid", "labels do not match the counts")
+        raise InvalidTable("labels do not match the counts")
     n = len(family[0])
     grids = [_series_grid(series) for series in family]
     part_grids = [[_series_grid(part) for part in member] for member in parts] or [[] for _ in family]
@@ -300,14 +317,14 @@ def table_pattern(
     `parts` and `views` as for `series_pattern` (a view: a contributor's row or column, with its total)."""
     n_rows, n_cols = _check(family[0])
     if any(_check(t) != (n_rows, n_cols) for t in family):
-        raise DomainError("statistics_table_invalid", "sibling tables differ in shape")
+        raise InvalidTable("sibling tables differ in shape")
     grids = [grid_of(t) for t in family]
     part_grids = [[grid_of(part) for part in member] for member in parts] or [[] for _ in family]
     lines = table_lines(n_rows, n_cols)
     row_set, column_set = set(row_margins), set(column_margins)
     margins = {(i, n_cols) for i in row_set if i < n_rows} | {(n_rows, j) for j in column_set if j < n_cols}
     if (n_rows in row_set) != (n_cols in column_set):
-        raise DomainError("statistics_table_invalid", "the margin series disagree on the grand total")
+        raise InvalidTable("the margin series disagree on the grand total")
     if n_rows in row_set:
         margins.add((n_rows, n_cols))
     interior = {(i, j) for i in range(n_rows) for j in range(n_cols)}
@@ -316,7 +333,7 @@ def table_pattern(
     for grid, member_parts in zip(grids, part_grids, strict=True):
         protected |= sensitive(grid, member_parts)
     if not protected - interior <= margins:
-        raise DomainError("statistics_table_invalid", "margin patterns do not cover the sensitive margins")
+        raise InvalidTable("margin patterns do not cover the sensitive margins")
     hidden |= protected
     while True:
         before = set(hidden)
@@ -339,7 +356,7 @@ def _shown(value: int, hidden: bool) -> Cell:
 
 def render_series(labels: Sequence[str], counts: Sequence[int], hidden: frozenset[int]) -> SuppressedSeries:
     if len(labels) != len(counts) or not counts:
-        raise DomainError("statistics_table_invalid", "labels do not match the counts")
+        raise InvalidTable("labels do not match the counts")
     n = len(counts)
     return SuppressedSeries(
         labels=tuple(labels),
@@ -353,7 +370,7 @@ def render_table(
     rows: Sequence[str], columns: Sequence[str], counts: Counts, hidden: frozenset[Position]
 ) -> SuppressedTable:
     if len(rows) != len(counts) or any(len(columns) != len(r) for r in counts):
-        raise DomainError("statistics_table_invalid", "labels do not match the counts")
+        raise InvalidTable("labels do not match the counts")
     grid = grid_of(counts)
     n_rows, n_cols = len(rows), len(columns)
 
@@ -374,7 +391,7 @@ def render_table(
 def suppress_series(labels: Sequence[str], counts: Sequence[int]) -> SuppressedSeries:
     """One series on its own (no sibling periods)."""
     if len(labels) != len(counts) or not counts:
-        raise DomainError("statistics_table_invalid", "labels do not match the counts")
+        raise InvalidTable("labels do not match the counts")
     _check([list(counts)])
     return render_series(labels, counts, series_pattern([counts]))
 
@@ -382,7 +399,7 @@ def suppress_series(labels: Sequence[str], counts: Sequence[int]) -> SuppressedS
 def suppress_table(rows: Sequence[str], columns: Sequence[str], counts: Counts) -> SuppressedTable:
     """One two-dimensional table on its own (no sibling periods), margins as their series would show them."""
     if len(rows) != len(counts) or any(len(columns) != len(r) for r in counts):
-        raise DomainError("statistics_table_invalid", "labels do not match the counts")
+        raise InvalidTable("labels do not match the counts")
     _check(counts)
     row_pattern = series_pattern([[sum(r) for r in counts]])
     column_pattern = series_pattern([[sum(c) for c in zip(*counts, strict=True)]])
