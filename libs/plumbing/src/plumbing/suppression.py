@@ -40,6 +40,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 from plumbing.errors import RuleViolation, Violation
 
@@ -75,6 +76,17 @@ class SuppressedTable:
     # Grid positions hidden, with margins at index len(rows) / len(columns).
     hidden: frozenset[Position]
 
+    def as_json(self) -> dict[str, Any]:
+        """The table as every service's API publishes it (which positions are hidden is not published)."""
+        return {
+            "row_labels": list(self.rows),
+            "column_labels": list(self.columns),
+            "cells": [list(row) for row in self.cells],
+            "row_totals": list(self.row_totals),
+            "column_totals": list(self.column_totals),
+            "total": self.total,
+        }
+
 
 @dataclass(frozen=True)
 class SuppressedSeries:
@@ -84,6 +96,9 @@ class SuppressedSeries:
     cells: tuple[Cell, ...]
     total: Cell
     hidden: frozenset[int]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"labels": list(self.labels), "cells": list(self.cells), "total": self.total}
 
 
 # ------------------------------------------------------------------------------------------------ shapes

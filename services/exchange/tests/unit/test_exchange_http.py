@@ -396,6 +396,19 @@ def test_the_message_log_pages_by_its_chain(api: Api) -> None:
     assert [e["seq"] for e in first["items"] + rest["items"]] == [1, 2, 3] and rest["next_cursor"] is None
 
 
+def test_statistics_for_the_coordinators_office_a_year_at_a_time(api: Api) -> None:
+    path = form_path(api.draft())
+    api.call("POST", path + "/send", "xk-contact-point", key="send-0001")
+    year = api.world.clock.now().year
+    report = api.call("GET", f"/statistics?period={year}", "xk-coordinator")
+    assert report.status_code == 200, report.text
+    body = report.json()
+    assert body["forms_by_type"]["total"] == "<5" and "XK>ME" in body["type_by_direction"]["column_labels"]
+    assert api.call("GET", f"/statistics?period={year}", "xk-contact-point").status_code == 403
+    refused = api.call("GET", "/statistics?period=2026-Q1", "xk-coordinator")
+    assert refused.status_code in (400, 422) and refused.headers["content-type"] == "application/problem+json"
+
+
 # ---------------------------------------------------------------------------------------------- the contract
 
 

@@ -18,7 +18,7 @@ from connexion import NoContent
 import thb_contracts
 from exchange.adapters import received_events
 from exchange.bootstrap import SERVICE, Runtime, build_runtime
-from exchange.service_layer import cases, evidence, sending, views
+from exchange.service_layer import cases, evidence, sending, statistics, views
 from exchange.service_layer.deps import Deps
 from plumbing import mongo, request_context
 from plumbing.app import app_on_first_access, create_app, current_database
@@ -179,6 +179,10 @@ def list_message_log(limit: int | None = None, cursor: str | None = None, update
 
 def verify_message_log() -> Any:
     return evidence.report_view(evidence.verify_evidence(_deps(), _caller().country))
+
+
+def get_statistics(period: str) -> Any:
+    return statistics.exchange_statistics(_deps(), _caller(), period=period)
 
 
 # ------------------------------------------------------------------------------------------ received events

@@ -221,7 +221,7 @@ def _table(
             return {**body, "labels": [], "cells": [], "total": 0}
         pattern = _series_levels(facts, requested, row_dim, labels, _total_hidden(facts, requested))[-1]
         series = render_series(labels, facts.series(months, row_dim, labels), pattern)
-        return {**body, "labels": list(series.labels), "cells": list(series.cells), "total": series.total}
+        return {**body, **series.as_json()}
     col_dim = DIMENSIONS[columns]
     body["columns"] = columns
     both = (facts.labels(row_dim), facts.labels(col_dim))
@@ -238,15 +238,7 @@ def _table(
     dims = (row_dim, col_dim)
     hidden_cells = _table_pattern(facts, requested, dims, both)
     result = render_table(both[0], both[1], facts.table(months, dims, both), hidden_cells)
-    return {
-        **body,
-        "row_labels": list(result.rows),
-        "column_labels": list(result.columns),
-        "cells": [list(r) for r in result.cells],
-        "row_totals": list(result.row_totals),
-        "column_totals": list(result.column_totals),
-        "total": result.total,
-    }
+    return {**body, **result.as_json()}
 
 
 def as_csv(data: dict[str, Any]) -> str:
