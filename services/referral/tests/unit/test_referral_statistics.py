@@ -12,7 +12,7 @@ import pytest
 from referral.domain import statistics
 from referral.domain.errors import NotPermitted
 from referral.service_layer import referrals
-from referral.service_layer.statistics import referral_statistics
+from referral.service_layer.statistics import referral_statistics, statistics_report
 from services.referral.tests.unit.conftest import send
 from services.referral.tests.unit.fakes import World, user
 
@@ -117,5 +117,34 @@ def test_service_layer_reads_codes_only_and_is_for_analysts_and_coordinators(
         referral_statistics(
             world.deps, user("xk-coordinator"), suppress_series=identity, suppress_table=grid
         )["provider_kind_by_outcome"]
+        == 0
+    )
+
+
+def test_the_published_report_is_a_year_through_plumbings_suppression(
+    world: World, shelter: dict[str, Any]
+) -> None:
+    for n in range(6):
+        sent = send(world, shelter["id"])
+        world.clock.advance(hours=1)
+        if n < 5:
+            referrals.decline(world.deps, user("al-shelter"), sent["id"], {"reason": "no_capacity"})
+    year = world.clock.now().year
+    report = statistics_report(world.deps, user("al-analyst"), period=str(year))
+    assert report["countries"] == ["AL"] and report["suppression"]["small"] == "<5"
+    by_type = dict(zip(report["by_service_type"]["labels"], report["by_service_type"]["cells"], strict=True))
+    assert by_type["shelter"] == 6
+    declined = report["declined_by_reason"]
+    assert dict(zip(declined["labels"], declined["cells"], strict=True))["no_capacity"] == 5
+    assert report["service_type_by_outcome"]["row_totals"] == report["by_service_type"]["cells"]
+    assert report["time_to_answer"]["median_hours"]["shelter"] is not None
+    assert (
+        statistics_report(world.deps, user("al-analyst"), period=str(year - 1))["by_service_type"]["total"]
+        == 0
+    )
+    regional = statistics_report(world.deps, user("xk-coordinator"), period=str(year), scope="regional")
+    assert regional["countries"] == ["AL", "ME", "XK"] and regional["by_service_type"]["total"] == 6
+    assert (
+        statistics_report(world.deps, user("xk-coordinator"), period=str(year))["by_service_type"]["total"]
         == 0
     )

@@ -20,7 +20,7 @@ from plumbing.service_auth import service_validator
 from referral.adapters import received_events
 from referral.bootstrap import SERVICE, Runtime, build_runtime
 from referral.domain.lifecycle import Action
-from referral.service_layer import directory, matching, referrals
+from referral.service_layer import directory, matching, referrals, statistics
 from referral.service_layer.catalogue import catalogue_view
 
 SPEC = Path(str(thb_contracts.contract("referral")))  # found by package, not by the checkout's layout
@@ -110,6 +110,10 @@ def withdraw_consent(body: dict[str, Any]) -> Any:
 
 
 # ------------------------------------------------------------------------------------------ received events
+
+
+def get_statistics(period: str, scope: str = "country") -> Any:
+    return statistics.statistics_report(_runtime().deps, _caller(), period=period, scope=scope)
 
 
 def list_received_events(limit: int = 50, cursor: str | None = None) -> dict[str, Any]:

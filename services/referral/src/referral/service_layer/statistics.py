@@ -7,6 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from plumbing.auth import Caller
+from plumbing.clock import as_utc
+from plumbing.suppression import HIDDEN, MIN_SHOWN, SMALL, suppress_series, suppress_table
 from referral.adapters.documents import ReferralDocument
 from referral.domain import statistics
 from referral.domain.directory import ProviderKind
@@ -38,11 +40,17 @@ def referral_statistics(
     suppress_series: statistics.SuppressSeries[Any],
     suppress_table: statistics.SuppressTable[Any],
     regional: bool = False,
+    year: int | None = None,
 ) -> dict[str, Any]:
-    """The caller's country's report (or, with `regional`, every partner country's together)."""
+    """The caller's country's report (or, with `regional`, every partner country's together), of the referrals
+    requested in `year` (None: all)."""
     if not caller.roles & STATISTICS_ROLES:
         raise NotPermitted("statistics_not_permitted")
-    rows = list(deps.statistics_source(None if regional else caller.country))
+    rows = [
+        row
+        for row in deps.statistics_source(None if regional else caller.country)
+        if year is None or (row.get("requested_at") is not None and as_utc(row["requested_at"]).year == year)
+    ]
     raw = statistics.raw_report(
         rows,
         service_types=list(deps.catalogue.service_types),
@@ -50,3 +58,32 @@ def referral_statistics(
         decline_reasons=list(deps.catalogue.reasons["decline"]),
     )
     return statistics.publish(raw, suppress_series, suppress_table)
+
+
+def statistics_report(deps: Deps, caller: Caller, *, period: str, scope: str = "country") -> dict[str, Any]:
+    """`GET /v1/referral/statistics`: one calendar year (smaller periods could be subtracted from one another),
+    counts through plumbing.suppression, durations as their medians with the counts behind them suppressed."""
+    regional = scope == "regional"
+    report = referral_statistics(
+        deps,
+        caller,
+        suppress_series=suppress_series,
+        suppress_table=suppress_table,
+        regional=regional,
+        year=int(period),
+    )
+    body: dict[str, Any] = {
+        "period": period,
+        "scope": scope,
+        "countries": sorted(deps.config.country_codes) if regional else [caller.country],
+        "suppression": {"small": SMALL, "complementary": HIDDEN, "threshold": MIN_SHOWN},
+    }
+    for name, value in report.items():
+        if isinstance(value, statistics.Duration):
+            body[name] = {
+                "counts": suppress_series(value.labels, value.n).as_json(),
+                "median_hours": dict(zip(value.labels, value.median_hours, strict=True)),
+            }
+        else:
+            body[name] = value.as_json()
+    return body
