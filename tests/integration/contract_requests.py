@@ -190,6 +190,8 @@ QUERIES: dict[str, dict[str, Any]] = {
         "period": str(time.gmtime().tm_year),
         "rows": "category",
     },
+    "referral.entrypoints.http.get_statistics": {"period": str(time.gmtime().tm_year)},
+    "exchange.entrypoints.http.get_statistics": {"period": str(time.gmtime().tm_year)},
 }
 FIXED_PATH_VALUES = {"set_id": "regional", "version": "2026.1"}
 

@@ -80,6 +80,7 @@ ORDER = [
     f"{R}get_case_fields",
     f"{R}transition_referral",
     f"{R}withdraw_consent",
+    f"{R}get_statistics",
     "referral.entrypoints.http.list_received_events",
     f"{X}list_form_types",
     f"{X}validate_form",
@@ -97,6 +98,7 @@ ORDER = [
     f"{X}notify_consent_withdrawn",
     f"{X}list_message_log",
     f"{X}verify_message_log",
+    f"{X}get_statistics",
     f"{X}list_received_events",
     "voluntary_return.entrypoints.http.list_received_events",
 ]
