@@ -56,6 +56,7 @@ bench: install
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk nginx-light) || \
 		echo "wrk/nginx could not be installed: install them and run make bench again"
 	$(PY) -m bench
+	$(PYTEST) -q -s -m bench bench
 
 # Full-size API fuzzing against the whole platform (started by the test session).
 fuzz: install

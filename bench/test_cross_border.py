@@ -1,0 +1,204 @@
+"""The cross-border figure of `make bench` (run with `pytest -m bench bench/`, never by `make test`).
+
+What a Contact Point waits for: from her send (POST .../send through the gateway) until the recipient country's
+inbox holds the form AND her own record holds the recipient's signed receipt. Its floor, measured in the same run
+on the same broker: a bare kafka-python produce -> consume round trip (acks=all, one partition). Both are taken
+with a background load of sends (BENCH_BACKGROUND_FORMS_PER_S, default 20) from a second country pair, three
+repetitions of BENCH_SAMPLES samples (default 30). The two moments are observed in the exchange database with
+pymongo (a 2 ms poll), so the figure includes neither an API read nor a client's poll interval.
+
+Results: printed, and written to .local/bench/cross_border.json; docs/performance.md records the figures with
+the machine and date. Nothing here is asserted as a target: a missed target is a finding to write down.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform as host
+import statistics
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import KafkaAdminClient, NewTopic
+from pymongo import MongoClient
+
+pytestmark = pytest.mark.bench
+
+REPO = Path(__file__).resolve().parents[1]
+BASE = "/v1/exchange"
+SAMPLES = int(os.environ.get("BENCH_SAMPLES", "30"))
+REPETITIONS = 3
+BACKGROUND_PER_S = float(os.environ.get("BENCH_BACKGROUND_FORMS_PER_S", "20"))
+POLL_S = 0.002
+NOTIFICATION = {
+    "form_type": "notification",
+    "legal_basis": "protection-of-vital-interests",
+    "subject": {
+        "age_group": "child",
+        "child_views": {"heard": True, "position": "agrees", "recorded_on": "2026-05-30"},
+    },
+    "content": {
+        "person": {
+            "given_names": ["Bench"],
+            "surnames": ["Figure"],
+            "date_of_birth": "2013",
+            "sex": "female",
+            "nationalities": ["ME"],
+        },
+        "category": "potential-victim",
+        "forms_of_exploitation": ["forced-begging"],
+        "links": ["national"],
+        "unaccompanied": True,
+        "identified_on": "2026-05-28",
+        "immediate_needs": ["shelter"],
+        "placement": "state-shelter",
+    },
+}
+
+
+def summary(samples_ms: list[float]) -> dict[str, float]:
+    ordered = sorted(samples_ms)
+    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
+    return {"median_ms": round(statistics.median(ordered), 2), "p99_ms": round(p99, 2), "n": len(ordered)}
+
+
+class Gateway:
+    def __init__(self, platform: Any) -> None:
+        self.platform = platform
+        self.client = httpx.Client(base_url=platform.gateway + BASE, timeout=60)
+
+    def call(self, user: str, method: str, path: str, body: Any = None) -> httpx.Response:
+        headers = {
+            "Authorization": f"Bearer {self.platform.token(user)}",
+            "X-Purpose": "cross-border-exchange",
+            "Idempotency-Key": f"bench-{uuid.uuid4()}",
+        }
+        response = self.client.request(method, path, headers=headers, json=body)
+        response.raise_for_status()
+        return response
+
+    def draft(self, user: str, recipient: str) -> tuple[str, str]:
+        drafted = self.call(user, "POST", "/drafts", {**NOTIFICATION, "recipient": recipient})
+        return drafted.json()["id"], drafted.headers["location"].rsplit("/", 1)[1]
+
+    def send(self, user: str, case_id: str, form_id: str) -> None:
+        self.call(user, "POST", f"/cases/{case_id}/forms/{form_id}/send")
+
+
+def kafka_floor(bootstrap: str, samples: int) -> list[float]:
+    """Bare produce -> consume round trips on a fresh one-partition topic of the same broker."""
+    topic = f"bench.floor.{uuid.uuid4().hex[:8]}"
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
+    admin.close()
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=5)
+    partition = TopicPartition(topic, 0)
+    consumer.assign([partition])
+    consumer.seek_to_end(partition)
+    consumer.position(partition)
+    out = []
+    payload = b"x" * 2048  # about a sealed notification's size
+    for _ in range(samples):
+        started = time.perf_counter()
+        producer.send(topic, payload).get(timeout=10)
+        while not consumer.poll(timeout_ms=100):
+            pass
+        out.append((time.perf_counter() - started) * 1000)
+    producer.close()
+    consumer.close()
+    return out
+
+
+def wait_arrived(cases: Any, form_id: str, sender: str, recipient: str, timeout_s: float = 30) -> None:
+    """Until the recipient's record holds the form and the sender's holds the receipt for it."""
+    deadline = time.monotonic() + timeout_s
+    received = held = False
+    while time.monotonic() < deadline:
+        received = received or cases.count_documents({"owner_country": recipient, "forms.id": form_id}) > 0
+        held = held or (
+            cases.count_documents(
+                {
+                    "owner_country": sender,
+                    "forms": {"$elemMatch": {"id": form_id, "receipt_ids.0": {"$exists": True}}},
+                }
+            )
+            > 0
+        )
+        if received and held:
+            return
+        time.sleep(POLL_S)
+    raise AssertionError(f"form {form_id} not delivered and receipted within {timeout_s} s")
+
+
+def background_load(gateway: Gateway, stop: threading.Event, sent: list[float]) -> None:
+    """Sends from AL to ME at BACKGROUND_PER_S (draft and send), until `stop`."""
+    interval = 1.0 / BACKGROUND_PER_S
+    due = time.monotonic()
+    while not stop.is_set():
+        case_id, form_id = gateway.draft("al-contact-point", "ME")
+        gateway.send("al-contact-point", case_id, form_id)
+        sent.append(time.monotonic())
+        due += interval
+        stop.wait(max(0.0, due - time.monotonic()))
+
+
+def test_cross_border_send_until_delivered_and_receipted(running_platform: Any) -> None:
+    gateway = Gateway(running_platform)
+    mongo = MongoClient(running_platform.env["MONGODB_URI"])
+    cases = mongo["thb_exchange"]["exchange_cases"]
+    bootstrap = running_platform.env["KAFKA_BOOTSTRAP_SERVERS"]
+    for user in ("xk-contact-point", "al-contact-point"):
+        running_platform.token(user)
+
+    # Warm-up: connections, JIT of the code paths, topic metadata.
+    for _ in range(3):
+        case_id, form_id = gateway.draft("xk-contact-point", "ME")
+        gateway.send("xk-contact-point", case_id, form_id)
+        wait_arrived(cases, form_id, "XK", "ME")
+    kafka_floor(bootstrap, 5)
+
+    stop, background_sent = threading.Event(), list[float]()
+    loader = threading.Thread(target=background_load, args=(gateway, stop, background_sent), daemon=True)
+    loader.start()
+    repetitions: list[dict[str, Any]] = []
+    try:
+        for _ in range(REPETITIONS):
+            floor = kafka_floor(bootstrap, SAMPLES)
+            figure = []
+            for _ in range(SAMPLES):
+                case_id, form_id = gateway.draft("xk-contact-point", "ME")
+                started = time.perf_counter()
+                gateway.send("xk-contact-point", case_id, form_id)
+                wait_arrived(cases, form_id, "XK", "ME")
+                figure.append((time.perf_counter() - started) * 1000)
+            repetitions.append({"floor": summary(floor), "cross_border": summary(figure)})
+    finally:
+        stop.set()
+        loader.join(timeout=30)
+        mongo.close()
+    achieved = (
+        len(background_sent) / (background_sent[-1] - background_sent[0]) if len(background_sent) > 1 else 0
+    )
+    result = {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": f"{host.machine()}, {os.cpu_count()} cores, {host.platform()}",
+        "python": host.python_version(),
+        "samples_per_repetition": SAMPLES,
+        "background_forms_per_s": {"asked": BACKGROUND_PER_S, "achieved": round(achieved, 1)},
+        "repetitions": repetitions,
+        "median_minus_floor_ms": [
+            round(r["cross_border"]["median_ms"] - r["floor"]["median_ms"], 2) for r in repetitions
+        ],
+    }
+    out = REPO / ".local" / "bench" / "cross_border.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    print("\n" + json.dumps(result, indent=2))
