@@ -4,7 +4,6 @@ suppressed by plumbing's suppression; never a name."""
 
 from __future__ import annotations
 
-
 from exchange.service_layer import sending
 from exchange.service_layer.statistics import exchange_statistics
 from services.exchange.tests.unit.fakes import World
