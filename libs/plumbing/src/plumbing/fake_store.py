@@ -39,7 +39,7 @@ from plumbing.config import PlatformConfig, load_platform_config
 from plumbing.documents import PROTECTED_FIELDS, OwnedDocument, new_id
 from plumbing.errors import Conflict, NotFound, OutOfScope
 from plumbing.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, PageRequest, build_page, decode_cursor
-from plumbing.repository import NeedToKnowPolicy, ScopePolicy, check_operators
+from plumbing.repository import ConcurrentUpdate, NeedToKnowPolicy, ScopePolicy, check_operators
 from plumbing.steps import STEPS, StepHandler
 
 T = TypeVar("T", bound=OwnedDocument)
@@ -358,7 +358,9 @@ class FakeStore:
             if old is None or (scope is not None and not matches(old, scope)):
                 raise NotFound(f"{document_class.__name__} not found")
             if old["version"] != expected:
-                raise Conflict(f"{document_class.__name__} was changed by someone else; read it again")
+                raise ConcurrentUpdate(
+                    f"{document_class.__name__} was changed by someone else; read it again"
+                )
             row = {k: v for k, v in old.items() if k in PROTECTED_FIELDS}
             row.update({k: v for k, v in written.items() if k not in PROTECTED_FIELDS})
             row["version"] = old["version"] + 1

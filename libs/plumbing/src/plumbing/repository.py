@@ -15,11 +15,14 @@ version guard would make concurrent writers retry for nothing (taking one of a f
 
 from __future__ import annotations
 
+import functools
+import random
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, cast
 
 from mongoengine.errors import NotUniqueError
 from pymongo.collection import Collection
@@ -47,6 +50,37 @@ __all__ = [
     "check_operators",
     "default_policy",
 ]
+
+
+class ConcurrentUpdate(Conflict):
+    """The record changed between its read and a version-guarded write (another request, a consumer storing a
+    receipt, a scheduler). A 409 for a client like every Conflict; a command that re-reads the record and
+    applies its change again may retry instead (`retry_concurrent`)."""
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def retry_concurrent(attempts: int = 5) -> Callable[[F], F]:
+    """Run a read-change-write command again when its write lost a race (`ConcurrentUpdate`): nothing of the
+    failed attempt was stored, so the next one starts from the record as it is now. Only for commands whose
+    whole effect is that one guarded write (side effects after it, such as a delivery, happen once)."""
+
+    def decorate(command: F) -> F:
+        @functools.wraps(command)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            for attempt in range(attempts):
+                try:
+                    return command(*args, **kwargs)
+                except ConcurrentUpdate:
+                    if attempt == attempts - 1:
+                        raise
+                    time.sleep(random.uniform(0, 0.01 * (attempt + 1)))  # desynchronise racing writers
+            raise AssertionError("unreachable")
+
+        return cast(F, run)
+
+    return decorate
 
 
 class ScopePolicy(Protocol):
@@ -361,7 +395,9 @@ class _Repository(ABC, Generic[T]):
         # "visible but changed meanwhile" (409).
         where = self._where({"_id": record_id})
         if where is not None and self.collection.count_documents(where, limit=1):
-            raise Conflict(f"{self.document_class.__name__} was changed by someone else; read it again")
+            raise ConcurrentUpdate(
+                f"{self.document_class.__name__} was changed by someone else; read it again"
+            )
         raise NotFound(f"{self.document_class.__name__} not found")
 
 

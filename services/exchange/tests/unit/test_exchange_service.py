@@ -507,3 +507,34 @@ def test_a_draft_cannot_supersede_a_form_of_another_type_or_one_not_sent(world: 
     with pytest.raises(DomainError) as error:
         sending.draft_form(world.deps, XK, {**closure, "supersedes": "no-such-form"}, idempotency_key="c")
     assert error.value.codes == {("cannot_supersede_form", "/supersedes")}
+
+
+# ---------------------------------------------------------------------------------------------- races
+
+
+def test_a_command_losing_a_race_to_the_inbox_is_run_again_from_the_record_as_it_is(world: World) -> None:
+    case_id, form_id = notify(world)
+    world.pump()
+    me_case = me_case_id(world, reference(world, case_id))
+    make = world.deps.repository
+    raced: list[str] = []
+
+    def racing(document_class: type, caller: Any) -> Any:
+        repository = make(document_class, caller)
+        update = repository.update
+
+        def update_after_a_receipt(doc: Any, **kwargs: Any) -> Any:
+            if not raced:  # another writer (the inbox) stores the record first, once
+                raced.append(doc.id)
+                with world.store.lock:
+                    world.store.rows(ExchangeCaseDocument)[doc.id]["version"] += 1
+            return update(doc, **kwargs)
+
+        repository.update = update_after_a_receipt
+        return repository
+
+    world.deps.repository = racing
+    receipt = sending.acknowledge_form(world.deps, ME, me_case, form_id, idempotency_key="ack")
+    assert raced == [me_case] and receipt.refers_to == form_id
+    assert status(world, ME, me_case, form_id) == "acknowledged"
+    assert len([f for f in cases.get_case(world.deps, ME, me_case)["forms"] if f["form_type"] == "receipt"]) == 2

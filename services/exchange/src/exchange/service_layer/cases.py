@@ -13,6 +13,7 @@ from exchange.service_layer.deps import Deps
 from exchange.service_layer.records import RESOURCE_FORM, cases, load
 from exchange.service_layer.views import case_view, form_view
 from plumbing.auth import Caller
+from plumbing.repository import retry_concurrent
 
 
 def get_case(deps: Deps, caller: Caller, case_id: str) -> dict[str, Any]:
@@ -55,6 +56,7 @@ def read_form(deps: Deps, caller: Caller, case_id: str, form_id: str) -> dict[st
     }
 
 
+@retry_concurrent()
 def link_identification_case(deps: Deps, caller: Caller, case_id: str, identification_case_id: str) -> None:
     """Our own identification case for this person: kept in our record only, never sent."""
     doc = cases(deps, caller).get(case_id)

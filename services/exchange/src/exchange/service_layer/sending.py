@@ -7,6 +7,10 @@ Body of a draft (the HTTP contract of the next slice maps onto it; pointers of e
     {"form_type", "version"?, "recipient", "case_id"?, "refers_to"?, "supersedes"?, "legal_basis"?,
      "subject"?, "content", "attachments"?}
 
+A command whose one write loses a race on the same record (the inbox storing a receipt meanwhile, the scheduler)
+is run again from the record as it is then (plumbing.repository.retry_concurrent): a user never gets a 409 for
+what the inbox did while she typed.
+
 A notification opens a new case when no `case_id` is given. Control messages need no `subject`; without a
 `legal_basis` they take the basis of the form they refer to.
 """
@@ -38,6 +42,7 @@ from exchange.service_layer.records import case_reference, cases, load, new_reco
 from plumbing.auth import Caller
 from plumbing.documents import new_id
 from plumbing.errors import Conflict
+from plumbing.repository import retry_concurrent
 
 PENDING_REFERENCE = "pending"  # a new case gets its reference only when its first draft is stored
 # 403 codes: the form type's catalogue roles leave the caller out of this step (drafting, or sending)
@@ -51,6 +56,7 @@ def validate_form(deps: Deps, caller: Caller, body: Mapping[str, Any]) -> None:
     _kind, _form, _doc, _case, _new = _prepare(deps, caller, body)
 
 
+@retry_concurrent()
 def draft_form(
     deps: Deps, caller: Caller, body: Mapping[str, Any], *, idempotency_key: str
 ) -> tuple[str, str]:
@@ -129,6 +135,7 @@ def _prepare(
     return kind, form, doc, case, new
 
 
+@retry_concurrent()
 def discard_draft(deps: Deps, caller: Caller, case_id: str, form_id: str) -> None:
     doc, case = load(deps, caller, case_id)
     _require_role(caller, deps.catalogue.form_type(case.form(form_id).form_type).draft_roles, MAY_NOT_DRAFT)
@@ -140,6 +147,7 @@ def discard_draft(deps: Deps, caller: Caller, case_id: str, form_id: str) -> Non
 # ---------------------------------------------------------------------------------------------- sending
 
 
+@retry_concurrent()
 def send_form(deps: Deps, caller: Caller, case_id: str, form_id: str, *, idempotency_key: str) -> Form:
     """Send one draft to its recipient: validated again, signed, encrypted, stored sent, delivered."""
     doc, case = load(deps, caller, case_id)
@@ -171,6 +179,7 @@ def draft_and_send(
     return case_id, send_form(deps, caller, case_id, form_id, idempotency_key=idempotency_key)
 
 
+@retry_concurrent()
 def acknowledge_form(deps: Deps, caller: Caller, case_id: str, form_id: str, *, idempotency_key: str) -> Form:
     """An officer acknowledges a form addressed to her country: a signed receipt (stage acknowledged) goes back."""
     doc, case = load(deps, caller, case_id)
@@ -183,6 +192,7 @@ def acknowledge_form(deps: Deps, caller: Caller, case_id: str, form_id: str, *, 
     return receipt
 
 
+@retry_concurrent()
 def withdraw_form(
     deps: Deps, caller: Caller, case_id: str, form_id: str, reason: str, *, idempotency_key: str
 ) -> Form:
@@ -219,6 +229,7 @@ def correct_form(
     )
 
 
+@retry_concurrent()
 def send_reminder(deps: Deps, caller: Caller, case_id: str, form_id: str, *, idempotency_key: str) -> Form:
     """A reminder about a form of ours whose reply is overdue."""
     doc, case = load(deps, caller, case_id)
@@ -237,6 +248,7 @@ def send_reminder(deps: Deps, caller: Caller, case_id: str, form_id: str, *, ide
     return _control(deps, caller, doc, case, REMINDER, awaited, {"kind": kind}, idempotency_key)
 
 
+@retry_concurrent()
 def notify_consent_withdrawn(
     deps: Deps,
     caller: Caller,
