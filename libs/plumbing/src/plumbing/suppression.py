@@ -37,10 +37,10 @@ input: a service may map it to its own domain error where it places a request's 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
+from typing import Any, TypeVar
 
 from plumbing.errors import RuleViolation, Violation
 
@@ -419,3 +419,29 @@ def suppress_table(rows: Sequence[str], columns: Sequence[str], counts: Counts) 
     row_pattern = series_pattern([[sum(r) for r in counts]])
     column_pattern = series_pattern([[sum(c) for c in zip(*counts, strict=True)]])
     return render_table(rows, columns, counts, table_pattern([counts], row_pattern, column_pattern))
+
+
+# ------------------------------------------------------------------------------------ what services hand in
+
+S = TypeVar("S")
+T = TypeVar("T")
+# The two entry points, as a service's domain receives them (its statistics never import an algorithm).
+SuppressSeries = Callable[[Sequence[str], Sequence[int]], S]
+SuppressTable = Callable[[Sequence[str], Sequence[str], Sequence[Sequence[int]]], T]
+
+
+@dataclass(frozen=True)
+class RawSeries:
+    """A series before suppression: a service's domain builds it, `suppress_series` publishes it."""
+
+    labels: tuple[str, ...]
+    counts: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class RawTable:
+    """A table before suppression (`suppress_table`)."""
+
+    rows: tuple[str, ...]
+    columns: tuple[str, ...]
+    counts: tuple[tuple[int, ...], ...]

@@ -537,4 +537,6 @@ def test_a_command_losing_a_race_to_the_inbox_is_run_again_from_the_record_as_it
     receipt = sending.acknowledge_form(world.deps, ME, me_case, form_id, idempotency_key="ack")
     assert raced == [me_case] and receipt.refers_to == form_id
     assert status(world, ME, me_case, form_id) == "acknowledged"
-    assert len([f for f in cases.get_case(world.deps, ME, me_case)["forms"] if f["form_type"] == "receipt"]) == 2
+    assert (
+        len([f for f in cases.get_case(world.deps, ME, me_case)["forms"] if f["form_type"] == "receipt"]) == 2
+    )

@@ -24,17 +24,14 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from statistics import median
-from typing import Any, TypeVar
+from typing import Any
 
 from exchange.domain.case import Direction, Form, Status, TransnationalCase, status_now
 from exchange.domain.catalogue import CONTROL, FormCatalogue
 from plumbing.clock import as_utc
+from plumbing.suppression import RawSeries, RawTable, S, SuppressSeries, SuppressTable, T
 
 MIN_N = 5
-S = TypeVar("S")
-T = TypeVar("T")
-SuppressSeries = Callable[[Sequence[str], Sequence[int]], S]
-SuppressTable = Callable[[Sequence[str], Sequence[str], Sequence[Sequence[int]]], T]
 
 
 @dataclass(frozen=True)
@@ -84,19 +81,6 @@ def _responded_at(form: Form, catalogue: FormCatalogue) -> datetime | None:
     answerable = bool(catalogue.answered_by(form.form_type))
     moment = form.answered_at if answerable else form.acknowledged_at
     return as_utc(moment) if moment else None
-
-
-@dataclass(frozen=True)
-class RawSeries:
-    labels: tuple[str, ...]
-    counts: tuple[int, ...]
-
-
-@dataclass(frozen=True)
-class RawTable:
-    rows: tuple[str, ...]
-    columns: tuple[str, ...]
-    counts: tuple[tuple[int, ...], ...]
 
 
 @dataclass(frozen=True)

@@ -13,13 +13,14 @@ Durations (time to answer, time to start) are medians in hours per service type;
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from statistics import median
-from typing import Any, TypeVar
+from typing import Any
 
 from plumbing.clock import as_utc
+from plumbing.suppression import RawSeries, RawTable, S, SuppressSeries, SuppressTable, T
 from referral.domain.lifecycle import Status
 
 # Outcomes of referrals that were sent (proposals never sent are not counted), in report order.
@@ -34,24 +35,6 @@ OUTCOMES: tuple[str, ...] = (
     Status.EXPIRED,
 )
 MIN_N = 5
-
-S = TypeVar("S")
-T = TypeVar("T")
-SuppressSeries = Callable[[Sequence[str], Sequence[int]], S]
-SuppressTable = Callable[[Sequence[str], Sequence[str], Sequence[Sequence[int]]], T]
-
-
-@dataclass(frozen=True)
-class RawSeries:
-    labels: tuple[str, ...]
-    counts: tuple[int, ...]
-
-
-@dataclass(frozen=True)
-class RawTable:
-    rows: tuple[str, ...]
-    columns: tuple[str, ...]
-    counts: tuple[tuple[int, ...], ...]
 
 
 @dataclass(frozen=True)
