@@ -83,6 +83,16 @@ def merged_realm(base_file: Path | None = None, local_file: Path | None = None) 
     return result
 
 
+def local_client_secret(client_id: str, local_file: Path | None = None) -> str | None:
+    """The secret realm/local-realm.json gives `client_id` (a national system, or a service that exchanges
+    tokens), or None. Local mode only: outside it Keycloak generates the secrets (realm/README.md)."""
+    local = json.loads((local_file or REALM_DIR / "local-realm.json").read_text())
+    for client in local.get("clients", []):
+        if client.get("clientId") == client_id and isinstance(client.get("secret"), str):
+            return str(client["secret"])
+    return None
+
+
 def _write_private(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from devstack.keycloak import allow_docs_page
+from devstack.keycloak import allow_docs_page, local_client_secret
 from devstack.paths import REPO_ROOT, data_dir
 from devstack.platform import SERVICES, ServiceProcesses
 from devstack.process import ManagedProcess, Server, StackError, free_port, progress
@@ -94,9 +94,15 @@ def platform_processes(
         "THB_MODE": "local",
         "THB_KEYS_FILE": str(keys_file or data_dir("keys") / "keys.json"),
     }
+    # Ports first: every service learns the others' addresses (THB_UPSTREAM_<NAME>) for calls on behalf of the
+    # user (plumbing.on_behalf), as the gateway does.
+    ports = {service.name: free_port() for service in SERVICES}
+    for name, port in ports.items():
+        urls[name] = f"http://127.0.0.1:{port}"
     for service in SERVICES:
-        port = free_port()
-        env = {**base_env, **_service_env(service)}
+        port = ports[service.name]
+        peers = {name: url for name, url in urls.items() if name != service.name}
+        env = {**base_env, **_service_env(service, peers)}
         api = ManagedProcess(
             f"{service.name}-api",
             [
@@ -111,7 +117,6 @@ def platform_processes(
             env=env,
             cwd=REPO_ROOT,
         )
-        urls[service.name] = f"http://127.0.0.1:{port}"
         supervised.append(Supervised(api, ready_url=f"http://127.0.0.1:{port}/readyz"))
         for module in service.workers:
             worker_port = free_port()
@@ -145,12 +150,19 @@ def platform_processes(
     return supervised, urls
 
 
-def _service_env(service: ServiceProcesses) -> dict[str, str]:
-    return {
+def _service_env(service: ServiceProcesses, peers: dict[str, str]) -> dict[str, str]:
+    env = {
         "THB_SERVICE": service.name,
         "MONGODB_DB": service.database,
         "PYTHONUNBUFFERED": "1",
+        **{f"THB_UPSTREAM_{name.upper()}": url for name, url in peers.items()},
     }
+    # The service's own Keycloak client secret (token exchange, docs/on-behalf-calls.md): the local realm's, for
+    # the clients that have one (a bearer-only client has none and exchanges nothing).
+    secret = local_client_secret(f"{service.name}-api")
+    if secret:
+        env["OIDC_CLIENT_SECRET"] = secret
+    return env
 
 
 def demo_users() -> list[dict[str, Any]]:

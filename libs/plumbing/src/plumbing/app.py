@@ -68,7 +68,16 @@ from plumbing.error_handlers import (
     make_http_exception_handler,
     plain_problem,
 )
-from plumbing.errors import AccessLogUnavailable, Conflict, NotFound, OutOfScope, RuleViolation, StaleVersion
+from plumbing.errors import (
+    AccessLogUnavailable,
+    Conflict,
+    DependencyUnavailable,
+    NotFound,
+    NotPermitted,
+    OutOfScope,
+    RuleViolation,
+    StaleVersion,
+)
 from plumbing.idempotency import (
     COLLECTION,
     Fingerprinter,
@@ -285,6 +294,10 @@ def create_app(
     app.add_error_handler(Conflict, plain_problem("conflict"))
     app.add_error_handler(StaleVersion, plain_problem("precondition-failed"))
     app.add_error_handler(OutOfScope, plain_problem("forbidden"))
+    # Calls on behalf of the user (plumbing.on_behalf): refused by Keycloak or the other service -> 403 with its
+    # code; Keycloak or the other service down or too slow -> 503 with Retry-After.
+    app.add_error_handler(NotPermitted, plain_problem("forbidden"))
+    app.add_error_handler(DependencyUnavailable, plain_problem("service-unavailable"))
     # A domain rule broken (a service's DomainError subclasses RuleViolation): 422 with every {pointer, code}.
     app.add_error_handler(RuleViolation, handle_rule_violation)
     app.add_error_handler(AuthError, handle_auth_error)

@@ -51,7 +51,7 @@ class Caller:
     # Recorded in the access log; never used for authorisation, because nothing vouches for it.
     acting_user: str | None
     is_machine: bool
-    token: str  # forwarded unchanged when this service calls another on the caller's behalf
+    token: str  # exchanged at Keycloak (plumbing.on_behalf) when this service calls another on the caller's behalf
 
     def has_role(self, role: str) -> bool:
         return role in self.roles

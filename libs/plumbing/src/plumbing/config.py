@@ -36,6 +36,7 @@ __all__ = [
     "RateBudget",
     "RateBudgets",
     "RetentionRule",
+    "Secret",
     "Settings",
     "load_platform_config",
     "platform_config",
@@ -46,6 +47,36 @@ MODES: tuple[str, ...] = ("local", "production")
 
 # Outside local mode these must be set: nothing about where the servers are or where the keys live is guessed.
 REQUIRED_IN_PRODUCTION = ("MONGODB_URI", "KAFKA_BOOTSTRAP_SERVERS", "OIDC_ISSUER", "THB_KEYS_FILE")
+# Another service's API, for calls on behalf of the user (plumbing.on_behalf): THB_UPSTREAM_<NAME>, the name the
+# gateway reads too (e.g. THB_UPSTREAM_IDENTIFICATION). Only the registry's service names are read.
+UPSTREAM_PREFIX = "THB_UPSTREAM_"
+
+
+class Secret:
+    """A credential read from the environment. `repr`/`str` never show it (a Settings object may reach a log line
+    or a traceback); `reveal()` is the one way to the value, used where it is sent."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
 
 
 # --------------------------------------------------------------------------------------------------- settings
@@ -64,10 +95,22 @@ class Settings:
     config_path: Path
     keys_file: Path
     log_level: str = "INFO"
+    # This service's own Keycloak client (`<service>-api` unless OIDC_CLIENT_ID says otherwise) and its secret
+    # (OIDC_CLIENT_SECRET): needed only by a service that calls another on behalf of the user (token exchange,
+    # docs/on-behalf-calls.md). Never a default in code; `make run` passes the local realm's secret.
+    oidc_client_id: str = ""
+    oidc_client_secret: Secret | None = field(default=None, repr=False)
+    # Base URL of each other service's API this process may call (THB_UPSTREAM_<NAME>), by service name.
+    upstreams: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def is_local(self) -> bool:
         return self.mode == "local"
+
+    @property
+    def client_id(self) -> str:
+        """The Keycloak client this service authenticates as (OIDC_CLIENT_ID, default `<service>-api`)."""
+        return self.oidc_client_id or f"{self.service}-api"
 
     @classmethod
     def from_env(cls, service: str, environ: Mapping[str, str] | None = None) -> Settings:
@@ -90,6 +133,7 @@ class Settings:
                     f"THB_MODE={mode} requires these environment variables: {', '.join(missing)}"
                 )
         keys_file = env.get("THB_KEYS_FILE") or ".local/keys.json"
+        secret = env.get("OIDC_CLIENT_SECRET", "").strip()
         return cls(
             service=service,
             mode=mode,  # type: ignore[arg-type]  # checked against MODES above
@@ -101,6 +145,9 @@ class Settings:
             config_path=config_path_from_env(env),
             keys_file=Path(keys_file),
             log_level=env.get("THB_LOG_LEVEL", "INFO").upper(),
+            oidc_client_id=env.get("OIDC_CLIENT_ID", "").strip() or f"{service}-api",
+            oidc_client_secret=Secret(secret) if secret else None,
+            upstreams=MappingProxyType(_upstreams(env)),
         )
 
     def require(self, *names: str) -> None:
@@ -108,6 +155,19 @@ class Settings:
         missing = [name for name in names if not getattr(self, name)]
         if missing:
             raise ConfigError(f"{self.service}: missing settings: {', '.join(missing)}")
+
+
+def _upstreams(env: Mapping[str, str]) -> dict[str, str]:
+    import thb_contracts  # the service registry: the one list of names (a local import keeps config light)
+
+    found: dict[str, str] = {}
+    for service in thb_contracts.services():
+        value = env.get(f"{UPSTREAM_PREFIX}{service.name.upper()}", "").strip().rstrip("/")
+        if value:
+            if not re.match(r"^https?://[^/?#\s]+(/[^?#\s]*)?$", value):
+                raise ConfigError(f"{UPSTREAM_PREFIX}{service.name.upper()} must be an http(s) base URL")
+            found[service.name] = value
+    return found
 
 
 # ------------------------------------------------------------------------------------------ platform config

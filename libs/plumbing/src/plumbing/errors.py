@@ -32,6 +32,26 @@ class OutOfScope(PlumbingError):
     """The caller has no scope at all for this kind of record and tried to create one (-> 403)."""
 
 
+class NotPermitted(PlumbingError):
+    """The caller may not do this, for a reason named by a stable `code` (-> 403 `forbidden`, `errors` naming the
+    code). Raised, for example, when Keycloak refuses to exchange the caller's token for another service's
+    audience, or when that service answers 403 (plumbing.on_behalf). The message is for developers only."""
+
+    def __init__(self, code: str, message: str | None = None) -> None:
+        super().__init__(message or code)
+        self.code = code
+
+
+class DependencyUnavailable(PlumbingError):
+    """A server this request needs (Keycloak, another service's API) is unreachable, timed out or failed
+    (-> 503 `service-unavailable` with `Retry-After`). `dependency` names it for logs and metrics, never for the
+    client."""
+
+    def __init__(self, dependency: str, message: str | None = None) -> None:
+        super().__init__(message or f"{dependency} unavailable")
+        self.dependency = dependency
+
+
 class ConfigError(PlumbingError):
     """Invalid or missing configuration: the process must refuse to start."""
 

@@ -2,7 +2,10 @@
 
 Allowed clients (`azp`): outside local mode they must be listed in THB_ALLOWED_AZP (deny by default); in local
 mode the realm's local clients are allowed: the API docs client, the test client and one national system per
-partner country in the configuration (so adding a country adds its national system without code changes).
+partner country in the configuration (so adding a country adds its national system without code changes), and,
+for a service, the other services' clients (`<service>-api`): a token they obtained by exchanging the user's token
+for this service's audience (plumbing.on_behalf). Keycloak issues such a token only for the pairs the realm
+declares (docs/on-behalf-calls.md); outside local mode THB_ALLOWED_AZP names them.
 """
 
 from __future__ import annotations
@@ -25,13 +28,20 @@ def allowed_clients(
         return frozenset(listed)
     if not settings.is_local:
         raise ConfigError(f"{settings.service}: THB_ALLOWED_AZP is required outside local mode")
-    return local_clients(config)
+    return local_clients(config) | peer_service_clients(settings.service)
 
 
 def local_clients(config: PlatformConfig) -> frozenset[str]:
     """The local realm's clients: API docs, the test client and `<country>-national-system` per partner country."""
     national = {f"{code.lower()}-national-system" for code in config.country_codes}
     return frozenset({"api-docs", "thb-test", *national})
+
+
+def peer_service_clients(service: str) -> frozenset[str]:
+    """The other services' clients (registry names + `-api`): callers on behalf of a user (plumbing.on_behalf)."""
+    import thb_contracts
+
+    return frozenset(f"{peer.name}-api" for peer in thb_contracts.services() if peer.name != service)
 
 
 def service_validator(

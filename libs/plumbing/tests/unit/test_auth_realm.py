@@ -45,8 +45,72 @@ def test_roles_and_service_clients(base: dict[str, Any]) -> None:
     assert set(base["roles"]["client"]) == SERVICES
     for client in base["clients"]:
         if client["clientId"] in SERVICES:
-            assert client["bearerOnly"] and not client["standardFlowEnabled"]
+            # No login flow and no service account: a service never gets a token of its own, only the user's
+            # token exchanged for another service (requesters below) or none at all (bearer-only).
+            assert not client["standardFlowEnabled"] and not client["implicitFlowEnabled"]
             assert not client["directAccessGrantsEnabled"] and not client["serviceAccountsEnabled"]
+            assert not client["fullScopeAllowed"]
+            if client["clientId"] in REQUESTERS:
+                assert not client["bearerOnly"] and not client["publicClient"]
+                assert client["attributes"]["standard.token.exchange.enabled"] == "true"
+                assert client["attributes"]["standard.token.exchange.enableRefreshRequestedTokenType"] == "NO"
+                # the exchanged token is built by the requester's scopes: the same claims as a login's
+                assert client["defaultClientScopes"] == ["basic", "thb-roles", "thb-scope"]
+            else:
+                assert client["bearerOnly"]
+                assert client.get("attributes", {}).get("standard.token.exchange.enabled") != "true"
+
+
+# Calls on behalf of the user (docs/on-behalf-calls.md): (requesting service client, target service client).
+ON_BEHALF_PAIRS = {
+    ("exchange-api", "identification-api"),
+    ("referral-api", "identification-api"),
+    ("return-api", "identification-api"),
+    ("return-api", "referral-api"),
+    ("return-api", "exchange-api"),
+}
+REQUESTERS = {requester for requester, _ in ON_BEHALF_PAIRS}
+
+
+def test_on_behalf_pairs_are_declared_once_as_scope_mappings_of_the_targets_access_role(
+    base: dict[str, Any],
+) -> None:
+    """The target's `access` role in the requester's scope is what lets Keycloak put the target into `aud` of
+    the exchanged token (audience resolve mapper), and only for a user who holds that role."""
+    declared = {
+        (mapping["client"], target)
+        for target, mappings in base["clientScopeMappings"].items()
+        for mapping in mappings
+        if mapping["roles"] == ["access"]
+    }
+    assert declared == ON_BEHALF_PAIRS
+    assert all(
+        set(mapping) == {"client", "roles"} for m in base["clientScopeMappings"].values() for mapping in m
+    )
+    # no other client may exchange tokens, and no client scope adds a service's access role behind our back
+    exchanging = {
+        c["clientId"]
+        for c in base["clients"]
+        if c.get("attributes", {}).get("standard.token.exchange.enabled") == "true"
+    }
+    assert exchanging == REQUESTERS
+    assert all("clientScope" in mapping for mapping in base.get("scopeMappings", []))
+
+
+def test_thb_roles_scope_carries_every_realm_role(base: dict[str, Any]) -> None:
+    """A requester has no full scope: the realm roles reach its (exchanged) tokens through the `thb-roles`
+    scope's role mappings. A role missing here would silently vanish from exchanged tokens."""
+    (mapping,) = [m for m in base["scopeMappings"] if m.get("clientScope") == "thb-roles"]
+    assert set(mapping["roles"]) == ROLES
+    # realm roles only: a client role in a scope would make the audience parameter filter the scope out
+    assert all(set(m) == {"clientScope", "roles"} for m in base["scopeMappings"])
+
+
+def test_local_file_gives_each_requester_its_local_secret(local: dict[str, Any]) -> None:
+    secrets = {c["clientId"]: c.get("secret") for c in local["clients"]}
+    for requester in REQUESTERS:
+        assert secrets[requester] == f"{requester}-local-secret"
+    assert "identification-api" not in secrets  # bearer-only: nothing to authenticate
 
 
 def test_every_country_group_names_its_country_and_every_agency_its_agency(base: dict[str, Any]) -> None:

@@ -73,6 +73,40 @@ def test_require_names_missing_setting():
         settings.require("mongodb_uri")
 
 
+def test_client_id_defaults_to_the_service_client_and_the_secret_never_shows():
+    secret = "s3cr3t-Zelda-7731"
+    settings = Settings.from_env(
+        "exchange",
+        {
+            "THB_MODE": "local",
+            "OIDC_CLIENT_SECRET": secret,
+            "THB_UPSTREAM_IDENTIFICATION": "http://127.0.0.1:8101/",
+            "THB_UPSTREAM_TIMEOUT": "5",  # the gateway's switch, not a service
+        },
+    )
+    assert settings.client_id == "exchange-api"
+    assert settings.oidc_client_secret is not None and settings.oidc_client_secret.reveal() == secret
+    assert secret not in repr(settings) and secret not in str(settings.oidc_client_secret)
+    assert secret not in f"{settings.oidc_client_secret}" and secret not in repr(vars(settings))
+    assert dict(settings.upstreams) == {"identification": "http://127.0.0.1:8101"}
+    settings.require("oidc_client_secret")
+
+
+def test_client_id_can_be_named_and_a_missing_secret_is_none():
+    settings = Settings.from_env("referral", {"THB_MODE": "local", "OIDC_CLIENT_ID": "referral-api-eu"})
+    assert settings.client_id == "referral-api-eu"
+    assert settings.oidc_client_secret is None
+    with pytest.raises(ConfigError, match="oidc_client_secret"):
+        settings.require("oidc_client_secret")
+
+
+def test_an_upstream_that_is_no_http_url_is_refused():
+    with pytest.raises(ConfigError, match="THB_UPSTREAM_IDENTIFICATION"):
+        Settings.from_env(
+            "exchange", {"THB_MODE": "local", "THB_UPSTREAM_IDENTIFICATION": "file:///etc/passwd"}
+        )
+
+
 # ------------------------------------------------------------------------------------------ platform config
 
 
