@@ -56,6 +56,39 @@ app.kubernetes.io/component: {{ .process }}
 {{- join "," .Values.allowedClients -}}
 {{- end -}}
 
+{{/* The Keycloak client of a service (OIDC_CLIENT_ID, the `azp` of its exchanged tokens):
+     services.<name>.oidcClientId, default `<name>-api`. (dict "name" NAME "service" ENTRY) */}}
+{{- define "thb.clientId" -}}
+{{- .service.oidcClientId | default (printf "%s-api" .name) -}}
+{{- end -}}
+
+{{/* The base URL of a service's API (THB_UPSTREAM_<NAME>, for the gateway and for calls on behalf of the user):
+     its Service in this release when its API runs here, else gateway.externalUpstreams.<name>; empty when
+     neither. (dict "root" $ "name" NAME) */}}
+{{- define "thb.upstreamUrl" -}}
+{{- $root := .root -}}
+{{- $service := get $root.Values.services .name -}}
+{{- if and $service $service.enabled $service.api.enabled -}}
+{{- printf "http://%s-%s-api:%v" (include "thb.name" $root) .name ($service.api.port | default $root.Values.defaults.api.port) -}}
+{{- else -}}
+{{- get $root.Values.gateway.externalUpstreams .name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* THB_ALLOWED_AZP of a service's processes: allowedClients, then the clients of every service whose
+     callsOnBehalf names it, whether that caller runs in this release or in another one (Keycloak issues their
+     tokens only for the pairs of the realm). (dict "root" $ "name" NAME) */}}
+{{- define "thb.serviceAllowedClients" -}}
+{{- $name := .name -}}
+{{- $clients := splitList "," (include "thb.allowedClients" .root) -}}
+{{- range $caller, $service := .root.Values.services -}}
+{{- if has $name ($service.callsOnBehalf | default list) -}}
+{{- $clients = append $clients (include "thb.clientId" (dict "name" $caller "service" $service)) -}}
+{{- end -}}
+{{- end -}}
+{{- join "," (uniq $clients) -}}
+{{- end -}}
+
 {{- define "thb.problemBase" -}}
 {{- .Values.problemBase | default (printf "%s/problems/" (.Values.publicUrl | trimSuffix "/")) -}}
 {{- end -}}
@@ -64,8 +97,9 @@ app.kubernetes.io/component: {{ .process }}
 {{- .Values.platformConfig.existingConfigMap | default (printf "%s-platform" (include "thb.name" .)) -}}
 {{- end -}}
 
-{{/* Environment shared by the gateway and every service process. */}}
+{{/* Environment shared by the gateway and every service process: (dict "root" $ "allowedClients" CSV) */}}
 {{- define "thb.commonEnv" -}}
+{{- with .root -}}
 - name: THB_MODE
   value: production
 - name: THB_CONFIG
@@ -73,7 +107,7 @@ app.kubernetes.io/component: {{ .process }}
 - name: OIDC_ISSUER
   value: {{ .Values.keycloak.issuer | quote }}
 - name: THB_ALLOWED_AZP
-  value: {{ include "thb.allowedClients" . | quote }}
+  value: {{ $.allowedClients | quote }}
 - name: THB_PROBLEM_BASE
   value: {{ include "thb.problemBase" . | quote }}
 - name: THB_LOG_LEVEL
@@ -91,12 +125,14 @@ app.kubernetes.io/component: {{ .process }}
 - name: OTEL_TRACES_EXPORTER
   value: none
 {{- end }}
+{{- end }}
 {{- end -}}
 
 {{/* Environment of a service's processes (API and workers): (dict "root" $ "name" "referral") */}}
 {{- define "thb.serviceEnv" -}}
 {{- $root := .root -}}
-{{ include "thb.commonEnv" $root }}
+{{- $name := .name -}}
+{{ include "thb.commonEnv" (dict "root" $root "allowedClients" (include "thb.serviceAllowedClients" (dict "root" $root "name" $name))) }}
 - name: OTEL_SERVICE_NAME
   value: {{ .name | quote }}
 - name: THB_SERVICE
@@ -117,6 +153,50 @@ app.kubernetes.io/component: {{ .process }}
 {{- end }}
 - name: KAFKA_BOOTSTRAP_SERVERS
   value: {{ include "thb.kafkaBootstrap" $root | quote }}
+{{- end -}}
+
+{{/* Refuses a services.<name>.callsOnBehalf that names a service outside the services map or the service itself,
+     whichever of its processes run here. Renders nothing. (dict "root" $ "name" NAME) */}}
+{{- define "thb.checkCallsOnBehalf" -}}
+{{- $root := .root -}}
+{{- $name := .name -}}
+{{- range ((get $root.Values.services $name).callsOnBehalf | default list) -}}
+{{- if not (hasKey $root.Values.services .) -}}
+{{- fail (printf "services.%s.callsOnBehalf: %s is not a service of the services map" $name .) -}}
+{{- end -}}
+{{- if eq . $name -}}
+{{- fail (printf "services.%s.callsOnBehalf: a service does not call itself on behalf of the user" $name) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Calls on behalf of the user (docs/on-behalf-calls.md), for the API process of a service only: only an API
+     handles a user's request and so holds a user token to exchange; workers never call on behalf of a user and
+     get none of this (deny by default). This service's Keycloak client, its secret from an existing Secret, and
+     the base URL of each target's API; empty for a service that calls nobody. (dict "root" $ "name" NAME) */}}
+{{- define "thb.onBehalfApiEnv" -}}
+{{- $root := .root -}}
+{{- $name := .name -}}
+{{- $service := get $root.Values.services $name -}}
+{{- include "thb.checkCallsOnBehalf" . -}}
+{{- with $service.callsOnBehalf }}
+{{- $secret := $service.oidcClientSecret | default dict }}
+- name: OIDC_CLIENT_ID
+  value: {{ include "thb.clientId" (dict "name" $name "service" $service) | quote }}
+- name: OIDC_CLIENT_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret.secretName | default (printf "%s-%s-oidc" (include "thb.name" $root) $name) | quote }}
+      key: {{ $secret.key | default "client-secret" | quote }}
+{{- range . }}
+{{- $url := include "thb.upstreamUrl" (dict "root" $root "name" .) }}
+{{- if not $url }}
+{{- fail (printf "services.%s.callsOnBehalf: the API of %s is not deployed in this release; set gateway.externalUpstreams.%s to its base URL" $name . .) }}
+{{- end }}
+- name: THB_UPSTREAM_{{ upper . }}
+  value: {{ $url | quote }}
+{{- end }}
+{{- end }}
 {{- end -}}
 
 {{- define "thb.podSecurity" -}}
