@@ -106,6 +106,9 @@ class FormType:
     # Days after a missed reply deadline before the coordinator's office is told (a second period).
     escalate_after_days: int | None
     attachments: Attachments
+    # Content pointer -> the identification field it may be pre-filled from (`person.<field>`, `case.<field>`):
+    # only these are ever copied (domain/prefill.py).
+    prefill: Mapping[str, str]
     carries: frozenset[str]
     opens_case: bool
     closes_case: bool
@@ -242,6 +245,7 @@ class FormCatalogue:
                 yield from self._schema_problems(
                     kind, version["schema"], f"{where}: /versions/{index}/schema"
                 )
+            yield from _prefill_problems(kind, where)
 
     def _schema_problems(self, kind: FormType, schema: Mapping[str, Any], where: str) -> Iterator[str]:
         try:
@@ -319,6 +323,7 @@ def _form_type(doc: Mapping[str, Any]) -> FormType:
         about=None if about == "any" else frozenset(about),
         reply_within_days=doc["reply_within_days"],
         escalate_after_days=doc.get("escalate_after_days", doc["reply_within_days"]),
+        prefill=dict(doc.get("prefill", {})),
         attachments=Attachments(
             allowed=attachments["allowed"],
             media_types=frozenset(attachments.get("media_types", ())),
@@ -355,3 +360,15 @@ def schema_error_details(error: jsonschema.ValidationError, prefix: str) -> Iter
                 yield ErrorDetail(code, f"{where}/{_escape(name)}")
     else:
         yield ErrorDetail(code, where)
+
+
+def _prefill_problems(kind: FormType, where: str) -> Iterator[str]:
+    """Every pre-filled pointer names a property of the current version's schema (so a copied value can only land
+    where the form has a field)."""
+    version = kind.versions.get(kind.current_version) if kind.current_version else None
+    for pointer in kind.prefill:
+        node: Any = version.schema if version else None
+        for name in pointer.strip("/").split("/"):
+            node = (node or {}).get("properties", {}).get(name) if isinstance(node, Mapping) else None
+        if node is None:
+            yield f"{where}: /prefill{pointer}: not a field of the current version"
