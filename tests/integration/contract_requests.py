@@ -192,6 +192,12 @@ QUERIES: dict[str, dict[str, Any]] = {
     },
     "referral.entrypoints.http.get_statistics": {"period": str(time.gmtime().tm_year)},
     "exchange.entrypoints.http.get_statistics": {"period": str(time.gmtime().tm_year)},
+    # A case id no country has: 404 from identification for everyone (the real scope of a pre-fill, the user's own
+    # identification scope, is tested in test_exchange_api.py).
+    "exchange.entrypoints.http.prefill_form": {
+        "form_type": "notification",
+        "identification_case_id": "00000000-0000-4000-8000-000000000000",
+    },
 }
 FIXED_PATH_VALUES = {"set_id": "regional", "version": "2026.1"}
 
@@ -208,6 +214,8 @@ SEED_MUNICIPALITY = {"AL": "AL-TIR", "XK": "XK-PRI", "ME": "ME-PG"}
 # Operations whose answer to a role holder is decided by rules about other records (whose search it was, who is
 # responsible for the case), not by the owner of the record named alone: any of 2xx, 403, 404, 409, 422.
 RULE_DECIDED = {
+    # Identification answers a pre-fill with the user's own identification scope (on her behalf).
+    "exchange.entrypoints.http.prefill_form",
     "identification.entrypoints.http.create_access_request",
     "identification.entrypoints.http.decide_access_request",
     # Referral records are seen by the referring side, the provider addressed and the informed unit

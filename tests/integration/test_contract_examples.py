@@ -83,6 +83,7 @@ ORDER = [
     f"{R}get_statistics",
     "referral.entrypoints.http.list_received_events",
     f"{X}list_form_types",
+    f"{X}prefill_form",
     f"{X}validate_form",
     f"{X}draft_form",
     f"{X}list_cases",
@@ -102,6 +103,8 @@ ORDER = [
     f"{X}list_received_events",
     "voluntary_return.entrypoints.http.list_received_events",
 ]
+# Query parameters that name a record, and which.
+QUERY_KINDS = {"identification_case_id": "case"}
 # Body members that name a record, and which.
 BODY_KINDS = {
     **PATH_KINDS,
@@ -147,6 +150,8 @@ def example_request(op: Operation) -> Request:
                 request.placeholders.append(request.path_kinds[parameter["name"]])
         elif parameter["in"] == "query":
             request.query[parameter["name"]] = text
+            if value == PLACEHOLDER_ID:
+                request.placeholders.append(QUERY_KINDS[parameter["name"]])
         elif parameter["in"] == "header":
             request.headers[parameter["name"]] = text
     body = resolve(document, spec.get("requestBody"))
@@ -186,6 +191,10 @@ def substituted(request: Request, records: Mapping[str, str]) -> Request:
         for name, value in request.path_values.items()
     }
     changed.body = fill(changed.body)
+    changed.query = {
+        name: records[QUERY_KINDS[name]] if value == PLACEHOLDER_ID else value
+        for name, value in request.query.items()
+    }
     changed.placeholders = []
     if "Idempotency-Key" in changed.headers:
         changed.headers["Idempotency-Key"] = f"example-{uuid.uuid4()}"

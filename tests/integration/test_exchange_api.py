@@ -306,3 +306,36 @@ def test_the_relay_publishes_each_countrys_exchange_events(api: Api) -> None:
     }
     payloads = [r.value for r in read_topic(bootstrap, "exchange.events.v1") if r.key == me_case.encode()]
     assert payloads and not any(b"Drita" in value for value in payloads)  # ids and codes only
+
+
+def test_a_draft_is_prefilled_from_the_users_own_identification_case_on_her_behalf(api: Api) -> None:
+    identification = api.platform.gateway + "/v1/identification"
+    registered = httpx.post(
+        identification + "/persons",
+        headers={
+            "Authorization": f"Bearer {api.platform.token('xk-police')}",
+            "X-Purpose": "identification",
+            "Idempotency-Key": f"test-{uuid.uuid4()}",
+        },
+        json={"given_names": ["Lule"], "surnames": ["Berisha"], "date_of_birth": "2012", "sex": "female"},
+        timeout=60,
+    )
+    assert registered.status_code == 201, registered.text
+    case_id = registered.json()["case_id"]
+
+    answer = api.ok(XK, "GET", "/prefills", form_type="notification", identification_case_id=case_id).json()
+    assert answer["content"]["person"] == {
+        "given_names": ["Lule"],
+        "surnames": ["Berisha"],
+        "date_of_birth": "2012",
+        "sex": "female",
+    }, answer
+    # Identification read it as the contact point, through the exchange: its own access log says both.
+    with MongoClient(api.platform.env["MONGODB_URI"], tz_aware=True) as client:
+        reads = list(client["thb_identification"]["access_log"].find({"ids": case_id, "azp": "exchange-api"}))
+    assert reads and all("contact-point" in entry["roles"] for entry in reads), reads
+    assert {entry["purpose"] for entry in reads} == {"cross-border-exchange"}
+    # The exchange logged its own answer too, and another country's contact point gets nothing.
+    assert access_log_entries(api, ids=[case_id], country="XK", resource_type="identification-case")
+    other = api(ME, "GET", "/prefills", form_type="notification", identification_case_id=case_id)
+    assert other.status_code == 404, other.text

@@ -19,8 +19,10 @@ from exchange.entrypoints import http
 from plumbing.auth import AuthError, Caller
 from plumbing.config import Settings
 from plumbing.crypto import RequestFingerprinter, ResponseSealer
+from plumbing.errors import NotPermitted as PlumbingNotPermitted
 from services.exchange.tests.unit.conftest import notification
 from services.exchange.tests.unit.fakes import USERS, World, build_world, packaged_catalogue, user
+from services.exchange.tests.unit.test_exchange_prefill import CASE, PERSON, FakeIdentification
 from tools.contracts import operations
 
 BASE = "/v1/exchange"
@@ -394,6 +396,28 @@ def test_the_message_log_pages_by_its_chain(api: Api) -> None:
     first = api.call("GET", "/message-log?limit=2", "xk-coordinator").json()
     rest = api.call("GET", f"/message-log?limit=2&cursor={first['next_cursor']}", "xk-coordinator").json()
     assert [e["seq"] for e in first["items"] + rest["items"]] == [1, 2, 3] and rest["next_cursor"] is None
+
+
+def test_a_prefill_answers_the_listed_fields_and_a_refused_exchange_is_403(api: Api) -> None:
+    identification = FakeIdentification(
+        {CASE["id"]: {**CASE, "person_id": PERSON["id"]}}, {PERSON["id"]: PERSON}
+    )
+    api.world.deps.identification = identification
+    path = f"/prefills?form_type=notification&identification_case_id={CASE['id']}"
+    answer = api.call("GET", path, "xk-contact-point")
+    assert answer.status_code == 200, answer.text
+    assert (
+        answer.json()["content"]["category"] == "potential-victim"
+        and "/person/sex" in answer.json()["copied"]
+    )
+    assert api.call("GET", path, "xk-contact-point", **{"X-Purpose": ""}).status_code in (400, 422)
+
+    def refused(case_id: str) -> dict:
+        raise PlumbingNotPermitted("on_behalf_exchange_refused")
+
+    identification.case = refused  # type: ignore[method-assign]
+    denied = api.call("GET", path, "xk-contact-point")
+    assert denied.status_code == 403 and denied.json()["errors"][0]["code"] == "on_behalf_exchange_refused"
 
 
 def test_statistics_for_the_coordinators_office_a_year_at_a_time(api: Api) -> None:

@@ -9,10 +9,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+from exchange.adapters.documents import ExchangeCaseDocument
 from exchange.domain.catalogue import FormCatalogue
-from exchange.domain.errors import CatalogueError
+from exchange.domain.errors import CatalogueError, DomainError, NotPermitted
 from exchange.domain.prefill import prefill
-from services.exchange.tests.unit.fakes import packaged_catalogue
+from exchange.service_layer.prefills import prefill_form
+from plumbing.errors import NotFound
+from services.exchange.tests.unit.fakes import World, build_world, packaged_catalogue, user
 from services.exchange.tests.unit.test_exchange_catalogue import LANGUAGES, ROLES, catalogue_folder, read_yaml
 
 PERSON = {
@@ -62,3 +65,63 @@ def test_the_catalogue_refuses_a_prefill_pointer_outside_the_form(tmp_path: Path
     with pytest.raises(CatalogueError) as error:
         FormCatalogue.load(folder, languages=LANGUAGES, roles=ROLES)
     assert "/prefill/person/passport: not a field of the current version" in str(error.value)
+
+
+class FakeIdentification:
+    """`Deps.identification`: what the identification API answers this caller (NotFound outside her scope)."""
+
+    def __init__(self, cases: dict, persons: dict) -> None:
+        self.cases, self.persons, self.reads = cases, persons, []
+
+    def case(self, case_id: str) -> dict:
+        self.reads.append(("case", case_id))
+        if case_id not in self.cases:
+            raise NotFound("case not found")
+        return self.cases[case_id]
+
+    def person(self, person_id: str) -> dict:
+        self.reads.append(("person", person_id))
+        return self.persons[person_id]
+
+
+def world_with_identification() -> tuple[World, FakeIdentification]:
+    world = build_world()
+    identification = FakeIdentification(
+        {CASE["id"]: {**CASE, "person_id": PERSON["id"]}}, {PERSON["id"]: PERSON}
+    )
+    world.deps.identification = identification
+    return world, identification
+
+
+def test_the_service_reads_the_case_and_person_for_the_user_and_logs_the_answer() -> None:
+    world, identification = world_with_identification()
+    answer = prefill_form(
+        world.deps, user("xk-contact-point"), form_type="notification", identification_case_id=CASE["id"]
+    )
+    assert answer["content"]["person"]["surnames"] == ["Krasniqi"] and answer["version"] == 1
+    assert identification.reads == [("case", CASE["id"]), ("person", PERSON["id"])]
+    assert world.reads.entries == [("XK", "sub-xk-contact-point", "identification-case", (CASE["id"],))]
+    assert world.store.rows(ExchangeCaseDocument) == {}  # nothing stored
+
+
+def test_a_case_outside_the_users_scope_is_404_and_nothing_is_logged() -> None:
+    world, _ = world_with_identification()
+    with pytest.raises(NotFound):
+        prefill_form(
+            world.deps, user("xk-contact-point"), form_type="notification", identification_case_id="other"
+        )
+    assert world.reads.entries == []
+
+
+def test_roles_and_form_types_without_prefill_are_refused_before_identification_is_asked() -> None:
+    world, identification = world_with_identification()
+    with pytest.raises(NotPermitted):
+        prefill_form(
+            world.deps, user("xk-analyst"), form_type="notification", identification_case_id=CASE["id"]
+        )
+    with pytest.raises(DomainError) as error:
+        prefill_form(
+            world.deps, user("xk-contact-point"), form_type="receipt", identification_case_id=CASE["id"]
+        )
+    assert error.value.codes == {("form_type_not_prefilled", "/form_type")}
+    assert identification.reads == []

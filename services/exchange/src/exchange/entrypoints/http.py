@@ -17,8 +17,9 @@ from connexion import NoContent
 
 import thb_contracts
 from exchange.adapters import received_events
+from exchange.adapters.identification import OnBehalfIdentification
 from exchange.bootstrap import SERVICE, Runtime, build_runtime
-from exchange.service_layer import cases, evidence, sending, statistics, views
+from exchange.service_layer import cases, evidence, prefills, sending, statistics, views
 from exchange.service_layer.deps import Deps
 from plumbing import mongo, request_context
 from plumbing.app import app_on_first_access, create_app, current_database
@@ -181,6 +182,12 @@ def verify_message_log() -> Any:
     return evidence.report_view(evidence.verify_evidence(_deps(), _caller().country))
 
 
+def prefill_form(form_type: str, identification_case_id: str) -> Any:
+    return prefills.prefill_form(
+        _deps(), _caller(), form_type=form_type, identification_case_id=identification_case_id
+    )
+
+
 def get_statistics(period: str) -> Any:
     return statistics.exchange_statistics(_deps(), _caller(), period=period)
 
@@ -216,6 +223,9 @@ def create_http_app(
     environ: Mapping[str, str] | None = None, *, clock: Clock | None = None, validate_responses: bool = False
 ) -> Any:
     runtime = build_runtime(environ, clock)
+    # Only the API acts for a user: it alone reads identification on her behalf (refuses to start without its
+    # client secret and identification's URL; docs/on-behalf-calls.md).
+    runtime.deps.identification = OnBehalfIdentification.from_settings(runtime.settings)
     validator, jwks = service_validator(runtime.settings, runtime.config, environ)
     keys = runtime.keys  # the key set bootstrap read, with the country rings: the Idempotency-Key store's too
     assert keys is not None, "build_runtime reads the key set"

@@ -39,6 +39,16 @@ class MessageLog(Protocol):
     def verify(self, country: str) -> ChainReport: ...
 
 
+class IdentificationCases(Protocol):
+    """The country's own identification API, read on behalf of the current user (adapters/identification.py:
+    plumbing.on_behalf, so identification applies her scope and logs her as the reader). 404 for a case or person
+    she may not see, like a missing one."""
+
+    def case(self, case_id: str) -> Mapping[str, Any]: ...
+
+    def person(self, person_id: str) -> Mapping[str, Any]: ...
+
+
 # (document class, caller) -> that caller's repository of that class
 RepositoryFactory = Callable[[type, Caller], Repository[Any]]
 # country, year -> next sequence number (atomic)
@@ -61,3 +71,5 @@ class Deps:
     contents: ContentSealer
     record_read: ReadRecorder
     new_event: EventFactory
+    # Set by the HTTP app only (a worker has no user to act for): pre-filling drafts from identification.
+    identification: IdentificationCases | None = None
