@@ -5,7 +5,7 @@ inbox holds the form AND her own record holds the recipient's signed receipt. It
 on the same broker: a bare kafka-python produce -> consume round trip (acks=all, one partition). Both are taken
 with a background load of sends (BENCH_BACKGROUND_FORMS_PER_S, default 20) from a second country pair, three
 repetitions of BENCH_SAMPLES samples (default 30). The two moments are observed in the exchange database with
-pymongo (a 2 ms poll), so the figure includes neither an API read nor a client's poll interval.
+pymongo (a 5 ms poll), so the figure includes neither an API read nor a client's poll interval.
 
 Results: printed, and written to .local/bench/cross_border.json; docs/performance.md records the figures with
 the machine and date. Nothing here is asserted as a target: a missed target is a finding to write down.
@@ -36,7 +36,7 @@ BASE = "/v1/exchange"
 SAMPLES = int(os.environ.get("BENCH_SAMPLES", "30"))
 REPETITIONS = 3
 BACKGROUND_PER_S = float(os.environ.get("BENCH_BACKGROUND_FORMS_PER_S", "20"))
-POLL_S = 0.002
+POLL_S = 0.005
 NOTIFICATION = {
     "form_type": "notification",
     "legal_basis": "protection-of-vital-interests",
@@ -167,7 +167,8 @@ def test_cross_border_send_until_delivered_and_receipted(running_platform: Any) 
 
     stop, background_sent = threading.Event(), list[float]()
     loader = threading.Thread(target=background_load, args=(gateway, stop, background_sent), daemon=True)
-    loader.start()
+    if BACKGROUND_PER_S > 0:  # 0: the figure without background load
+        loader.start()
     repetitions: list[dict[str, Any]] = []
     try:
         for _ in range(REPETITIONS):
@@ -182,7 +183,8 @@ def test_cross_border_send_until_delivered_and_receipted(running_platform: Any) 
             repetitions.append({"floor": summary(floor), "cross_border": summary(figure)})
     finally:
         stop.set()
-        loader.join(timeout=30)
+        if loader.is_alive():
+            loader.join(timeout=30)
         mongo.close()
     achieved = (
         len(background_sent) / (background_sent[-1] - background_sent[0]) if len(background_sent) > 1 else 0
