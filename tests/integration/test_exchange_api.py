@@ -323,19 +323,27 @@ def test_a_draft_is_prefilled_from_the_users_own_identification_case_on_her_beha
     assert registered.status_code == 201, registered.text
     case_id = registered.json()["case_id"]
 
-    answer = api.ok(XK, "GET", "/prefills", form_type="notification", identification_case_id=case_id).json()
+    # A contact point may draft the form but not read identification cases (identification's own roles decide,
+    # since the exchange asks with her token): 403 `on_behalf_forbidden`. A coordinator may do both.
+    refused = api(XK, "GET", "/prefills", form_type="notification", identification_case_id=case_id)
+    assert refused.status_code == 403 and refused.json()["errors"][0]["code"] == "on_behalf_forbidden"
+    answer = api.ok(
+        "xk-coordinator", "GET", "/prefills", form_type="notification", identification_case_id=case_id
+    ).json()
     assert answer["content"]["person"] == {
         "given_names": ["Lule"],
         "surnames": ["Berisha"],
         "date_of_birth": "2012",
         "sex": "female",
     }, answer
-    # Identification read it as the contact point, through the exchange: its own access log says both.
+    # Identification read it as the coordinator, through the exchange: its own access log says both.
     with MongoClient(api.platform.env["MONGODB_URI"], tz_aware=True) as client:
         reads = list(client["thb_identification"]["access_log"].find({"ids": case_id, "azp": "exchange-api"}))
-    assert reads and all("contact-point" in entry["roles"] for entry in reads), reads
+    assert reads and all("coordinator" in entry["roles"] for entry in reads), reads
     assert {entry["purpose"] for entry in reads} == {"cross-border-exchange"}
-    # The exchange logged its own answer too, and another country's contact point gets nothing.
+    # The exchange logged its own answer too, and another country's coordinator gets nothing.
     assert access_log_entries(api, ids=[case_id], country="XK", resource_type="identification-case")
-    other = api(ME, "GET", "/prefills", form_type="notification", identification_case_id=case_id)
+    other = api(
+        "me-coordinator", "GET", "/prefills", form_type="notification", identification_case_id=case_id
+    )
     assert other.status_code == 404, other.text
