@@ -48,6 +48,8 @@ def path_kinds(operation_id: str, service: str, path: str) -> dict[str, str]:
     return {name: kind for name, kind in kinds.items() if "{" + name + "}" in path}
 
 
+# The year of the indicator-set versions each suite publishes (one platform serves all suites in a session).
+PROBE_YEARS = {"scope": "2999", "enums": "2998", "hostile": "2997"}
 LABEL_TAGS = ("en", "sq", "sr-Latn", "sr-Cyrl", "cnr-Latn", "cnr-Cyrl")
 # Minimal valid bodies of the POST and PATCH operations; `{case_id}`-style placeholders take the probed record's id.
 BODIES: dict[str, Any] = {
@@ -152,10 +154,11 @@ BODIES: dict[str, Any] = {
         "kind": "first_contact",
     },
     "identification.entrypoints.http.acknowledge_notification": {},
-    # A regional version only the probes publish (year 2999), each probe its own version ({unique}).
+    # A regional version only the probes publish, each probe its own version: each suite its own year
+    # ({probe_year}, PROBE_YEARS) and a counter ({unique}), so that two suites never publish the same version.
     "identification.entrypoints.http.publish_indicator_set": {
         "set_id": "regional",
-        "version": "2999.{unique}",
+        "version": "{probe_year}.{unique}",
         "kind": "regional",
         "published_on": "2026-12-01",
         "title": {tag: {"text": "Scope probe", "reviewed": False} for tag in LABEL_TAGS},

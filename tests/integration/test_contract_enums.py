@@ -10,6 +10,7 @@ in the complete body are listed in REFUSED with the reason; everything else must
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import uuid
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ from tests.integration.contract_requests import (
     BODIES,
     FIXED_PATH_VALUES,
     FULL_BODIES,
+    PROBE_YEARS,
     QUERIES,
     purpose_for,
     resolve,
@@ -259,8 +261,8 @@ def _fill(value: Any, ids: dict[str, str]) -> Any:
     return value
 
 
-def _unique_version(ids: dict[str, str]) -> str:
-    return f"2999.{int(ids['unique'], 16) % 1000}"
+# Counts the values tried, so that each published indicator-set version is new (PROBE_YEARS keeps the suites apart).
+_VERSION_NUMBERS = itertools.count(1)
 
 
 def _body_cases(op: Operation) -> Iterator[tuple[str, Any]]:
@@ -293,7 +295,7 @@ def test_every_body_enum_value_is_accepted_end_to_end(running_platform: Any, op:
             ids = {"unique": uuid.uuid4().hex[:3], "partner": "XK"}
         else:
             ids = api.fresh_records("al-case-manager")
-        ids["unique"] = _unique_version(ids).split(".")[1]
+        ids |= {"probe_year": PROBE_YEARS["enums"], "unique": str(next(_VERSION_NUMBERS))}
         if op.operation_id in (_MERGE, _UNMERGE):
             ids["other_person_id"] = api.fresh_records("al-case-manager")["person_id"]
             if op.operation_id == _UNMERGE:  # a merge to undo

@@ -28,6 +28,7 @@ from tests.integration.contract_requests import (
     BODIES,
     FIXED_PATH_VALUES,
     FULL_BODIES,
+    PROBE_YEARS,
     purpose_for,
     user_for,
 )
@@ -189,7 +190,7 @@ def probes(platform: Any, records: dict[str, str]) -> Iterator[Probe]:
         target = path.encode()
         has_body = method in ("POST", "PATCH", "PUT")
         text = json.dumps(FULL_BODIES.get(op.operation_id, BODIES.get(op.operation_id, {})))
-        for name, value in {**records, "unique": "1"}.items():
+        for name, value in {**records, "probe_year": PROBE_YEARS["hostile"], "unique": "1"}.items():
             text = text.replace("{" + name + "}", value)
         base = json.loads(text)
         valid_body = json.dumps(base).encode() if has_body else None

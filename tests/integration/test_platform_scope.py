@@ -43,6 +43,7 @@ from tests.integration.contract_requests import (
     LAST,
     NEVER_SUCCEED_HERE,
     PATH_KINDS,
+    PROBE_YEARS,
     QUERIES,
     REMOVES,
     RULE_DECIDED,
@@ -352,7 +353,7 @@ def probes(users: list[DemoUser], seed: Seed, urls: dict[str, str], countries: l
             if "{partner}" in json.dumps(template):
                 ids = {**ids, "partner": _next_country(user.country or countries[0], countries)}
             if "{unique}" in json.dumps(template):
-                ids = {**ids, "unique": str(next(unique))}
+                ids = {**ids, "probe_year": PROBE_YEARS["scope"], "unique": str(next(unique))}
             has_body = op.method in ("post", "patch", "put") and "requestBody" in op.spec
             body = _fill(template, ids) if has_body else None
             params = QUERIES.get(op.operation_id) or ({"limit": 200} if _has_limit(op) else None)
