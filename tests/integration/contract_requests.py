@@ -195,13 +195,14 @@ QUERIES: dict[str, dict[str, Any]] = {
     },
     "referral.entrypoints.http.get_statistics": {"period": str(time.gmtime().tm_year)},
     "exchange.entrypoints.http.get_statistics": {"period": str(time.gmtime().tm_year)},
-    # A case id no country has: 404 from identification for everyone (the real scope of a pre-fill, the user's own
-    # identification scope, is tested in test_exchange_api.py).
+    # The probed identification case (QUERY_REFERENCES): identification answers with the user's own scope.
     "exchange.entrypoints.http.prefill_form": {
         "form_type": "notification",
-        "identification_case_id": "00000000-0000-4000-8000-000000000000",
+        "identification_case_id": "{case_id}",
     },
 }
+# Query parameters that name a record, as BODY_REFERENCES (the key is the placeholder its QUERIES entry fills).
+QUERY_REFERENCES = {"exchange.entrypoints.http.prefill_form": "case_id"}
 FIXED_PATH_VALUES = {"set_id": "regional", "version": "2026.1"}
 
 

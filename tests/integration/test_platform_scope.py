@@ -45,6 +45,7 @@ from tests.integration.contract_requests import (
     PATH_KINDS,
     PROBE_YEARS,
     QUERIES,
+    QUERY_REFERENCES,
     REMOVES,
     RULE_DECIDED,
     SEED_AGENCIES,
@@ -316,7 +317,7 @@ def probes(users: list[DemoUser], seed: Seed, urls: dict[str, str], countries: l
     for user, op in itertools.product(users, all_operations()):
         named = path_kinds(op.operation_id, op.service, op.path)
         names = list(named)
-        reference = BODY_REFERENCES.get(op.operation_id)
+        reference = BODY_REFERENCES.get(op.operation_id) or QUERY_REFERENCES.get(op.operation_id)
         kinds = [named[n] for n in names] + ([PATH_KINDS[reference]] if reference else [])
         targets: list[tuple[str, str] | None] = list(_targets(user, countries)) if kinds else [None]
         if "notification" in kinds:  # one notification per country is enough
@@ -356,7 +357,8 @@ def probes(users: list[DemoUser], seed: Seed, urls: dict[str, str], countries: l
                 ids = {**ids, "probe_year": PROBE_YEARS["scope"], "unique": str(next(unique))}
             has_body = op.method in ("post", "patch", "put") and "requestBody" in op.spec
             body = _fill(template, ids) if has_body else None
-            params = QUERIES.get(op.operation_id) or ({"limit": 200} if _has_limit(op) else None)
+            query = QUERIES.get(op.operation_id)
+            params = _fill(query, ids) if query else ({"limit": 200} if _has_limit(op) else None)
             result.append(Probe(user, op, channel, owner, base + path, body, params))
     return result
 
