@@ -32,6 +32,8 @@ X = "exchange.entrypoints.http."
 # operation does to it (a draft is sent or discarded, a received form acknowledged, a sent one read or withdrawn).
 SERVICE_PATH_KINDS = {"exchange": {"case_id": "exchange_case", "form_id": "exchange_form"}}
 OPERATION_PATH_KINDS = {
+    # a referral sent with its fields copied from the police officer's identification case (the seed's)
+    "referral.entrypoints.http.refresh_case_fields": {"referral_id": "referral_sent"},
     f"{X}send_form": {"case_id": "exchange_draft_case", "form_id": "exchange_draft"},
     f"{X}discard_draft": {"case_id": "exchange_spare_case", "form_id": "exchange_spare"},
     f"{X}acknowledge_form": {"case_id": "exchange_received_case", "form_id": "exchange_received"},
@@ -231,6 +233,7 @@ RULE_DECIDED = {
     "referral.entrypoints.http.request_referral",
     "referral.entrypoints.http.transition_referral",
     "referral.entrypoints.http.get_case_fields",
+    "referral.entrypoints.http.refresh_case_fields",
 }
 # Closing a case makes later commands on it 409, a merge is undone only once it was made, and a seeded referral is
 # answered only once it was requested: closures, undoing and referral transitions run after everything else.

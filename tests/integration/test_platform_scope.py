@@ -165,9 +165,25 @@ def _seed_referral(call: Caller, referral: str, country: str, channel: str, seed
         201,
     )
     records = seed.records[channel][country]
+    # A referral sent with its case fields read from the officer's own identification case (on her behalf): the
+    # one the refresh probes copy again.
+    named = {"service_type": "shelter", "case_id": records["case"][police]}
+    sent = _ok(call(f"{prefix}-police", "POST", f"{referral}/v1/referral/referrals", named), 201)
+    request = {
+        "provider_id": provider["id"],
+        "age_group": "adult",
+        "sex": "female",
+        "consent": {"given": True},
+        "field_sets": ["identity"],
+    }
+    _ok(
+        call(f"{prefix}-police", "POST", f"{referral}/v1/referral/referrals/{sent['id']}/request", request),
+        200,
+    )
     records["provider"][police] = provider["id"]
     records["referral"][police] = proposal["id"]
-    seed.owned[country] |= {provider["id"], proposal["id"]}
+    records["referral_sent"][police] = sent["id"]
+    seed.owned[country] |= {provider["id"], proposal["id"], sent["id"]}
 
 
 EXCHANGE = "/v1/exchange"

@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pymongo import MongoClient
 
 from tests.integration.platform_helpers import header, poll, read_topic
 
@@ -240,3 +241,119 @@ def test_needs_identified_on_a_case_become_proposals_once(api: Api, running_plat
     found = poll(proposals, 60, "proposals from the needs identified")
     assert sorted(r["need"] for r in found) == ["medical", "shelter"]
     assert all(r["status"] == "proposed" and r["provider_id"] is None for r in found)  # never sent by itself
+
+
+def _identification(
+    api: Api, user: str, method: str, path: str, body: Any = None, **headers: str
+) -> httpx.Response:
+    headers = {
+        "Authorization": f"Bearer {api.token(user)}",
+        "X-Purpose": "identification",
+        **({"Idempotency-Key": f"test-{uuid.uuid4()}"} if method != "GET" else {}),
+        **headers,
+    }
+    url = api.platform.gateway + "/v1/identification" + path
+    return httpx.request(method, url, headers=headers, json=body, timeout=60)
+
+
+def test_case_fields_come_from_identification_on_the_referrers_behalf_and_a_correction_reaches_them(
+    api: Api,
+) -> None:
+    provider = shelter(api, places=3)
+    person = {"given_names": ["Drita"], "surnames": ["Gashi"], "date_of_birth": "1994", "sex": "female"}
+    registered = _identification(
+        api, "al-case-manager", "POST", "/persons", {**person, "nationalities": ["AL"]}
+    )
+    assert registered.status_code == 201, registered.text
+    case_id, person_id = registered.json()["case_id"], registered.json()["id"]
+    proposed = api("al-case-manager", "POST", "/referrals", {"service_type": "shelter", "case_id": case_id})
+    assert proposed.status_code == 201, proposed.text
+    referral_id = proposed.json()["id"]
+    request = {
+        "provider_id": provider["id"],
+        "age_group": "adult",
+        "sex": "female",
+        "consent": {"given": True},
+        "field_sets": ["identity", "placement_needs"],
+    }
+    # What identification holds is read from it, never typed in beside it.
+    typed_over = api(
+        "al-case-manager",
+        "POST",
+        f"/referrals/{referral_id}/request",
+        {**request, "case_fields": {"surnames": ["X"]}},
+    )
+    assert typed_over.status_code == 422, typed_over.text
+    assert typed_over.json()["errors"] == [
+        {"pointer": "/case_fields/surnames", "code": "field_comes_from_identification"}
+    ]
+    requested = api(
+        "al-case-manager",
+        "POST",
+        f"/referrals/{referral_id}/request",
+        {**request, "case_fields": {"urgent": True}},
+    )
+    assert requested.status_code == 200, requested.text
+    assert requested.json()["person_id"] == person_id
+
+    read = api("al-shelter", "GET", f"/referrals/{referral_id}/case-fields")
+    assert read.status_code == 200, read.text
+    assert read.json()["fields_source"] == "identification" and read.json()["outdated_fields"] == []
+    assert read.json()["fields"] == {**person, "nationalities": ["AL"], "urgent": True}
+    # Identification was read as the case manager, through referral: its own access log says both.
+    with MongoClient(api.platform.env["MONGODB_URI"], tz_aware=True) as client:
+        reads = list(client["thb_identification"]["access_log"].find({"ids": case_id, "azp": "referral-api"}))
+    assert reads and all("case-manager" in entry["roles"] for entry in reads), reads
+
+    # The person is corrected in identification: the event (ids and the changed members' names) marks the copy.
+    current = _identification(api, "al-case-manager", "GET", f"/persons/{person_id}")
+    corrected = _identification(
+        api,
+        "al-case-manager",
+        "PATCH",
+        f"/persons/{person_id}",
+        {"surnames": ["Gashi-Hoxha"], "reason": "spelling"},
+        **{"If-Match": current.headers["ETag"]},
+    )
+    assert corrected.status_code == 200, corrected.text
+
+    def marked() -> dict[str, Any] | None:
+        view = api("al-case-manager", "GET", f"/referrals/{referral_id}").json()
+        return view if view.get("outdated_fields") else None
+
+    assert poll(marked, 60, "the correction to mark the referral's copy")["outdated_fields"] == ["surnames"]
+    stale = api("al-shelter", "GET", f"/referrals/{referral_id}/case-fields").json()
+    assert stale["outdated_fields"] == ["surnames"] and stale["fields"]["surnames"] == ["Gashi"]
+    by_provider = api("al-shelter", "POST", f"/referrals/{referral_id}/case-fields/refresh")
+    assert by_provider.status_code == 403, by_provider.text
+    refreshed = api("al-case-manager", "POST", f"/referrals/{referral_id}/case-fields/refresh")
+    assert refreshed.status_code == 200, refreshed.text
+    assert refreshed.json()["outdated_fields"] == []
+    fresh = api("al-shelter", "GET", f"/referrals/{referral_id}/case-fields").json()
+    assert fresh["fields"]["surnames"] == ["Gashi-Hoxha"] and fresh["outdated_fields"] == []
+
+    # Another country's officer naming this case gets nothing from identification: the referral is refused.
+    me_shelter = {
+        "agency_id": f"probe-me-shelter-{uuid.uuid4().hex[:8]}",
+        "name": "Probe shelter",
+        "kind": "ngo",
+        "service_types": ["shelter"],
+        "municipalities": ["ME-PG"],
+        "accepts": {"children": False, "adults": True, "sexes": ["female"]},
+        "hours": {"always": True},
+        "capacity": {"women": 2},
+    }
+    me_provider = api("me-coordinator", "POST", "/providers", me_shelter)
+    assert me_provider.status_code == 201, me_provider.text
+    foreign = api("me-case-manager", "POST", "/referrals", {"service_type": "shelter", "case_id": case_id})
+    assert foreign.status_code == 201, foreign.text
+    refused = api(
+        "me-case-manager",
+        "POST",
+        f"/referrals/{foreign.json()['id']}/request",
+        {**request, "provider_id": me_provider.json()["id"]},
+    )
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["errors"] == [
+        {"pointer": "/case_fields", "code": "identification_case_not_visible"}
+    ]

@@ -13,7 +13,7 @@ from plumbing.errors import NotFound
 from plumbing.events import validate_data
 from referral.adapters.documents import ReferralDocument
 from referral.domain.proposals import proposals_for
-from referral.entrypoints.consumer import proposing
+from referral.entrypoints.consumer import applying
 from referral.service_layer import directory, proposals, referrals
 from services.referral.tests.unit.conftest import CHILD, PERSON
 from services.referral.tests.unit.fakes import World, packaged_catalogue, user
@@ -139,7 +139,7 @@ def test_the_consumer_proposes_before_it_records_and_a_redelivery_proposes_nothi
         recorded.append(event["id"])
         return len(recorded) == 1
 
-    apply = proposing(record, lambda: world.deps)
+    apply = applying(proposals.propose_from_needs, record, lambda: world.deps)
     event = needs_event(["shelter"])
     assert apply(event) is True and apply(event) is False
     assert recorded == [EVENT_ID, EVENT_ID]

@@ -256,16 +256,6 @@ def test_a_provider_asking_for_fields_outside_the_grant_does_not_get_them(
     assert read["fields"] == {"surnames": ["Krasniqi"]}
 
 
-def test_a_correction_replaces_the_copy_with_granted_fields_only(
-    world: World, shelter: dict[str, Any]
-) -> None:
-    sent = send(world, shelter["id"], field_sets=["identity"])
-    corrected = {**PERSON, "surnames": ["Krasniqi-Berisha"], "documents": ["new passport"]}
-    referrals.refresh_fields(world.deps, user("al-case-manager"), sent["id"], corrected)
-    fields = referrals.read_fields(world.deps, user("al-shelter"), sent["id"])["fields"]
-    assert fields["surnames"] == ["Krasniqi-Berisha"] and "documents" not in fields
-
-
 def test_the_sealed_copy_does_not_open_in_another_referral(world: World, shelter: dict[str, Any]) -> None:
     first, second = send(world, shelter["id"]), send(world, shelter["id"])
     token = world.store.raw(ReferralDocument, first["id"])["sealed_fields"]

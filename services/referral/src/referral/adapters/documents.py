@@ -84,6 +84,11 @@ class ReferralDocument(OwnedDocument):
     granted_fields = ListField(StringField())
     sealed_fields = StringField(null=True)
     fields_copied_at = DateTimeField(null=True)
+    fields_source = StringField(null=True)  # "identification" (read on the referrer's behalf) | "typed"
+    # Granted fields a correction in identification changed since the copy (cleared by a refresh), and the
+    # corrections that reached the referral (so that a redelivered event changes nothing)
+    outdated_fields = ListField(StringField())
+    corrections_seen = ListField(StringField())
     capacity_group = StringField(null=True)  # the group of the place held while accepted / in progress
     informed_agencies = ListField(StringField())
     requested_at = DateTimeField(null=True)

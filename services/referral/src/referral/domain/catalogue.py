@@ -104,6 +104,9 @@ class ReferralCatalogue:
     capacity_groups: Mapping[str, Labelled]
     personal_fields: frozenset[str]
     known_fields: frozenset[str]
+    # field -> where identification holds it ("person.given_names", "case.needs"): the fields a referral naming an
+    # identification case copies from there, on the referrer's behalf (field-sets.yaml `identification`)
+    identification_sources: Mapping[str, str]
     field_sets: Mapping[str, FieldSet]
     reasons: Mapping[str, Mapping[str, Labelled]]
     deadline_profiles: Mapping[str, DeadlineProfile]
@@ -286,6 +289,9 @@ def _build(documents: Mapping[str, Any], languages: tuple[str, ...]) -> Referral
         capacity_groups={c: _labelled(c, r) for c, r in types_doc["capacity_groups"].items()},
         personal_fields=frozenset(n for n, r in sets_doc["fields"].items() if r["personal"]),
         known_fields=frozenset(sets_doc["fields"]),
+        identification_sources={
+            n: r["identification"] for n, r in sets_doc["fields"].items() if "identification" in r
+        },
         field_sets=field_sets,
         reasons={
             kind: {c: _labelled(c, r) for c, r in codes.items()}

@@ -2,10 +2,12 @@
 copied when it is sent, and a provider sees only those.
 
 The referrer chooses field sets among those the service type allows (service-types.yaml; none chosen = the
-type's defaults). The copy is taken from the case as the caller supplies it (fetched from identification on the
-referrer's behalf, or typed in by an outreach worker): members outside the granted fields are dropped, never
-stored. A provider's view is the copy restricted again to the granted fields and, when it asks for some, to
-those: asking for a field outside the grant returns nothing for it.
+type's defaults). The copy is taken from identification's case and person, read on the referrer's behalf, for the
+fields identification holds (field-sets.yaml `identification`) when the referral names a case and the deployment
+has identification; the other fields (and every field of a referral an outreach worker types in) come from the
+request. Members outside the granted fields are dropped, never stored. A provider's view is the copy restricted
+again to the granted fields and, when it asks for some, to those: asking for a field outside the grant returns
+nothing for it.
 """
 
 from __future__ import annotations
@@ -38,6 +40,31 @@ def granted_fields(sets: Iterable[str], catalogue: ReferralCatalogue) -> frozens
 def copy_granted(case_fields: Mapping[str, Any], granted: frozenset[str]) -> dict[str, Any]:
     """Exactly the granted members of the case, nothing else (values copied, not shared)."""
     return {name: _detached(case_fields[name]) for name in sorted(granted) if name in case_fields}
+
+
+def from_identification(
+    sources: Mapping[str, str], records: Mapping[str, Mapping[str, Any]], wanted: frozenset[str]
+) -> dict[str, Any]:
+    """The wanted fields identification holds, taken from its records {"person": ..., "case": ...} as the
+    catalogue says (`sources`: field -> "person.<member>" or "case.<member>"). Nothing else is read; an empty
+    value is left out."""
+    copied: dict[str, Any] = {}
+    for name in sorted(wanted & frozenset(sources)):
+        record, _, member = sources[name].partition(".")
+        value = records.get(record, {}).get(member)
+        if value not in (None, "", [], {}):
+            copied[name] = _detached(value)
+    return copied
+
+
+def typed_over_identification(typed: Mapping[str, Any], sources: Mapping[str, str]) -> list[ErrorDetail]:
+    """When the case fields come from identification, the ones it holds may not be typed in as well: the provider
+    reads the case of record, and a correction is made in identification (and reaches the referral from there)."""
+    return [
+        ErrorDetail("field_comes_from_identification", f"/case_fields/{name}")
+        for name in sorted(typed)
+        if name in sources
+    ]
 
 
 def provider_view(

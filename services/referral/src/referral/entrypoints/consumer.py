@@ -1,8 +1,9 @@
 """The referral service's consumer process: `python -m referral.entrypoints.consumer`.
 
 Every identification event is recorded once in the inbox (the received-events listing); a needs-identified event
-also becomes proposals of referrals for the case manager to confirm (service_layer/proposals.py), before it is
-recorded, so a crash in between is completed by the redelivery (each proposal's id derives from the event id).
+also becomes proposals of referrals for the case manager to confirm (service_layer/proposals.py), and a
+person-corrected event marks the referrals whose copy it made outdated (service_layer/corrections.py), before
+it is recorded, so a crash in between is completed by the redelivery (each is applied once per event).
 Running the consumer is plumbing.worker.run_consumer."""
 
 from collections.abc import Callable, Mapping
@@ -12,6 +13,7 @@ from typing import Any
 from plumbing.kafka import Handlers, event_types
 from plumbing.worker import run_consumer
 from referral.adapters import received_events
+from referral.service_layer.corrections import PERSON_CORRECTED, mark_outdated_copies
 from referral.service_layer.deps import Deps
 from referral.service_layer.proposals import NEEDS_IDENTIFIED, propose_from_needs
 
@@ -25,13 +27,15 @@ def _deps() -> Deps:
     return build_runtime().deps
 
 
-def proposing(
-    record: Callable[[Mapping[str, Any]], bool], deps: Callable[[], Deps] = _deps
+def applying(
+    command: Callable[[Deps, Mapping[str, Any]], Any],
+    record: Callable[[Mapping[str, Any]], bool],
+    deps: Callable[[], Deps] = _deps,
 ) -> Callable[[Mapping[str, Any]], bool]:
-    """The needs-identified handler: propose, then record in the inbox."""
+    """A handler that applies `command` to the event, then records it in the inbox."""
 
     def apply(event: Mapping[str, Any]) -> bool:
-        propose_from_needs(deps(), event)
+        command(deps(), event)
         return record(event)
 
     return apply
@@ -40,7 +44,11 @@ def proposing(
 def handlers(database: Any) -> Handlers:
     inbox = received_events.inbox(database)
     table = {event_type: inbox.record_once for topic in TOPICS for event_type in event_types(topic)}
-    return {**table, NEEDS_IDENTIFIED: proposing(inbox.record_once)}
+    return {
+        **table,
+        NEEDS_IDENTIFIED: applying(propose_from_needs, inbox.record_once),
+        PERSON_CORRECTED: applying(mark_outdated_copies, inbox.record_once),
+    }
 
 
 def main() -> None:

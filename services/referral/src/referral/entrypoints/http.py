@@ -18,6 +18,7 @@ from plumbing.clock import Clock
 from plumbing.pagination import PageRequest
 from plumbing.service_auth import service_validator
 from referral.adapters import received_events
+from referral.adapters.identification import OnBehalfCaseRecords
 from referral.bootstrap import SERVICE, Runtime, build_runtime
 from referral.domain.lifecycle import Action
 from referral.service_layer import directory, matching, referrals, statistics
@@ -105,6 +106,10 @@ def get_case_fields(referral_id: str) -> Any:
     return referrals.read_fields(_runtime().deps, _caller(), referral_id)
 
 
+def refresh_case_fields(referral_id: str) -> Any:
+    return referrals.refresh_fields(_runtime().deps, _caller(), referral_id)
+
+
 def withdraw_consent(body: dict[str, Any]) -> Any:
     return {"ended": referrals.withdraw_consent(_runtime().deps, _caller(), body)}
 
@@ -130,6 +135,9 @@ def create_http_app(
     environ: Mapping[str, str] | None = None, *, clock: Clock | None = None, validate_responses: bool = False
 ) -> Any:
     runtime = build_runtime(environ, clock)
+    # Only the API acts for a user: it alone reads identification on her behalf, where the deployment has it
+    # (docs/on-behalf-calls.md); without THB_UPSTREAM_IDENTIFICATION referrers type the case fields in.
+    runtime.deps.identification = OnBehalfCaseRecords.from_settings(runtime.settings)
     validator, jwks = service_validator(runtime.settings, runtime.config, environ)
     STATE.runtime = runtime
     return create_app(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from plumbing.auth import Caller
 from plumbing.clock import Clock
@@ -15,6 +15,14 @@ from referral.adapters.sealing import ReferralSealer
 from referral.domain.catalogue import ReferralCatalogue
 
 SOURCE = "/referral"
+
+
+class CaseRecords(Protocol):
+    """The country's own identification API, read on behalf of the current user (adapters/identification.py:
+    plumbing.on_behalf, so identification applies her scope and logs her as the reader): {"case": ...,
+    "person": ...} of one case; 404 for a case she may not see, like a missing one."""
+
+    def case_and_person(self, case_id: str) -> Mapping[str, Mapping[str, Any]]: ...
 
 
 # (document class, caller) -> that caller's repository of that class, under the class's scope policy
@@ -42,3 +50,6 @@ class Deps:
     new_event: EventFactory
     record_read: ReadRecorder
     statistics_source: StatisticsSource
+    # Set by the HTTP app where the deployment has identification (a worker has no user to act for; an agency that
+    # deploys referral alone has no identification): copying a referral's case fields from the case it names.
+    identification: CaseRecords | None = None

@@ -164,11 +164,17 @@ def request_referral(deps: Deps, caller: Caller, referral_id: str, body: Mapping
     case_fields = body.get("case_fields") or {}
     if not isinstance(case_fields, Mapping):
         errors.append(ErrorDetail("wrong_type", "/case_fields"))
+        case_fields = {}
+    from_identification = _reads_identification(deps, doc)
+    if from_identification:
+        errors += minimisation.typed_over_identification(case_fields, catalogue.identification_sources)
     raise_all(errors, "referral cannot be requested")
     assert provider_doc is not None and service_type is not None and kind_code  # noqa: S101 - checked above
 
-    now = deps.clock.now()
     granted = minimisation.granted_fields(sets, catalogue)
+    if from_identification:
+        case_fields = {**case_fields, **_copied_from_identification(deps, doc, granted)}
+    now = deps.clock.now()
     copy = minimisation.copy_granted(case_fields, granted)
     profile = catalogue.deadline_profile(kind_code)
     doc.service_type = kind_code
@@ -190,6 +196,8 @@ def request_referral(deps: Deps, caller: Caller, referral_id: str, body: Mapping
     doc.granted_fields = sorted(granted)
     doc.sealed_fields = deps.sealer.seal(doc.owner_country, doc.id, copy)
     doc.fields_copied_at = now
+    doc.fields_source = "identification" if from_identification else "typed"
+    doc.outdated_fields = []
     doc.requested_at = now
     doc.answer_due_at = deadlines.answer_due(now, profile)
     doc.status = str(transition.target)
@@ -233,6 +241,31 @@ def request_referral(deps: Deps, caller: Caller, referral_id: str, body: Mapping
     )
     referrals.update(doc, events=[event])
     return referral_view(deps, caller, doc)
+
+
+def _reads_identification(deps: Deps, doc: ReferralDocument) -> bool:
+    """Whether the case fields come from identification: the referral names a case and the deployment has
+    identification (an agency that deploys referral alone types them in)."""
+    return bool(doc.case_id) and deps.identification is not None
+
+
+def _copied_from_identification(deps: Deps, doc: ReferralDocument, granted: frozenset[str]) -> dict[str, Any]:
+    """The granted fields identification holds, read from the case the referral names on the caller's behalf
+    (her scope; identification's access log names her and referral-api). A case she may not read is a 422 on
+    this referral, not a 404 of it. Remembers the case's person, so that a correction of it reaches the copy."""
+    assert deps.identification is not None and doc.case_id  # noqa: S101 - _reads_identification said so
+    try:
+        records = deps.identification.case_and_person(doc.case_id)
+    except NotFound:
+        raise DomainError(
+            "identification_case_not_visible",
+            "the referral's identification case is not one the caller may read",
+            pointer="/case_fields",
+        ) from None
+    person_id = records.get("person", {}).get("id")
+    if person_id:
+        doc.person_id = str(person_id)
+    return minimisation.from_identification(deps.catalogue.identification_sources, records, granted)
 
 
 # ------------------------------------------------------------------------------------------- transitions
@@ -395,24 +428,39 @@ def withdraw_consent(deps: Deps, caller: Caller, body: Mapping[str, Any]) -> lis
 # --------------------------------------------------------------------------------------- correction
 
 
-def refresh_fields(
-    deps: Deps, caller: Caller, referral_id: str, case_fields: Mapping[str, Any]
-) -> dict[str, Any]:
-    """A correction of the person reached the referral (event, then a fetch on the referrer's behalf): the open
-    referral's copy is replaced by the granted fields of the corrected data, nothing more."""
+def refresh_fields(deps: Deps, caller: Caller, referral_id: str) -> dict[str, Any]:
+    """The referring side copies the case fields again from identification, on her behalf, after a correction
+    of the person (service_layer/corrections.py marked the copy): the granted fields identification holds are
+    replaced, the typed-in ones kept, and the mark cleared. Only a sent, open referral that names a case, in a
+    deployment with identification, has a copy to refresh (409 otherwise)."""
     referrals = deps.repository(ReferralDocument, caller)
     doc = referrals.get(referral_id)
     require_side(caller, facts_of(doc), Side.REFERRER, _need_to_know(deps))
     if doc.status not in lifecycle.ACTIVE or doc.status == Status.PROPOSED:
         raise InvalidTransition(f"refresh_not_allowed_when_{doc.status}")
-    copy = minimisation.copy_granted(case_fields, frozenset(doc.granted_fields or ()))
+    if not _reads_identification(deps, doc):
+        raise InvalidTransition("refresh_needs_identification_case")
+    granted = frozenset(doc.granted_fields or ())
+    sources = deps.catalogue.identification_sources
+    old = deps.sealer.open(doc.owner_country, doc.id, doc.sealed_fields) if doc.sealed_fields else {}
+    typed = {name: value for name, value in old.items() if name not in sources}
+    fetched = _copied_from_identification(deps, doc, granted)
+    copy = minimisation.copy_granted({**typed, **fetched}, granted)
     now = deps.clock.now()
     doc.sealed_fields = deps.sealer.seal(doc.owner_country, doc.id, copy)
     doc.fields_copied_at = now
+    doc.fields_source = "identification"
     doc.timeline = [
         *doc.timeline,
-        {"at": now, "by": caller.sub, "agency": caller.agency, "action": "fields_refreshed"},
+        {
+            "at": now,
+            "by": caller.sub,
+            "agency": caller.agency,
+            "action": "case_fields_refreshed",
+            "fields": sorted(doc.outdated_fields or ()),
+        },
     ]
+    doc.outdated_fields = []
     referrals.update(doc)
     return referral_view(deps, caller, doc)
 
@@ -456,6 +504,8 @@ def read_fields(
     return {
         "referral_id": doc.id,
         "fields_copied_at": instant(doc.fields_copied_at),
+        "fields_source": doc.fields_source or "typed",
+        "outdated_fields": sorted(frozenset(doc.outdated_fields or ()) & wanted),
         "fields": minimisation.provider_view(copy, granted, wanted),
     }
 
@@ -492,6 +542,7 @@ def referral_view(deps: Deps, caller: Caller, doc: ReferralDocument) -> dict[str
             "person_id": doc.person_id,
             "field_sets": list(doc.field_sets or ()),
             "granted_fields": list(doc.granted_fields or ()),
+            "outdated_fields": list(doc.outdated_fields or ()),
             "capacity_group": doc.capacity_group,
             "informed_agencies": list(doc.informed_agencies or ()),
             "legal_basis": doc.legal_basis,
