@@ -285,7 +285,7 @@ def test_case_fields_come_from_identification_on_the_referrers_behalf_and_a_corr
     )
     assert typed_over.status_code == 422, typed_over.text
     assert typed_over.json()["errors"] == [
-        {"pointer": "/case_fields/surnames", "code": "field_comes_from_identification"}
+        {"pointer": "/body/case_fields/surnames", "code": "field_comes_from_identification"}
     ]
     requested = api(
         "al-case-manager",
@@ -356,4 +356,93 @@ def test_case_fields_come_from_identification_on_the_referrers_behalf_and_a_corr
     assert refused.status_code == 422, refused.text
     assert refused.json()["errors"] == [
         {"pointer": "/case_fields", "code": "identification_case_not_visible"}
+    ]
+
+
+XK_SHELTER_AGENCY = "shelter-drita"  # the XK demo shelter's agency (realm/local-realm.json)
+
+
+def xk_child_shelter(api: Api) -> dict[str, Any]:
+    """XK's demo shelter as a children's shelter in Pristina (registered once per session), two girls' places."""
+    listed = api("xk-coordinator", "GET", "/providers", service_type="child_shelter").json()["items"]
+    found = [p for p in listed if p["agency_id"] == XK_SHELTER_AGENCY]
+    if not found:
+        body = {
+            "agency_id": XK_SHELTER_AGENCY,
+            "name": "Shelter Drita",
+            "kind": "ngo",
+            "service_types": ["child_shelter"],
+            "languages": ["sqi", "srp"],
+            "municipalities": ["XK-PRI"],
+            "accepts": {"children": True, "adults": False, "sexes": ["female"]},
+            "hours": {"always": True},
+            "capacity": {"girls": 2},
+        }
+        created = api("xk-coordinator", "POST", "/providers", body)
+        assert created.status_code == 201, created.text
+        found = [created.json()]
+    return dict(found[0])
+
+
+def test_a_childs_referral_informs_child_protection_and_runs_to_completion(api: Api) -> None:
+    provider = xk_child_shelter(api)
+
+    def girls() -> dict[str, int]:
+        return dict(api("xk-case-manager", "GET", f"/providers/{provider['id']}").json()["capacity"]["girls"])
+
+    before = girls()["free"]
+    proposed = api("xk-case-manager", "POST", "/referrals", {"service_type": "child_shelter"})
+    assert proposed.status_code == 201, proposed.text
+    referral_id = proposed.json()["id"]
+    body = {
+        "provider_id": provider["id"],
+        "age_group": "child",
+        "sex": "female",
+        "municipality": "XK-PRI",
+        "case_fields": {"given_names": ["Lule"], "guardian_name": "Temporary guardian"},
+    }
+    # A child's referral needs a legal basis from the country's list, not a consent.
+    no_basis = api("xk-case-manager", "POST", f"/referrals/{referral_id}/request", body)
+    assert no_basis.status_code == 422, no_basis.text
+    assert "legal_basis_required" in [e["code"] for e in no_basis.json()["errors"]]
+    requested = api(
+        "xk-case-manager",
+        "POST",
+        f"/referrals/{referral_id}/request",
+        {**body, "legal_basis": "child-protection-duty"},
+    )
+    assert requested.status_code == 200, requested.text
+    assert requested.json()["informed_agencies"] == ["child-protection"]
+    assert (
+        requested.json()["legal_basis"] == "child-protection-duty" and not requested.json()["consent_given"]
+    )
+
+    # The municipality's child protection unit is informed: the codes, no person, no case data.
+    informed = api("xk-child-protection", "GET", f"/referrals/{referral_id}")
+    assert informed.status_code == 200, informed.text
+    assert informed.json()["informed"] is True
+    assert "person_id" not in informed.json() and "timeline" not in informed.json()
+    unit_fields = api("xk-child-protection", "GET", f"/referrals/{referral_id}/case-fields")
+    assert unit_fields.status_code == 403, unit_fields.text
+
+    # The shelter reads the guardian's name it was granted, takes a girl's place, starts and completes.
+    read = api("xk-shelter", "GET", f"/referrals/{referral_id}/case-fields").json()
+    assert read["fields"] == {"given_names": ["Lule"], "guardian_name": "Temporary guardian"}
+    assert act(api, "xk-shelter", referral_id, "accept").status_code == 200
+    assert girls()["free"] == before - 1
+    assert act(api, "xk-shelter", referral_id, "start").status_code == 200
+    done = act(api, "xk-shelter", referral_id, "complete", "service_delivered")
+    assert done.status_code == 200, done.text
+    assert girls()["free"] == before
+
+    # The coordinator's office follows every referral of its country, step by step.
+    followed = api("xk-coordinator", "GET", f"/referrals/{referral_id}")
+    assert followed.status_code == 200, followed.text
+    assert [e["action"] for e in followed.json()["timeline"]] == [
+        "propose",
+        "request",
+        "child_protection_informed",
+        "accept",
+        "start",
+        "complete",
     ]

@@ -142,7 +142,7 @@ USERS: dict[str, tuple[str, str, str]] = {
     "al-ngo-outreach": ("AL", "ngo-tjeter-vizion", "ngo-outreach"),
     "al-shelter": ("AL", "shelter-ura-e-re", "service-provider"),
     "al-other-shelter": ("AL", "shelter-qendra-e-sigurt", "service-provider"),
-    "al-cpu-tirane": ("AL", "al-cpu-tirane", "child-protection-worker"),
+    "al-child-protection": ("AL", "child-protection", "child-protection-worker"),
     "al-guardian": ("AL", "al-cpu-durres", "guardian"),
     "al-analyst": ("AL", "coordinator-office", "analyst"),
     "al-auditor": ("AL", "coordinator-office", "auditor"),

@@ -92,7 +92,7 @@ def test_every_partner_country_has_rules_and_a_starting_list_of_municipalities()
     for country in PARTNERS:
         assert catalogue.country(country).child_legal_bases
         assert len(catalogue.municipalities[country]) >= 3
-    assert catalogue.child_protection_unit("AL", "AL-TIR") == "al-cpu-tirane"
+    assert catalogue.child_protection_unit("AL", "AL-TIR") == "child-protection"
     assert catalogue.child_protection_unit("AL", None) == "al-state-agency-child-rights"
     assert catalogue.guardianship_authority("XK", "XK-PRZ") == "xk-csw-prizren"
 

@@ -71,11 +71,11 @@ def test_child_referral_informs_the_municipal_child_protection_unit(
     world: World, child_shelter: dict[str, Any]
 ) -> None:
     sent = send(world, child_shelter["id"], service_type="child_shelter", subject=CHILD)
-    assert sent["informed_agencies"] == ["al-cpu-tirane"]
+    assert sent["informed_agencies"] == ["child-protection"]
     assert sent["legal_basis"] == "child-protection-duty" and not sent["consent_given"]
     assert [e["action"] for e in sent["timeline"]][-1] == "child_protection_informed"
     # The unit reads the referral as codes only: no case, no person, no case data.
-    unit = user("al-cpu-tirane")
+    unit = user("al-child-protection")
     seen = referrals.get_referral(world.deps, unit, sent["id"])
     assert seen["informed"] is True and "person_id" not in seen and "timeline" not in seen
     with pytest.raises(NotPermitted):

@@ -8,7 +8,7 @@ from services.referral.tests.unit.fakes import repo_config, user
 
 POLICY = ReferralScopePolicy.from_config(repo_config())
 NTK = POLICY.need_to_know
-SENT = ReferralFacts("AL", "state-police", "shelter-ura-e-re", "requested", frozenset({"al-cpu-tirane"}))
+SENT = ReferralFacts("AL", "state-police", "shelter-ura-e-re", "requested", frozenset({"child-protection"}))
 
 
 def test_filters_per_role() -> None:
@@ -20,8 +20,8 @@ def test_filters_per_role() -> None:
     }
     assert POLICY.read_filter(user("al-analyst")) is None
     assert POLICY.read_filter(user("al-auditor")) is None
-    unit = POLICY.read_filter(user("al-cpu-tirane"))
-    assert unit is not None and {"informed_agencies": "al-cpu-tirane"} in unit["$or"]
+    unit = POLICY.read_filter(user("al-child-protection"))
+    assert unit is not None and {"informed_agencies": "child-protection"} in unit["$or"]
 
 
 def test_who_plays_which_side() -> None:
@@ -30,7 +30,7 @@ def test_who_plays_which_side() -> None:
     assert sides(user("al-shelter"), SENT, NTK) == {Side.PROVIDER}
     assert sides(user("xk-shelter"), SENT, NTK) == set()  # same agency code, another country
     assert sides(user("al-ngo-outreach"), SENT, NTK) == set()
-    assert is_informed_only(user("al-cpu-tirane"), SENT, NTK)
+    assert is_informed_only(user("al-child-protection"), SENT, NTK)
     assert not is_informed_only(user("al-shelter"), SENT, NTK)
 
 
