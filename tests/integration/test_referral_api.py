@@ -13,10 +13,15 @@ import pytest
 from pymongo import MongoClient
 
 from tests.integration.platform_helpers import header, poll, read_topic
+from tests.integration.test_contract_examples import check_answer
+from tools.contracts import all_operations
 
 pytestmark = pytest.mark.integration
 
 BASE = "/v1/referral"
+CASE_FIELDS = next(
+    op for op in all_operations() if op.operation_id == "referral.entrypoints.http.get_case_fields"
+)
 SHELTER_AGENCY = "shelter-ura-e-re"  # the AL demo shelter's agency (realm/base-realm.json)
 PERSON = {
     "given_names": ["Arta"],
@@ -129,6 +134,15 @@ def test_an_adults_referral_from_proposal_to_completion(api: Api) -> None:
     assert fields.status_code == 200, fields.text
     assert fields.json()["fields"]["surnames"] == ["Krasniqi"]
     assert "special_needs" not in fields.json()["fields"] and "documents" not in fields.json()["fields"]
+    # Asking for fields outside the grant gets nothing for them, in the documented shape.
+    asked = api(
+        "al-shelter",
+        "GET",
+        f"/referrals/{referral['id']}/case-fields",
+        fields="surnames,documents,special_needs",
+    )
+    assert asked.status_code == 200 and asked.json()["fields"] == {"surnames": ["Krasniqi"]}, asked.text
+    assert check_answer(CASE_FIELDS, asked) == []
 
     assert act(api, "al-case-manager", referral["id"], "accept").status_code == 403  # the provider's answer
     accepted = act(api, "al-shelter", referral["id"], "accept")

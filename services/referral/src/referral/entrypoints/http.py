@@ -101,9 +101,10 @@ def transition_referral(referral_id: str, body: dict[str, Any]) -> Any:
     return referrals.act(_runtime().deps, _caller(), referral_id, Action(body["action"]), body)
 
 
-def get_case_fields(referral_id: str) -> Any:
+def get_case_fields(referral_id: str, fields: str | None = None) -> Any:
     # The service layer writes the access-log entry before it opens the sealed fields.
-    return referrals.read_fields(_runtime().deps, _caller(), referral_id)
+    asked = fields.split(",") if fields else None
+    return referrals.read_fields(_runtime().deps, _caller(), referral_id, asked)
 
 
 def refresh_case_fields(referral_id: str) -> Any:
