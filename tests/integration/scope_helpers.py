@@ -141,8 +141,9 @@ class Caller:
             }
             try:
                 response = self.client.request(method, url, headers=request_headers, json=body, params=params)
-            except httpx.RemoteProtocolError:
-                # A kept-alive connection the server closed as the request went out: retry, as a national
+            except (httpx.RemoteProtocolError, httpx.ReadError):
+                # A kept-alive connection the server closed as the request went out (httpx says either,
+                # depending on when the close is seen: "Bad file descriptor" is a ReadError): retry, as a national
                 # system would (a POST keeps its Idempotency-Key, so a retry cannot register twice).
                 with self._lock:
                     self.retries[0] += 1

@@ -277,8 +277,8 @@ def remember(op: Operation, response: httpx.Response, records: dict[str, str], a
         records["access_request"] = body["id"]
     elif op.operation_id == f"{R}register_provider":
         records["provider"] = body["id"]
-    elif op.operation_id == f"{R}create_referral":
-        records["referral"] = body["id"]
+    elif op.operation_id == f"{R}create_referral":  # requested by the next examples, then refreshed
+        records["referral"] = records["referral_sent"] = body["id"]
     elif op.operation_id == f"{X}draft_form":
         records["exchange_case"] = records["exchange_draft_case"] = body["id"]
         records["exchange_form"] = records["exchange_draft"] = response.headers["location"].rsplit("/", 1)[1]
