@@ -209,6 +209,15 @@ def test_asyncapi_declares_every_event_type_with_finite_retention_and_a_dlt() ->
     assert all(0 < spec.retention_ms <= 400 * 24 * 3600 * 1000 for spec in topics.values())
     consumers = {c["service"] for c in doc["channels"]["identificationEvents"]["x-consumers"]}
     assert {"referral", "exchange", "return"} <= consumers
+    # A service consumes as the consumer group of its own name (plumbing.worker.run_consumer): the contract says so
+    # to the operator who reads lag and offsets by group.
+    groups = {
+        (c["service"], c["group"])
+        for channel in doc["channels"].values()
+        for c in channel.get("x-consumers", [])
+        if c["service"] != "operator"
+    }
+    assert groups and all(service == group for service, group in groups), groups
 
 
 def _record(envelope: dict[str, Any]) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
