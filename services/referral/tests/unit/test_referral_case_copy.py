@@ -97,7 +97,7 @@ def test_the_granted_fields_identification_holds_come_from_it_and_only_those(
         field_sets=["identity", "placement_needs", "health_for_placement"],
         case_fields={"urgent": True, "special_needs": "insulin", "fit_to_travel": True},
     )
-    assert identification.reads == [CASE_ID]
+    assert identification.reads == [CASE_ID, CASE_ID]  # the proposal's check, then the copy
     read = fields(world, sent["id"])
     assert read["fields_source"] == "identification" and read["outdated_fields"] == []
     assert read["fields"] == {
@@ -129,15 +129,29 @@ def test_a_field_identification_holds_cannot_be_typed_in_as_well(
             },
         )
     assert error.value.codes == {("field_comes_from_identification", "/case_fields/surnames")}
-    assert identification.reads == []  # refused before anything was read
+    assert identification.reads == [CASE_ID]  # the proposal's check only: refused before the copy was read
     assert referrals.get_referral(world.deps, user("al-case-manager"), created["id"])["status"] == "proposed"
 
 
-def test_a_case_the_referrer_may_not_read_refuses_the_referral_and_stores_nothing(
+def test_a_proposal_names_only_a_case_its_referrer_may_read_and_takes_its_person(
+    world: World, identification: FakeIdentification
+) -> None:
+    proposed = referrals.create_referral(world.deps, user("al-case-manager"), {"case_id": CASE_ID})
+    assert proposed["person_id"] == PERSON_ID and identification.reads == [CASE_ID]
+    with pytest.raises(DomainError) as mismatch:
+        propose(world, person_id="4a0c6a4e-9b1d-4c57-8f0e-2a6d9c1b7e56")
+    assert mismatch.value.codes == {("person_not_of_case", "/person_id")}
+    identification.records.clear()  # identification answers 404 to her
+    with pytest.raises(DomainError) as hidden:
+        propose(world)
+    assert hidden.value.codes == {("identification_case_not_visible", "/case_id")}
+
+
+def test_a_case_the_referrer_may_no_longer_read_refuses_the_referral_and_stores_nothing(
     world: World, shelter: dict[str, Any], identification: FakeIdentification
 ) -> None:
-    identification.records.clear()  # identification answers 404 to her
     created = propose(world, service_type="shelter")
+    identification.records.clear()  # since the proposal, identification answers 404 to her
     with pytest.raises(DomainError) as error:
         referrals.request_referral(
             world.deps, user("al-case-manager"), created["id"], {"provider_id": shelter["id"], **ADULT}

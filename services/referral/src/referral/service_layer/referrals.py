@@ -56,6 +56,10 @@ def create_referral(deps: Deps, caller: Caller, body: Mapping[str, Any]) -> dict
     if service_type is not None and service_type not in deps.catalogue.service_types:
         errors.append(ErrorDetail("unknown_service_type", "/service_type"))
     raise_all(errors, "invalid referral")
+    person_id = body.get("person_id")
+    if body.get("case_id") and deps.identification is not None:
+        # A referral never names a case its referrer cannot read: identification answers with her scope.
+        person_id = _person_of_case(deps, str(body["case_id"]), person_id)
     doc = ReferralDocument(
         id=new_id(),
         # Ownership is the caller's (insert sets it again); the event written with the insert names it.
@@ -63,7 +67,7 @@ def create_referral(deps: Deps, caller: Caller, body: Mapping[str, Any]) -> dict
         owner_agency=caller.agency,
         status=str(Status.PROPOSED),
         case_id=body.get("case_id"),
-        person_id=body.get("person_id"),
+        person_id=person_id,
         service_type=service_type,
         candidate_service_types=[service_type] if service_type else [],
         urgent=bool(body.get("urgent", False)),
@@ -81,6 +85,24 @@ def create_referral(deps: Deps, caller: Caller, body: Mapping[str, Any]) -> dict
         doc, events=[referral_event(deps, doc, events.PROPOSED)]
     )
     return referral_view(deps, caller, stored)
+
+
+def _person_of_case(deps: Deps, case_id: str, named: str | None) -> str | None:
+    """The person of an identification case the caller may read (on her behalf), checked against the person the
+    proposal names; 422 at `/case_id` when identification does not let her read the case."""
+    assert deps.identification is not None  # noqa: S101 - the caller checked
+    try:
+        case = deps.identification.case_and_person(case_id)["case"]
+    except NotFound:
+        raise DomainError(
+            "identification_case_not_visible",
+            "the identification case is not one the caller may read",
+            pointer="/case_id",
+        ) from None
+    person_id = case.get("person_id")
+    if named and person_id and named != person_id:
+        raise DomainError("person_not_of_case", "the person is not the case's", pointer="/person_id")
+    return str(person_id) if person_id else named
 
 
 # ----------------------------------------------------------------------------------------------- request
