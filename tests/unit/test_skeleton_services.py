@@ -16,7 +16,7 @@ from plumbing.kafka import event_types
 
 TOPIC = "identification.events.v1"
 # Event types a service applies with a handler of its own (which records in the inbox too).
-APPLIED = {"referral": ("identification.needs.identified.v1",)}
+APPLIED = {"referral": ("identification.needs.identified.v1", "identification.person.corrected.v1")}
 CONSUMERS = [s for s in thb_contracts.services() if any(w.endswith(".consumer") for w in s.workers)]
 
 
@@ -41,7 +41,8 @@ def test_the_handler_table_records_every_identification_event_once_in_the_servic
     assert consumer.TOPICS == (TOPIC,)
     table = consumer.handlers(database)
     assert set(table) == set(event_types(TOPIC)) and table
-    # A service with a domain of its own applies some events beyond recording them (referral: needs -> proposals).
+    # A service with a domain of its own applies some events beyond recording them (referral: needs -> proposals,
+    # a person's correction -> its open referrals' copies marked outdated).
     recording = {t: h for t, h in table.items() if t not in APPLIED.get(service.name, ())}
     inboxes = {handler.__self__ for handler in recording.values()}
     assert len(inboxes) == 1  # one inbox per service: event ids are unique platform-wide
