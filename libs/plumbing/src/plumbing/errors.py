@@ -1,11 +1,16 @@
 """Exceptions the plumbing raises and the app factory maps to problems.
 
 They carry no personal data in their messages: messages may reach logs and problem `detail`.
+
+The coded errors (`CodedViolation` and `raise_all`, `CodedConflict`, `CodedForbidden`) are what every service's
+`domain/errors.py` builds on: a refusal named by a stable public `code` (and, for a broken rule, a JSON pointer)
+that a client can act on. They are written once here because the app factory (plumbing.app) maps them the same way
+for every service; a service subclasses them only to give its errors their own class.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from plumbing.problems import FieldError, Problem
@@ -93,3 +98,60 @@ class RuleViolation(PlumbingError):
     def __init__(self, message: str, details: Iterable[Violation]) -> None:
         super().__init__(message)
         self.details: tuple[Violation, ...] = tuple(details)
+
+
+class CodedViolation(RuleViolation):
+    """A `RuleViolation` named by a stable `code` (-> 422 `validation-failed` like any RuleViolation, one {pointer,
+    code} per detail). Without `details` the error is the one violation (`code`, `pointer`); with them it reports
+    every broken rule at once, so that a client fixes a form in one round trip, and `code`/`pointer` are those of
+    the first. A service's `DomainError` subclasses it. `message` is for developers and never carries submitted
+    values."""
+
+    def __init__(
+        self, code: str, message: str, *, pointer: str = "", details: Iterable[Violation] = ()
+    ) -> None:
+        super().__init__(message, tuple(details) or (Violation(code, pointer),))
+        self.code = code
+        self.pointer = pointer
+        self.message = message
+
+    @property
+    def codes(self) -> set[tuple[str, str]]:
+        """(code, pointer) pairs: what tests and clients compare."""
+        return {(d.code, d.pointer) for d in self.details}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({sorted(self.codes)!r})"
+
+    @classmethod
+    def raise_all(cls, details: Sequence[Violation], message: str) -> None:
+        """Raise one error of this class carrying every collected violation, or do nothing when there is none.
+        A subclass with another constructor overrides it."""
+        if details:
+            first = details[0]
+            raise cls(first.code, message, pointer=first.pointer, details=details)
+
+
+# Raises a plain CodedViolation. A service binds its own class instead: `raise_all = DomainError.raise_all`.
+raise_all = CodedViolation.raise_all
+
+
+class CodedConflict(Conflict):
+    """A `Conflict` named by a stable `code` (-> 409 `conflict`, `errors` naming the code under `/body`): the
+    action is not allowed in the record's current state, or its facts refuse it (`no_free_place`). A service's
+    `InvalidTransition` subclasses it. The message, by default the code, is for developers only."""
+
+    def __init__(self, code: str, message: str | None = None) -> None:
+        super().__init__(message or code)
+        self.code = code
+
+
+class CodedForbidden(OutOfScope):
+    """An `OutOfScope` named by a stable `code` (-> 403 `forbidden`, `errors` naming the code under `/body`): the
+    caller sees the record, but this action belongs to another party or role (`not_the_referrer`). A service's
+    `NotPermitted` subclasses it; unlike plumbing's `NotPermitted` (a refused call on behalf of the user) it is
+    caught by `except OutOfScope`. The message, by default the code, is for developers only."""
+
+    def __init__(self, code: str, message: str | None = None) -> None:
+        super().__init__(message or code)
+        self.code = code

@@ -1,60 +1,53 @@
-"""Domain errors with stable codes.
+"""Domain errors with stable codes: plumbing's coded errors (plumbing.errors) under this service's own classes,
+answered as problem+json by the app factory:
 
-`DomainError` is a `plumbing.errors.RuleViolation`: the app factory answers it 422 with one {pointer, code} per
-broken rule (pointers into the request body). `InvalidTransition` is a `plumbing.errors.Conflict` (409): the
-action is not allowed in the form's or the case's current state. `NotPermitted` is a `plumbing.errors.OutOfScope`
-(403): the caller sees the case, but the catalogue gives her roles no part in this form type's step. Each carries
-its stable `code` into the problem's `errors`. Messages are for developers and never carry submitted values.
+- `DomainError` -> 422 `validation-failed`, one {pointer, code} per broken rule (`raise_all` raises one carrying
+  every detail collected);
+- `InvalidTransition` -> 409 `conflict`: the action is not allowed in the form's or the case's current state
+  (`form_not_draft`, ...);
+- `NotPermitted` -> 403 `forbidden`: the caller sees the case, but the catalogue gives her roles no part in this
+  form type's step (`role_may_not_send`, ...).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import TypeAlias
 
-from plumbing.errors import ConfigError, Conflict, OutOfScope, RuleViolation, Violation
+from plumbing.errors import CodedConflict, CodedForbidden, CodedViolation, ConfigError, Violation
 
-ErrorDetail = Violation
+ErrorDetail: TypeAlias = Violation
 
 
-class DomainError(RuleViolation):
+class DomainError(CodedViolation):
+    """Broken rules of the exchange domain, always named by their details: `DomainError(message, details)`."""
+
     def __init__(self, message: str, details: Iterable[ErrorDetail]) -> None:
-        super().__init__(message, details)
-        if not self.details:
+        named = tuple(details)
+        if not named:
             raise ValueError("a DomainError names at least one broken rule")
+        super().__init__(named[0].code, message, pointer=named[0].pointer, details=named)
 
-    @property
-    def codes(self) -> set[tuple[str, str]]:
-        """(code, pointer) pairs: what tests and clients compare."""
-        return {(d.code, d.pointer) for d in self.details}
-
-    def __repr__(self) -> str:
-        return f"DomainError({sorted(self.codes)!r})"
+    @classmethod
+    def raise_all(cls, details: Sequence[ErrorDetail], message: str) -> None:
+        """Raise one error carrying every detail (a client fixes a form in one round trip), or do nothing."""
+        if details:
+            raise cls(message, details)
 
 
-def raise_all(details: list[ErrorDetail], message: str) -> None:
-    """Raise one error carrying every detail (a client fixes a form in one round trip), or do nothing."""
-    if details:
-        raise DomainError(message, details)
+raise_all = DomainError.raise_all
 
 
 def violation(code: str, pointer: str = "") -> DomainError:
     return DomainError(code, [ErrorDetail(code, pointer)])
 
 
-class InvalidTransition(Conflict):
-    """The action is not allowed in the current state (-> 409). `code` is stable, e.g. `form_not_draft`."""
-
-    def __init__(self, code: str) -> None:
-        super().__init__(code)
-        self.code = code
+class InvalidTransition(CodedConflict):
+    """The action is not allowed in the current state. `code` is stable, e.g. `form_not_draft`."""
 
 
-class NotPermitted(OutOfScope):
-    """The form type's roles do not include the caller's (-> 403). `code` is stable, e.g. `role_may_not_send`."""
-
-    def __init__(self, code: str) -> None:
-        super().__init__(code)
-        self.code = code
+class NotPermitted(CodedForbidden):
+    """The form type's roles do not include the caller's. `code` is stable, e.g. `role_may_not_send`."""
 
 
 class CatalogueError(ConfigError):
