@@ -1,0 +1,86 @@
+"""A return case as the rules see it, and every transition but plan approval.
+
+`ReturnCase` holds the facts the rules need (status, age facts, consent, the current best-interests
+determination); the service layer builds it from its stored document. `step` is how a case moves: it checks the
+transition table (409 `<action>_not_allowed_when_<status>`), the coded reason of a stop or close (422), the rule
+that a case whose child a panel decided should not return may only stop with `other_durable_solution` (409), and
+the child gate for deciding (409). Approving a plan is not a step: only `plan.approve_plan` does it, with the
+coordinator's role and a valid plan, through the same gate.
+
+`withdraw_consent` records an adult's withdrawal at any time and, while the case runs, stops it at once with the
+reason `consent_withdrawn` - whatever else the case holds: a withdrawal is never refused for the state of the
+paperwork.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from voluntary_return.domain import child_gate, lifecycle
+from voluntary_return.domain import consent as consent_rules
+from voluntary_return.domain.best_interests import Determination
+from voluntary_return.domain.catalogue import CONSENT_WITHDRAWN, OTHER_DURABLE_SOLUTION, ReturnCatalogue
+from voluntary_return.domain.consent import Consent
+from voluntary_return.domain.errors import DomainError, Refused
+from voluntary_return.domain.lifecycle import Action, Status, Transition
+from voluntary_return.domain.subject import Subject
+
+
+@dataclass(frozen=True)
+class ReturnCase:
+    status: Status
+    subject: Subject
+    consent: Consent | None = None
+    determination: Determination | None = None  # the panel's current determination, if any
+
+
+@dataclass(frozen=True)
+class Withdrawal:
+    consent: Consent  # the consent, now withdrawn
+    transition: Transition | None  # the stop, or None when the case had already ended
+
+
+def step(
+    case: ReturnCase, action: Action, *, catalogue: ReturnCatalogue, reason: str | None = None
+) -> Transition:
+    """The transition `action` makes on `case`, or the first refusal: 409 invalid transition, 422 reason,
+    409 other durable solution, 409 child gate / consent."""
+    if action is Action.APPROVE_PLAN:
+        raise TypeError("a plan is approved by plan.approve_plan, never by a bare step")
+    lifecycle.target(case.status, action)
+    code = _reason(action, reason, catalogue)
+    if child_gate.rejects_return(case.subject, case.determination):
+        if action is not Action.STOP:
+            raise Refused(child_gate.NO_DETERMINATION_IN_FAVOUR_OF_RETURN)
+        if code != OTHER_DURABLE_SOLUTION:
+            raise Refused("stop_reason_must_be_other_durable_solution")
+    clearance = None
+    if action in lifecycle.GATED:
+        clearance = child_gate.require_clearance(
+            case.subject, determination=case.determination, consent=case.consent
+        )
+    return lifecycle.plan(case.status, action, reason=code, clearance=clearance)
+
+
+def withdraw_consent(case: ReturnCase, *, at: datetime, by: str) -> Withdrawal:
+    """Record the withdrawal of the case's consent; stop the case at once unless it has ended (closed or
+    stopped: nothing left to stop). 409 `no_consent_recorded` / `consent_already_withdrawn`."""
+    if case.consent is None:
+        raise Refused("no_consent_recorded")
+    withdrawn = consent_rules.withdraw(case.consent, at=at, by=by)
+    transition = None
+    if case.status in lifecycle.ACTIVE:
+        transition = lifecycle.plan(case.status, Action.STOP, reason=CONSENT_WITHDRAWN)
+    return Withdrawal(withdrawn, transition)
+
+
+def _reason(action: Action, reason: str | None, catalogue: ReturnCatalogue) -> str | None:
+    """The coded reason a stop or close needs (422 `reason_required` / `unknown_reason`); other actions take
+    none (422 `not_allowed`), so a reason never lands on a timeline entry it does not explain."""
+    kind = lifecycle.REASON_LIST.get(action)
+    if kind is None:
+        if reason is not None:
+            raise DomainError("not_allowed", "this action takes no reason", pointer="/reason")
+        return None
+    return catalogue.reason(kind, reason).code

@@ -1,0 +1,174 @@
+"""Fixtures for the return domain tests: the packaged catalogue under the checkout's platform configuration, a
+fixed clock time, and builders for the bodies a case manager, a panel and a coordinator send.
+
+The package folder is `services/return`, and `return` is a Python keyword, so test modules cannot import helpers
+from a sibling module: everything shared is a fixture here (`build` hands out the builders)."""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, date, datetime
+from importlib import resources
+from typing import Any
+
+import pytest
+import yaml
+
+from plumbing.fake_store import checkout_config
+from voluntary_return.domain.best_interests import Determination, parse_determination
+from voluntary_return.domain.case import ReturnCase
+from voluntary_return.domain.catalogue import FILES, ReturnCatalogue
+from voluntary_return.domain.consent import Consent, parse_consent
+from voluntary_return.domain.lifecycle import Status
+from voluntary_return.domain.plan import ReturnPlan, parse_plan
+from voluntary_return.domain.subject import Subject
+
+# A Monday, 09:30 UTC (10:30 in Pristina and Podgorica).
+NOW = datetime(2026, 6, 1, 9, 30, tzinfo=UTC)
+TODAY = NOW.date()
+CASE_MANAGER = "xk-case-manager"
+COORDINATOR = frozenset({"coordinator"})
+
+CHILD = Subject("child", age_uncertain=False)
+ADULT = Subject("adult", age_uncertain=False)
+# Recorded as adult (looks adult), but an age determination is pending: a presumed child.
+LOOKS_ADULT_AGE_UNCERTAIN = Subject("adult", age_uncertain=True)
+
+
+def catalogue_documents() -> dict[str, Any]:
+    folder = resources.files("voluntary_return.catalogue")
+    return {
+        name: yaml.safe_load(folder.joinpath(f"{name}.yaml").read_text(encoding="utf-8")) for name in FILES
+    }
+
+
+_DOCUMENTS = catalogue_documents()
+_CONFIG = checkout_config()
+LANGUAGES = tuple(_CONFIG.label_languages)
+PARTNERS = frozenset(_CONFIG.country_codes)
+PACKAGED = ReturnCatalogue.from_documents(_DOCUMENTS, languages=LANGUAGES, countries=PARTNERS)
+
+
+class Builders:
+    """Valid bodies (a case in the first XK-ME story: identified in Kosovo, returning to Montenegro) that a test
+    changes in one place to see one rule at work, and the parsed values built from them."""
+
+    now = NOW
+    today = TODAY
+    catalogue = PACKAGED
+    languages = LANGUAGES
+    partners = PARTNERS
+    child = CHILD
+    adult = ADULT
+    looks_adult_age_uncertain = LOOKS_ADULT_AGE_UNCERTAIN
+    coordinator = COORDINATOR
+
+    @staticmethod
+    def documents() -> dict[str, Any]:
+        """A fresh copy of the packaged catalogue files, to break."""
+        return copy.deepcopy(_DOCUMENTS)
+
+    @staticmethod
+    def load(documents: dict[str, Any], countries: Any = PARTNERS) -> ReturnCatalogue:
+        return ReturnCatalogue.from_documents(documents, languages=LANGUAGES, countries=countries)
+
+    # ------------------------------------------------------------------------------------------- bodies
+
+    @staticmethod
+    def consent_body(**changes: Any) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "topics": [
+                "voluntary_nature",
+                "right_to_withdraw",
+                "data_shared_with_other_country",
+                "risks_on_return",
+            ],
+            "language": "sqi",
+            "interpreter": False,
+            "given_on": "2026-05-28",
+        }
+        body.update(changes)
+        return body
+
+    @staticmethod
+    def determination_body(**changes: Any) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "decided_on": "2026-05-29",
+            "members": [
+                {"role": "legal_guardian", "agency": "me-csw-podgorica"},
+                {"role": "social_worker", "agency": "xk-csw-prizren"},
+                {"role": "psychologist"},
+            ],
+            "decision": "return",
+            "solution": "return_to_family",
+            "reasons": {"language": "en", "text": "The family assessment supports return with services."},
+            "child_views": {
+                "method": "interview_with_guardian",
+                "language": "sq",
+                "text": "Dëshiron të kthehet te gjyshja.",
+            },
+            "alternatives_considered": ["return_to_family", "local_integration"],
+        }
+        body.update(changes)
+        return body
+
+    @staticmethod
+    def plan_body(**changes: Any) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "travel_documents": [
+                {"type": "emergency_travel_document", "status": "ready"},
+                {"type": "birth_certificate", "status": "ready"},
+            ],
+            "travel_date": "2026-06-10",
+            "route": {"origin": "XK", "destination": "ME", "transit": []},
+            "escort": {"role": "social_worker", "agency": "xk-csw-prizren"},
+            "special_needs": ["interpreter_during_travel"],
+            "fit_to_travel": True,
+            "reception": {"agency": "me-csw-podgorica", "services": ["child_shelter", "psycho_social"]},
+        }
+        body.update(changes)
+        return body
+
+    # ------------------------------------------------------------------------------------- parsed values
+
+    def consent(self, **changes: Any) -> Consent:
+        return parse_consent(
+            self.consent_body(**changes), recorded_by=CASE_MANAGER, now=NOW, catalogue=PACKAGED
+        )
+
+    def determination(self, **changes: Any) -> Determination:
+        return parse_determination(
+            self.determination_body(**changes), recorded_by=CASE_MANAGER, now=NOW, catalogue=PACKAGED
+        )
+
+    def refusing_determination(self) -> Determination:
+        """A panel's decision for another durable solution (local integration)."""
+        return self.determination(decision="other_durable_solution", solution="local_integration")
+
+    def plan(self, *, child: bool = True, **changes: Any) -> ReturnPlan:
+        return parse_plan(self.plan_body(**changes), child=child, now=NOW, catalogue=PACKAGED)
+
+    @staticmethod
+    def case(
+        status: Status = Status.DECIDED,
+        subject: Subject = CHILD,
+        *,
+        consent: Consent | None = None,
+        determination: Determination | None = None,
+    ) -> ReturnCase:
+        return ReturnCase(status, subject, consent, determination)
+
+
+@pytest.fixture(scope="session")
+def build() -> Builders:
+    return Builders()
+
+
+@pytest.fixture(scope="session")
+def catalogue() -> ReturnCatalogue:
+    return PACKAGED
+
+
+@pytest.fixture
+def today() -> date:
+    return TODAY
