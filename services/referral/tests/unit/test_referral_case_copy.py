@@ -1,5 +1,5 @@
 """The case fields a referral carries when it names an identification case: read from identification on the
-referrer's behalf (a fake of adapters/identification.py here; tests/integration/test_referral_case_fields.py runs
+referrer's behalf (a fake of plumbing.identification_records here; tests/integration/test_referral_api.py runs
 the real token exchange), typed in only where identification holds nothing; a correction in identification
 marks the copy outdated once, and the referrer's refresh reads it again."""
 

@@ -17,7 +17,6 @@ from connexion import NoContent
 
 import thb_contracts
 from exchange.adapters import received_events
-from exchange.adapters.identification import OnBehalfIdentification
 from exchange.bootstrap import SERVICE, Runtime, build_runtime
 from exchange.service_layer import cases, evidence, prefills, sending, statistics, views
 from exchange.service_layer.deps import Deps
@@ -26,6 +25,7 @@ from plumbing.app import app_on_first_access, create_app, current_database
 from plumbing.auth import Caller
 from plumbing.clock import Clock
 from plumbing.crypto import RequestFingerprinter, ResponseSealer
+from plumbing.identification_records import IdentificationRecords
 from plumbing.pagination import PageRequest, parse_updated_since
 from plumbing.service_auth import service_validator
 
@@ -225,7 +225,7 @@ def create_http_app(
     runtime = build_runtime(environ, clock)
     # Only the API acts for a user: it alone reads identification on her behalf (refuses to start without its
     # client secret and identification's URL; docs/on-behalf-calls.md).
-    runtime.deps.identification = OnBehalfIdentification.from_settings(runtime.settings)
+    runtime.deps.identification = IdentificationRecords.from_settings(runtime.settings)
     validator, jwks = service_validator(runtime.settings, runtime.config, environ)
     keys = runtime.keys  # the key set bootstrap read, with the country rings: the Idempotency-Key store's too
     assert keys is not None, "build_runtime reads the key set"

@@ -40,7 +40,7 @@ class MessageLog(Protocol):
 
 
 class IdentificationCases(Protocol):
-    """The country's own identification API, read on behalf of the current user (adapters/identification.py:
+    """The country's own identification API, read on behalf of the current user (plumbing.identification_records:
     plumbing.on_behalf, so identification applies her scope and logs her as the reader). 404 for a case or person
     she may not see, like a missing one."""
 

@@ -15,10 +15,10 @@ from plumbing import mongo, request_context
 from plumbing.app import app_on_first_access, create_app, current_database
 from plumbing.auth import Caller
 from plumbing.clock import Clock
+from plumbing.identification_records import IdentificationRecords
 from plumbing.pagination import PageRequest
 from plumbing.service_auth import service_validator
 from referral.adapters import received_events
-from referral.adapters.identification import OnBehalfCaseRecords
 from referral.bootstrap import SERVICE, Runtime, build_runtime
 from referral.domain.lifecycle import Action
 from referral.service_layer import directory, matching, referrals, statistics
@@ -138,7 +138,7 @@ def create_http_app(
     runtime = build_runtime(environ, clock)
     # Only the API acts for a user: it alone reads identification on her behalf, where the deployment has it
     # (docs/on-behalf-calls.md); without THB_UPSTREAM_IDENTIFICATION referrers type the case fields in.
-    runtime.deps.identification = OnBehalfCaseRecords.from_settings(runtime.settings)
+    runtime.deps.identification = IdentificationRecords.where_deployed(runtime.settings)
     validator, jwks = service_validator(runtime.settings, runtime.config, environ)
     STATE.runtime = runtime
     return create_app(

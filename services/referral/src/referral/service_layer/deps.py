@@ -18,7 +18,7 @@ SOURCE = "/referral"
 
 
 class CaseRecords(Protocol):
-    """The country's own identification API, read on behalf of the current user (adapters/identification.py:
+    """The country's own identification API, read on behalf of the current user (plumbing.identification_records:
     plumbing.on_behalf, so identification applies her scope and logs her as the reader): {"case": ...,
     "person": ...} of one case; 404 for a case she may not see, like a missing one."""
 
