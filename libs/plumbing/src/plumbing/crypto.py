@@ -21,6 +21,7 @@ import secrets
 import threading
 import unicodedata
 from collections.abc import Mapping
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -100,6 +101,18 @@ class FieldCipher:
         nonce = secrets.token_bytes(NONCE_BYTES)
         sealed = AESGCM(key).encrypt(nonce, plaintext, associated_data(record_id, field))
         return f"{VERSION}:{key_id}:{_b64(nonce)}:{_b64(sealed)}"
+
+    def encrypt_json(self, country: str, record_id: str, field: str, value: Mapping[str, Any]) -> str:
+        """A JSON object sealed as one token (canonical text: sorted keys, no spaces, UTF-8 kept)."""
+        text = json.dumps(dict(value), ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+        return self.encrypt(country, record_id, field, text)
+
+    def decrypt_json(self, country: str, record_id: str, field: str, token: str) -> dict[str, Any]:
+        """The object `encrypt_json` sealed; DecryptionError when the token was altered or moved."""
+        value = json.loads(self.decrypt(country, record_id, field, token))
+        if not isinstance(value, dict):
+            raise DecryptionError(f"{field}: the sealed value is not an object")
+        return value
 
     def decrypt(self, country: str, record_id: str, field: str, token: str) -> str:
         return self.decrypt_bytes(country, record_id, field, token).decode("utf-8")

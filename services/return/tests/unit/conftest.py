@@ -91,6 +91,31 @@ class Builders:
         return body
 
     @staticmethod
+    def family_assessment_body(**changes: Any) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "received_on": "2026-05-20",
+            "outcome": "family_can_care_with_support",
+            "from_country": "ME",
+            "agency": "me-csw-podgorica",
+        }
+        body.update(changes)
+        return body
+
+    @staticmethod
+    def assessment_body(**changes: Any) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "assessed_on": "2026-05-25",
+            "assessed_by": "BIA officer",
+            "agency": "xk-csw-prizren",
+        }
+        body.update(changes)
+        return body
+
+    @staticmethod
+    def close_reason() -> str:
+        return "reintegration_completed"
+
+    @staticmethod
     def determination_body(**changes: Any) -> dict[str, Any]:
         body: dict[str, Any] = {
             "decided_on": "2026-05-29",
@@ -172,3 +197,66 @@ def catalogue() -> ReturnCatalogue:
 @pytest.fixture
 def today() -> date:
     return TODAY
+
+
+# ------------------------------------------------------------------------------------ the service layer
+
+
+class World:
+    """The service layer on fakes: plumbing's in-memory store under need-to-know, a real sealer under in-memory
+    keys, a fixed clock, an access-log recorder, callers like the local realm's demo users and, when a test
+    sets it, a fake of identification read on the caller's behalf."""
+
+    def __init__(self) -> None:
+        from types import MappingProxyType
+
+        from plumbing.clock import FixedClock
+        from plumbing.crypto import FieldCipher
+        from plumbing.fake_store import FakeStore
+        from plumbing.keys import KeySet, required_rings, with_new_key
+        from voluntary_return.adapters.sealing import CaseSealer
+        from voluntary_return.service_layer.deps import Deps
+
+        keys = KeySet(rings=MappingProxyType({}))
+        for ring in required_rings(_CONFIG.countries.values()):
+            keys, _ = with_new_key(keys, ring)
+        self.clock = FixedClock(NOW)
+        self.store = FakeStore(_CONFIG)
+        self.reads: list[tuple[str, str, tuple[str, ...]]] = []
+        self.deps = Deps(
+            clock=self.clock,
+            config=_CONFIG,
+            catalogue=PACKAGED,
+            sealer=CaseSealer(FieldCipher.from_config(keys, _CONFIG)),
+            repository=self.store.repositories(self.clock),
+            record_read=lambda caller, kind, ids: self.reads.append((caller.sub, kind, tuple(ids))),
+        )
+
+    USERS = {
+        "xk-case-manager": ("XK", "social-services", "case-manager"),
+        "xk-coordinator": ("XK", "coordinator-office", "coordinator"),
+        "xk-social-worker": ("XK", "social-services", "social-worker"),
+        "xk-bid-panel": ("XK", "child-protection", "bid-panel-member"),
+        "xk-police": ("XK", "state-police", "police-officer"),
+        "me-coordinator": ("ME", "coordinator-office", "coordinator"),
+    }
+
+    def user(self, username: str) -> Any:
+        from plumbing.auth import Caller
+
+        country, agency, role = self.USERS[username]
+        return Caller(
+            sub=f"sub-{username}",
+            azp="thb-test",
+            country=country,
+            agency=agency,
+            roles=frozenset({role}),
+            acting_user=None,
+            is_machine=False,
+            token="not-a-token",
+        )
+
+
+@pytest.fixture
+def world() -> World:
+    return World()

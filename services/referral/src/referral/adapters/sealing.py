@@ -4,7 +4,6 @@ ciphertext copied into another referral does not decrypt."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,13 +17,11 @@ class ReferralSealer:
         self.cipher = cipher
 
     def seal(self, country: str, referral_id: str, fields: Mapping[str, Any]) -> str:
-        text = json.dumps(dict(fields), ensure_ascii=False, separators=(",", ":"), sort_keys=True)
-        return self.cipher.encrypt(country, referral_id, FIELDS, text)
+        return self.cipher.encrypt_json(country, referral_id, FIELDS, fields)
 
     def open(self, country: str, referral_id: str, token: str) -> dict[str, Any]:
         """Raises `plumbing.errors.DecryptionError` when the stored text was altered or moved."""
-        value = json.loads(self.cipher.decrypt(country, referral_id, FIELDS, token))
-        return value if isinstance(value, dict) else {}
+        return self.cipher.decrypt_json(country, referral_id, FIELDS, token)
 
     @property
     def decryptions(self) -> int:

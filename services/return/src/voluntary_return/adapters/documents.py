@@ -1,0 +1,48 @@
+"""Mongo documents of the return service (mongoengine), written only through the repositories.
+
+`ReturnCaseDocument`: one assisted voluntary return, owned by the agency of the country where the person is (the
+host country) that opened it, under the platform's need-to-know policy (a best-interests panel member reads the
+cases assigned to her). What the people involved recorded - the adult's consent, the origin country's family
+assessment, the best-interests assessment and determination, the approved plan - is kept sealed, one AES-GCM
+token per record (`sealed`, adapters/sealing.py); in clear only the codes and instants the rules, the lists and
+the deadlines need (status, who is treated as a child, the decision's code, reception and follow-up instants).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from mongoengine import BooleanField, DateTimeField, DictField, ListField, StringField
+
+from plumbing.documents import OwnedDocument
+
+
+class ReturnCaseDocument(OwnedDocument):
+    meta: ClassVar[dict[str, Any]] = {  # type: ignore[misc]
+        "collection": "return_cases",
+        "indexes": [
+            {"fields": ["owner_country", "status"]},
+            {"fields": ["identification_case_id"]},
+            {"fields": ["status", "next_due_at"]},
+        ],
+    }
+    RETENTION_CLASS: ClassVar[str | None] = "return-case"
+
+    status = StringField(required=True)
+    identification_case_id = StringField(null=True)  # the host country's identification case
+    person_id = StringField(null=True)
+    origin_country = StringField(required=True)  # where the person returns to
+    age_group = StringField(
+        null=True
+    )  # child | adult, as recorded (identification's when the case names one)
+    age_uncertain = BooleanField(default=False)
+    sealed = (
+        DictField()
+    )  # record name -> sealed {body, recorded_by, recorded_at[, withdrawn_at, withdrawn_by]}
+    decision = StringField(null=True)  # the current determination's decision code
+    consent_current = BooleanField(default=False)
+    received_at = DateTimeField(null=True)
+    reintegration_plan_at = DateTimeField(null=True)
+    follow_ups_at = ListField(DateTimeField())
+    reason = StringField(null=True)  # the coded reason of a stop or closure
+    timeline = ListField(DictField())

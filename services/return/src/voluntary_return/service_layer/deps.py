@@ -1,0 +1,39 @@
+"""What the command handlers need, wired once per process (bootstrap) or by tests (tests/unit/fakes.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from plumbing.auth import Caller
+from plumbing.clock import Clock
+from plumbing.config import PlatformConfig
+from plumbing.ports import ScopedRecords as Repository
+from voluntary_return.adapters.sealing import CaseSealer
+from voluntary_return.domain.catalogue import ReturnCatalogue
+
+
+class IdentificationCases(Protocol):
+    """The country's own identification API, read on behalf of the current user
+    (plumbing.identification_records): {"case": ..., "person": ...}; 404 for a case she may not see."""
+
+    def case_and_person(self, case_id: str) -> Mapping[str, Mapping[str, Any]]: ...
+
+
+# (document class, caller) -> that caller's repository of that class, under the need-to-know policy
+RepositoryFactory = Callable[[type, Caller], Repository[Any]]
+# caller, resource type, ids read: one access-log entry, durable before any personal data is returned
+ReadRecorder = Callable[[Caller, str, Sequence[str]], None]
+
+
+@dataclass
+class Deps:
+    clock: Clock
+    config: PlatformConfig
+    catalogue: ReturnCatalogue
+    sealer: CaseSealer
+    repository: RepositoryFactory
+    record_read: ReadRecorder
+    # Set by the HTTP app where the deployment has identification: the person's age facts from the case.
+    identification: IdentificationCases | None = None
