@@ -1,23 +1,123 @@
-"""The return service's API (skeleton): the identification events it received, for the caller's country.
-`app` is built on first access, inside the gunicorn worker."""
+"""HTTP handlers (thin): caller from the request context, a command of the service layer, the view. Domain errors
+need no handling here: the app factory answers a DomainError 422 with every {pointer, code}, InvalidTransition
+and Refused 409 and NotPermitted 403, each with its stable code. `app` is the app gunicorn serves
+(`gunicorn -c python:plumbing.gunicorn_conf voluntary_return.entrypoints.http:app`), built on first access inside
+the worker."""
 
+from __future__ import annotations
+
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import thb_contracts
-from plumbing import request_context
-from plumbing.app import app_on_first_access, create_service_app, current_database
+from plumbing import mongo, request_context
+from plumbing.app import app_on_first_access, create_app, current_database
+from plumbing.auth import Caller
+from plumbing.clock import Clock
+from plumbing.identification_records import IdentificationRecords
 from plumbing.pagination import PageRequest
+from plumbing.service_auth import service_validator
 from voluntary_return.adapters import received_events
+from voluntary_return.bootstrap import SERVICE, Runtime, build_runtime
+from voluntary_return.service_layer import cases
+from voluntary_return.service_layer.deps import Deps
 
 SPEC = Path(str(thb_contracts.contract("return")))  # found by package, not by the checkout's layout
+BASE = "/v1/return"
+
+
+class _State:
+    runtime: Runtime | None = None
+
+
+STATE = _State()
+
+
+def _deps() -> Deps:
+    if STATE.runtime is None:
+        raise RuntimeError("the return app was not built")
+    return STATE.runtime.deps
+
+
+def _caller() -> Caller:
+    return request_context.current_caller()
+
+
+def open_case(body: dict[str, Any]) -> Any:
+    view = cases.open_case(_deps(), _caller(), body)
+    return view, 201, {"Location": f"{BASE}/cases/{view['id']}"}
+
+
+def list_cases(status: str | None = None, limit: int | None = None, cursor: str | None = None) -> Any:
+    return cases.list_cases(_deps(), _caller(), status=status, limit=limit, cursor=cursor)
+
+
+def get_case(case_id: str) -> Any:
+    return cases.get_case(_deps(), _caller(), case_id)
+
+
+def record_consent(case_id: str, body: dict[str, Any]) -> Any:
+    return cases.record_consent(_deps(), _caller(), case_id, body)
+
+
+def withdraw_consent(case_id: str) -> Any:
+    return cases.withdraw_consent(_deps(), _caller(), case_id)
+
+
+def record_family_assessment(case_id: str, body: dict[str, Any]) -> Any:
+    return cases.record_family_assessment(_deps(), _caller(), case_id, body)
+
+
+def record_best_interests_assessment(case_id: str, body: dict[str, Any]) -> Any:
+    return cases.record_best_interests_assessment(_deps(), _caller(), case_id, body)
+
+
+def assign_panel_member(case_id: str, body: dict[str, Any]) -> Any:
+    return cases.assign_panel_member(_deps(), _caller(), case_id, body["member"])
+
+
+def record_determination(case_id: str, body: dict[str, Any]) -> Any:
+    return cases.record_determination(_deps(), _caller(), case_id, body)
+
+
+def approve_plan(case_id: str, body: dict[str, Any]) -> Any:
+    return cases.approve_plan(_deps(), _caller(), case_id, body)
+
+
+def transition_case(case_id: str, body: dict[str, Any]) -> Any:
+    return cases.transition(_deps(), _caller(), case_id, body)
 
 
 def list_received_events(limit: int = 50, cursor: str | None = None) -> dict[str, Any]:
     """`GET /v1/return/received-events`: the caller's country only."""
     inbox = received_events.inbox(current_database())
-    page = inbox.page(PageRequest.parse(limit, cursor), country=request_context.current_caller().country)
+    page = inbox.page(PageRequest.parse(limit, cursor), country=_caller().country)
     return page.body(inbox.view)
 
 
-__getattr__ = app_on_first_access(lambda: create_service_app(received_events.SERVICE, SPEC))
+def create_http_app(
+    environ: Mapping[str, str] | None = None, *, clock: Clock | None = None, validate_responses: bool = False
+) -> Any:
+    runtime = build_runtime(environ, clock)
+    # Only the API acts for a user: it alone reads identification on her behalf, where the deployment has it.
+    runtime.deps.identification = IdentificationRecords.where_deployed(runtime.settings)
+    validator, jwks = service_validator(runtime.settings, runtime.config, environ)
+    STATE.runtime = runtime
+    return create_app(
+        SERVICE,
+        SPEC,
+        settings=runtime.settings,
+        validator=validator,
+        access_log=runtime.access_log,
+        clock=runtime.deps.clock,
+        jwks=jwks,
+        config=runtime.config,
+        database=mongo.get_database,
+        validate_responses=validate_responses,
+        response_sealer=runtime.response_sealer,
+        request_fingerprinter=runtime.request_fingerprinter,
+    )
+
+
+__getattr__ = app_on_first_access(create_http_app)

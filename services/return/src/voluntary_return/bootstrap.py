@@ -1,0 +1,73 @@
+"""Wiring: settings, platform configuration, keys and cipher, the return catalogue, Mongo, the access log, and the
+repositories under the platform's need-to-know policy."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from plumbing import mongo
+from plumbing.access_log import AccessLog, record_for_request
+from plumbing.auth import Caller
+from plumbing.clock import Clock, SystemClock
+from plumbing.config import PlatformConfig, Settings, load_platform_config
+from plumbing.crypto import FieldCipher, RequestFingerprinter, ResponseSealer
+from plumbing.keys import load_keys
+from plumbing.repository import NeedToKnowPolicy, ScopedRepository
+from plumbing.service_auth import allowed_clients
+from voluntary_return.adapters.sealing import CaseSealer
+from voluntary_return.domain.catalogue import ReturnCatalogue
+from voluntary_return.service_layer.deps import Deps
+
+SERVICE = "return"
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    config: PlatformConfig
+    deps: Deps
+    allowed_azp: frozenset[str]
+    response_sealer: ResponseSealer
+    request_fingerprinter: RequestFingerprinter
+    access_log: AccessLog
+
+
+def build_runtime(environ: Mapping[str, str] | None = None, clock: Clock | None = None) -> Runtime:
+    env = os.environ if environ is None else environ
+    settings = Settings.from_env(SERVICE, env)
+    config = load_platform_config(settings.config_path)
+    # The packaged catalogue, checked against the configuration: an invalid one stops the process here.
+    catalogue = ReturnCatalogue.packaged(config.label_languages, config.country_codes)
+    keys = load_keys(settings, config)
+    cipher = FieldCipher.from_config(keys, config)
+    mongo.connect(settings)  # lazy: no network until the first operation
+    clock = clock or SystemClock()
+    access_log = AccessLog(mongo.get_database(), clock, purposes=config.purpose_codes)
+    policy = NeedToKnowPolicy.from_config(config)
+
+    def repository(document_class: type, caller: Caller) -> Any:
+        return ScopedRepository(document_class, caller, clock, policy)
+
+    def record_read(caller: Caller, resource_type: str, ids: Sequence[str]) -> None:
+        record_for_request(access_log, resource_type, ids)  # caller and purpose from the request context
+
+    deps = Deps(
+        clock=clock,
+        config=config,
+        catalogue=catalogue,
+        sealer=CaseSealer(cipher),
+        repository=repository,
+        record_read=record_read,
+    )
+    return Runtime(
+        settings,
+        config,
+        deps,
+        allowed_clients(settings, config, env),
+        ResponseSealer(keys),
+        RequestFingerprinter(keys, SERVICE),
+        access_log,
+    )
