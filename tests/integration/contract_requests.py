@@ -30,8 +30,15 @@ PATH_KINDS = {
 X = "exchange.entrypoints.http."
 # Exchange paths name the caller's country's case record and one of its forms; which form depends on what the
 # operation does to it (a draft is sent or discarded, a received form acknowledged, a sent one read or withdrawn).
-SERVICE_PATH_KINDS = {"exchange": {"case_id": "exchange_case", "form_id": "exchange_form"}}
+SERVICE_PATH_KINDS = {
+    "exchange": {"case_id": "exchange_case", "form_id": "exchange_form"},
+    "return": {"case_id": "return_case"},  # a child's return case
+}
+RET = "voluntary_return.entrypoints.http."
 OPERATION_PATH_KINDS = {
+    # an adult's return case: consent is hers to give and withdraw
+    f"{RET}record_consent": {"case_id": "return_adult_case"},
+    f"{RET}withdraw_consent": {"case_id": "return_adult_case"},
     # a referral sent with its fields copied from the police officer's identification case (the seed's)
     "referral.entrypoints.http.refresh_case_fields": {"referral_id": "referral_sent"},
     f"{X}send_form": {"case_id": "exchange_draft_case", "form_id": "exchange_draft"},
@@ -184,6 +191,58 @@ BODIES: dict[str, Any] = {
     },
 }
 BODIES[f"{X}validate_form"] = BODIES[f"{X}draft_form"]
+# Return: a child returning to the caller's next partner country ({partner}); records in the order a case takes
+# them. A plan is approved only for a decided case and a determination only by the panel member assigned to it
+# (NEVER_SUCCEED_HERE; tests/integration/test_return_api.py runs them).
+RETURN_CONSENT = {
+    "topics": ["voluntary_nature", "right_to_withdraw", "data_shared_with_other_country", "risks_on_return"],
+    "language": "sqi",
+    "interpreter": False,
+    "given_on": "2026-12-01",
+}
+RETURN_DETERMINATION = {
+    "decided_on": "2026-12-02",
+    "members": [
+        {"role": "legal_guardian", "agency": "child-protection"},
+        {"role": "social_worker"},
+        {"role": "psychologist"},
+    ],
+    "decision": "return",
+    "solution": "return_to_family",
+    "reasons": {"language": "en", "text": "The family assessment supports return with services."},
+    "child_views": {"method": "interview_with_guardian", "language": "sq", "text": "Probe views."},
+    "alternatives_considered": ["return_to_family", "local_integration"],
+}
+RETURN_PLAN = {
+    "travel_documents": [{"type": "emergency_travel_document", "status": "ready"}],
+    "travel_date": "2099-01-15",
+    "route": {"origin": "AL", "destination": "ME", "transit": []},
+    "escort": {"role": "social_worker", "agency": "social-services"},
+    "special_needs": ["interpreter_during_travel"],
+    "fit_to_travel": True,
+    "reception": {"agency": "social-services", "services": ["child_shelter"]},
+}
+BODIES.update(
+    {
+        f"{RET}open_case": {"origin_country": "{partner}", "age_group": "child"},
+        f"{RET}record_consent": RETURN_CONSENT,
+        f"{RET}record_family_assessment": {
+            "received_on": "2026-12-01",
+            "outcome": "family_can_care_with_support",
+            "from_country": "{partner}",
+            "agency": "social-services",
+        },
+        f"{RET}record_best_interests_assessment": {
+            "assessed_on": "2026-12-01",
+            "assessed_by": "Probe officer",
+            "agency": "child-protection",
+        },
+        f"{RET}assign_panel_member": {"member": "probe-panel-member"},
+        f"{RET}record_determination": RETURN_DETERMINATION,
+        f"{RET}approve_plan": RETURN_PLAN,
+        f"{RET}transition_case": {"action": "start_assessment"},
+    }
+)
 # Body fields that name a record (the scope of that record decides the answer, as for a path parameter).
 BODY_REFERENCES = {
     "identification.entrypoints.http.create_case": "person_id",
@@ -212,6 +271,8 @@ def purpose_for(url: str) -> str:
     """The X-Purpose a probe of `url` declares: each contract has its own purpose vocabulary."""
     if "/v1/exchange/" in url:
         return "cross-border-exchange"
+    if "/v1/return/" in url:
+        return "return"
     return "referral" if "/v1/referral/" in url else "identification"
 
 
@@ -242,12 +303,17 @@ LAST = {
     "identification.entrypoints.http.unmerge_person",
     "referral.entrypoints.http.transition_referral",
     f"{X}withdraw_form",
+    f"{RET}withdraw_consent",  # stops the adult's case: after every consent probe
 }
 # Operations that remove the record they name: once one probe removed it, the others find nothing (404).
 REMOVES = {f"{X}discard_draft"}
 # Operations no probe can bring to a 2xx, and why (the scope test still judges every refusal they answer).
 NEVER_SUCCEED_HERE = {
     f"{X}send_reminder": "a reminder is for an overdue reply: tests/integration/test_exchange_api.py advances the clock",
+    f"{RET}approve_plan": "a plan is approved for a decided case: tests/integration/test_return_api.py decides one",
+    f"{RET}record_determination": (
+        "a panel member reads only the cases assigned to her (the scope model assigns none): test_return_api.py"
+    ),
 }
 # Complete bodies: every optional structure present, so that every enum a request may carry has a place in
 # them (the contract-enum test fails when a contract adds an enum these bodies cannot hold).
@@ -360,6 +426,11 @@ FULL_BODIES: dict[str, Any] = {
         "answers": ADULT_LABOUR,
         "flags": ["begging"],
     },
+    # Return (test_contract_enums.return_records makes the state each one needs).
+    f"{RET}open_case": {"origin_country": "ME", "age_group": "child", "age_uncertain": False},
+    f"{RET}record_determination": RETURN_DETERMINATION,
+    f"{RET}approve_plan": RETURN_PLAN,
+    f"{RET}transition_case": {"action": "stop", "reason": "other"},
 }
 # A demo user of a country (`<country>-<suffix>`) holding each realm role (realm/local-realm.json).
 ROLE_USERS = {

@@ -9,6 +9,7 @@ in the complete body are listed in REFUSED with the reason; everything else must
 
 from __future__ import annotations
 
+import base64
 import copy
 import itertools
 import json
@@ -68,6 +69,31 @@ REFUSED.update(
             "revoke": "a referral is revoked after it was accepted (before that it is cancelled)",
         }.items()
     }
+)
+
+# Return: every action is probed on a new, requested case with the complete body's reason (`other`, a stop
+# reason): only a stop takes one there; the other actions either come later in a case or take no reason.
+_TRANSITION_CASE = "voluntary_return.entrypoints.http.transition_case"
+REFUSED.update(
+    {
+        (
+            _TRANSITION_CASE,
+            "/action",
+            action,
+        ): "a requested case can only start its assessment (without a reason) or stop"
+        for action in (
+            "start_assessment",
+            "record_decision",
+            "record_departure",
+            "record_reception",
+            "record_reintegration_plan",
+            "record_follow_up",
+            "close",
+        )
+    }
+)
+REFUSED[("voluntary_return.entrypoints.http.record_determination", "/decision", "other_durable_solution")] = (
+    "the complete body names a return solution (return_to_family), which another durable solution is not"
 )
 
 # The complete exchange draft is about a child (the child's views recorded); an adult's form records consent
@@ -249,6 +275,40 @@ def referral_records(api: Api, operation_id: str) -> dict[str, str]:
     return ids
 
 
+_RET = "voluntary_return.entrypoints.http."
+
+
+def _sub(api: Api, user: str) -> str:
+    payload = api.platform.token(user).split(".")[1]
+    return str(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["sub"])
+
+
+def return_records(api: Api, operation_id: str) -> dict[str, str]:
+    """A new child's return case of AL (origin ME) in the state the operation needs: assessed and given to the demo
+    panel member for a determination; also determined and decided for a plan."""
+    if operation_id == f"{_RET}open_case":
+        return {}
+    manager = "al-case-manager"
+
+    def post(user: str, path: str, body: Any) -> dict[str, Any]:
+        response = api.call(user, "POST", path, json=body)
+        assert response.status_code in (200, 201), (path, response.text)
+        return dict(response.json())
+
+    case_id = post(manager, "/v1/return/cases", {"origin_country": "ME", "age_group": "child"})["id"]
+    base = f"/v1/return/cases/{case_id}"
+    if operation_id in (f"{_RET}record_determination", f"{_RET}approve_plan"):
+        family = {**BODIES[f"{_RET}record_family_assessment"], "from_country": "ME"}
+        post(manager, f"{base}/family-assessment", family)
+        post(manager, f"{base}/best-interests-assessment", BODIES[f"{_RET}record_best_interests_assessment"])
+        post(manager, f"{base}/panel-members", {"member": _sub(api, "al-bid-panel")})
+    if operation_id == f"{_RET}approve_plan":
+        post("al-bid-panel", f"{base}/determination", BODIES[f"{_RET}record_determination"])
+        post(manager, f"{base}/transitions", {"action": "start_assessment"})
+        post(manager, f"{base}/transitions", {"action": "record_decision"})
+    return {"case_id": case_id}
+
+
 def _fill(value: Any, ids: dict[str, str]) -> Any:
     if isinstance(value, str):
         for name, replacement in ids.items():
@@ -291,6 +351,8 @@ def test_every_body_enum_value_is_accepted_end_to_end(running_platform: Any, op:
             break
         if op.operation_id.startswith("referral."):  # names no identification record
             ids = {"unique": uuid.uuid4().hex[:3]} | referral_records(api, op.operation_id)
+        elif op.service == "return":
+            ids = return_records(api, op.operation_id)
         elif op.service == "exchange":  # a notification of a new case to a partner country
             ids = {"unique": uuid.uuid4().hex[:3], "partner": "XK"}
         else:

@@ -41,6 +41,7 @@ PLACEHOLDER_ID = "00000000-0000-4000-8000-000000000000"
 P = "identification.entrypoints.http."
 R = "referral.entrypoints.http."
 X = "exchange.entrypoints.http."
+V = "voluntary_return.entrypoints.http."
 ORDER = [
     f"{P}list_indicator_sets",
     f"{P}get_indicator_set",
@@ -102,7 +103,18 @@ ORDER = [
     f"{X}verify_message_log",
     f"{X}get_statistics",
     f"{X}list_received_events",
-    "voluntary_return.entrypoints.http.list_received_events",
+    f"{V}open_case",
+    f"{V}list_cases",
+    f"{V}get_case",
+    f"{V}record_consent",
+    f"{V}withdraw_consent",
+    f"{V}record_family_assessment",
+    f"{V}record_best_interests_assessment",
+    f"{V}assign_panel_member",
+    f"{V}record_determination",
+    f"{V}transition_case",
+    f"{V}approve_plan",
+    f"{V}list_received_events",
 ]
 # Query parameters that name a record, and which.
 QUERY_KINDS = {"identification_case_id": "case"}
@@ -217,9 +229,7 @@ class Gateway:
         puts `<service>-api` into `aud` by agency (a social-services case manager does not reach exchange)."""
         for role, suffix in ROLE_USERS.items():
             if role in (op.roles or []):
-                payload = self.token(f"al-{suffix}").split(".")[1]
-                claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-                audience = claims.get("aud")
+                audience = claims(self.token(f"al-{suffix}")).get("aud")
                 if f"{op.service}-api" in (audience if isinstance(audience, list) else [audience]):
                     return f"al-{suffix}"
         raise LookupError(f"no demo user may call {op.label}")
@@ -277,6 +287,10 @@ def remember(op: Operation, response: httpx.Response, records: dict[str, str], a
         records["access_request"] = body["id"]
     elif op.operation_id == f"{R}register_provider":
         records["provider"] = body["id"]
+    elif (
+        op.operation_id == f"{V}open_case"
+    ):  # a child's: consent is refused, the adult's kind is the same case
+        records["return_case"] = records["return_adult_case"] = body["id"]
     elif op.operation_id == f"{R}create_referral":  # requested by the next examples, then refreshed
         records["referral"] = records["referral_sent"] = body["id"]
     elif op.operation_id == f"{X}draft_form":
@@ -344,7 +358,12 @@ REFUSED_AS_EXPECTED = {
     # the story's referral names no identification case (its fields were typed in): nothing to copy again
     # (tests/integration/test_referral_case_fields.py refreshes one that does)
     f"{R}refresh_case_fields": (409, "refresh_needs_identification_case"),
+    # the story's return case is a child's: a child's consent clears nothing, and there is none to withdraw
+    f"{V}record_consent": (409, "consent_does_not_clear_a_child"),
+    f"{V}withdraw_consent": (409, "no_consent_recorded"),
 }
+# The demo panel member the story's case is given to (her user id replaces the example's) and who determines it.
+PANEL_MEMBER = "al-bid-panel"
 
 
 def received_copy(api: Gateway, records: dict[str, str]) -> None:
@@ -363,6 +382,23 @@ def received_copy(api: Gateway, records: dict[str, str]) -> None:
     assert arrived, f"the notification {reference} never reached ME"
     records["exchange_received_case"] = arrived[0]["id"]
     records["exchange_received"] = records["exchange_form"]
+
+
+def claims(token: str) -> dict[str, Any]:
+    payload = token.split(".")[1]
+    return dict(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))))
+
+
+def decided(api: Gateway, records: Mapping[str, str]) -> None:
+    """The story's return case decided (its determination for return was recorded), so the plan can be approved."""
+    request = Request(
+        "POST",
+        f"/v1/return/cases/{records['return_case']}/transitions",
+        headers={"X-Purpose": "return", "Idempotency-Key": f"example-{uuid.uuid4()}"},
+        body={"action": "record_decision"},
+    )
+    response = api.send("al-case-manager", request)
+    assert response.status_code == 200, response.text
 
 
 def test_every_example_request_is_accepted(running_platform: Any) -> None:
@@ -386,6 +422,10 @@ def test_every_example_request_is_accepted(running_platform: Any) -> None:
             # A version is published once: the example's own version would be 409 the second time.
             request.body = {**request.body, "version": unpublished_version(api, user)}
             request.headers["Idempotency-Key"] = f"example-{uuid.uuid4()}"
+        if operation_id == f"{V}assign_panel_member":
+            request.body = {"member": claims(api.token(PANEL_MEMBER))["sub"]}
+        if operation_id == f"{V}approve_plan":  # the transition example started the assessment: decide
+            decided(api, records)
         if operation_id == f"{X}acknowledge_form":
             user = RECIPIENT_USER
             received_copy(api, records)

@@ -142,6 +142,7 @@ def _seed_country(call: Caller, urls: dict[str, str], country: str, countries: l
         seed.records[channel][country]["spare_person"][SEED_AGENCIES["police"]] = kept["id"]
         seed.owned[country] |= {kept["id"], kept["case_id"]}
         _seed_referral(call, urls["referral"], country, channel, seed)
+        _seed_return(call, urls["return"], country, _next_country(country, countries), channel, seed)
         _seed_exchange(call, urls["exchange"], country, _next_country(country, countries), channel, seed)
 
 
@@ -184,6 +185,23 @@ def _seed_referral(call: Caller, referral: str, country: str, channel: str, seed
     records["referral"][police] = proposal["id"]
     records["referral_sent"][police] = sent["id"]
     seed.owned[country] |= {provider["id"], proposal["id"], sent["id"]}
+
+
+def _seed_return(call: Caller, service: str, country: str, origin: str, channel: str, seed: Seed) -> None:
+    """A case manager's return cases of a child and of an adult returning to `origin` (the next country): the
+    child's with its family and best-interests assessments recorded, the adult's for consent and its withdrawal."""
+    manager = f"{country.lower()}-case-manager"
+    cases = f"{service}/v1/return/cases"
+    child = _ok(call(manager, "POST", cases, {"origin_country": origin, "age_group": "child"}), 201)
+    family = {**BODIES["voluntary_return.entrypoints.http.record_family_assessment"], "from_country": origin}
+    _ok(call(manager, "POST", f"{cases}/{child['id']}/family-assessment", family), 200)
+    assessment = BODIES["voluntary_return.entrypoints.http.record_best_interests_assessment"]
+    _ok(call(manager, "POST", f"{cases}/{child['id']}/best-interests-assessment", assessment), 200)
+    adult = _ok(call(manager, "POST", cases, {"origin_country": origin, "age_group": "adult"}), 201)
+    records = seed.records[channel][country]
+    records["return_case"][child["owner_agency"]] = child["id"]
+    records["return_adult_case"][adult["owner_agency"]] = adult["id"]
+    seed.owned[country] |= {child["id"], adult["id"]}
 
 
 EXCHANGE = "/v1/exchange"
