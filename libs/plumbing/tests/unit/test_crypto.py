@@ -266,3 +266,14 @@ def test_request_fingerprints_are_keyed_per_service_and_survive_a_rotation(tmp_p
     rotated = RequestFingerprinter(load_key_file(path), "identification")
     assert rotated.matches(stored, "op", body), "a retry stored before the rotation still matches"
     assert rotated.fingerprint("op", body) != stored
+
+
+def test_a_json_object_is_sealed_as_one_token_bound_to_its_record(cipher):
+    token = cipher.encrypt_json("AL", "case-1", "return.plan", {"b": [1, "ë"], "a": None})
+    assert "ë" not in token
+    assert cipher.decrypt_json("AL", "case-1", "return.plan", token) == {"a": None, "b": [1, "ë"]}
+    with pytest.raises(DecryptionError):
+        cipher.decrypt_json("AL", "case-2", "return.plan", token)
+    not_an_object = cipher.encrypt("AL", "case-1", "return.plan", "[1, 2]")
+    with pytest.raises(DecryptionError):
+        cipher.decrypt_json("AL", "case-1", "return.plan", not_an_object)

@@ -602,3 +602,38 @@ def test_through_the_app_purpose_and_request_id_are_forwarded_and_errors_become_
         assert machine.json()["errors"] == [{"pointer": "/body", "code": "on_behalf_machine_caller"}]
     assert PERSONAL not in logs.getvalue() and SECRET not in logs.getvalue()
     assert "unhandled exception" not in logs.getvalue()
+
+
+# ------------------------------------------------------------------------------- identification records
+
+
+def test_identification_records_read_the_case_then_its_person_on_the_users_behalf(
+    client: OnBehalfClient, net: Net, in_request: Any
+) -> None:
+    from plumbing.identification_records import IdentificationRecords
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/cases/case-1"):
+            return httpx.Response(200, json={"id": "case-1", "person_id": "person-1"})
+        return httpx.Response(200, json={"id": "person-1", "child": True})
+
+    net.service = answer
+    records = IdentificationRecords(client).case_and_person("case-1")
+    assert records == {
+        "case": {"id": "case-1", "person_id": "person-1"},
+        "person": {"id": "person-1", "child": True},
+    }
+    assert [r.url.path for r in net.calls] == [
+        "/v1/identification/cases/case-1",
+        "/v1/identification/persons/person-1",
+    ]
+    assert all(r.headers["X-Purpose"] == "case-management" for r in net.calls)
+
+
+def test_identification_records_exist_only_where_identification_is_deployed() -> None:
+    from plumbing.identification_records import IdentificationRecords
+
+    assert IdentificationRecords.where_deployed(settings(THB_UPSTREAM_IDENTIFICATION="")) is None
+    deployed = IdentificationRecords.where_deployed(settings())
+    assert deployed is not None
+    deployed.close()
