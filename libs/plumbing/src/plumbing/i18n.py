@@ -9,7 +9,7 @@ answer is always our canonical spelling of the tag, not the client's.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from babel.core import negotiate_locale
 
@@ -100,6 +100,16 @@ def latin_to_cyrillic(text: str, keep: Iterable[str] = ()) -> str:
         position = match.end()
     out.append(_transliterate(text[position:]))
     return "".join(out)
+
+
+def with_cyrillic(texts: Mapping[str, str], keep: Iterable[str] = ()) -> dict[str, str]:
+    """Labels or texts by language tag, with sr-Cyrl / cnr-Cyrl transliterated from their Latin text where they
+    are missing (catalogues write the Latin script once; the words in `keep` stay as they are)."""
+    out = dict(texts)
+    for language in ("sr", "cnr"):
+        if f"{language}-Cyrl" not in out and f"{language}-Latn" in out:
+            out[f"{language}-Cyrl"] = latin_to_cyrillic(out[f"{language}-Latn"], keep)
+    return out
 
 
 def _transliterate(text: str) -> str:

@@ -62,8 +62,8 @@ class Catalogue:
         keep = data.get("keep_latin", [])
         self.types: dict[str, ProblemType] = {}
         for slug, entry in data["types"].items():
-            titles = _with_cyrillic(entry["title"], keep)
-            details = _with_cyrillic(entry["detail"], keep)
+            titles = i18n.with_cyrillic(entry["title"], keep)
+            details = i18n.with_cyrillic(entry["detail"], keep)
             missing = set(i18n.SUPPORTED) - set(titles) | set(i18n.SUPPORTED) - set(details)
             if missing:
                 raise ValueError(f"problem type {slug} lacks languages {sorted(missing)}")
@@ -81,14 +81,6 @@ class Catalogue:
         if status in _BY_STATUS:
             return _BY_STATUS[status]
         return "bad-request" if 400 <= status < 500 else "internal-error"
-
-
-def _with_cyrillic(texts: dict[str, str], keep: list[str]) -> dict[str, str]:
-    texts = dict(texts)
-    for language in ("sr", "cnr"):
-        if f"{language}-Cyrl" not in texts and f"{language}-Latn" in texts:
-            texts[f"{language}-Cyrl"] = i18n.latin_to_cyrillic(texts[f"{language}-Latn"], keep)
-    return texts
 
 
 @lru_cache(maxsize=1)

@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import jsonschema
 import yaml
 
-from plumbing.i18n import latin_to_cyrillic
+from plumbing.i18n import with_cyrillic
 from referral.domain.errors import CatalogueError, DomainError
 
 DATA_PACKAGE = "referral.catalogue"
@@ -42,7 +42,6 @@ CHILD, ADULT = "child", "adult"
 # Reason lists by the action that needs a reason.
 DECLINE, CANCEL, REVOKE, COMPLETE = "decline", "cancel", "revoke", "complete"
 # The Cyrillic variant of each Latin-script language, derived when a file does not spell it out.
-CYRILLIC_OF = {"sr-Cyrl": "sr-Latn", "cnr-Cyrl": "cnr-Latn"}
 
 
 @dataclass(frozen=True)
@@ -206,15 +205,6 @@ def _validator() -> jsonschema.Draft202012Validator:
     schema = json.loads(resources.files(DATA_PACKAGE).joinpath(SCHEMA).read_text(encoding="utf-8"))
     jsonschema.Draft202012Validator.check_schema(schema)
     return jsonschema.Draft202012Validator(schema)
-
-
-def with_cyrillic(labels: Mapping[str, str]) -> dict[str, str]:
-    """The labels, with sr-Cyrl / cnr-Cyrl transliterated from their Latin text where a file omits them."""
-    out = dict(labels)
-    for cyrillic, latin in CYRILLIC_OF.items():
-        if cyrillic not in out and latin in out:
-            out[cyrillic] = latin_to_cyrillic(out[latin])
-    return out
 
 
 def _labelled(code: str, raw: Mapping[str, Any]) -> Labelled:

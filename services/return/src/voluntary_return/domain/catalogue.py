@@ -30,7 +30,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from plumbing.i18n import latin_to_cyrillic
+from plumbing.i18n import with_cyrillic
 from voluntary_return.domain.errors import CatalogueError, DomainError
 
 DATA_PACKAGE = "voluntary_return.catalogue"
@@ -44,7 +44,6 @@ CONSENT_WITHDRAWN = "consent_withdrawn"
 OTHER_DURABLE_SOLUTION = "other_durable_solution"
 REQUIRED_STOP_REASONS = (CONSENT_WITHDRAWN, OTHER_DURABLE_SOLUTION)
 # The Cyrillic variant of each Latin-script language, derived when a file does not spell it out.
-CYRILLIC_OF = {"sr-Cyrl": "sr-Latn", "cnr-Cyrl": "cnr-Latn"}
 
 
 @dataclass(frozen=True)
@@ -171,15 +170,6 @@ def _validator() -> jsonschema.Draft202012Validator:
     schema = json.loads(resources.files(DATA_PACKAGE).joinpath(SCHEMA).read_text(encoding="utf-8"))
     jsonschema.Draft202012Validator.check_schema(schema)
     return jsonschema.Draft202012Validator(schema)
-
-
-def with_cyrillic(labels: Mapping[str, str]) -> dict[str, str]:
-    """The labels, with sr-Cyrl / cnr-Cyrl transliterated from their Latin text where a file omits them."""
-    out = dict(labels)
-    for cyrillic, latin in CYRILLIC_OF.items():
-        if cyrillic not in out and latin in out:
-            out[cyrillic] = latin_to_cyrillic(out[latin])
-    return out
 
 
 def _labelled(code: str, raw: Mapping[str, Any]) -> Labelled:
