@@ -219,3 +219,34 @@ def test_an_adults_withdrawal_of_consent_stops_her_return_at_once(api: Api) -> N
         409,
         "record_departure_not_allowed_when_stopped",
     )
+
+
+def test_a_national_systems_decision_for_a_child_meets_the_same_gate(api: Api, running_platform: Any) -> None:
+    token = httpx.post(
+        running_platform.env["OIDC_ISSUER"] + "/protocol/openid-connect/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": "xk-national-system",
+            "client_secret": "xk-national-system-local-secret",
+        },
+        timeout=30,
+    ).json()["access_token"]
+    api.tokens["xk-national-system"] = token  # a machine client: its service account holds case-manager
+    case = api.ok(
+        "xk-national-system", "POST", "/v1/return/cases", {"origin_country": "ME", "age_group": "child"}
+    )
+    base = f"/v1/return/cases/{case['id']}"
+    api.ok("xk-national-system", "POST", f"{base}/transitions", {"action": "start_assessment"})
+    refused(
+        api("xk-national-system", "POST", f"{base}/transitions", {"action": "record_decision"}), 409, GATE
+    )
+    # Approving a plan is a coordinator's act, never a system's.
+    assert api("xk-national-system", "POST", f"{base}/plan", PLAN).status_code == 403
+    # Naming an identification case needs a person to act for: a system reads identification itself.
+    named = api(
+        "xk-national-system",
+        "POST",
+        "/v1/return/cases",
+        {"origin_country": "ME", "identification_case_id": str(uuid.uuid4()), "age_group": "child"},
+    )
+    refused(named, 403, "on_behalf_machine_caller")
