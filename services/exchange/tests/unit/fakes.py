@@ -23,7 +23,7 @@ from exchange.adapters.transport import Transport, TransportError
 from exchange.bootstrap import load_catalogue
 from exchange.domain.catalogue import FormCatalogue
 from exchange.domain.events import event_factory
-from exchange.domain.evidence import ChainReport, chained, verify_chain
+from exchange.domain.evidence import ChainReport, chained, first_logged_since, verify_chain
 from exchange.service_layer import receiving
 from exchange.service_layer.deps import Deps
 from plumbing.auth import Caller
@@ -70,6 +70,15 @@ class FakeMessageLog:
 
     def entries(self, country: str) -> list[dict[str, Any]]:
         return copy.deepcopy(self.chains.get(country, []))
+
+    def after(self, country: str, seq: int, limit: int) -> list[dict[str, Any]]:
+        return [copy.deepcopy(e) for e in self.chains.get(country, []) if seq < int(e["seq"]) <= seq + limit]
+
+    def first_since(self, country: str, since: datetime) -> int:
+        chain = self.chains.get(country, [])
+        return first_logged_since(
+            len(chain), lambda seq: chain[seq - 1] if 0 < seq <= len(chain) else None, since
+        )
 
     def verify(self, country: str) -> ChainReport:
         return verify_chain(self.chains.get(country, []))

@@ -398,6 +398,20 @@ def test_the_message_log_pages_by_its_chain(api: Api) -> None:
     assert [e["seq"] for e in first["items"] + rest["items"]] == [1, 2, 3] and rest["next_cursor"] is None
 
 
+def test_the_message_log_starts_at_the_first_entry_logged_since(api: Api) -> None:
+    since = api.world.clock.now()
+    for number in (1, 2, 3):
+        path = form_path(api.draft(key=f"draft-000{number}"))
+        api.call("POST", path + "/send", "xk-contact-point", key=f"send-000{number}")
+        api.world.clock.advance(minutes=10)
+        if number == 1:
+            since = api.world.clock.now()  # after the first send, before the second
+    later = since.isoformat().replace("+00:00", "Z")
+    page = api.call("GET", f"/message-log?updated_since={later}", "xk-coordinator")
+    assert page.status_code == 200, page.text
+    assert [e["seq"] for e in page.json()["items"]] == [2, 3]
+
+
 def test_a_prefill_answers_the_listed_fields_and_a_refused_exchange_is_403(api: Api) -> None:
     identification = FakeIdentification(
         {CASE["id"]: {**CASE, "person_id": PERSON["id"]}}, {PERSON["id"]: PERSON}

@@ -10,13 +10,14 @@ once per (country, envelope id, direction): a retried delivery does not log twic
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 from pymongo.write_concern import WriteConcern
 
-from exchange.domain.evidence import GENESIS_HASH, ChainReport, chained, verify_chain
+from exchange.domain.evidence import GENESIS_HASH, ChainReport, chained, first_logged_since, verify_chain
 from plumbing.chain_head import ChainHead
 
 COLLECTION = "message_log"
@@ -70,6 +71,21 @@ class MongoMessageLog:
     def entries(self, country: str) -> list[dict[str, Any]]:
         cursor = self.entries_collection.find({"country": country}, projection={"_id": 0}).sort("seq", 1)
         return [dict(doc) for doc in cursor]
+
+    def after(self, country: str, seq: int, limit: int) -> list[dict[str, Any]]:
+        # A bounded range on the (country, seq) index, sorted here: the embedded server answers a sort with a
+        # limit by scanning the collection (docs/performance.md), a range on a secondary index in constant time.
+        query = {"country": country, "seq": {"$gt": seq, "$lte": seq + limit}}
+        found = self.entries_collection.find(query, projection={"_id": 0})
+        return sorted((dict(doc) for doc in found), key=lambda entry: int(entry["seq"]))
+
+    def first_since(self, country: str, since: datetime) -> int:
+        tip, _ = self._chain(country).tip()
+
+        def at_seq(seq: int) -> Mapping[str, Any] | None:
+            return self.entries_collection.find_one({"_id": f"{country}:{seq}"}, projection={"_id": 0})
+
+        return first_logged_since(tip, at_seq, since)
 
     def verify(self, country: str) -> ChainReport:
         return verify_chain(self.entries(country))

@@ -10,12 +10,36 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 GENESIS_HASH = "0" * 64
 DIGEST_PREFIX = "sha256:"
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def logged_at(entry: Mapping[str, Any]) -> datetime:
+    """When an entry was logged (its `logged_at`, else the instant it records)."""
+    logged = entry.get("logged_at") or entry.get("received_at") or entry.get("sent_at")
+    return datetime.fromisoformat(str(logged).replace("Z", "+00:00")) if logged else EPOCH
+
+
+def first_logged_since(tip: int, at_seq: Callable[[int], Mapping[str, Any] | None], since: datetime) -> int:
+    """The seq of the first entry of a chain (1..tip) logged at or after `since`, tip + 1 when there is none, by
+    bisection over the seq (entries are logged in turn): log2(tip) point reads, whatever the chain's length."""
+    low, high = 1, tip + 1
+    while low < high:
+        middle = (low + high) // 2
+        entry = at_seq(middle)
+        if entry is None or logged_at(entry) >= since:
+            high = middle
+        else:
+            low = middle + 1
+    return low
 
 
 def canonical(value: Any) -> bytes:

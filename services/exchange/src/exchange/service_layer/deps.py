@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from exchange.adapters.envelope import Opened, Sealed
@@ -35,6 +36,14 @@ class MessageLog(Protocol):
     def append(self, country: str, fields: Mapping[str, Any]) -> dict[str, Any]: ...
 
     def entries(self, country: str) -> list[dict[str, Any]]: ...
+
+    def after(self, country: str, seq: int, limit: int) -> list[dict[str, Any]]:
+        """Up to `limit` entries following `seq`, in order (a range of the chain, not a scan of it)."""
+        ...
+
+    def first_since(self, country: str, since: datetime) -> int:
+        """The seq of the first entry logged at or after `since` (the tip + 1 when there is none)."""
+        ...
 
     def verify(self, country: str) -> ChainReport: ...
 

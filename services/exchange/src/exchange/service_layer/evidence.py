@@ -7,14 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from exchange.domain.evidence import ChainReport, content_digest
+from exchange.domain.evidence import ChainReport, content_digest, logged_at
 from exchange.service_layer.deps import Deps
 from exchange.service_layer.records import cases, inbox_caller, to_case
 from plumbing.clock import to_millis
-from plumbing.errors import DecryptionError
+from plumbing.errors import DecryptionError, InvalidCursor
 from plumbing.pagination import PageRequest, build_page
 
 # What an entry shows: its metadata and its links in the chain (never content; `country` is the caller's own).
@@ -38,7 +38,6 @@ ENTRY_FIELDS = (
     "prev_hash",
     "hash",
 )
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -96,30 +95,26 @@ def log_page(
     cursor: str | None = None,
     updated_since: datetime | None = None,
 ) -> dict[str, Any]:
-    """One page of the country's message log, metadata only, in the platform's page order (logged_at, then
-    `seq`: the chain's order, as entries are logged in turn). The cursor is the platform's (plumbing.pagination)
-    and continues strictly after the last entry of the previous page; `updated_since` keeps the entries logged
-    at or after it (inclusive: de-duplicate by `seq`)."""
+    """One page of the country's message log, metadata only, in the chain's order (`seq`: entries are logged in
+    turn). The cursor is the platform's (plumbing.pagination) and continues strictly after the last entry of the
+    previous page; `updated_since` starts at the first entry logged at or after it. A page reads only its own
+    entries (a range of `seq`), so its cost does not grow with the log."""
     request = PageRequest.parse(limit, cursor)
-    rows = sorted(
-        (
-            entry
-            for entry in deps.message_log.entries(country)
-            if (updated_since is None or _logged_at(entry) >= updated_since)
-            and (request.after is None or _key(entry) > (request.after.updated_at, request.after.id))
-        ),
-        key=_key,
-    )
-    page = build_page(rows[: request.fetch], request, key=_key)
+    if request.after is not None:
+        try:
+            start = int(request.after.id)
+        except ValueError:
+            raise InvalidCursor() from None
+    elif updated_since is not None:
+        start = deps.message_log.first_since(country, updated_since) - 1
+    else:
+        start = 0
+    rows = deps.message_log.after(country, start, request.fetch)
+    page = build_page(rows, request, key=_key)
     return page.body(lambda entry: {name: entry.get(name) for name in ENTRY_FIELDS})
 
 
 def _key(entry: Mapping[str, Any]) -> tuple[datetime, str]:
     # Milliseconds, as the cursor keeps them (a finer time would bring the page's last entry back); `seq`
     # zero-padded, so that it orders as a number inside the cursor's (time, id) pair.
-    return to_millis(_logged_at(entry)), f"{int(entry['seq']):012d}"
-
-
-def _logged_at(entry: Mapping[str, Any]) -> datetime:
-    logged = entry.get("logged_at") or entry.get("received_at") or entry.get("sent_at")
-    return datetime.fromisoformat(str(logged).replace("Z", "+00:00")) if logged else _EPOCH
+    return to_millis(logged_at(entry)), f"{int(entry['seq']):012d}"
