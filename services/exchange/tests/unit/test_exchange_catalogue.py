@@ -400,3 +400,17 @@ def test_a_new_version_beside_the_old_is_data_only(tmp_path: Path) -> None:
     with pytest.raises(DomainError) as error:
         catalogue.validate("notification", 1, {**notification_content(), "interpreter_language": "rom"})
     assert pointers(error) == {("not_allowed", "/content/interpreter_language")}
+
+
+def test_a_form_types_attachments_must_fit_one_request() -> None:
+    def too_large(documents: dict[str, Any], labels: dict[str, Any]) -> None:
+        documents["types/identity-verification-request.yaml"]["attachments"]["max_bytes"] = 2_000_000
+
+    with pytest.raises(CatalogueError) as refused:
+        load_with(too_large)
+    assert "identity-verification-request" in str(refused.value) and "/attachments" in str(refused.value)
+
+    def just_fits(documents: dict[str, Any], labels: dict[str, Any]) -> None:
+        documents["types/identity-verification-request.yaml"]["attachments"]["max_bytes"] = 229_000
+
+    assert load_with(just_fits).types["identity-verification-request"].attachments.max_count == 3

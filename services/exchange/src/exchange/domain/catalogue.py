@@ -46,6 +46,11 @@ REMINDER = "reminder"
 CONSENT_WITHDRAWN = "consent-withdrawn"
 CLARIFICATION_REQUEST = "clarification-request"
 PROTOCOL_TYPES = (RECEIPT, WITHDRAWAL, REMINDER, CONSENT_WITHDRAWN, CLARIFICATION_REQUEST)
+# A draft travels in one request, and the gateway and the services accept at most 1 MiB (THB_MAX_BODY_BYTES,
+# plumbing.app.DEFAULT_MAX_BODY). Attachments travel base64-encoded (4 bytes for 3) inside the JSON body: a form
+# type's attachments at their caps must fit what is left after the form's own content (128 KiB kept for it).
+REQUEST_BODY_LIMIT = 1024 * 1024
+ATTACHMENT_BUDGET = REQUEST_BODY_LIMIT - 128 * 1024
 
 # jsonschema keyword -> the stable `code` a client sees (the submitted value is never echoed).
 ERROR_CODES = {
@@ -246,6 +251,11 @@ class FormCatalogue:
                     kind, version["schema"], f"{where}: /versions/{index}/schema"
                 )
             yield from _prefill_problems(kind, where)
+            if kind.attachments.allowed and _encoded(kind.attachments) > ATTACHMENT_BUDGET:
+                yield (
+                    f"{where}: /attachments: {kind.attachments.max_count} x {kind.attachments.max_bytes} bytes do not"
+                    f" fit one request ({ATTACHMENT_BUDGET} bytes once base64-encoded)"
+                )
 
     def _schema_problems(self, kind: FormType, schema: Mapping[str, Any], where: str) -> Iterator[str]:
         try:
@@ -372,3 +382,8 @@ def _prefill_problems(kind: FormType, where: str) -> Iterator[str]:
             node = (node or {}).get("properties", {}).get(name) if isinstance(node, Mapping) else None
         if node is None:
             yield f"{where}: /prefill{pointer}: not a field of the current version"
+
+
+def _encoded(attachments: Attachments) -> int:
+    """The bytes a form type's attachments take at their caps in a JSON body (base64: 4 bytes for every 3)."""
+    return attachments.max_count * 4 * -(-attachments.max_bytes // 3)
