@@ -333,18 +333,20 @@ def test_an_envelope_larger_than_kafkas_default_record_limit_crosses(
     # Its receipt first: a send while a receipt lands on the same record can fail with a Conflict (see
     # test_a_receipt_landing_during_a_send... in tests/unit/test_exchange_transport.py).
     until(lambda: status(runtime, XK, case_id, note.id) == "received", 60, "the notification's receipt")
-    scan = base64.b64encode(os.urandom(1_500_000)).decode("ascii")
-    body = verification_request(
-        case_id, note.id, [{"filename": "passport.pdf", "media_type": "application/pdf", "data": scan}]
-    )
+    # The most a form may carry (3 scans at the catalogue's 220 kB cap): over 1 MB on the wire once encrypted.
+    scans = [base64.b64encode(os.urandom(220_000)).decode("ascii") for _ in range(3)]
+    attachments = [
+        {"filename": f"page-{n}.pdf", "media_type": "application/pdf", "data": scan}
+        for n, scan in enumerate(scans)
+    ]
+    body = verification_request(case_id, note.id, attachments)
     _, form = sending.draft_and_send(runtime.deps, XK, body, idempotency_key="it-5")
-    assert raw(case_id)["outgoing"] == []  # handed over (about 2.7 MB on the wire)
+    assert raw(case_id)["outgoing"] == []  # handed over
     until(lambda: status(runtime, XK, case_id, form.id) == "received", 90, "the large form was received")
     reference = cases.get_case(runtime.deps, XK, case_id)["reference"]
     received = me_case(runtime, reference)
     assert received is not None
-    (attachment,) = read_form(runtime, received["id"], form.id)["attachments"]
-    assert attachment["data"] == scan
+    assert [a["data"] for a in read_form(runtime, received["id"], form.id)["attachments"]] == scans
 
 
 def test_the_relays_claim_reads_only_records_with_envelopes_waiting(runtime: Runtime) -> None:
