@@ -161,3 +161,9 @@ def test_identification_says_who_is_treated_as_a_child_whatever_the_body_says(wo
     with pytest.raises(DomainError) as hidden:
         opened(world, "adult", identification_case_id=case_id)
     assert hidden.value.codes == {("identification_case_not_visible", "/identification_case_id")}
+
+
+def test_every_answer_that_carries_the_records_is_access_logged(world: Any, build: Any) -> None:
+    case_id = assessed_child(world, build)
+    cases.record_determination(world.deps, world.user("xk-bid-panel"), case_id, build.determination_body())
+    assert ("sub-xk-bid-panel", "return-case", (case_id,)) in world.reads  # a write's answer, not only a GET

@@ -107,16 +107,14 @@ def open_case(deps: Deps, caller: Caller, body: Mapping[str, Any]) -> dict[str, 
         ],
     )
     stored = deps.repository(ReturnCaseDocument, caller).insert(doc)
-    return case_view(deps, caller, stored)
+    return _answered(deps, caller, stored)
 
 
 # ----------------------------------------------------------------------------------------------- reads
 
 
 def get_case(deps: Deps, caller: Caller, case_id: str) -> dict[str, Any]:
-    doc = deps.repository(ReturnCaseDocument, caller).get(case_id)
-    deps.record_read(caller, RESOURCE, [doc.id])
-    return case_view(deps, caller, doc)
+    return _answered(deps, caller, deps.repository(ReturnCaseDocument, caller).get(case_id))
 
 
 def list_cases(
@@ -197,7 +195,7 @@ def _record(deps: Deps, caller: Caller, case_id: str, record: str, body: Mapping
         {"at": now, "by": caller.sub, "agency": caller.agency, "action": f"{record}_recorded"},
     ]
     cases.update(doc)
-    return case_view(deps, caller, doc)
+    return _answered(deps, caller, doc)
 
 
 def assign_panel_member(deps: Deps, caller: Caller, case_id: str, member: str) -> dict[str, Any]:
@@ -217,7 +215,7 @@ def assign_panel_member(deps: Deps, caller: Caller, case_id: str, member: str) -
             },
         ]
         cases.update(doc)
-    return case_view(deps, caller, doc)
+    return _answered(deps, caller, doc)
 
 
 # ------------------------------------------------------------------------------------------- transitions
@@ -251,7 +249,7 @@ def withdraw_consent(deps: Deps, caller: Caller, case_id: str) -> dict[str, Any]
         )
     doc.timeline = [*doc.timeline, *entries]
     cases.update(doc)
-    return case_view(deps, caller, doc)
+    return _answered(deps, caller, doc)
 
 
 def transition(deps: Deps, caller: Caller, case_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
@@ -280,7 +278,7 @@ def transition(deps: Deps, caller: Caller, case_id: str, body: Mapping[str, Any]
         lifecycle.timeline_entry(found, at=now, by=caller.sub, agency=caller.agency),
     ]
     cases.update(doc)
-    return case_view(deps, caller, doc)
+    return _answered(deps, caller, doc)
 
 
 def approve_plan(deps: Deps, caller: Caller, case_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
@@ -318,7 +316,7 @@ def approve_plan(deps: Deps, caller: Caller, case_id: str, body: Mapping[str, An
         ),
     ]
     cases.update(doc)
-    return case_view(deps, caller, doc)
+    return _answered(deps, caller, doc)
 
 
 def _apply(doc: ReturnCaseDocument, found: Transition, now: datetime) -> None:
@@ -401,6 +399,13 @@ def _instant(text: str) -> datetime:
 
 
 # ------------------------------------------------------------------------------------------------- view
+
+
+def _answered(deps: Deps, caller: Caller, doc: ReturnCaseDocument) -> dict[str, Any]:
+    """The case as the answer to one request: every answer carries its records (personal data), so each is
+    access-logged before it is built, whichever command made it."""
+    deps.record_read(caller, RESOURCE, [doc.id])
+    return case_view(deps, caller, doc)
 
 
 def case_view(deps: Deps, caller: Caller, doc: ReturnCaseDocument) -> dict[str, Any]:
