@@ -3,6 +3,7 @@ gateway, the skeleton services' received-events lists, reading Kafka topics, pol
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 import uuid
@@ -22,6 +23,12 @@ PURPOSE = {"X-Purpose": "identification"}
 EVENTS_TOPIC = "identification.events.v1"
 # Every service but the one that publishes identification events consumes them (the skeletons, for now).
 CONSUMING_SERVICES = tuple(s.name for s in thb_contracts.services() if s.name != "identification")
+
+
+def token_claims(token: str) -> dict[str, Any]:
+    """The claims of a JWT the test already trusts (its `sub`, `aud`): decoded, not verified."""
+    payload = token.split(".")[1]
+    return dict(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))))
 
 
 def poll(probe: Callable[[], T | None], timeout_s: float, what: str, interval_s: float = 0.2) -> T:

@@ -9,7 +9,6 @@ in the complete body are listed in REFUSED with the reason; everything else must
 
 from __future__ import annotations
 
-import base64
 import copy
 import itertools
 import json
@@ -31,6 +30,7 @@ from tests.integration.contract_requests import (
     resolve,
     user_for,
 )
+from tests.integration.platform_helpers import token_claims
 from tools.contracts import Operation, all_operations, load_contract
 
 pytestmark = pytest.mark.integration
@@ -278,11 +278,6 @@ def referral_records(api: Api, operation_id: str) -> dict[str, str]:
 _RET = "voluntary_return.entrypoints.http."
 
 
-def _sub(api: Api, user: str) -> str:
-    payload = api.platform.token(user).split(".")[1]
-    return str(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["sub"])
-
-
 def return_records(api: Api, operation_id: str) -> dict[str, str]:
     """A new child's return case of AL (origin ME) in the state the operation needs: assessed and given to the demo
     panel member for a determination; also determined and decided for a plan."""
@@ -301,7 +296,11 @@ def return_records(api: Api, operation_id: str) -> dict[str, str]:
         family = {**BODIES[f"{_RET}record_family_assessment"], "from_country": "ME"}
         post(manager, f"{base}/family-assessment", family)
         post(manager, f"{base}/best-interests-assessment", BODIES[f"{_RET}record_best_interests_assessment"])
-        post(manager, f"{base}/panel-members", {"member": _sub(api, "al-bid-panel")})
+        post(
+            manager,
+            f"{base}/panel-members",
+            {"member": str(token_claims(api.platform.token("al-bid-panel"))["sub"])},
+        )
     if operation_id == f"{_RET}approve_plan":
         post("al-bid-panel", f"{base}/determination", BODIES[f"{_RET}record_determination"])
         post(manager, f"{base}/transitions", {"action": "start_assessment"})

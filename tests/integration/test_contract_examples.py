@@ -18,9 +18,7 @@ A new operation fails the test until it has a place in ORDER.
 
 from __future__ import annotations
 
-import base64
 import copy
-import json
 import time
 import uuid
 from collections.abc import Mapping
@@ -32,6 +30,7 @@ import pytest
 from openapi_schema_validator import OAS30Validator
 
 from tests.integration.contract_requests import PATH_KINDS, ROLE_USERS, path_kinds
+from tests.integration.platform_helpers import token_claims
 from tools.contracts import Operation, all_operations, load_contract
 from tools.problem_types import resolve
 
@@ -229,7 +228,7 @@ class Gateway:
         puts `<service>-api` into `aud` by agency (a social-services case manager does not reach exchange)."""
         for role, suffix in ROLE_USERS.items():
             if role in (op.roles or []):
-                audience = claims(self.token(f"al-{suffix}")).get("aud")
+                audience = token_claims(self.token(f"al-{suffix}")).get("aud")
                 if f"{op.service}-api" in (audience if isinstance(audience, list) else [audience]):
                     return f"al-{suffix}"
         raise LookupError(f"no demo user may call {op.label}")
@@ -384,11 +383,6 @@ def received_copy(api: Gateway, records: dict[str, str]) -> None:
     records["exchange_received"] = records["exchange_form"]
 
 
-def claims(token: str) -> dict[str, Any]:
-    payload = token.split(".")[1]
-    return dict(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))))
-
-
 def decided(api: Gateway, records: Mapping[str, str]) -> None:
     """The story's return case decided (its determination for return was recorded), so the plan can be approved."""
     request = Request(
@@ -423,7 +417,7 @@ def test_every_example_request_is_accepted(running_platform: Any) -> None:
             request.body = {**request.body, "version": unpublished_version(api, user)}
             request.headers["Idempotency-Key"] = f"example-{uuid.uuid4()}"
         if operation_id == f"{V}assign_panel_member":
-            request.body = {"member": claims(api.token(PANEL_MEMBER))["sub"]}
+            request.body = {"member": token_claims(api.token(PANEL_MEMBER))["sub"]}
         if operation_id == f"{V}approve_plan":  # the transition example started the assessment: decide
             decided(api, records)
         if operation_id == f"{X}acknowledge_form":

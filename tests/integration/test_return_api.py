@@ -6,7 +6,6 @@ stops her return at once; another country sees nothing."""
 
 from __future__ import annotations
 
-import base64
 import json
 import uuid
 from typing import Any
@@ -14,6 +13,8 @@ from typing import Any
 import httpx
 import pytest
 from pymongo import MongoClient
+
+from tests.integration.platform_helpers import token_claims
 
 pytestmark = pytest.mark.integration
 
@@ -53,8 +54,7 @@ class Api:
         return self.tokens[user]
 
     def sub(self, user: str) -> str:
-        payload = self.token(user).split(".")[1]
-        return str(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["sub"])
+        return str(token_claims(self.token(user))["sub"])
 
     def __call__(
         self, user: str, method: str, path: str, body: Any = None, purpose: str = "return"
