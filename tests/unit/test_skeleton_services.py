@@ -1,4 +1,4 @@
-"""The skeleton services (every consumer of identification events) hold only what is their own: which topics,
+"""The consumers (every service consuming identification events) hold only what is their own: which topics,
 which handler per event type, their contract's operation. Running the consumer, the inbox, paging and the app
 come from plumbing. No server is needed: nothing here touches the network."""
 
@@ -16,7 +16,19 @@ from plumbing.kafka import event_types
 
 TOPIC = "identification.events.v1"
 # Event types a service applies with a handler of its own (which records in the inbox too).
-APPLIED = {"referral": ("identification.needs.identified.v1", "identification.person.corrected.v1")}
+APPLIED = {
+    "referral": ("identification.needs.identified.v1", "identification.person.corrected.v1"),
+    "exchange": ("return.case.stopped.v1",),
+    "return": (
+        "exchange.form.sent.v1",
+        "exchange.form.received.v1",
+        "exchange.form.acknowledged.v1",
+        "exchange.form.withdrawn.v1",
+        "exchange.case.consent_withdrawn.v1",
+    ),
+}
+# The topics each consumer reads beyond identification's events.
+MORE_TOPICS = {"exchange": ("return.events.v1",), "return": ("exchange.events.v1",)}
 CONSUMERS = [s for s in thb_contracts.services() if any(w.endswith(".consumer") for w in s.workers)]
 
 
@@ -34,15 +46,16 @@ def test_there_are_skeleton_consumers() -> None:
 
 
 @pytest.mark.parametrize("service", CONSUMERS, ids=lambda s: s.name)
-def test_the_handler_table_records_every_identification_event_once_in_the_services_inbox(
+def test_the_handler_table_records_every_event_it_consumes_once_in_the_services_inbox(
     service: Any, database: Any
 ) -> None:
     consumer = importlib.import_module(f"{service.package}.entrypoints.consumer")
-    assert consumer.TOPICS == (TOPIC,)
+    assert consumer.TOPICS == (TOPIC, *MORE_TOPICS.get(service.name, ()))
     table = consumer.handlers(database)
-    assert set(table) == set(event_types(TOPIC)) and table
+    assert set(table) == {t for topic in consumer.TOPICS for t in event_types(topic)} and table
     # A service with a domain of its own applies some events beyond recording them (referral: needs -> proposals,
-    # a person's correction -> its open referrals' copies marked outdated).
+    # a person's correction -> its open referrals' copies marked outdated; exchange: a return stopped -> the
+    # partners told; return: the exchange's return forms -> the cases' timelines).
     recording = {t: h for t, h in table.items() if t not in APPLIED.get(service.name, ())}
     inboxes = {handler.__self__ for handler in recording.values()}
     assert len(inboxes) == 1  # one inbox per service: event ids are unique platform-wide

@@ -140,3 +140,19 @@ def apply_once(
     except DuplicateKeyError:
         return False  # upsert raced a document that already holds the event id
     return result.modified_count == 1 or result.upserted_id is not None
+
+
+def applying(
+    command: Callable[[Any, Mapping[str, Any]], Any],
+    record: Callable[[Mapping[str, Any]], bool],
+    deps: Callable[[], Any],
+) -> Callable[[Mapping[str, Any]], bool]:
+    """A consumer handler that applies `command(deps(), event)` and then records the event in the inbox: a crash
+    in between is completed by the redelivery, so `command` must itself be applied once per event (shape 2, or
+    ids derived from the event)."""
+
+    def apply(event: Mapping[str, Any]) -> bool:
+        command(deps(), event)
+        return record(event)
+
+    return apply

@@ -34,6 +34,7 @@ DOMAIN_CATALOGUE = {
     "return-plan",
     "handover-confirmation",
     "reintegration-follow-up",
+    "return-stopped",
     "case-closure",
 }
 CONTROL_MESSAGES = {

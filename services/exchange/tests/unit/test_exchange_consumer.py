@@ -82,7 +82,7 @@ def logs(caplog: pytest.LogCaptureFixture) -> Any:
 def test_one_handler_per_configured_country_and_the_identification_events_unchanged(world: World) -> None:
     table = consumer.inbox_handlers(world.deps)
     assert set(table) == {f"exchange.inbox.{c.lower()}" for c in world.deps.config.country_codes}
-    assert consumer.TOPICS == ("identification.events.v1",)
+    assert consumer.TOPICS == ("identification.events.v1", "return.events.v1")
 
 
 def test_an_envelope_is_stored_once_its_receipt_goes_back_and_a_replay_stores_nothing(

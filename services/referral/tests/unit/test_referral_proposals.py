@@ -11,9 +11,9 @@ import pytest
 import thb_contracts
 from plumbing.errors import NotFound
 from plumbing.events import validate_data
+from plumbing.inbox import applying
 from referral.adapters.documents import ReferralDocument
 from referral.domain.proposals import proposals_for
-from referral.entrypoints.consumer import applying
 from referral.service_layer import directory, proposals, referrals
 from services.referral.tests.unit.conftest import CHILD, PERSON
 from services.referral.tests.unit.fakes import World, packaged_catalogue, user

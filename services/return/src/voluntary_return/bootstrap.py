@@ -14,12 +14,13 @@ from plumbing.auth import Caller
 from plumbing.clock import Clock, SystemClock
 from plumbing.config import PlatformConfig, Settings, load_platform_config
 from plumbing.crypto import FieldCipher, RequestFingerprinter, ResponseSealer
+from plumbing.events import new_event
 from plumbing.keys import load_keys
-from plumbing.repository import NeedToKnowPolicy, ScopedRepository
+from plumbing.repository import NeedToKnowPolicy, ScopedRepository, SystemRepository
 from plumbing.service_auth import allowed_clients
 from voluntary_return.adapters.sealing import CaseSealer
 from voluntary_return.domain.catalogue import ReturnCatalogue
-from voluntary_return.service_layer.deps import Deps
+from voluntary_return.service_layer.deps import SOURCE, Deps
 
 SERVICE = "return"
 
@@ -51,8 +52,14 @@ def build_runtime(environ: Mapping[str, str] | None = None, clock: Clock | None 
     def repository(document_class: type, caller: Caller) -> Any:
         return ScopedRepository(document_class, caller, clock, policy)
 
+    def system_repository(document_class: type, actor: str) -> Any:
+        return SystemRepository(document_class, clock, actor=actor)
+
     def record_read(caller: Caller, resource_type: str, ids: Sequence[str]) -> None:
         record_for_request(access_log, resource_type, ids)  # caller and purpose from the request context
+
+    def event(event_type: str, aggregate_id: str, data: Mapping[str, Any]) -> dict[str, Any]:
+        return new_event(event_type, aggregate_id, dict(data), SOURCE, clock=clock.now)
 
     deps = Deps(
         clock=clock,
@@ -60,7 +67,9 @@ def build_runtime(environ: Mapping[str, str] | None = None, clock: Clock | None 
         catalogue=catalogue,
         sealer=CaseSealer(cipher),
         repository=repository,
+        system_repository=system_repository,
         record_read=record_read,
+        new_event=event,
     )
     return Runtime(
         settings,

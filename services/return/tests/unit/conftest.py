@@ -229,8 +229,21 @@ class World:
             catalogue=PACKAGED,
             sealer=CaseSealer(FieldCipher.from_config(keys, _CONFIG)),
             repository=self.store.repositories(self.clock),
+            system_repository=self.store.system_repositories(self.clock),
             record_read=lambda caller, kind, ids: self.reads.append((caller.sub, kind, tuple(ids))),
+            new_event=self.new_event,
         )
+
+    def new_event(self, event_type: str, aggregate_id: str, data: Any) -> dict[str, Any]:
+        """`Deps.new_event` as bootstrap wires it (plumbing.events.new_event: the payload checked against its
+        schema in openapi/events, source /return, this world's clock), after the service's own list of members
+        (domain/events.PAYLOAD_FIELDS)."""
+        from plumbing.events import new_event
+        from voluntary_return.domain.events import check_payload
+        from voluntary_return.service_layer.deps import SOURCE
+
+        check_payload(event_type, data)
+        return new_event(event_type, aggregate_id, dict(data), SOURCE, clock=self.clock.now)
 
     USERS = {
         "xk-case-manager": ("XK", "social-services", "case-manager"),

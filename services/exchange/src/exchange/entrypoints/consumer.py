@@ -2,7 +2,8 @@
 
 One consumer group (`exchange`), one loop (plumbing.worker.run_consumer), two kinds of records:
 
-- identification events (`TOPICS`), each recorded once in the received-events inbox (`handlers`);
+- identification and return events (`TOPICS`), each recorded once in the received-events inbox (`handlers`); a
+  return stopped is first told to the partners the return's forms went to (service_layer/return_stops.py);
 - every configured country's inbox topic (`exchange.inbox.<country>`, `inbox_handlers`): each record is a sealed
   envelope, not a CloudEvent, so it goes unparsed to a raw handler (plumbing.kafka.RawRecord), which calls
   `receiving.receive_envelope(deps, country, token)` for the country the topic belongs to.
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -36,12 +38,14 @@ from exchange.adapters.kafka_transport import PRODUCER_OPTIONS, inbox_topic, inb
 from exchange.bootstrap import build_runtime
 from exchange.service_layer import receiving
 from exchange.service_layer.deps import Deps
-from plumbing.kafka import Handlers, RawHandler, RawRecord, event_types, load_topics
+from exchange.service_layer.return_stops import RETURN_STOPPED_EVENT, tell_partners_the_return_stopped
+from plumbing.inbox import applying
+from plumbing.kafka import Handler, Handlers, RawHandler, RawRecord, event_types, load_topics
 from plumbing.worker import run_consumer
 
 log = logging.getLogger(__name__)
 
-TOPICS = ("identification.events.v1",)
+TOPICS = ("identification.events.v1", "return.events.v1")
 # Refusals worth another attempt and then an operator: the envelope is genuine but arrived before what it is about.
 RETRIED = frozenset({"inapplicable"})
 # What a routing header may show in a log line (it is readable without keys, so anyone could have written it).
@@ -49,10 +53,19 @@ _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _ENVELOPE_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
-def handlers(database: Any) -> Handlers:
-    """Every identification event is recorded in the inbox (the skeleton's only effect)."""
+def _not_wired() -> Deps:
+    raise RuntimeError("the consumer's runtime is wired by main()")
+
+
+def handlers(database: Any, deps: Callable[[], Deps] = _not_wired) -> Handlers:
+    """Every event is recorded in the inbox; a return stopped is first told to the partners (`deps`: the
+    process's runtime, whose transport sends the form)."""
     inbox = received_events.inbox(database)
-    return {event_type: inbox.record_once for topic in TOPICS for event_type in event_types(topic)}
+    table: dict[str, Handler] = {
+        event_type: inbox.record_once for topic in TOPICS for event_type in event_types(topic)
+    }
+    table[RETURN_STOPPED_EVENT] = applying(tell_partners_the_return_stopped, inbox.record_once, deps)
+    return table
 
 
 def inbox_handlers(deps: Deps) -> dict[str, RawHandler]:
@@ -122,7 +135,7 @@ def main() -> None:
         run_consumer(
             received_events.SERVICE,
             TOPICS,
-            handlers,
+            partial(handlers, deps=lambda: runtime.deps),
             settings=runtime.settings,
             raw_handlers=inbox_handlers(runtime.deps),
             # A partner added to config/platform.yaml only gets its inbox topics here, like the declared ones.

@@ -6,10 +6,10 @@ person-corrected event marks the referrals whose copy it made outdated (service_
 it is recorded, so a crash in between is completed by the redelivery (each is applied once per event).
 Running the consumer is plumbing.worker.run_consumer."""
 
-from collections.abc import Callable, Mapping
 from functools import cache
 from typing import Any
 
+from plumbing.inbox import applying
 from plumbing.kafka import Handlers, event_types
 from plumbing.worker import run_consumer
 from referral.adapters import received_events
@@ -27,27 +27,13 @@ def _deps() -> Deps:
     return build_runtime().deps
 
 
-def applying(
-    command: Callable[[Deps, Mapping[str, Any]], Any],
-    record: Callable[[Mapping[str, Any]], bool],
-    deps: Callable[[], Deps] = _deps,
-) -> Callable[[Mapping[str, Any]], bool]:
-    """A handler that applies `command` to the event, then records it in the inbox."""
-
-    def apply(event: Mapping[str, Any]) -> bool:
-        command(deps(), event)
-        return record(event)
-
-    return apply
-
-
 def handlers(database: Any) -> Handlers:
     inbox = received_events.inbox(database)
     table = {event_type: inbox.record_once for topic in TOPICS for event_type in event_types(topic)}
     return {
         **table,
-        NEEDS_IDENTIFIED: applying(propose_from_needs, inbox.record_once),
-        PERSON_CORRECTED: applying(mark_outdated_copies, inbox.record_once),
+        NEEDS_IDENTIFIED: applying(propose_from_needs, inbox.record_once, _deps),
+        PERSON_CORRECTED: applying(mark_outdated_copies, inbox.record_once, _deps),
     }
 
 

@@ -23,12 +23,19 @@ class ReturnCaseDocument(OwnedDocument):
         "indexes": [
             {"fields": ["owner_country", "status"]},
             {"fields": ["identification_case_id"]},
+            {"fields": ["owner_country", "exchange_case_id"]},
             {"fields": ["status", "next_due_at"]},
         ],
     }
     RETENTION_CLASS: ClassVar[str | None] = "return-case"
 
     status = StringField(required=True)
+    # host: the country where the person is, which runs the return; origin: the country she returns to, whose
+    # case opens when the host's return request arrives through the exchange (service_layer/border.py).
+    side = StringField(default="host", choices=("host", "origin"))
+    host_country = StringField(null=True)  # the other end of an origin-side case
+    exchange_case_id = StringField(null=True)  # this country's record of the transnational case (exchange)
+    exchange_events = ListField(StringField())  # ids of the exchange events applied (service_layer/border.py)
     identification_case_id = StringField(null=True)  # the host country's identification case
     person_id = StringField(null=True)
     origin_country = StringField(required=True)  # where the person returns to
@@ -45,4 +52,11 @@ class ReturnCaseDocument(OwnedDocument):
     reintegration_plan_at = DateTimeField(null=True)
     follow_ups_at = ListField(DateTimeField())
     reason = StringField(null=True)  # the coded reason of a stop or closure
+    # Reintegration reminders already sent (`due:<what>`, `overdue:<what>`: domain/deadlines.py), written with
+    # their events; with `next_due_at` (OwnedDocument, indexed with status) what the scheduler works from.
+    deadline_actions_done = ListField(StringField())
     timeline = ListField(DictField())
+
+
+# The documents whose outbox the relay publishes (entrypoints/relay.py).
+AGGREGATES: tuple[type[OwnedDocument], ...] = (ReturnCaseDocument,)

@@ -1,6 +1,6 @@
-"""The return service's inbox (skeleton): each identification event it received, applied once and kept with
-the country owning its aggregate, so that each country lists only its own. Ids and codes only: the event schemas
-allow nothing else. The return domain replaces this in a later issue."""
+"""The return service's inbox: each event it received (identification's, the exchange's), applied once and kept
+with the country owning its aggregate, so that each country lists only its own. Ids and codes only: the event
+schemas allow nothing else."""
 
 from typing import Any
 

@@ -23,7 +23,7 @@ from voluntary_return.domain.best_interests import Determination
 from voluntary_return.domain.catalogue import CONSENT_WITHDRAWN, OTHER_DURABLE_SOLUTION, ReturnCatalogue
 from voluntary_return.domain.consent import Consent
 from voluntary_return.domain.errors import DomainError, Refused
-from voluntary_return.domain.lifecycle import Action, Status, Transition
+from voluntary_return.domain.lifecycle import Action, Side, Status, Transition
 from voluntary_return.domain.subject import Subject
 
 
@@ -33,6 +33,7 @@ class ReturnCase:
     subject: Subject
     consent: Consent | None = None
     determination: Determination | None = None  # the panel's current determination, if any
+    side: Side = Side.HOST
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ def step(
     409 other durable solution, 409 child gate / consent."""
     if action is Action.APPROVE_PLAN:
         raise TypeError("a plan is approved by plan.approve_plan, never by a bare step")
-    lifecycle.target(case.status, action)
+    lifecycle.target(case.status, action, case.side)
     code = _reason(action, reason, catalogue)
     if child_gate.rejects_return(case.subject, case.determination):
         if action is not Action.STOP:
@@ -60,7 +61,7 @@ def step(
         clearance = child_gate.require_clearance(
             case.subject, determination=case.determination, consent=case.consent
         )
-    return lifecycle.plan(case.status, action, reason=code, clearance=clearance)
+    return lifecycle.plan(case.status, action, reason=code, clearance=clearance, side=case.side)
 
 
 def withdraw_consent(case: ReturnCase, *, at: datetime, by: str) -> Withdrawal:
@@ -71,7 +72,7 @@ def withdraw_consent(case: ReturnCase, *, at: datetime, by: str) -> Withdrawal:
     withdrawn = consent_rules.withdraw(case.consent, at=at, by=by)
     transition = None
     if case.status in lifecycle.ACTIVE:
-        transition = lifecycle.plan(case.status, Action.STOP, reason=CONSENT_WITHDRAWN)
+        transition = lifecycle.plan(case.status, Action.STOP, reason=CONSENT_WITHDRAWN, side=case.side)
     return Withdrawal(withdrawn, transition)
 
 

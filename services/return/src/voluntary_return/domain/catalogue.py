@@ -42,7 +42,10 @@ STOP, CLOSE = "stop", "close"
 # Stop reasons the rules themselves use: the catalogue may relabel them, never remove them.
 CONSENT_WITHDRAWN = "consent_withdrawn"
 OTHER_DURABLE_SOLUTION = "other_durable_solution"
-REQUIRED_STOP_REASONS = (CONSENT_WITHDRAWN, OTHER_DURABLE_SOLUTION)
+STOPPED_IN_PARTNER_COUNTRY = "stopped_in_partner_country"
+REQUIRED_STOP_REASONS = (CONSENT_WITHDRAWN, OTHER_DURABLE_SOLUTION, STOPPED_IN_PARTNER_COUNTRY)
+# deadlines.yaml `remind_before_days` when the file leaves it out.
+DEFAULT_REMIND_BEFORE_DAYS = 7
 # The Cyrillic variant of each Latin-script language, derived when a file does not spell it out.
 
 
@@ -81,6 +84,8 @@ class ReintegrationPeriods:
 
     plan_within: timedelta
     follow_ups: tuple[timedelta, ...]
+    # How long before each deadline its owner is reminded that it is coming due (0: at the deadline itself).
+    remind_before: timedelta = timedelta(days=DEFAULT_REMIND_BEFORE_DAYS)
 
 
 @dataclass(frozen=True)
@@ -210,6 +215,7 @@ def _build(
         reintegration=ReintegrationPeriods(
             timedelta(days=periods["plan_within_days"]),
             tuple(timedelta(days=d) for d in sorted(periods["follow_up_days"])),
+            timedelta(days=periods.get("remind_before_days", DEFAULT_REMIND_BEFORE_DAYS)),
         ),
         languages=languages,
     )

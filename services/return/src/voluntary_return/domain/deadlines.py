@@ -7,12 +7,20 @@ in that order. The n-th follow-up report recorded fulfils `follow_up_n`, early o
 Everything here is pure: `schedule` lists every deadline the case implies with when it was met, `next_due` says
 what the scheduler should look at next, `overdue` what is past its deadline and not done at `now`. A deadline is
 overdue once `now` is strictly after it. A case that has ended (closed or stopped) has nothing due.
+
+Reminders (what the scheduler sends, service_layer/deadlines.py): for each deadline not met, `due:<what>`
+`remind_before` ahead of it (default 7 days: it is coming due) and `overdue:<what>` once it has passed. Each is
+sent once: the scheduler records its key on the case (`sent`) in the write that carries its event. A deadline
+that has already passed when the scheduler first looks gets its overdue reminder only (the coming-due one is
+moot); a deadline met (the plan or the n-th report recorded), or a case ended, has none left.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from enum import StrEnum
 
 from plumbing.clock import as_utc
 from voluntary_return.domain.catalogue import ReintegrationPeriods
@@ -86,3 +94,70 @@ def overdue(state: ReintegrationState, now: datetime, periods: ReintegrationPeri
 
 def is_overdue(state: ReintegrationState, now: datetime, periods: ReintegrationPeriods) -> bool:
     return bool(overdue(state, now, periods))
+
+
+# ------------------------------------------------------------------------------------------------ reminders
+
+# Instants are kept to the millisecond (MongoDB): the first instant strictly after a deadline.
+JUST_AFTER = timedelta(milliseconds=1)
+
+
+class ReminderKind(StrEnum):
+    DUE = "due"  # the deadline is coming (`remind_before` ahead of it): return.reintegration.due.v1
+    OVERDUE = "overdue"  # the deadline has passed, not met: return.reintegration.overdue.v1
+
+
+@dataclass(frozen=True)
+class Reminder:
+    key: str  # `<kind>:<what>`, stable per case: recorded when sent
+    kind: ReminderKind
+    what: str  # reintegration_plan | follow_up_<n>
+    due_at: datetime  # the deadline it is about
+    at: datetime  # when it is to be sent
+
+    def live(self, now: datetime) -> bool:
+        """False for a coming-due reminder whose deadline has passed: the overdue one says it instead."""
+        return not (self.kind is ReminderKind.DUE and as_utc(now) > self.due_at)
+
+
+def reminders(state: ReintegrationState, periods: ReintegrationPeriods) -> tuple[Reminder, ...]:
+    """Every reminder the deadlines not met yet imply, sent or not, in the order they are to be sent."""
+    out: list[Reminder] = []
+    for item in pending(state, periods):
+        out += [
+            Reminder(
+                f"{ReminderKind.DUE}:{item.what}",
+                ReminderKind.DUE,
+                item.what,
+                item.due_at,
+                item.due_at - periods.remind_before,
+            ),
+            Reminder(
+                f"{ReminderKind.OVERDUE}:{item.what}",
+                ReminderKind.OVERDUE,
+                item.what,
+                item.due_at,
+                item.due_at + JUST_AFTER,
+            ),
+        ]
+    return tuple(sorted(out, key=lambda r: (r.at, r.key)))
+
+
+def due_reminders(
+    state: ReintegrationState, now: datetime, periods: ReintegrationPeriods, sent: Collection[str]
+) -> tuple[Reminder, ...]:
+    """What is to be sent at `now` and was not sent yet (`sent`: the keys recorded on the case), oldest first."""
+    moment = as_utc(now)
+    return tuple(
+        r for r in reminders(state, periods) if r.at <= moment and r.key not in sent and r.live(moment)
+    )
+
+
+def next_reminder_at(
+    state: ReintegrationState, now: datetime, periods: ReintegrationPeriods, sent: Collection[str]
+) -> datetime | None:
+    """When the scheduler should look at the case again (the case's `next_due_at`; None: nothing left)."""
+    moment = as_utc(now)
+    return min(
+        (r.at for r in reminders(state, periods) if r.key not in sent and r.live(moment)), default=None
+    )

@@ -10,6 +10,11 @@ Before the person is home a case can only stop; once they have been received it 
 may also end it early: lost contact, moved abroad). An action the current state does not allow raises
 `InvalidTransition` (409) with the stable code `<action>_not_allowed_when_<status>`.
 
+The origin country's case (`Side.ORIGIN`, opened when the host's return request arrives through the exchange)
+has a table of its own, `ORIGIN_TRANSITIONS`: it decides and plans nothing (that is the host's, through the child
+gate), it waits in `requested` until it records the person's reception, then reintegrates, follows up and
+closes like the host; it stops like any case.
+
 Two actions are gated (`GATED`): deciding and approving the plan. `plan()` refuses to make their transition
 without a `Clearance`, which only `child_gate.require_clearance` makes (a determination in favour of return for
 a child, a current consent for an adult). `case.step` makes every other transition and refuses approve_plan,
@@ -42,6 +47,11 @@ class Status(StrEnum):
     STOPPED = "stopped"
 
 
+class Side(StrEnum):
+    HOST = "host"  # the country where the person is, which runs the return
+    ORIGIN = "origin"  # the country she returns to
+
+
 class Action(StrEnum):
     START_ASSESSMENT = "start_assessment"
     RECORD_DECISION = "record_decision"
@@ -71,6 +81,15 @@ TRANSITIONS: Mapping[tuple[Status, Action], Status] = {
     **{(status, Action.CLOSE): Status.CLOSED for status in HOME},
     **{(status, Action.STOP): Status.STOPPED for status in ACTIVE},
 }
+# The origin country receives the person and reintegrates her; the host's steps reach it as exchange forms.
+ORIGIN_TRANSITIONS: Mapping[tuple[Status, Action], Status] = {
+    (Status.REQUESTED, Action.RECORD_RECEPTION): Status.RECEIVED,
+    **{key: found for key, found in TRANSITIONS.items() if key[0] in HOME or key[1] is Action.STOP},
+}
+TABLES: Mapping[Side, Mapping[tuple[Status, Action], Status]] = {
+    Side.HOST: TRANSITIONS,
+    Side.ORIGIN: ORIGIN_TRANSITIONS,
+}
 # The reason list (reasons.yaml) an action must name a code of; other actions take no reason.
 REASON_LIST: Mapping[Action, str] = {Action.STOP: STOP, Action.CLOSE: CLOSE}
 # Actions whose transition needs the child gate's clearance.
@@ -85,29 +104,34 @@ class Transition:
     reason: str | None = None
 
 
-def target(status: str, action: Action) -> Status:
-    """Where `action` leads from `status`, or `InvalidTransition` (409) with its stable code."""
+def target(status: str, action: Action, side: str = Side.HOST) -> Status:
+    """Where `action` leads from `status` on that side, or `InvalidTransition` (409) with its stable code."""
     source = Status(status)
-    found = TRANSITIONS.get((source, action))
+    found = TABLES[Side(side)].get((source, action))
     if found is None:
         raise InvalidTransition(f"{action}_not_allowed_when_{source}")
     return found
 
 
 def plan(
-    status: str, action: Action, *, reason: str | None = None, clearance: Clearance | None = None
+    status: str,
+    action: Action,
+    *,
+    reason: str | None = None,
+    clearance: Clearance | None = None,
+    side: str = Side.HOST,
 ) -> Transition:
     """The transition `action` makes from `status`, or `InvalidTransition` (409). A gated action without the
     gate's clearance is a programming error (TypeError, a 500): the caller skipped `child_gate`."""
-    found = target(status, action)
+    found = target(status, action, side)
     if action in GATED and not isinstance(clearance, Clearance):
         raise TypeError(f"{action} needs the child gate's clearance (child_gate.require_clearance)")
     return Transition(action=action, source=Status(status), target=found, reason=reason)
 
 
-def allowed_actions(status: str) -> list[Action]:
+def allowed_actions(status: str, side: str = Side.HOST) -> list[Action]:
     """What may be done next (for the views' `allowed_actions`), before the case's facts are considered."""
-    return [action for (source, action) in TRANSITIONS if source == Status(status)]
+    return [action for (source, action) in TABLES[Side(side)] if source == Status(status)]
 
 
 def timeline_entry(

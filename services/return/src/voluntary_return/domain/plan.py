@@ -246,7 +246,7 @@ def approve_plan(
     clearance = child_gate.require_clearance(
         case.subject, determination=case.determination, consent=case.consent
     )
-    lifecycle.target(case.status, Action.APPROVE_PLAN)
+    lifecycle.target(case.status, Action.APPROVE_PLAN, case.side)
     # Re-judged against the person as treated today: a plan drafted when the person was taken for an adult
     # gets no escort-free approval once their age is in doubt, and a plan left lying does not travel yesterday.
     problems: list[ErrorDetail] = []
@@ -257,7 +257,7 @@ def approve_plan(
     raise_all(problems, "the plan cannot be approved as it stands")
     if not plan.fit_to_travel:
         raise Refused("not_fit_to_travel")
-    transition = lifecycle.plan(case.status, Action.APPROVE_PLAN, clearance=clearance)
+    transition = lifecycle.plan(case.status, Action.APPROVE_PLAN, clearance=clearance, side=case.side)
     return ApprovedPlan(plan, clearance, transition, as_utc(now), by, agency, _token=_APPROVAL)
 
 

@@ -1,20 +1,37 @@
-"""The return service's consumer process (skeleton): `python -m voluntary_return.entrypoints.consumer`.
+"""The return service's consumer process: `python -m voluntary_return.entrypoints.consumer`.
 
-What is its own: the topics and the handler table. Running it is plumbing.worker.run_consumer."""
+Every event it receives is recorded once in the inbox (the received-events listing). The exchange's events about
+the return's forms and consent withdrawals are first applied to the return cases that name the record
+(service_layer/border.py: the origin country's case opens, timelines follow what crossed, a withdrawal stops
+the return on both sides), so a crash in between is completed by the redelivery. Running the consumer is
+plumbing.worker.run_consumer."""
 
+from functools import cache
 from typing import Any
 
+from plumbing.inbox import applying
 from plumbing.kafka import Handlers, event_types
 from plumbing.worker import run_consumer
 from voluntary_return.adapters import received_events
+from voluntary_return.service_layer.border import CONSENT_WITHDRAWN_EVENT, FOLLOWED, follow_exchange
+from voluntary_return.service_layer.deps import Deps
 
-TOPICS = ("identification.events.v1",)
+IDENTIFICATION_EVENTS, EXCHANGE_EVENTS = "identification.events.v1", "exchange.events.v1"
+TOPICS = (IDENTIFICATION_EVENTS, EXCHANGE_EVENTS)
+
+
+@cache
+def _deps() -> Deps:
+    from voluntary_return.bootstrap import build_runtime  # wiring on first use: importing has no effects
+
+    return build_runtime().deps
 
 
 def handlers(database: Any) -> Handlers:
-    """Every identification event is recorded in the inbox (the skeleton's only effect)."""
     inbox = received_events.inbox(database)
-    return {event_type: inbox.record_once for topic in TOPICS for event_type in event_types(topic)}
+    table = {event_type: inbox.record_once for topic in TOPICS for event_type in event_types(topic)}
+    followed = applying(follow_exchange, inbox.record_once, _deps)
+    return {**table, **{event_type: followed for event_type in (*FOLLOWED, CONSENT_WITHDRAWN_EVENT)}}
 
 
 def main() -> None:

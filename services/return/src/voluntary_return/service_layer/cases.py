@@ -21,7 +21,7 @@ from plumbing.documents import new_id
 from plumbing.errors import NotFound
 from voluntary_return.adapters.documents import ReturnCaseDocument
 from voluntary_return.domain import case as case_rules
-from voluntary_return.domain import lifecycle
+from voluntary_return.domain import events, lifecycle
 from voluntary_return.domain import plan as plan_rules
 from voluntary_return.domain.best_interests import (
     BestInterestsAssessment,
@@ -35,9 +35,11 @@ from voluntary_return.domain.best_interests import (
 from voluntary_return.domain.case import ReturnCase
 from voluntary_return.domain.consent import Consent, parse_consent
 from voluntary_return.domain.errors import DomainError, ErrorDetail, NotPermitted, Refused, raise_all
-from voluntary_return.domain.lifecycle import Action, Status, Transition
+from voluntary_return.domain.lifecycle import Action, Side, Status, Transition
 from voluntary_return.domain.subject import Subject
+from voluntary_return.service_layer import deadlines
 from voluntary_return.service_layer.deps import Deps
+from voluntary_return.service_layer.events import case_event, transition_events
 
 RESOURCE = "return-case"
 CONSENT, FAMILY_ASSESSMENT, ASSESSMENT, DETERMINATION, PLAN = (
@@ -96,6 +98,7 @@ def open_case(deps: Deps, caller: Caller, body: Mapping[str, Any]) -> dict[str, 
         origin_country=origin,
         age_group=age_group,
         age_uncertain=age_uncertain,
+        exchange_case_id=body.get("exchange_case_id"),
         timeline=[
             {
                 "at": now,
@@ -106,7 +109,9 @@ def open_case(deps: Deps, caller: Caller, body: Mapping[str, Any]) -> dict[str, 
             }
         ],
     )
-    stored = deps.repository(ReturnCaseDocument, caller).insert(doc)
+    stored = deps.repository(ReturnCaseDocument, caller).insert(
+        doc, events=[case_event(deps, doc, events.REQUESTED)]
+    )
     return _answered(deps, caller, stored)
 
 
@@ -166,6 +171,10 @@ def _record(deps: Deps, caller: Caller, case_id: str, record: str, body: Mapping
     doc = cases.get(case_id)
     if doc.status in {str(s) for s in lifecycle.TERMINAL}:
         raise Refused(f"case_{doc.status}")
+    if doc.side == Side.ORIGIN:
+        # Consent, assessments and the determination are the host country's; the origin country's own (its
+        # family assessment) travel to the host as exchange forms.
+        raise Refused("recorded_by_the_host_country")
     now = deps.clock.now()
     facts = _facts(deps, doc)
     parsed = _parse(deps, record, body, caller, now, doc)
@@ -194,7 +203,12 @@ def _record(deps: Deps, caller: Caller, case_id: str, record: str, body: Mapping
         *doc.timeline,
         {"at": now, "by": caller.sub, "agency": caller.agency, "action": f"{record}_recorded"},
     ]
-    cases.update(doc)
+    cases.update(
+        doc,
+        events=[case_event(deps, doc, events.DETERMINATION_RECORDED, decision=doc.decision)]
+        if record == DETERMINATION
+        else [],
+    )
     return _answered(deps, caller, doc)
 
 
@@ -248,7 +262,8 @@ def withdraw_consent(deps: Deps, caller: Caller, case_id: str) -> dict[str, Any]
             lifecycle.timeline_entry(withdrawal.transition, at=now, by=caller.sub, agency=caller.agency)
         )
     doc.timeline = [*doc.timeline, *entries]
-    cases.update(doc)
+    deadlines.schedule(deps, doc)
+    cases.update(doc, events=transition_events(deps, doc, withdrawal.transition))
     return _answered(deps, caller, doc)
 
 
@@ -277,7 +292,8 @@ def transition(deps: Deps, caller: Caller, case_id: str, body: Mapping[str, Any]
         *doc.timeline,
         lifecycle.timeline_entry(found, at=now, by=caller.sub, agency=caller.agency),
     ]
-    cases.update(doc)
+    deadlines.schedule(deps, doc)
+    cases.update(doc, events=transition_events(deps, doc, found))
     return _answered(deps, caller, doc)
 
 
@@ -315,7 +331,7 @@ def approve_plan(deps: Deps, caller: Caller, case_id: str, body: Mapping[str, An
             basis=approved.clearance.basis,
         ),
     ]
-    cases.update(doc)
+    cases.update(doc, events=[case_event(deps, doc, events.APPROVED)])
     return _answered(deps, caller, doc)
 
 
@@ -343,6 +359,7 @@ def _facts(deps: Deps, doc: ReturnCaseDocument) -> ReturnCase:
         Subject(doc.age_group, bool(doc.age_uncertain)),
         consent if isinstance(consent, Consent) else None,
         determination if isinstance(determination, Determination) else None,
+        Side(doc.side or Side.HOST),
     )
 
 
@@ -423,6 +440,9 @@ def case_view(deps: Deps, caller: Caller, doc: ReturnCaseDocument) -> dict[str, 
         "owner_country": doc.owner_country,
         "owner_agency": doc.owner_agency,
         "origin_country": doc.origin_country,
+        "side": doc.side or str(Side.HOST),
+        "host_country": doc.host_country or (doc.owner_country if doc.side != Side.ORIGIN else None),
+        "exchange_case_id": doc.exchange_case_id,
         "identification_case_id": doc.identification_case_id,
         "person_id": doc.person_id,
         "treated_as_child": subject.treated_as_child,
@@ -440,7 +460,7 @@ def case_view(deps: Deps, caller: Caller, doc: ReturnCaseDocument) -> dict[str, 
         "reason": doc.reason,
         "received_at": _iso(doc.received_at) if doc.received_at else None,
         "timeline": [{**entry, "at": _iso(entry["at"])} for entry in doc.timeline or ()],
-        "allowed_actions": [str(a) for a in lifecycle.allowed_actions(doc.status)],
+        "allowed_actions": [str(a) for a in lifecycle.allowed_actions(doc.status, doc.side or Side.HOST)],
     }
 
 

@@ -10,8 +10,11 @@ from plumbing.auth import Caller
 from plumbing.clock import Clock
 from plumbing.config import PlatformConfig
 from plumbing.ports import ScopedRecords as Repository
+from plumbing.ports import SystemRecords
 from voluntary_return.adapters.sealing import CaseSealer
 from voluntary_return.domain.catalogue import ReturnCatalogue
+
+SOURCE = "/return"  # the CloudEvents `source` of the service's events
 
 
 class IdentificationCases(Protocol):
@@ -23,6 +26,12 @@ class IdentificationCases(Protocol):
 
 # (document class, caller) -> that caller's repository of that class, under the need-to-know policy
 RepositoryFactory = Callable[[type, Caller], Repository[Any]]
+# (event type, aggregate id, data) -> a validated envelope for the outbox (plumbing.events.new_event with this
+# service's SOURCE and clock); service_layer/events.case_event builds the data from a case
+EventFactory = Callable[[str, str, Mapping[str, Any]], dict[str, Any]]
+# (document class, actor) -> the unscoped repository a worker uses (the consumer following the exchange, the
+# scheduler sending reintegration reminders)
+SystemRepositoryFactory = Callable[[type, str], SystemRecords[Any]]
 # caller, resource type, ids read: one access-log entry, durable before any personal data is returned
 ReadRecorder = Callable[[Caller, str, Sequence[str]], None]
 
@@ -34,6 +43,8 @@ class Deps:
     catalogue: ReturnCatalogue
     sealer: CaseSealer
     repository: RepositoryFactory
+    system_repository: SystemRepositoryFactory
     record_read: ReadRecorder
+    new_event: EventFactory
     # Set by the HTTP app where the deployment has identification: the person's age facts from the case.
     identification: IdentificationCases | None = None
