@@ -12,7 +12,7 @@ endif
 PACKAGES := openapi libs/plumbing devstack $(SERVICE_FOLDERS) gateway
 PYTEST := $(PY) -m pytest -p no:cacheprovider
 
-.PHONY: install run test lint unit integration contract smoke bench fuzz clean browser chart chart-fast chart-apiserver chart-golden chart-tools
+.PHONY: install run demo test lint unit integration contract smoke bench fuzz clean browser chart chart-fast chart-apiserver chart-golden chart-tools
 
 $(VENV)/.installed: requirements.lock openapi/services.toml $(addsuffix /pyproject.toml,$(PACKAGES))
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ install: $(VENV)/.installed
 
 run: install
 	$(PY) -m devstack run
+
+# The XK-ME return story on the running `make run` (devstack/src/devstack/demo.py); each run is a new story.
+demo: install
+	$(PY) -m devstack.demo
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -370,7 +370,8 @@ CODE = re.compile(r"^(AL|XK|ME)$")
 # A client id or key-ring name that spells a partner country, e.g. "al-national-system" or "me-data".
 PREFIXED = re.compile(r"^(al|xk|me)-")
 # Test-support modules shipped inside a package for the package's own tests: their fixtures are test data.
-TEST_SUPPORT = {Path("gateway/src/gateway/testing.py")}
+# The demo (`make demo`) replays one historical Kosovo-Montenegro case with the demo users: a script of test data.
+TEST_SUPPORT = {Path("gateway/src/gateway/testing.py"), Path("devstack/src/devstack/demo.py")}
 
 
 def _docstrings(tree: ast.AST) -> set[int]:
