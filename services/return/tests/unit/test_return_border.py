@@ -181,3 +181,31 @@ def test_the_origin_case_and_the_stops_border_makes_are_published(world: Any) ->
     before = len(world.store.events())
     border.follow_exchange(world.deps, form_event(border.FORM_SENT, "ME", ME_RECORD, "case-closure", "XK"))
     assert len(world.store.events()) == before
+
+
+def test_an_officers_step_racing_the_consumer_is_applied_to_the_case_as_it_now_is(world: Any) -> None:
+    manager = world.user("xk-case-manager")
+    host = cases.open_case(
+        world.deps, manager, {"origin_country": "ME", "age_group": "child", "exchange_case_id": XK_RECORD}
+    )
+    real = world.deps.repository
+    raced: list[Any] = []
+
+    def racing(document_class: type, caller: Any) -> Any:
+        repository = real(document_class, caller)
+        update = repository.update
+
+        def consumer_writes_first(doc: Any, **kwargs: Any) -> Any:
+            if not raced:  # between the officer's read and her write, a form crosses on the case's record
+                sent = form_event(border.FORM_SENT, "XK", XK_RECORD, "family-assessment-request", "ME")
+                raced.append(border.follow_exchange(world.deps, sent))
+            return update(doc, **kwargs)
+
+        repository.update = consumer_writes_first
+        return repository
+
+    world.deps.repository = racing
+    case = cases.transition(world.deps, manager, host["id"], {"action": "start_assessment"})
+    assert raced == [[host["id"]]]
+    assert case["status"] == "assessing"
+    assert [e["action"] for e in case["timeline"]] == ["open", "form_sent", "start_assessment"]

@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from plumbing.ports import SystemRecords
+from plumbing.repository import retry_concurrent
 from voluntary_return.adapters.documents import ReturnCaseDocument
 from voluntary_return.domain import events, lifecycle
 from voluntary_return.domain.catalogue import CONSENT_WITHDRAWN, STOPPED_IN_PARTNER_COUNTRY
@@ -74,6 +75,7 @@ RUNNING = frozenset(str(status) for status in lifecycle.ACTIVE)
 _ORIGIN_IDS = uuid.UUID("6b1f3f0e-5d0a-4e8e-9c44-0d7f6a1e2b3c")
 
 
+@retry_concurrent()
 def follow_exchange(deps: Deps, envelope: Mapping[str, Any]) -> list[str]:
     """Apply one exchange event to the return cases of its record; the ids of the cases it changed."""
     kind = str(envelope.get("type"))

@@ -5,7 +5,9 @@ stopped at any point, at once when an adult withdraws consent.
 
 Each command reads the case in the caller's scope, rebuilds what the rules need from the sealed records
 (domain/case.ReturnCase), lets the domain decide, and writes the case back in one version-guarded write with its
-timeline entry. Bodies are read by the domain's strict parsers, which report every problem at once (422).
+timeline entry; a write that lost a race (the consumer following the exchange, the scheduler, another officer)
+runs the command again on the case as it now is (`retry_concurrent`). Bodies are read by the domain's strict
+parsers, which report every problem at once (422).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from plumbing.auth import Caller
 from plumbing.clock import as_utc
 from plumbing.documents import new_id
 from plumbing.errors import NotFound
+from plumbing.repository import retry_concurrent
 from voluntary_return.adapters.documents import ReturnCaseDocument
 from voluntary_return.domain import case as case_rules
 from voluntary_return.domain import events, lifecycle
@@ -166,6 +169,7 @@ def record_determination(deps: Deps, caller: Caller, case_id: str, body: Mapping
     return _record(deps, caller, case_id, DETERMINATION, body)
 
 
+@retry_concurrent()
 def _record(deps: Deps, caller: Caller, case_id: str, record: str, body: Mapping[str, Any]) -> dict[str, Any]:
     cases = deps.repository(ReturnCaseDocument, caller)
     doc = cases.get(case_id)
@@ -212,6 +216,7 @@ def _record(deps: Deps, caller: Caller, case_id: str, record: str, body: Mapping
     return _answered(deps, caller, doc)
 
 
+@retry_concurrent()
 def assign_panel_member(deps: Deps, caller: Caller, case_id: str, member: str) -> dict[str, Any]:
     """A best-interests panel member (a user id) is given the case to read and determine; she reads only the
     cases assigned to her (need-to-know `assigned_only`)."""
@@ -235,6 +240,7 @@ def assign_panel_member(deps: Deps, caller: Caller, case_id: str, member: str) -
 # ------------------------------------------------------------------------------------------- transitions
 
 
+@retry_concurrent()
 def withdraw_consent(deps: Deps, caller: Caller, case_id: str) -> dict[str, Any]:
     """The adult withdraws her consent: recorded at once and, while the case runs, it stops
     (`consent_withdrawn`)."""
@@ -267,6 +273,7 @@ def withdraw_consent(deps: Deps, caller: Caller, case_id: str) -> dict[str, Any]
     return _answered(deps, caller, doc)
 
 
+@retry_concurrent()
 def transition(deps: Deps, caller: Caller, case_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
     action = Action(body["action"])
     if action not in TRANSITION_ACTIONS:
@@ -297,6 +304,7 @@ def transition(deps: Deps, caller: Caller, case_id: str, body: Mapping[str, Any]
     return _answered(deps, caller, doc)
 
 
+@retry_concurrent()
 def approve_plan(deps: Deps, caller: Caller, case_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
     """The coordinator approves the return plan: through the child gate, whatever the path or role."""
     cases = deps.repository(ReturnCaseDocument, caller)
