@@ -22,7 +22,6 @@ APPLIED = {
     "return": (
         "exchange.form.sent.v1",
         "exchange.form.received.v1",
-        "exchange.form.acknowledged.v1",
         "exchange.form.withdrawn.v1",
         "exchange.case.consent_withdrawn.v1",
     ),

@@ -44,13 +44,12 @@ ORIGIN_AGENCY = "coordinator-office"
 
 FORM_SENT = "exchange.form.sent.v1"
 FORM_RECEIVED = "exchange.form.received.v1"
-FORM_ACKNOWLEDGED = "exchange.form.acknowledged.v1"
 FORM_WITHDRAWN = "exchange.form.withdrawn.v1"
 CONSENT_WITHDRAWN_EVENT = "exchange.case.consent_withdrawn.v1"
+# What crossed (an acknowledgement is the exchange's own bookkeeping, not a step of the return).
 FOLLOWED = {
     FORM_SENT: "form_sent",
     FORM_RECEIVED: "form_received",
-    FORM_ACKNOWLEDGED: "form_acknowledged",
     FORM_WITHDRAWN: "form_withdrawn",
 }
 # The exchange's form types a return is made of (services/exchange/src/exchange/forms/types/); others - a
