@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -17,10 +18,46 @@ class StackError(RuntimeError):
     """A local server could not be downloaded or started; the message says what failed and how to retry."""
 
 
+# Ports handed out by this process: never twice, even once released and not yet taken by the server it was for.
+_issued: set[int] = set()
+# Below the kernel's ephemeral range: a port chosen now and bound seconds later (a worker starts after the
+# servers) cannot have been taken meanwhile as the local end of an outgoing connection, which comes from that
+# range. Picking from it made `make run` fail once with "Address already in use".
+_QUIET_PORTS = range(15000, 32000)
+
+
+def _ephemeral_range() -> range:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return range(int(low), int(high) + 1)
+    except (OSError, ValueError):
+        return range(32768, 61000)  # Linux's default
+
+
 def free_port() -> int:
+    """A port nothing listens on, outside the ephemeral range where it can be, never the same one twice."""
+    ephemeral = _ephemeral_range()
+    candidates = [port for port in _QUIET_PORTS if port not in ephemeral and port not in _issued]
+    for port in random.sample(candidates, min(len(candidates), 50)):
+        if _bindable(port):
+            _issued.add(port)
+            return port
+    while True:  # the ephemeral range covers everything: let the kernel choose
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port not in _issued:
+            _issued.add(port)
+            return port
+
+
+def _bindable(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
