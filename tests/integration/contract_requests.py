@@ -256,6 +256,7 @@ QUERIES: dict[str, dict[str, Any]] = {
     },
     "referral.entrypoints.http.get_statistics": {"period": str(time.gmtime().tm_year)},
     "exchange.entrypoints.http.get_statistics": {"period": str(time.gmtime().tm_year)},
+    "voluntary_return.entrypoints.http.get_statistics": {"period": str(time.gmtime().tm_year)},
     # The probed identification case (QUERY_REFERENCES): identification answers with the user's own scope.
     "exchange.entrypoints.http.prefill_form": {
         "form_type": "notification",

@@ -113,6 +113,7 @@ ORDER = [
     f"{V}record_determination",
     f"{V}transition_case",
     f"{V}approve_plan",
+    f"{V}get_statistics",
     f"{V}list_received_events",
 ]
 # Query parameters that name a record, and which.

@@ -64,7 +64,7 @@ def test_two_childrens_returns_run_the_whole_chain_on_both_sides(gateway: Gatewa
             "record_follow_up",
             "close",
         ]
-        assert child.referral["status"] == "in_progress" and child.referral["service_type"] == "child_shelter"
+        assert child.referral["status"] == "completed" and child.referral["service_type"] == "child_shelter"
 
     # Each envelope one country sent is in the other's message log as received.
     sent = {c: {e["envelope_id"] for e in log if e["direction"] == "sent"} for c, log in story.logs.items()}

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import sys
-import textwrap
 import time
 import uuid
 from collections.abc import Callable
@@ -383,7 +382,7 @@ def one_child(gw: Gateway, given: str, exploitation: str, shelter: str) -> Child
         },
         refers_to=handover,
     )
-    _referral_step(gw, "me-shelter", child.referral["id"], "complete", "service_delivered")
+    child.referral = _referral_step(gw, "me-shelter", child.referral["id"], "complete", "service_delivered")
     exchange.send("XK", "case-closure", {"reason": "reintegration-completed"})
     step(gw, "me-case-manager", me_case, "close", "reintegration_completed")
     step(gw, "xk-case-manager", xk_case, "close", "reintegration_completed")
@@ -528,7 +527,7 @@ def side_by_side(left: list[str], right: list[str], titles: tuple[str, str]) -> 
     for i in range(max(len(left), len(right))):
         a = left[i] if i < len(left) else ""
         b = right[i] if i < len(right) else ""
-        rows.append(f"{textwrap.shorten(a, WIDTH):<{WIDTH}} | {textwrap.shorten(b, WIDTH)}")
+        rows.append(f"{a[:WIDTH]:<{WIDTH}} | {b[:WIDTH]}")
     return "\n".join(rows)
 
 

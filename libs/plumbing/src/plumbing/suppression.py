@@ -423,6 +423,27 @@ def suppress_table(rows: Sequence[str], columns: Sequence[str], counts: Counts) 
 
 # ------------------------------------------------------------------------------------ what services hand in
 
+# How a published report says it was suppressed (every service's statistics answer carries it).
+RULES: dict[str, Any] = {"small": SMALL, "complementary": HIDDEN, "threshold": MIN_SHOWN}
+
+
+@dataclass(frozen=True)
+class Medians:
+    """A duration per label: its median over the cases that had it, withheld (None) under the threshold the
+    service chose, and how many cases each rests on (published through `suppress_series`)."""
+
+    labels: tuple[str, ...]
+    n: tuple[int, ...]
+    medians: tuple[float | None, ...]
+    unit: str  # "hours", "days": the answer's member is `median_<unit>`
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "counts": suppress_series(self.labels, self.n).as_json(),
+            f"median_{self.unit}": dict(zip(self.labels, self.medians, strict=True)),
+        }
+
+
 S = TypeVar("S")
 T = TypeVar("T")
 # The two entry points, as a service's domain receives them (its statistics never import an algorithm).
@@ -437,6 +458,16 @@ class RawSeries:
     labels: tuple[str, ...]
     counts: tuple[int, ...]
 
+    @classmethod
+    def count(cls, labels: Sequence[str], values: Iterable[str | None]) -> RawSeries:
+        """How many of `values` carry each label; the labels are the full code list (a zero shows as a zero,
+        so the series' shape does not reveal which codes occurred), values outside it are not counted."""
+        counts = dict.fromkeys(labels, 0)
+        for value in values:
+            if value in counts:
+                counts[value] += 1
+        return cls(tuple(labels), tuple(counts[label] for label in labels))
+
 
 @dataclass(frozen=True)
 class RawTable:
@@ -445,3 +476,12 @@ class RawTable:
     rows: tuple[str, ...]
     columns: tuple[str, ...]
     counts: tuple[tuple[int, ...], ...]
+
+    @classmethod
+    def count(cls, rows: Sequence[str], columns: Sequence[str], pairs: Iterable[tuple[str, str]]) -> RawTable:
+        """How many of `pairs` fall in each (row, column) cell of the full code lists."""
+        grid = {(r, c): 0 for r in rows for c in columns}
+        for pair in pairs:
+            if pair in grid:
+                grid[pair] += 1
+        return cls(tuple(rows), tuple(columns), tuple(tuple(grid[(r, c)] for c in columns) for r in rows))

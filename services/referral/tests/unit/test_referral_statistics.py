@@ -61,9 +61,9 @@ def test_median_times_only_from_the_minimum_count() -> None:
         for h in (1, 2, 3, 4, 10)
     ] + [row("medical", "state", "accepted", requested_at=T0, answered_at=T0 + timedelta(hours=1))]
     raw = report(rows)
-    assert raw.time_to_answer.median_hours == (3.0, None)  # medical: one referral, withheld
+    assert raw.time_to_answer.medians == (3.0, None)  # medical: one referral, withheld
     assert raw.time_to_answer.n == (5, 1)
-    assert raw.time_to_start.median_hours == (None, None)
+    assert raw.time_to_start.medians == (None, None)
 
 
 def test_publish_passes_every_count_through_the_given_suppression() -> None:

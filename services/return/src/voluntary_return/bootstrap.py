@@ -18,11 +18,17 @@ from plumbing.events import new_event
 from plumbing.keys import load_keys
 from plumbing.repository import NeedToKnowPolicy, ScopedRepository, SystemRepository
 from plumbing.service_auth import allowed_clients
+from voluntary_return.adapters.documents import ReturnCaseDocument
 from voluntary_return.adapters.sealing import CaseSealer
 from voluntary_return.domain.catalogue import ReturnCatalogue
 from voluntary_return.service_layer.deps import SOURCE, Deps
 
 SERVICE = "return"
+# What statistics read of a case: never the sealed records.
+STATISTICS_FIELDS = (
+    "id", "owner_country", "side", "host_country", "origin_country", "age_group", "age_uncertain", "status",
+    "created_at", "timeline",
+)  # fmt: skip
 
 
 @dataclass
@@ -34,6 +40,13 @@ class Runtime:
     response_sealer: ResponseSealer
     request_fingerprinter: RequestFingerprinter
     access_log: AccessLog
+
+
+def _statistics_source(country: str | None) -> list[ReturnCaseDocument]:
+    """The country's return cases (None: every country's), for statistics: the service's one unscoped read, of
+    which only codes and instants are used (service_layer/statistics.py)."""
+    query = {"owner_country": country} if country else {}
+    return list(ReturnCaseDocument.objects(__raw__=query).only(*STATISTICS_FIELDS))
 
 
 def build_runtime(environ: Mapping[str, str] | None = None, clock: Clock | None = None) -> Runtime:
@@ -69,6 +82,7 @@ def build_runtime(environ: Mapping[str, str] | None = None, clock: Clock | None 
         repository=repository,
         system_repository=system_repository,
         record_read=record_read,
+        statistics_source=_statistics_source,
         new_event=event,
     )
     return Runtime(

@@ -232,7 +232,15 @@ class World:
             system_repository=self.store.system_repositories(self.clock),
             record_read=lambda caller, kind, ids: self.reads.append((caller.sub, kind, tuple(ids))),
             new_event=self.new_event,
+            statistics_source=self.statistics_source,
         )
+
+    def statistics_source(self, country: str | None) -> list[Any]:
+        from voluntary_return.adapters.documents import ReturnCaseDocument
+
+        return [
+            d for d in self.store.all(ReturnCaseDocument) if country is None or d.owner_country == country
+        ]
 
     def new_event(self, event_type: str, aggregate_id: str, data: Any) -> dict[str, Any]:
         """`Deps.new_event` as bootstrap wires it (plumbing.events.new_event: the payload checked against its
@@ -252,6 +260,7 @@ class World:
         "xk-bid-panel": ("XK", "child-protection", "bid-panel-member"),
         "xk-police": ("XK", "state-police", "police-officer"),
         "me-coordinator": ("ME", "coordinator-office", "coordinator"),
+        "al-analyst": ("AL", "coordinator-office", "analyst"),
     }
 
     def user(self, username: str) -> Any:

@@ -17,7 +17,14 @@ from identification.adapters import statistics_source
 from identification.domain.errors import DomainError, ErrorDetail, raise_all
 from identification.service_layer.deps import Deps
 from plumbing.auth import Caller
-from plumbing.suppression import InvalidTable, render_series, render_table, series_pattern, table_pattern
+from plumbing.suppression import (
+    RULES,
+    InvalidTable,
+    render_series,
+    render_table,
+    series_pattern,
+    table_pattern,
+)
 
 DIMENSIONS = {
     "country": "country",
@@ -212,7 +219,7 @@ def _table(
         "scope": "regional" if country is None else "country",
         "countries": sorted(deps.config.country_codes) if country is None else [country],
         "rows": rows,
-        "suppression": {"small": "<5", "complementary": "x", "threshold": 5},
+        "suppression": dict(RULES),
     }
     months = requested.months()
     if columns is None:

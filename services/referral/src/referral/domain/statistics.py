@@ -7,7 +7,7 @@ not import or copy a suppression algorithm: the platform must suppress every ser
 so the one implementation (`plumbing.suppression`: `suppress_series`, `suppress_table`, which keep a table's
 margins equal to the series of its dimensions) is passed in by the wiring.
 
-Durations (time to answer, time to start) are medians in hours per service type; a median over fewer than
+Medianss (time to answer, time to start) are medians in hours per service type; a median over fewer than
 `min_n` referrals is withheld (None), with the count itself left to the count tables' suppression.
 """
 
@@ -20,7 +20,7 @@ from statistics import median
 from typing import Any
 
 from plumbing.clock import as_utc
-from plumbing.suppression import RawSeries, RawTable, S, SuppressSeries, SuppressTable, T
+from plumbing.suppression import Medians, RawSeries, RawTable, S, SuppressSeries, SuppressTable, T
 from referral.domain.lifecycle import Status
 
 # Outcomes of referrals that were sent (proposals never sent are not counted), in report order.
@@ -38,15 +38,6 @@ MIN_N = 5
 
 
 @dataclass(frozen=True)
-class Duration:
-    """Median hours per label; None where fewer than `min_n` referrals had the duration."""
-
-    labels: tuple[str, ...]
-    n: tuple[int, ...]
-    median_hours: tuple[float | None, ...]
-
-
-@dataclass(frozen=True)
 class RawReport:
     by_service_type: RawSeries
     by_provider_kind: RawSeries
@@ -54,24 +45,8 @@ class RawReport:
     provider_kind_by_outcome: RawTable
     declined_by_reason: RawSeries
     overdue_by_service_type: RawSeries
-    time_to_answer: Duration
-    time_to_start: Duration
-
-
-def _series(labels: Sequence[str], values: Iterable[str | None]) -> RawSeries:
-    counts = dict.fromkeys(labels, 0)
-    for value in values:
-        if value in counts:
-            counts[value] += 1
-    return RawSeries(tuple(labels), tuple(counts[label] for label in labels))
-
-
-def _table(rows: Sequence[str], columns: Sequence[str], pairs: Iterable[tuple[str, str]]) -> RawTable:
-    grid = {(r, c): 0 for r in rows for c in columns}
-    for pair in pairs:
-        if pair in grid:
-            grid[pair] += 1
-    return RawTable(tuple(rows), tuple(columns), tuple(tuple(grid[(r, c)] for c in columns) for r in rows))
+    time_to_answer: Medians
+    time_to_start: Medians
 
 
 def _hours(start: datetime | None, end: datetime | None) -> float | None:
@@ -82,16 +57,17 @@ def _hours(start: datetime | None, end: datetime | None) -> float | None:
 
 def _duration(
     labels: Sequence[str], rows: Sequence[Mapping[str, Any]], start: str, end: str, min_n: int
-) -> Duration:
+) -> Medians:
     spans: dict[str, list[float]] = {label: [] for label in labels}
     for row in rows:
         hours = _hours(row.get(start), row.get(end))
         if hours is not None and row["service_type"] in spans:
             spans[row["service_type"]].append(hours)
-    return Duration(
+    return Medians(
         tuple(labels),
         tuple(len(spans[label]) for label in labels),
         tuple(round(median(spans[label]), 1) if len(spans[label]) >= min_n else None for label in labels),
+        "hours",
     )
 
 
@@ -107,19 +83,21 @@ def raw_report(
     and a table's shape does not reveal which codes occurred."""
     sent = [row for row in rows if row.get("outcome") in OUTCOMES]
     return RawReport(
-        by_service_type=_series(service_types, (r["service_type"] for r in sent)),
-        by_provider_kind=_series(provider_kinds, (r["provider_kind"] for r in sent)),
-        service_type_by_outcome=_table(
+        by_service_type=RawSeries.count(service_types, (r["service_type"] for r in sent)),
+        by_provider_kind=RawSeries.count(provider_kinds, (r["provider_kind"] for r in sent)),
+        service_type_by_outcome=RawTable.count(
             service_types, OUTCOMES, ((r["service_type"], r["outcome"]) for r in sent)
         ),
-        provider_kind_by_outcome=_table(
+        provider_kind_by_outcome=RawTable.count(
             provider_kinds, OUTCOMES, ((r["provider_kind"], r["outcome"]) for r in sent)
         ),
-        declined_by_reason=_series(
+        declined_by_reason=RawSeries.count(
             decline_reasons,
             (r.get("decline_reason") for r in sent if r["outcome"] == Status.DECLINED),
         ),
-        overdue_by_service_type=_series(service_types, (r["service_type"] for r in sent if r.get("overdue"))),
+        overdue_by_service_type=RawSeries.count(
+            service_types, (r["service_type"] for r in sent if r.get("overdue"))
+        ),
         time_to_answer=_duration(service_types, sent, "requested_at", "answered_at", min_n),
         time_to_start=_duration(service_types, sent, "requested_at", "started_at", min_n),
     )

@@ -8,7 +8,7 @@ from typing import Any
 
 from plumbing.auth import Caller
 from plumbing.clock import as_utc
-from plumbing.suppression import HIDDEN, MIN_SHOWN, SMALL, suppress_series, suppress_table
+from plumbing.suppression import RULES, suppress_series, suppress_table
 from referral.adapters.documents import ReferralDocument
 from referral.domain import statistics
 from referral.domain.directory import ProviderKind
@@ -76,14 +76,6 @@ def statistics_report(deps: Deps, caller: Caller, *, period: str, scope: str = "
         "period": period,
         "scope": scope,
         "countries": sorted(deps.config.country_codes) if regional else [caller.country],
-        "suppression": {"small": SMALL, "complementary": HIDDEN, "threshold": MIN_SHOWN},
+        "suppression": dict(RULES),
     }
-    for name, value in report.items():
-        if isinstance(value, statistics.Duration):
-            body[name] = {
-                "counts": suppress_series(value.labels, value.n).as_json(),
-                "median_hours": dict(zip(value.labels, value.median_hours, strict=True)),
-            }
-        else:
-            body[name] = value.as_json()
-    return body
+    return {**body, **{name: value.as_json() for name, value in report.items()}}

@@ -10,12 +10,14 @@ row can be rebuilt for any past case.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from statistics import median
 from typing import Any
 
 from plumbing.clock import as_utc
+from plumbing.suppression import Medians, RawSeries, RawTable, S, SuppressSeries, SuppressTable, T
 from voluntary_return.domain.catalogue import ReintegrationPeriods
 from voluntary_return.domain.deadlines import REINTEGRATION_PLAN, DueItem, ReintegrationState, schedule
 from voluntary_return.domain.lifecycle import TERMINAL, Action, Status
@@ -33,6 +35,10 @@ STAGES: tuple[Status, ...] = (
     Status.FOLLOWING_UP,
 )
 DAY_SECONDS = 86_400
+GROUPS = (CHILD, ADULT)
+STATUSES = tuple(str(status) for status in Status)
+ON_TIME, LATE = "on_time", "late"
+MIN_N = 5  # a median over fewer cases is withheld (the counts' own suppression says how many there were)
 
 
 @dataclass(frozen=True)
@@ -111,3 +117,83 @@ def _on_time(item: DueItem | None, until: datetime) -> bool | None:
     if item.done:
         return bool(item.on_time)
     return False if item.overdue(until) else None
+
+
+# ------------------------------------------------------------------------------------------ the report
+
+
+@dataclass(frozen=True)
+class RawReport:
+    by_pair: RawSeries  # returns by country pair, "<left>-<returned to>"
+    pair_by_group: RawTable  # ... by children and adults
+    group_by_status: RawTable  # where the cases are (or how they ended)
+    stopped_by_reason: RawSeries
+    closed_by_reason: RawSeries
+    stage_days: Medians  # median whole days per stage (the status a case spends it in)
+    reintegration_plans: RawSeries  # on time / late, of the plans whose deadline has a verdict
+    follow_ups: RawSeries  # on time / late, of the follow-up reports due
+
+
+def pairs(countries: Sequence[str]) -> list[str]:
+    """Every ordered pair of partner countries, as the report labels them."""
+    return [f"{a}-{b}" for a in countries for b in countries if a != b]
+
+
+def raw_report(
+    rows: Iterable[StatRow],
+    *,
+    countries: Sequence[str],
+    stop_reasons: Sequence[str],
+    close_reasons: Sequence[str],
+    min_n: int = MIN_N,
+) -> RawReport:
+    """Every table before suppression, over the full code lists (a zero shows as a zero)."""
+    cases = list(rows)
+    pair_labels = pairs(sorted(countries))
+
+    def pair(row: StatRow) -> str:
+        return f"{row.origin_country}-{row.destination_country}"
+
+    plans = [row.reintegration_plan_on_time for row in cases if row.reintegration_plan_on_time is not None]
+    on_time = sum(row.follow_ups_on_time for row in cases)
+    due = sum(row.follow_ups_due for row in cases)
+    return RawReport(
+        by_pair=RawSeries.count(pair_labels, (pair(row) for row in cases)),
+        pair_by_group=RawTable.count(pair_labels, GROUPS, ((pair(row), row.group) for row in cases)),
+        group_by_status=RawTable.count(GROUPS, STATUSES, ((row.group, row.status) for row in cases)),
+        stopped_by_reason=RawSeries.count(stop_reasons, (row.stop_reason for row in cases)),
+        closed_by_reason=RawSeries.count(close_reasons, (row.close_reason for row in cases)),
+        stage_days=_stage_days(cases, min_n),
+        reintegration_plans=RawSeries((ON_TIME, LATE), (plans.count(True), plans.count(False))),
+        follow_ups=RawSeries((ON_TIME, LATE), (on_time, due - on_time)),
+    )
+
+
+def _stage_days(cases: Sequence[StatRow], min_n: int) -> Medians:
+    stages = tuple(str(stage) for stage in STAGES)
+    spans = {stage: [row.stage_days[stage] for row in cases if stage in row.stage_days] for stage in stages}
+    return Medians(
+        stages,
+        tuple(len(spans[stage]) for stage in stages),
+        tuple(float(median(spans[stage])) if len(spans[stage]) >= min_n else None for stage in stages),
+        "days",
+    )
+
+
+def publish(
+    raw: RawReport, suppress_series: SuppressSeries[S], suppress_table: SuppressTable[T]
+) -> dict[str, Any]:
+    """The report as published: every count through the given suppression (the platform's one,
+    plumbing.suppression, passed in by the wiring), medians as computed."""
+    series = {
+        "by_pair": raw.by_pair,
+        "stopped_by_reason": raw.stopped_by_reason,
+        "closed_by_reason": raw.closed_by_reason,
+        "reintegration_plans": raw.reintegration_plans,
+        "follow_ups": raw.follow_ups,
+    }
+    tables = {"pair_by_group": raw.pair_by_group, "group_by_status": raw.group_by_status}
+    out: dict[str, Any] = {name: suppress_series(s.labels, s.counts) for name, s in series.items()}
+    out.update({name: suppress_table(t.rows, t.columns, t.counts) for name, t in tables.items()})
+    out["stage_days"] = raw.stage_days
+    return out

@@ -20,7 +20,7 @@ from plumbing.pagination import PageRequest
 from plumbing.service_auth import service_validator
 from voluntary_return.adapters import received_events
 from voluntary_return.bootstrap import SERVICE, Runtime, build_runtime
-from voluntary_return.service_layer import cases
+from voluntary_return.service_layer import cases, statistics
 from voluntary_return.service_layer.deps import Deps
 
 SPEC = Path(str(thb_contracts.contract("return")))  # found by package, not by the checkout's layout
@@ -87,6 +87,10 @@ def approve_plan(case_id: str, body: dict[str, Any]) -> Any:
 
 def transition_case(case_id: str, body: dict[str, Any]) -> Any:
     return cases.transition(_deps(), _caller(), case_id, body)
+
+
+def get_statistics(period: str, scope: str = "country") -> Any:
+    return statistics.statistics_report(_deps(), _caller(), period=period, scope=scope)
 
 
 def list_received_events(limit: int = 50, cursor: str | None = None) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -32,6 +32,8 @@ EventFactory = Callable[[str, str, Mapping[str, Any]], dict[str, Any]]
 # (document class, actor) -> the unscoped repository a worker uses (the consumer following the exchange, the
 # scheduler sending reintegration reminders)
 SystemRepositoryFactory = Callable[[type, str], SystemRecords[Any]]
+# country or None (every country) -> its return cases, for statistics (codes and instants are all they read)
+StatisticsSource = Callable[[str | None], Iterable[Any]]
 # caller, resource type, ids read: one access-log entry, durable before any personal data is returned
 ReadRecorder = Callable[[Caller, str, Sequence[str]], None]
 
@@ -45,6 +47,7 @@ class Deps:
     repository: RepositoryFactory
     system_repository: SystemRepositoryFactory
     record_read: ReadRecorder
+    statistics_source: StatisticsSource
     new_event: EventFactory
     # Set by the HTTP app where the deployment has identification: the person's age facts from the case.
     identification: IdentificationCases | None = None
