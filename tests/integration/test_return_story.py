@@ -65,6 +65,9 @@ def test_two_childrens_returns_run_the_whole_chain_on_both_sides(gateway: Gatewa
             "close",
         ]
         assert child.referral["status"] == "completed" and child.referral["service_type"] == "child_shelter"
+        # Proposed by Montenegro's referral service from the reception its case manager recorded.
+        assert child.referral["return_case_id"] == me["id"]
+        assert me["reception_services"] == ["child_shelter", "psycho_social"]
 
     # Each envelope one country sent is in the other's message log as received.
     sent = {c: {e["envelope_id"] for e in log if e["direction"] == "sent"} for c, log in story.logs.items()}

@@ -17,7 +17,11 @@ from plumbing.kafka import event_types
 TOPIC = "identification.events.v1"
 # Event types a service applies with a handler of its own (which records in the inbox too).
 APPLIED = {
-    "referral": ("identification.needs.identified.v1", "identification.person.corrected.v1"),
+    "referral": (
+        "identification.needs.identified.v1",
+        "identification.person.corrected.v1",
+        "return.reception.recorded.v1",
+    ),
     "exchange": ("return.case.stopped.v1",),
     "return": (
         "exchange.form.sent.v1",
@@ -27,7 +31,11 @@ APPLIED = {
     ),
 }
 # The topics each consumer reads beyond identification's events.
-MORE_TOPICS = {"exchange": ("return.events.v1",), "return": ("exchange.events.v1",)}
+MORE_TOPICS = {
+    "exchange": ("return.events.v1",),
+    "referral": ("return.events.v1",),
+    "return": ("exchange.events.v1",),
+}
 CONSUMERS = [s for s in thb_contracts.services() if any(w.endswith(".consumer") for w in s.workers)]
 
 
@@ -52,9 +60,9 @@ def test_the_handler_table_records_every_event_it_consumes_once_in_the_services_
     assert consumer.TOPICS == (TOPIC, *MORE_TOPICS.get(service.name, ()))
     table = consumer.handlers(database)
     assert set(table) == {t for topic in consumer.TOPICS for t in event_types(topic)} and table
-    # A service with a domain of its own applies some events beyond recording them (referral: needs -> proposals,
-    # a person's correction -> its open referrals' copies marked outdated; exchange: a return stopped -> the
-    # partners told; return: the exchange's return forms -> the cases' timelines).
+    # A service with a domain of its own applies some events beyond recording them (referral: needs and a return's
+    # reception -> proposals, a person's correction -> its open referrals' copies marked outdated; exchange: a
+    # return stopped -> the partners told; return: the exchange's return forms -> the cases' timelines).
     recording = {t: h for t, h in table.items() if t not in APPLIED.get(service.name, ())}
     inboxes = {handler.__self__ for handler in recording.values()}
     assert len(inboxes) == 1  # one inbox per service: event ids are unique platform-wide

@@ -198,8 +198,14 @@ def ret(gw: Gateway, user: str, method: str, path: str, body: Any = None, **para
     return gw.call(user, method, "/v1/return" + path, body, purpose="return", **params)
 
 
-def step(gw: Gateway, user: str, case_id: str, action: str, reason: str | None = None) -> dict[str, Any]:
-    body = {"action": action, **({"reason": reason} if reason else {})}
+# What Montenegro's case manager asks for as she records the child's arrival (referral service types).
+RECEPTION_SERVICES = ["child_shelter", "psycho_social"]
+
+
+def step(
+    gw: Gateway, user: str, case_id: str, action: str, reason: str | None = None, **extra: Any
+) -> dict[str, Any]:
+    body = {"action": action, **({"reason": reason} if reason else {}), **extra}
     return ret(gw, user, "POST", f"/cases/{case_id}/transitions", body)
 
 
@@ -361,11 +367,12 @@ def one_child(gw: Gateway, given: str, exploitation: str, shelter: str) -> Child
         },
         refers_to=shared_plan,
     )
-    step(gw, "me-case-manager", me_case, "record_reception")
+    # Montenegro records her arrival with the services she needs: its referral service proposes them.
+    step(gw, "me-case-manager", me_case, "record_reception", reception_services=RECEPTION_SERVICES)
     step(gw, "xk-case-manager", xk_case, "record_reception")
 
-    # Montenegro's reception: a place in a children's shelter through its referral service.
-    child.referral = _reception_referral(gw, shelter, given)
+    # Montenegro's reception: the proposed place in a children's shelter, sent to the shelter.
+    child.referral = _reception_referral(gw, shelter, given, me_case)
 
     # Reintegration in Montenegro, the follow-up report shared back, and the closure on both sides.
     step(gw, "me-case-manager", me_case, "record_reintegration_plan")
@@ -450,14 +457,22 @@ def me_shelter(gw: Gateway) -> str:
     return str(call("me-coordinator", "POST", "/providers", body)["id"])
 
 
-def _reception_referral(gw: Gateway, shelter: str, given: str) -> dict[str, Any]:
-    proposed = gw.call(
-        "me-case-manager",
-        "POST",
-        "/v1/referral/referrals",
-        {"service_type": "child_shelter"},
-        purpose="referral",
-    )
+def _reception_referral(gw: Gateway, shelter: str, given: str, me_case: str) -> dict[str, Any]:
+    """The shelter proposal Montenegro's referral service made from the reception (return's event), requested
+    from the shelter, accepted and started."""
+
+    def proposed_shelter() -> dict[str, Any] | None:
+        page = gw.call(
+            "me-case-manager",
+            "GET",
+            "/v1/referral/referrals",
+            purpose="referral",
+            status="proposed",
+            return_case_id=me_case,
+        )
+        return next((r for r in page["items"] if r["service_type"] == "child_shelter"), None)
+
+    proposed = wait_for(proposed_shelter, "the shelter proposal from Montenegro's reception")
     body = {
         "provider_id": shelter,
         "age_group": "child",

@@ -150,6 +150,7 @@ USERS: dict[str, tuple[str, str, str]] = {
     "xk-coordinator": ("XK", "coordinator-office", "coordinator"),
     "xk-shelter": ("XK", "shelter-ura-e-re", "service-provider"),
     "me-coordinator": ("ME", "coordinator-office", "coordinator"),
+    "me-case-manager": ("ME", "social-services", "case-manager"),
 }
 
 

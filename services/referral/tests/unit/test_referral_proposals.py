@@ -4,6 +4,7 @@ guardian need addressed to the guardianship authority, and never a referral sent
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 import pytest
@@ -145,3 +146,59 @@ def test_the_consumer_proposes_before_it_records_and_a_redelivery_proposes_nothi
     assert recorded == [EVENT_ID, EVENT_ID]
     stored = [d for d in world.store.all(ReferralDocument) if d.source_event_id == EVENT_ID]
     assert len(stored) == 1 and stored[0].status == "proposed"
+
+
+RETURN_CASE = "5c1e9a7b-3d2f-4e6a-8b0c-9d1e2f3a4b5c"
+
+
+def reception_event(services: list[str], side: str = "origin", event_id: str = EVENT_ID) -> dict[str, Any]:
+    data = {
+        "return_case_id": RETURN_CASE,
+        "owner_country": "ME" if side == "origin" else "XK",
+        "owner_agency": "coordinator-office" if side == "origin" else "social-services",
+        "side": side,
+        "origin_country": "ME",
+        "host_country": "XK" if side == "origin" else None,
+        "exchange_case_id": None,
+        "treated_as_child": True,
+        "status": "received",
+        "reception_services": services,
+    }
+    validate_data("return.reception.recorded.v1", data)  # return's real contract: ids and codes only
+    return {"id": event_id, "type": "return.reception.recorded.v1", "data": data}
+
+
+def test_a_returned_childs_reception_proposes_each_service_to_the_origin_countrys_case_managers(
+    world: Any,
+) -> None:
+    ids = proposals.propose_for_reception(world.deps, reception_event(["child_shelter", "psycho_social"]))
+    assert len(ids) == 2
+    listed = referrals.list_referrals(world.deps, user("me-case-manager"), return_case_id=RETURN_CASE)
+    assert {item["id"] for item in listed["items"]} == set(ids)
+    by_type = {item["service_type"]: item for item in listed["items"]}
+    assert set(by_type) == {"child_shelter", "psycho_social"}
+    shelter = by_type["child_shelter"]
+    assert (shelter["status"], shelter["owner_country"], shelter["age_group"]) == ("proposed", "ME", "child")
+    assert shelter["return_case_id"] == RETURN_CASE and shelter["case_id"] is None
+    (proposed, _) = [e for e in world.store.events("referral.referral.proposed.v1")]
+    assert proposed["data"]["return_case_id"] == RETURN_CASE
+    # Another country's case managers, and other return cases' listings, do not see them.
+    assert not referrals.list_referrals(world.deps, user("xk-case-manager"), return_case_id=RETURN_CASE)[
+        "items"
+    ]
+    other = referrals.list_referrals(world.deps, user("me-case-manager"), return_case_id=str(uuid.uuid4()))
+    assert not other["items"]
+    # A redelivery proposes nothing twice.
+    assert (
+        proposals.propose_for_reception(world.deps, reception_event(["child_shelter", "psycho_social"])) == []
+    )
+
+
+def test_the_host_sides_reception_proposes_nothing_and_an_unknown_service_is_refused(world: Any) -> None:
+    assert proposals.propose_for_reception(world.deps, reception_event([], side="host")) == []
+    assert proposals.propose_for_reception(world.deps, reception_event([])) == []
+    with pytest.raises(ValueError, match="reception services referral does not know"):
+        proposals.propose_for_reception(world.deps, reception_event(["teleportation"]))
+    with pytest.raises(ValueError, match="not a reception-recorded"):
+        proposals.propose_for_reception(world.deps, needs_event(["shelter"]))
+    assert not world.store.all(ReferralDocument)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from plumbing.errors import NotFound
-from voluntary_return.domain.errors import InvalidTransition, Refused
+from voluntary_return.domain.errors import DomainError, InvalidTransition, Refused
 from voluntary_return.service_layer import border, cases
 
 XK_RECORD = "11111111-1111-4111-8111-111111111111"  # Kosovo's record of the transnational case
@@ -139,6 +139,47 @@ def test_the_origin_side_receives_and_reintegrates_but_decides_nothing(world: An
     for action in ("record_reception", "record_reintegration_plan", "record_follow_up"):
         case = cases.transition(world.deps, coordinator, origin_id, {"action": action})
     assert case["status"] == "following_up" and case["received_at"]
+
+
+def test_the_origin_country_asks_for_reception_services_as_it_records_the_arrival(world: Any) -> None:
+    origin_id, _ = request_arrives_in_montenegro(world)
+    coordinator = world.user("me-coordinator")
+    for body, code, pointer in (
+        (
+            {"action": "record_reception", "reception_services": ["astrology"]},
+            "unknown_code",
+            "/reception_services/0",
+        ),
+        (
+            {"action": "record_reception", "reception_services": ["child_shelter", "child_shelter"]},
+            "duplicate",
+            "/reception_services/1",
+        ),
+        (
+            {"action": "stop", "reason": "consent_withdrawn", "reception_services": []},
+            "not_allowed",
+            "/reception_services",
+        ),
+    ):
+        with pytest.raises(DomainError) as refused:
+            cases.transition(world.deps, coordinator, origin_id, body)
+        assert refused.value.codes == {(code, pointer)}
+    assert cases.get_case(world.deps, coordinator, origin_id)["status"] == "requested", "nothing was written"
+    services = ["child_shelter", "psycho_social"]
+    body = {"action": "record_reception", "reception_services": services}
+    case = cases.transition(world.deps, coordinator, origin_id, body)
+    assert case["status"] == "received" and case["reception_services"] == services
+    (received,) = [e for e in world.store.events("return.reception.recorded.v1") if e["subject"] == origin_id]
+    assert received["data"]["reception_services"] == services and received["data"]["side"] == "origin"
+
+
+def test_the_host_country_asks_for_no_reception_services(world: Any) -> None:
+    officer = world.user("xk-case-manager")
+    case_id = cases.open_case(world.deps, officer, {"origin_country": "ME", "age_group": "child"})["id"]
+    body = {"action": "start_assessment", "reception_services": ["child_shelter"]}
+    with pytest.raises(DomainError) as refused:
+        cases.transition(world.deps, officer, case_id, body)
+    assert refused.value.codes == {("not_allowed", "/reception_services")}
 
 
 def test_a_new_request_opens_a_new_origin_case_only_once_the_last_one_ended(world: Any) -> None:

@@ -107,7 +107,7 @@ def test_a_refused_opening_stores_no_case_and_no_event(world: Any) -> None:
     assert world.store.snapshot(ReturnCaseDocument) == [] and world.store.events() == []
 
 
-def test_a_childs_return_emits_determination_approval_and_completion_and_nothing_else(
+def test_a_childs_return_emits_determination_approval_reception_and_completion_and_nothing_else(
     world: Any, build: Any
 ) -> None:
     case_id = assessed_child(world, build)
@@ -124,11 +124,14 @@ def test_a_childs_return_emits_determination_approval_and_completion_and_nothing
         events.REQUESTED,
         events.DETERMINATION_RECORDED,
         events.APPROVED,
+        events.RECEPTION_RECORDED,
         events.COMPLETED,
     ]
-    determined, approved, completed = (e["data"] for e in found[1:])
+    determined, approved, received, completed = (e["data"] for e in found[1:])
     assert determined["decision"] == "return" and determined["status"] == "assessing"
     assert approved["status"] == "planned" and set(approved) == CASE_MEMBERS
+    # The host side asks for no reception services: they are the origin country's, in its own referral service.
+    assert received["status"] == "received" and received["reception_services"] == []
     assert completed["status"] == "closed" and completed["reason"] == build.close_reason()
     # Ids and codes only: nothing the panel or the case manager wrote travels in an event.
     text = json.dumps(found)

@@ -57,6 +57,7 @@ class ReferralDocument(OwnedDocument):
             {"fields": ["owner_country", "informed_agencies"]},
             {"fields": ["case_id"]},
             {"fields": ["person_id"]},
+            {"fields": ["return_case_id"]},
             {"fields": ["status", "next_due_at"]},
         ],
     }
@@ -65,7 +66,8 @@ class ReferralDocument(OwnedDocument):
     status = StringField(required=True)
     case_id = StringField(null=True)  # identification's case, when the referral comes from one
     person_id = StringField(null=True)
-    source_event_id = StringField(null=True)  # the needs-identified event a proposal came from
+    return_case_id = StringField(null=True)  # return's case, for a reception proposal (origin side)
+    source_event_id = StringField(null=True)  # the needs-identified or reception-recorded event of a proposal
     need = StringField(null=True)  # the identified need a proposal answers
     candidate_service_types = ListField(StringField())
     service_type = StringField(null=True)

@@ -37,7 +37,7 @@ _REFERRAL = (
     "age_group",
 )
 PAYLOAD_FIELDS: Mapping[str, frozenset[str]] = {
-    PROPOSED: frozenset({*_REFERRAL, "need", "candidate_service_types", "source_event_id"}),
+    PROPOSED: frozenset({*_REFERRAL, "need", "candidate_service_types", "source_event_id", "return_case_id"}),
     REQUESTED: frozenset({*_REFERRAL, "urgent", "answer_due_at", "informed_agencies", "field_sets"}),
     ACCEPTED: frozenset({*_REFERRAL, "capacity_group"}),
     DECLINED: frozenset({*_REFERRAL, "reason"}),

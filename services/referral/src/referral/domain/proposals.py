@@ -7,7 +7,13 @@ every service type the need maps to, and its service type is set when there is o
 child-protection convergence rule: it becomes a proposal of the country's guardianship service type, addressed to
 the guardianship authority (refined by the municipality when the case manager confirms it), for a child.
 
-Each proposal's id is derived from the event id and the need, so a redelivered event proposes nothing twice.
+Return's `reception recorded` event (the origin country has recorded a returned person's arrival) proposes one
+referral per reception service its case manager asked for (`reception_proposals`): the service type is set, the
+age group is the return case's, and the proposal names the return case (`return_case_id`), not an identification
+case (the origin country may have none: the person was identified abroad).
+
+Each proposal's id is derived from the event id and the need (or the service), so a redelivered event proposes
+nothing twice.
 """
 
 from __future__ import annotations
@@ -17,16 +23,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from referral.domain.catalogue import CHILD, ReferralCatalogue
+from referral.domain.catalogue import ADULT, CHILD, ReferralCatalogue
 
 _NAMESPACE = uuid.UUID("2a4f7c1e-8d3b-4e6a-9f10-5c7b2d9e3a41")
 GUARDIAN_NEED = "guardian"
+ORIGIN = "origin"  # the side of a return case in the country the person returns to
 
 
 @dataclass(frozen=True)
 class ProposalSpec:
     id: str
-    need: str
+    need: str | None
     candidate_service_types: tuple[str, ...]
     service_type: str | None
     provider_agency: str | None
@@ -77,3 +84,31 @@ def proposals_for(event_id: str, data: Mapping[str, Any], catalogue: ReferralCat
             )
         )
     return out
+
+
+def reception_proposals(
+    event_id: str, data: Mapping[str, Any], catalogue: ReferralCatalogue
+) -> list[ProposalSpec]:
+    """The proposals one reception-recorded event makes (data: the event's `data`, ids and codes only): one per
+    reception service on an origin-side case; none on the host side (the person has left that country). A code
+    referral does not know is a configuration error (ValueError, for the dead-letter topic): return's plan
+    catalogue is checked against referral's service types, so it means the two were deployed out of step."""
+    if data.get("side") != ORIGIN:
+        return []
+    unknown = [code for code in data.get("reception_services") or () if code not in catalogue.service_types]
+    if unknown:
+        raise ValueError(f"reception services referral does not know: {sorted(unknown)}")
+    age_group = CHILD if data.get("treated_as_child") else ADULT
+    return [
+        ProposalSpec(
+            id=proposal_id(event_id, f"reception:{code}"),
+            need=None,
+            candidate_service_types=(code,),
+            service_type=code,
+            provider_agency=None,
+            age_group=age_group,
+            languages=(),
+            urgent=False,
+        )
+        for code in dict.fromkeys(data.get("reception_services") or ())
+    ]

@@ -85,8 +85,20 @@ def create_referral(body: dict[str, Any]) -> Any:
     return view, 201, {"Location": f"{BASE}/referrals/{view['id']}"}
 
 
-def list_referrals(status: str | None = None, limit: int | None = None, cursor: str | None = None) -> Any:
-    return referrals.list_referrals(_runtime().deps, _caller(), status=status, limit=limit, cursor=cursor)
+def list_referrals(
+    status: str | None = None,
+    return_case_id: str | None = None,
+    limit: int | None = None,
+    cursor: str | None = None,
+) -> Any:
+    return referrals.list_referrals(
+        _runtime().deps,
+        _caller(),
+        status=status,
+        return_case_id=return_case_id,
+        limit=limit,
+        cursor=cursor,
+    )
 
 
 def get_referral(referral_id: str) -> Any:

@@ -1,21 +1,23 @@
-"""Proposals from identification's `identification.needs.identified.v1` (ids and codes only): what the consumer
-calls for each delivery. It proposes referrals for the case manager to confirm (domain/proposals.py) and never
-requests one. Applied once per event: each proposal's id derives from the event id and the need, so a redelivery
-finds its proposals already stored and adds nothing (and a crash half-way is completed by the redelivery)."""
+"""Proposals from identification's `identification.needs.identified.v1` and from return's
+`return.reception.recorded.v1` (ids and codes only): what the consumer calls for each delivery. It proposes
+referrals for the case manager to confirm (domain/proposals.py) and never requests one. Applied once per event:
+each proposal's id derives from the event id and the need or service, so a redelivery finds its proposals already
+stored and adds nothing (and a crash half-way is completed by the redelivery)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from plumbing.errors import Conflict, NotFound
 from referral.adapters.documents import ReferralDocument
 from referral.domain import events
 from referral.domain.lifecycle import Status
-from referral.domain.proposals import proposals_for
+from referral.domain.proposals import ProposalSpec, proposals_for, reception_proposals
 from referral.service_layer.deps import Deps
 
 NEEDS_IDENTIFIED = "identification.needs.identified.v1"
+RECEPTION_RECORDED = "return.reception.recorded.v1"
 ACTOR = "system:referral-consumer"
 
 
@@ -24,26 +26,62 @@ def propose_from_needs(deps: Deps, envelope: Mapping[str, Any]) -> list[str]:
     if envelope.get("type") != NEEDS_IDENTIFIED:
         raise ValueError("not a needs-identified event")
     data = envelope["data"]
-    country = data["owner_country"]
+    _check_country(deps, data["owner_country"])
+    specs = proposals_for(str(envelope["id"]), data, deps.catalogue)
+    return _store(deps, envelope, specs, case_id=data["case_id"], person_id=data["person_id"])
+
+
+def propose_for_reception(deps: Deps, envelope: Mapping[str, Any]) -> list[str]:
+    """The ids of the reception proposals this delivery created: one per service the origin country asked for
+    as it recorded a returned person's arrival, linked to its return case (empty on the host side, or for a
+    redelivery)."""
+    if envelope.get("type") != RECEPTION_RECORDED:
+        raise ValueError("not a reception-recorded event")
+    data = envelope["data"]
+    specs = reception_proposals(str(envelope["id"]), data, deps.catalogue)
+    if not specs:
+        return []
+    _check_country(deps, data["owner_country"])
+    return _store(deps, envelope, specs, return_case_id=data["return_case_id"])
+
+
+def _check_country(deps: Deps, country: str) -> None:
     if country not in deps.catalogue.countries:
         # Not a partner the catalogue has rules for: a configuration error, for the dead-letter topic.
         raise ValueError("the event's country has no referral rules")
+
+
+def _store(
+    deps: Deps,
+    envelope: Mapping[str, Any],
+    specs: Sequence[ProposalSpec],
+    *,
+    case_id: str | None = None,
+    person_id: str | None = None,
+    return_case_id: str | None = None,
+) -> list[str]:
+    """Store each proposal not stored yet, owned by the event's country and its proposals agency, with its
+    `referral.referral.proposed.v1` event; the ids of those this call stored."""
+    country = envelope["data"]["owner_country"]
     agency = deps.catalogue.country(country).proposals_agency
     referrals = deps.system_repository(ReferralDocument, ACTOR)
     created: list[str] = []
     now = deps.clock.now()
-    for spec in proposals_for(str(envelope["id"]), data, deps.catalogue):
+    source = str(envelope["id"])
+    for spec in specs:
         try:
             referrals.get(spec.id)
             continue  # proposed by an earlier delivery
         except NotFound:
             pass
+        origin = {"need": spec.need} if spec.need else {"return_case_id": return_case_id}
         doc = ReferralDocument(
             id=spec.id,
             status=str(Status.PROPOSED),
-            case_id=data["case_id"],
-            person_id=data["person_id"],
-            source_event_id=str(envelope["id"]),
+            case_id=case_id,
+            person_id=person_id,
+            return_case_id=return_case_id,
+            source_event_id=source,
             need=spec.need,
             candidate_service_types=list(spec.candidate_service_types),
             service_type=spec.service_type,
@@ -58,8 +96,8 @@ def propose_from_needs(deps: Deps, envelope: Mapping[str, Any]) -> list[str]:
                     "agency": agency,
                     "action": "propose",
                     "to": "proposed",
-                    "need": spec.need,
-                    "source_event_id": str(envelope["id"]),
+                    **origin,
+                    "source_event_id": source,
                 }
             ],
         )
@@ -68,7 +106,8 @@ def propose_from_needs(deps: Deps, envelope: Mapping[str, Any]) -> list[str]:
             doc,
             need=spec.need,
             candidate_service_types=list(spec.candidate_service_types),
-            source_event_id=str(envelope["id"]),
+            source_event_id=source,
+            return_case_id=return_case_id,
         )
         events.check_payload(events.PROPOSED, payload)
         try:

@@ -500,10 +500,13 @@ def list_referrals(
     caller: Caller,
     *,
     status: str | None = None,
+    return_case_id: str | None = None,
     limit: int | None = None,
     cursor: str | None = None,
 ) -> dict[str, Any]:
     filters: dict[str, Any] = {"status": status} if status else {}
+    if return_case_id:
+        filters["return_case_id"] = return_case_id
     page = deps.repository(ReferralDocument, caller).list_page(limit=limit, cursor=cursor, **filters)
     return page.body(lambda doc: referral_view(deps, caller, doc))
 
@@ -562,6 +565,7 @@ def referral_view(deps: Deps, caller: Caller, doc: ReferralDocument) -> dict[str
         {
             "case_id": doc.case_id,
             "person_id": doc.person_id,
+            "return_case_id": doc.return_case_id,
             "field_sets": list(doc.field_sets or ()),
             "granted_fields": list(doc.granted_fields or ()),
             "outdated_fields": list(doc.outdated_fields or ()),

@@ -49,6 +49,8 @@ class ReturnCaseDocument(OwnedDocument):
     decision = StringField(null=True)  # the current determination's decision code
     consent_current = BooleanField(default=False)
     received_at = DateTimeField(null=True)
+    # Referral service types the origin country asked for on arrival (its referral service proposes them)
+    reception_services = ListField(StringField())
     reintegration_plan_at = DateTimeField(null=True)
     follow_ups_at = ListField(DateTimeField())
     reason = StringField(null=True)  # the coded reason of a stop or closure

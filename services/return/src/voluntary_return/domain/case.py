@@ -22,8 +22,9 @@ from voluntary_return.domain import consent as consent_rules
 from voluntary_return.domain.best_interests import Determination
 from voluntary_return.domain.catalogue import CONSENT_WITHDRAWN, OTHER_DURABLE_SOLUTION, ReturnCatalogue
 from voluntary_return.domain.consent import Consent
-from voluntary_return.domain.errors import DomainError, Refused
+from voluntary_return.domain.errors import DomainError, Refused, raise_all
 from voluntary_return.domain.lifecycle import Action, Side, Status, Transition
+from voluntary_return.domain.shape import Reader
 from voluntary_return.domain.subject import Subject
 
 
@@ -74,6 +75,30 @@ def withdraw_consent(case: ReturnCase, *, at: datetime, by: str) -> Withdrawal:
     if case.status in lifecycle.ACTIVE:
         transition = lifecycle.plan(case.status, Action.STOP, reason=CONSENT_WITHDRAWN, side=case.side)
     return Withdrawal(withdrawn, transition)
+
+
+def reception_services(
+    case: ReturnCase, action: Action, services: object, *, catalogue: ReturnCatalogue
+) -> tuple[str, ...]:
+    """The referral service types the origin country asks for when it records the person's reception (codes of
+    the plan catalogue's `reception_services`, which are referral's service types): its referral service
+    proposes one referral each (`return.reception.recorded.v1`). Only there: with another action, or on the
+    host side (whose country the person has left), 422 `not_allowed`; a code outside the list 422
+    `unknown_code`, a repeated one `duplicate`."""
+    if services is None:
+        return ()
+    if action is not Action.RECORD_RECEPTION or case.side is not Side.ORIGIN:
+        raise DomainError(
+            "not_allowed",
+            "reception services are asked for by the origin country as it records the reception",
+            pointer="/reception_services",
+        )
+    read = Reader([])
+    found = read.codes(
+        {"reception_services": services}, "reception_services", "", catalogue.reception_services
+    )
+    raise_all(read.errors, "the reception services cannot be read")
+    return found
 
 
 def _reason(action: Action, reason: str | None, catalogue: ReturnCatalogue) -> str | None:

@@ -21,6 +21,7 @@ DETERMINATION_RECORDED = "return.determination.recorded.v1"
 APPROVED = "return.case.approved.v1"
 STOPPED = "return.case.stopped.v1"
 COMPLETED = "return.case.completed.v1"
+RECEPTION_RECORDED = "return.reception.recorded.v1"
 REINTEGRATION_DUE = "return.reintegration.due.v1"
 REINTEGRATION_OVERDUE = "return.reintegration.overdue.v1"
 
@@ -42,6 +43,7 @@ PAYLOAD_FIELDS: Mapping[str, frozenset[str]] = {
     APPROVED: frozenset(CASE_FIELDS),
     STOPPED: frozenset({*CASE_FIELDS, "reason"}),
     COMPLETED: frozenset({*CASE_FIELDS, "reason"}),
+    RECEPTION_RECORDED: frozenset({*CASE_FIELDS, "reception_services"}),
     REINTEGRATION_DUE: frozenset({*CASE_FIELDS, "what", "due_at"}),
     REINTEGRATION_OVERDUE: frozenset({*CASE_FIELDS, "what", "due_at"}),
 }

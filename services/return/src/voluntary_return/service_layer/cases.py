@@ -282,6 +282,9 @@ def transition(deps: Deps, caller: Caller, case_id: str, body: Mapping[str, Any]
     doc = cases.get(case_id)
     facts = _facts(deps, doc)
     found = case_rules.step(facts, action, catalogue=deps.catalogue, reason=body.get("reason"))
+    services = case_rules.reception_services(
+        facts, action, body.get("reception_services"), catalogue=deps.catalogue
+    )
     if action is Action.RECORD_DEPARTURE:
         plan = _open(deps, doc, PLAN)
         assert plan is not None  # noqa: S101 - a planned case holds its approved plan
@@ -300,7 +303,9 @@ def transition(deps: Deps, caller: Caller, case_id: str, body: Mapping[str, Any]
         lifecycle.timeline_entry(found, at=now, by=caller.sub, agency=caller.agency),
     ]
     deadlines.schedule(deps, doc)
-    cases.update(doc, events=transition_events(deps, doc, found))
+    if services:
+        doc.reception_services = list(services)
+    cases.update(doc, events=transition_events(deps, doc, found, services))
     return _answered(deps, caller, doc)
 
 
@@ -467,6 +472,7 @@ def case_view(deps: Deps, caller: Caller, doc: ReturnCaseDocument) -> dict[str, 
         "plan": _body(records[PLAN]),
         "reason": doc.reason,
         "received_at": _iso(doc.received_at) if doc.received_at else None,
+        "reception_services": list(doc.reception_services or ()),
         "timeline": [{**entry, "at": _iso(entry["at"])} for entry in doc.timeline or ()],
         "allowed_actions": [str(a) for a in lifecycle.allowed_actions(doc.status, doc.side or Side.HOST)],
     }

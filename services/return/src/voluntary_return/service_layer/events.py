@@ -12,6 +12,8 @@ Which command emits what (domain/events.py has the types and their members):
 - `return.case.approved.v1`: the plan approved;
 - `return.case.stopped.v1` / `return.case.completed.v1`: a stop (also the one an adult's consent withdrawal
   makes, reason `consent_withdrawn`) or a closure, with the coded reason (`transition_events`);
+- `return.reception.recorded.v1`: either side recorded the person's reception, with the referral service types
+  the origin country asked for (the origin country's referral service proposes one referral each);
 - `return.reintegration.due.v1` / `.overdue.v1`: written by the scheduler (service_layer/deadlines.py).
 """
 
@@ -21,7 +23,7 @@ from typing import Any
 
 from voluntary_return.adapters.documents import ReturnCaseDocument
 from voluntary_return.domain import events
-from voluntary_return.domain.lifecycle import Transition
+from voluntary_return.domain.lifecycle import Action, Transition
 from voluntary_return.service_layer.deps import Deps
 
 
@@ -39,12 +41,18 @@ def case_event(deps: Deps, doc: ReturnCaseDocument, event_type: str, **extra: An
 
 
 def transition_events(
-    deps: Deps, doc: ReturnCaseDocument, transition: Transition | None
+    deps: Deps,
+    doc: ReturnCaseDocument,
+    transition: Transition | None,
+    reception_services: tuple[str, ...] = (),
 ) -> list[dict[str, Any]]:
-    """The events of a transition just applied to `doc`: a stop or a closure, with its coded reason; the other
-    steps emit none (their effect is on the case's timeline). None (nothing happened): no event."""
+    """The events of a transition just applied to `doc`: a stop or a closure, with its coded reason; a
+    reception, with the services asked for on arrival; the other steps emit none (their effect is on the case's
+    timeline). None (nothing happened): no event."""
     if transition is None:
         return []
+    if transition.action is Action.RECORD_RECEPTION:
+        return [case_event(deps, doc, events.RECEPTION_RECORDED, reception_services=list(reception_services))]
     event_type = events.BY_TARGET.get(transition.target)
     if event_type is None:
         return []
