@@ -1,5 +1,6 @@
 """`make run` starts the whole platform, every API becomes ready, each country's demo user gets a token,
-and Ctrl-C stops every process within 30 seconds."""
+`make demo` plays the XK-ME return story on it twice (each run a new story, as the README promises), and Ctrl-C
+stops every process within 30 seconds."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ pytestmark = pytest.mark.smoke
 
 START_BUDGET_SECONDS = 420
 STOP_BUDGET_SECONDS = 30
+DEMO_BUDGET_SECONDS = 600
 DEMO_PASSWORD_FILE = REPO_ROOT / "realm" / "local-realm.json"
 
 
@@ -55,6 +57,27 @@ def _demo_users_by_country() -> dict[str, tuple[str, str]]:
         password = next(c["value"] for c in user.get("credentials", []) if c.get("type") == "password")
         users.setdefault(country, (user["username"], password))
     return users
+
+
+def _demo(env: dict[str, str]) -> set[str]:
+    """Run `make demo` against the running platform; the transnational case references it printed."""
+    done = subprocess.run(
+        ["make", "demo"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=DEMO_BUDGET_SECONDS,
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    headings = [
+        line for line in done.stdout.splitlines() if line.startswith("== ") and "transnational case" in line
+    ]
+    assert len(headings) == 2, done.stdout[-4000:]  # two children
+    assert "Kosovo (host) return case: closed" in done.stdout
+    assert "Montenegro (origin) return case: closed" in done.stdout
+    assert done.stdout.count("reception referral in Montenegro: child_shelter -> completed") == 2
+    return {line.split("transnational case ", 1)[1].rstrip(" =") for line in headings}
 
 
 def test_make_run_starts_serves_and_stops(tmp_path: Path) -> None:
@@ -96,6 +119,8 @@ def test_make_run_starts_serves_and_stops(tmp_path: Path) -> None:
             assert "access_token" in token.json()
         pids = state["pids"]
         assert pids, "make run reported no processes"
+        references = [_demo(env) for _ in range(2)]
+        assert references[0].isdisjoint(references[1]), "a second `make demo` starts a new story"
     finally:
         started = time.monotonic()
         os.killpg(proc.pid, signal.SIGINT)
