@@ -62,6 +62,7 @@ from plumbing.error_handlers import (
     allowed_methods,
     handle_auth_error,
     handle_connexion_problem,
+    handle_database_unavailable,
     handle_problem,
     handle_rule_violation,
     handle_unexpected,
@@ -69,6 +70,7 @@ from plumbing.error_handlers import (
     plain_problem,
 )
 from plumbing.errors import (
+    DATABASE_UNAVAILABLE,
     AccessLogUnavailable,
     Conflict,
     DependencyUnavailable,
@@ -304,6 +306,9 @@ def create_app(
 
     # The failure is counted (access_log_write_failures_total) by plumbing.access_log where the write fails.
     app.add_error_handler(AccessLogUnavailable, plain_problem("access-log-unavailable"))
+    # The database unreachable, hung or too slow (the client's timeouts, plumbing.mongo) -> 503 with Retry-After.
+    for unavailable in DATABASE_UNAVAILABLE:
+        app.add_error_handler(unavailable, handle_database_unavailable)
     app.add_error_handler(Exception, handle_unexpected)
     app.add_api(copy.deepcopy(contract), validate_responses=validate_responses)
 

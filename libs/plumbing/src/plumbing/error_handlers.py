@@ -112,6 +112,15 @@ async def handle_auth_error(_request: ConnexionRequest, exc: Exception) -> Conne
     return _problem_response(Problem("service-unavailable" if status == 503 else "unauthorized"))
 
 
+async def handle_database_unavailable(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+    """The database unreachable (no server within the selection timeout), the connection lost, or no answer
+    within the socket timeout (a hung server): 503 with Retry-After, so a client retries (with its
+    Idempotency-Key, a write that did land is answered from the store) instead of reading a 500 as a defect.
+    Bounded by the client's timeouts (plumbing.mongo: DATABASE_TIMEOUTS), well under the gateway's."""
+    logger.warning("database unavailable", extra={"fields": {"exc_type": type(exc).__name__}})
+    return _problem_response(Problem("service-unavailable"))
+
+
 async def handle_unexpected(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
     # Type and stack only: the message of an arbitrary exception may quote personal data.
     logger.error(

@@ -13,7 +13,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from pymongo.errors import ConnectionFailure, ExecutionTimeout, WTimeoutError
+
 from plumbing.problems import FieldError, Problem
+
+# The database unreachable, the connection lost, or no answer in time (plumbing.mongo.DATABASE_TIMEOUTS): nothing
+# wrong with the request or the event, only with the moment. An API answers 503 with Retry-After; a consumer waits
+# and tries the same record again, however long the outage, instead of dead-lettering it.
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (ConnectionFailure, ExecutionTimeout, WTimeoutError)
 
 
 class PlumbingError(Exception):
@@ -155,3 +162,9 @@ class CodedForbidden(OutOfScope):
     def __init__(self, code: str, message: str | None = None) -> None:
         super().__init__(message or code)
         self.code = code
+
+
+def is_unavailability(exc: BaseException) -> bool:
+    """True for a failure that is the moment's, not the input's: the database (DATABASE_UNAVAILABLE) or a
+    server a call depends on (DependencyUnavailable) not answering. Worth waiting for; never a dead letter."""
+    return isinstance(exc, (*DATABASE_UNAVAILABLE, DependencyUnavailable))

@@ -37,6 +37,7 @@ from kafka.structs import OffsetAndMetadata, TopicPartition
 from prometheus_client import Counter, Gauge
 
 import thb_contracts
+from plumbing.errors import is_unavailability
 from plumbing.events import MalformedEvent, from_kafka
 from plumbing.telemetry_kafka import consumer_span, current_traceparent, inject_headers, producer_span
 
@@ -378,7 +379,9 @@ class ConsumerLoop:
       continuing the record's `traceparent`. It must make its effect durable and apply-once (plumbing.inbox)
       before returning: returning is what commits the offset.
     - A raising handler is retried `max_attempts` times in all, with exponential backoff from `backoff_s` up
-      to `max_backoff_s`; then the raw record goes to `<topic>.dlt` and its offset is committed.
+      to `max_backoff_s`; then the raw record goes to `<topic>.dlt` and its offset is committed. A failure that
+      is the moment's (the database or a called server not answering, plumbing.errors.is_unavailability) is
+      retried with the same backoff until it passes, never dead-lettered.
     - A record that is not a valid event (headers, JSON, schema) goes to the DLT at once.
     - `raw_handlers` `{topic: handler}`: records of those topics (subscribed as well) are not CloudEvents; each
       goes unparsed (`RawRecord`) to its topic's handler, with the same span, retries, DLT and commit; the
@@ -556,32 +559,37 @@ class ConsumerLoop:
     def _apply(
         self, record: Any, headers: list[Any], call: Callable[[], Any], event_type: str | None
     ) -> bool:
-        """Run the handler call with retries; True when it returned or the record was dead-lettered."""
+        """Run the handler call with retries; True when it returned or the record was dead-lettered. A failure
+        that is the moment's (the database or a server the handler calls not answering: is_unavailability) is
+        waited out however long it lasts, not counted as an attempt, never dead-lettered: the record is fine.
+        Past the broker's poll interval the group rebalances and the record is delivered again (apply-once)."""
         delay = self.backoff_s
-        for attempt in range(1, self.max_attempts + 1):
+        attempt = 0
+        while True:
             try:
                 with consumer_span(record.topic, record.partition, record.offset, headers, event_type):
                     result = call()
                 CONSUMED.labels(self.group_id, record.topic, self._outcome(record.topic, result)).inc()
                 return True
             except Exception as exc:  # noqa: BLE001 - any handler failure is retried, then dead-lettered
+                waiting = is_unavailability(exc)
+                attempt += 0 if waiting else 1
                 log.warning(
-                    "handler failed on %s[%d]@%d attempt %d/%d: %s at %s",
+                    "handler failed on %s[%d]@%d %s: %s at %s",
                     record.topic,
                     record.partition,
                     record.offset,
-                    attempt,
-                    self.max_attempts,
+                    "(waiting for a dependency)" if waiting else f"attempt {attempt}/{self.max_attempts}",
                     type(exc).__name__,
                     error_where(exc),
                 )
-                CONSUMED.labels(self.group_id, record.topic, "failed_attempt").inc()
-                if attempt == self.max_attempts:
+                outcome = "dependency_unavailable" if waiting else "failed_attempt"
+                CONSUMED.labels(self.group_id, record.topic, outcome).inc()
+                if attempt >= self.max_attempts:
                     return self._dead_letter(record, exc, attempts=attempt)
                 if self._stopping.wait(delay):
                     return False  # stopping: leave it uncommitted, the next run retries it
                 delay = min(delay * 2, self.max_backoff_s)
-        return False
 
     def _outcome(self, topic: str, result: Any) -> str:
         """`applied`, or what a raw handler says it did (a code from a small fixed set, e.g. `duplicate`)."""

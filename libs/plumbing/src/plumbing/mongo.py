@@ -33,6 +33,17 @@ from plumbing.errors import ConfigError
 
 _lock = threading.RLock()
 
+# How long an operation may wait for the database before it fails (and an API answers 503 with Retry-After,
+# plumbing.error_handlers.handle_database_unavailable): a server that is down is given up after the selection
+# timeout, a connection that cannot be opened after the connect timeout, and a server that holds a connection
+# without answering (hung, SIGSTOP) after the socket timeout - without it a read waited for the gateway's upstream
+# timeout (30 s) and the next ones answered 500. All under the gateway's 30 s; a URI's own options win.
+DATABASE_TIMEOUTS = {
+    "serverSelectionTimeoutMS": 5000,
+    "connectTimeoutMS": 5000,
+    "socketTimeoutMS": 10000,
+}
+
 
 @dataclass(frozen=True)
 class _Registration:
@@ -73,7 +84,7 @@ def connect(settings: Any, alias: str = DEFAULT_CONNECTION_NAME, **client_option
             "uuidRepresentation": "standard",
             "connect": False,
             "appname": getattr(settings, "service", None) or "thb",
-            "serverSelectionTimeoutMS": 5000,
+            **{key: value for key, value in DATABASE_TIMEOUTS.items() if key.lower() not in uri.lower()},
         }
         options.update(client_options)
         mongoengine.connect(db=settings.mongodb_db, host=uri, alias=alias, **options)

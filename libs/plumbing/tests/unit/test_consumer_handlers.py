@@ -9,7 +9,9 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from pymongo.errors import AutoReconnect, NetworkTimeout, ServerSelectionTimeoutError
 
+from plumbing.errors import DependencyUnavailable
 from plumbing.events import new_event, owner_country, schema_dir, to_kafka
 from plumbing.kafka import CONSUMED, ConsumerLoop, event_types, topic_for_event
 
@@ -79,6 +81,44 @@ def test_a_failing_handler_is_retried_then_dead_lettered():
     loop = loop_with({CLOSED: failing}, producer)
     assert loop._process(record_of(envelope_of(CLOSED))) is True
     assert len(calls) == 2 and [topic for topic, _ in producer.sent] == [TOPIC + ".dlt"]
+
+
+@pytest.mark.parametrize(
+    "outage",
+    [
+        ServerSelectionTimeoutError("no server"),
+        NetworkTimeout("hung"),
+        AutoReconnect("connection lost"),
+        DependencyUnavailable("identification"),
+    ],
+    ids=type,
+)
+def test_a_handler_waiting_for_the_database_is_retried_until_it_answers_never_dead_lettered(outage):
+    producer = FakeProducer()
+    calls: list[str] = []
+
+    def during_an_outage(envelope: dict[str, Any]) -> None:
+        calls.append(envelope["id"])
+        if len(calls) <= 6:  # longer than max_attempts (2): an outage is not the record's fault
+            raise outage
+
+    loop = loop_with({CLOSED: during_an_outage}, producer, group="test-outage")
+    waited = CONSUMED.labels("test-outage", TOPIC, "dependency_unavailable")
+    before = waited._value.get()
+    assert loop._process(record_of(envelope_of(CLOSED))) is True
+    assert (
+        len(calls) == 7 and producer.sent == []
+    )  # applied once the database answered; nothing dead-lettered
+    assert waited._value.get() == before + 6
+
+
+def test_a_stop_during_an_outage_leaves_the_record_uncommitted():
+    producer = FakeProducer()
+    loop = loop_with({CLOSED: lambda e: (_ for _ in ()).throw(AutoReconnect("down"))}, producer)
+    loop.backoff_s = 0.01
+    loop.stop()
+    assert loop._process(record_of(envelope_of(CLOSED))) is False  # not committed: the next run tries again
+    assert producer.sent == []
 
 
 def test_a_record_that_is_no_valid_event_is_dead_lettered_whatever_the_table():
