@@ -56,7 +56,7 @@ def _ready(url: str) -> bool:
 
 
 @pytest.fixture(scope="module")
-def outage_stack(running_platform: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+def outage_stack(platform: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """A server of its own and the four APIs on it: {service: base url}, and the server to stop."""
     folder = tmp_path_factory.mktemp("outage")
     server = MongoServer(data=folder / "mongo")
@@ -65,7 +65,7 @@ def outage_stack(running_platform: Any, tmp_path_factory: pytest.TempPathFactory
     urls: dict[str, str] = {}
     try:
         for probe in PROBES:
-            template = running_platform.processes[f"{probe.service}-api"].process
+            template = platform.processes[f"{probe.service}-api"].process
             port = free_port()
             argv = list(template.argv)
             argv[argv.index("--bind") + 1] = f"127.0.0.1:{port}"

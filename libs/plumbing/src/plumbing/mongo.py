@@ -41,7 +41,7 @@ _lock = threading.RLock()
 DATABASE_TIMEOUTS = {
     "serverSelectionTimeoutMS": 5000,
     "connectTimeoutMS": 5000,
-    "socketTimeoutMS": 10000,
+    "socketTimeoutMS": 8000,
 }
 
 

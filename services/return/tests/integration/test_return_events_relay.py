@@ -135,18 +135,19 @@ def test_the_cases_events_and_reminders_reach_the_topic_once_each_in_order(
         count, failed = Relay(AGGREGATES, producer).run_once()
     finally:
         producer.close()
-    assert not failed and count >= 4
-    records = published(bootstrap, case_id, 4)
+    assert not failed and count >= 5
+    records = published(bootstrap, case_id, 5)
     envelopes = [from_kafka(r.key, r.value, r.headers) for r in records]
     assert [e["type"] for e in envelopes] == [
         events.REQUESTED,
         events.APPROVED,
+        events.RECEPTION_RECORDED,
         events.REINTEGRATION_DUE,
         events.REINTEGRATION_OVERDUE,
     ]
     assert {r.partition for r in records} == {records[0].partition}
     assert {e["subject"] for e in envelopes} == {case_id}
-    due, overdue = envelopes[2]["data"], envelopes[3]["data"]
+    due, overdue = envelopes[3]["data"], envelopes[4]["data"]
     assert due["what"] == overdue["what"] == "reintegration_plan"
     assert due["due_at"] == overdue["due_at"] == "2027-01-06T09:00:00.000Z"
     stored = connections.get_database()["return_cases"].find_one({"_id": case_id})
