@@ -71,6 +71,19 @@ class Gateway:
     def call(
         self, user: str, method: str, path: str, body: Any = None, *, purpose: str, **params: Any
     ) -> dict[str, Any]:
+        response = self._send(user, method, path, body, purpose, params)
+        return dict(response.json()) if response.content else {}
+
+    def located(self, user: str, path: str, body: Any, *, purpose: str) -> tuple[dict[str, Any], str]:
+        """A POST answered 201 with `Location`: (body, the id at the end of the location)."""
+        response = self._send(user, "POST", path, body, purpose, {})
+        return dict(response.json()), response.headers["location"].rsplit("/", 1)[1]
+
+    def _send(
+        self, user: str, method: str, path: str, body: Any, purpose: str, params: dict[str, Any]
+    ) -> httpx.Response:
+        """One call as `user`; a 429 (her request budget, as `make run` enforces it) or a 503 (a dependency
+        catching up) is waited out as Retry-After says and sent again, with the same Idempotency-Key."""
         headers = {"Authorization": f"Bearer {self.token(user)}", "X-Purpose": purpose}
         if method == "POST":
             headers["Idempotency-Key"] = f"demo-{uuid.uuid4()}"  # one per step, kept across the retries below
@@ -78,24 +91,12 @@ class Gateway:
             response = httpx.request(
                 method, self.base + path, headers=headers, json=body, params=params or None, timeout=60
             )
-            if response.status_code not in (429, 503):  # a budget or a dependency catching up: wait, retry
+            if response.status_code not in (429, 503):
                 break
             time.sleep(min(5.0, float(response.headers.get("Retry-After", "1"))))
         if response.is_error:
             raise StoryError(f"{user} {method} {path}: {response.status_code} {response.text}")
-        return dict(response.json()) if response.content else {}
-
-    def located(self, user: str, path: str, body: Any, *, purpose: str) -> tuple[dict[str, Any], str]:
-        """A POST answered 201 with `Location`: (body, the id at the end of the location)."""
-        headers = {
-            "Authorization": f"Bearer {self.token(user)}",
-            "X-Purpose": purpose,
-            "Idempotency-Key": f"demo-{uuid.uuid4()}",
-        }
-        response = httpx.post(self.base + path, headers=headers, json=body, timeout=60)
-        if response.is_error:
-            raise StoryError(f"{user} POST {path}: {response.status_code} {response.text}")
-        return dict(response.json()), response.headers["location"].rsplit("/", 1)[1]
+        return response
 
 
 def wait_for(probe: Callable[[], Any], what: str, timeout_s: float = WAIT_S) -> Any:
