@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import signal
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,7 +22,6 @@ import httpx
 import pytest
 
 from devstack.mongo import MongoServer
-from devstack.process import ManagedProcess, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -47,48 +45,18 @@ PROBES = (
 )
 
 
-def _ready(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - local URL
-            return bool(response.status == 200)
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def outage_stack(platform: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """A server of its own and the four APIs on it: {service: base url}, and the server to stop."""
+    """A server of its own and the four APIs on it: the server to stop, and {service: base url}."""
     folder = tmp_path_factory.mktemp("outage")
     server = MongoServer(data=folder / "mongo")
     server.start()
-    started: list[ManagedProcess] = []
-    urls: dict[str, str] = {}
     try:
-        for probe in PROBES:
-            template = platform.processes[f"{probe.service}-api"].process
-            port = free_port()
-            argv = list(template.argv)
-            argv[argv.index("--bind") + 1] = f"127.0.0.1:{port}"
-            env = {k: v for k, v in template.env.items() if k != "THB_ACCESS_LOG_MONGODB_URI"}
-            env["MONGODB_URI"] = server.uri
-            process = ManagedProcess(
-                f"{probe.service}-api-outage",
-                argv,
-                folder / f"{probe.service}.log",
-                env=env,
-                cwd=template.cwd,
-            )
-            process.start()
-            started.append(process)
-            urls[probe.service] = f"http://127.0.0.1:{port}"
-        for service, url in urls.items():
-            started[0].wait_until(
-                lambda url=url: _ready(f"{url}/readyz"), timeout=120, what=f"{service} ready"
-            )
-        yield server, urls
+        # The audit store too: by default it is the service's own database (THB_ACCESS_LOG_MONGODB_URI unset).
+        env = {"MONGODB_URI": server.uri, "THB_ACCESS_LOG_MONGODB_URI": None}
+        with platform.extra_apis([probe.service for probe in PROBES], env, folder) as urls:
+            yield server, urls
     finally:
-        for process in started:
-            process.stop(timeout=10)
         server.stop()
 
 

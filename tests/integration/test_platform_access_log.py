@@ -16,10 +16,8 @@ from __future__ import annotations
 import json
 import socket
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -28,12 +26,44 @@ import pytest
 from pymongo import MongoClient
 from pymongo.database import Database
 
+from devstack.demo import CHILD_SUBJECT, Gateway, me_shelter
 from plumbing.access_log import AccessLog
 
 BASE = "/v1/identification"
 LIST_PERSONS = "identification.entrypoints.http.list_persons"
 N = 5
 SURNAME = "Accesslogtest"
+EXCHANGE = "cross-border-exchange"
+RETURN_CASE = {"origin_country": "ME", "age_group": "child"}
+NOTIFICATION = {
+    "form_type": "notification",
+    "recipient": "ME",
+    "legal_basis": "protection-of-vital-interests",
+    "subject": CHILD_SUBJECT,
+    "content": {
+        "person": {
+            "given_names": ["Mira"],
+            "surnames": [SURNAME],
+            "date_of_birth": "2012",
+            "sex": "female",
+            "nationalities": ["ME"],
+        },
+        "category": "potential-victim",
+        "links": ["national"],
+        "forms_of_exploitation": ["forced-begging"],
+        "unaccompanied": True,
+        "identified_on": "2026-12-01",
+        "immediate_needs": ["shelter"],
+    },
+}
+SHELTER = {"service_type": "child_shelter"}
+REFERRAL_REQUEST = {
+    "age_group": "child",
+    "sex": "female",
+    "municipality": "ME-PG",
+    "legal_basis": "child-protection-duty",
+    "case_fields": {"given_names": [SURNAME], "guardian_name": "Centre for Social Work Podgorica"},
+}
 
 
 @pytest.fixture(scope="module")
@@ -168,48 +198,27 @@ def test_a_read_without_purpose_is_422_and_writes_no_entry(running_platform: Any
         assert db.access_log.count_documents({"request_id": request_id}) == 0
 
 
-def _free_port() -> int:
+def _dead_store() -> str:
+    """An audit store where nothing listens (a port bound and released), given up on after a second."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+        port = int(s.getsockname()[1])
+    return f"mongodb://127.0.0.1:{port}/?serverSelectionTimeoutMS=1000"
 
 
-def _ready(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - local URL
-            return bool(response.status == 200)
-    except OSError:
-        return False
+@pytest.fixture(scope="module")
+def without_access_log(platform: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """One more API process per service, same command and environment as the platform's, whose access-log
+    store is a port where nothing listens: {service: base url}."""
+    env = {"THB_ACCESS_LOG_MONGODB_URI": _dead_store()}
+    services = ["identification", "referral", "exchange", "return"]
+    with platform.extra_apis(services, env, tmp_path_factory.mktemp("no-access-log")) as urls:
+        yield urls
 
 
 @pytest.fixture
-def identification_without_access_log(running_platform: Any, tmp_path: Path) -> Iterator[str]:
-    """One more identification API process, same command and environment as the platform's, whose access-log
-    store is a port where nothing listens."""
-    from devstack.process import ManagedProcess
-
-    template = running_platform.processes["identification-api"].process
-    port = _free_port()
-    dead = _free_port()  # bound and released: nothing listens there
-    argv = list(template.argv)
-    argv[argv.index("--bind") + 1] = f"127.0.0.1:{port}"
-    env = {
-        **template.env,
-        "THB_ACCESS_LOG_MONGODB_URI": f"mongodb://127.0.0.1:{dead}/?serverSelectionTimeoutMS=1000",
-    }
-    process = ManagedProcess(
-        "identification-api-no-access-log",
-        argv,
-        tmp_path / "identification-no-log.log",
-        env=env,
-        cwd=template.cwd,
-    )
-    process.start()
-    try:
-        process.wait_until(lambda: _ready(f"http://127.0.0.1:{port}/readyz"), timeout=90, what="ready")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.stop(timeout=10)
+def identification_without_access_log(without_access_log: dict[str, str]) -> str:
+    return without_access_log["identification"]
 
 
 def test_with_the_access_log_unwritable_the_read_is_503_without_personal_data(
@@ -252,3 +261,43 @@ def test_with_the_access_log_unwritable_the_read_is_503_without_personal_data(
     # The healthy process still logs, and the chain is intact.
     assert db.access_log.count_documents({}) >= before
     assert AccessLog(db).verify_chain().ok
+
+
+def _personal_reads(platform: Any) -> list[tuple[str, str, str, str, str]]:
+    """One record per other service that a personal-data read returns, made through the gateway:
+    (service, user, purpose, path, a value of it that must not leak)."""
+    gw = Gateway(platform.gateway, platform.issuer)
+    case = gw.call("xk-case-manager", "POST", "/v1/return/cases", RETURN_CASE, purpose="return")
+    drafted, form = gw.located("xk-contact-point", "/v1/exchange/drafts", NOTIFICATION, purpose=EXCHANGE)
+    shelter = me_shelter(gw)
+    proposed = gw.call("me-case-manager", "POST", "/v1/referral/referrals", SHELTER, purpose="referral")
+    request = {**REFERRAL_REQUEST, "provider_id": shelter}
+    path = f"/v1/referral/referrals/{proposed['id']}"
+    gw.call("me-case-manager", "POST", f"{path}/request", request, purpose="referral")
+    return [
+        ("return", "xk-case-manager", "return", f"/v1/return/cases/{case['id']}", case["id"]),
+        (
+            "exchange",
+            "xk-contact-point",
+            EXCHANGE,
+            f"/v1/exchange/cases/{drafted['id']}/forms/{form}",
+            "Accesslogtest",
+        ),
+        ("referral", "me-case-manager", "referral", f"{path}/case-fields", "Accesslogtest"),
+    ]
+
+
+def test_with_the_access_log_unwritable_every_service_holds_back_personal_data(
+    running_platform: Any, without_access_log: dict[str, str]
+) -> None:
+    platform = running_platform
+    for service, user, purpose, path, secret in _personal_reads(platform):
+        headers = _headers(platform.token(user), purpose=purpose)
+        healthy = httpx.get(f"{platform.urls[service]}{path}", headers=headers, timeout=30)
+        assert healthy.status_code == 200 and secret in healthy.text, (service, healthy.text[:300])
+        held = httpx.get(f"{without_access_log[service]}{path}", headers=headers, timeout=60)
+        assert held.status_code == 503, (service, held.status_code, held.text[:300])
+        assert held.headers["content-type"].startswith("application/problem+json"), service
+        assert "retry-after" in held.headers, service
+        assert held.json()["type"].endswith("/access-log-unavailable"), held.text
+        assert secret not in held.text, service

@@ -7,13 +7,15 @@ fixture restarts anything a test left stopped before the next test runs.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -21,6 +23,7 @@ import pytest
 import yaml
 
 from devstack.paths import REPO_ROOT
+from devstack.process import ManagedProcess, free_port
 from devstack.pytest_plugin import ServerHandle
 from devstack.run import Supervised, platform_processes
 
@@ -97,6 +100,37 @@ class Platform:
     def ensure_all_running(self) -> None:
         for name in self.processes:
             self.start(name)
+
+    @contextlib.contextmanager
+    def extra_apis(
+        self, services: Iterable[str], env: Mapping[str, str | None], logs: Path
+    ) -> Iterator[dict[str, str]]:
+        """One more API process per service, for a fault drill that must not touch the platform's own: the
+        same gunicorn command and environment, `env` laid over it (None removes a variable), a port of its own.
+        Yields {service: base url} once every one is ready; stops them after."""
+        started: dict[str, tuple[ManagedProcess, str]] = {}
+        try:
+            for service in services:
+                template = self.processes[f"{service}-api"].process
+                port = free_port()
+                argv = list(template.argv)
+                argv[argv.index("--bind") + 1] = f"127.0.0.1:{port}"
+                changed = {**template.env, **env}
+                process = ManagedProcess(
+                    f"{service}-api-extra",
+                    argv,
+                    logs / f"{service}-api-extra.log",
+                    env={k: v for k, v in changed.items() if v is not None},
+                    cwd=template.cwd,
+                )
+                process.start()
+                started[service] = (process, f"http://127.0.0.1:{port}")
+            for process, url in started.values():
+                process.wait_until(partial(_ready, f"{url}/readyz"), timeout=120, what="ready")
+            yield {service: url for service, (_, url) in started.items()}
+        finally:
+            for process, _ in started.values():
+                process.stop(timeout=10)
 
 
 @pytest.fixture(scope="session")

@@ -51,6 +51,7 @@ from connexion.middleware import MiddlewarePosition
 from connexion.middleware.server_error import ServerErrorMiddleware
 from connexion.options import SwaggerUIOptions
 from connexion.spec import Specification
+from pymongo.errors import PyMongoError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
@@ -62,7 +63,7 @@ from plumbing.error_handlers import (
     allowed_methods,
     handle_auth_error,
     handle_connexion_problem,
-    handle_database_unavailable,
+    handle_database_error,
     handle_problem,
     handle_rule_violation,
     handle_unexpected,
@@ -70,7 +71,6 @@ from plumbing.error_handlers import (
     plain_problem,
 )
 from plumbing.errors import (
-    DATABASE_UNAVAILABLE,
     AccessLogUnavailable,
     Conflict,
     DependencyUnavailable,
@@ -306,9 +306,9 @@ def create_app(
 
     # The failure is counted (access_log_write_failures_total) by plumbing.access_log where the write fails.
     app.add_error_handler(AccessLogUnavailable, plain_problem("access-log-unavailable"))
-    # The database unreachable, hung or too slow (the client's timeouts, plumbing.mongo) -> 503 with Retry-After.
-    for unavailable in DATABASE_UNAVAILABLE:
-        app.add_error_handler(unavailable, handle_database_unavailable)
+    # The database unreachable, hung or too slow (plumbing.mongo's timeouts and request budget) -> 503 with
+    # Retry-After; any other database error stays a 500.
+    app.add_error_handler(PyMongoError, handle_database_error)
     app.add_error_handler(Exception, handle_unexpected)
     app.add_api(copy.deepcopy(contract), validate_responses=validate_responses)
 

@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import Send
 
 from plumbing import i18n, request_context
-from plumbing.errors import RuleViolation
+from plumbing.errors import RuleViolation, is_database_unavailability
 from plumbing.logging import safe_stack
 from plumbing.problems import PROBLEM_JSON, FieldError, Problem, catalogue
 from plumbing.security import (
@@ -112,11 +112,13 @@ async def handle_auth_error(_request: ConnexionRequest, exc: Exception) -> Conne
     return _problem_response(Problem("service-unavailable" if status == 503 else "unauthorized"))
 
 
-async def handle_database_unavailable(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
-    """The database unreachable (no server within the selection timeout), the connection lost, or no answer
-    within the socket timeout (a hung server): 503 with Retry-After, so a client retries (with its
-    Idempotency-Key, a write that did land is answered from the store) instead of reading a 500 as a defect.
-    Bounded by the client's timeouts (plumbing.mongo: DATABASE_TIMEOUTS), well under the gateway's."""
+async def handle_database_error(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+    """The database unreachable (no server within the selection timeout), the connection lost, or the request's
+    database budget spent (a hung server: plumbing.mongo.request_budget): 503 with Retry-After, so a client
+    retries (with its Idempotency-Key, a write that did land is answered from the store) instead of reading a 500
+    as a defect. Any other database error is unexpected (500)."""
+    if not is_database_unavailability(exc):
+        return await handle_unexpected(request, exc)
     logger.warning("database unavailable", extra={"fields": {"exc_type": type(exc).__name__}})
     return _problem_response(Problem("service-unavailable"))
 

@@ -13,14 +13,22 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from pymongo.errors import ConnectionFailure, ExecutionTimeout, WTimeoutError
+from pymongo.errors import ConnectionFailure, ExecutionTimeout, PyMongoError, WTimeoutError
 
 from plumbing.problems import FieldError, Problem
 
-# The database unreachable, the connection lost, or no answer in time (plumbing.mongo.DATABASE_TIMEOUTS): nothing
-# wrong with the request or the event, only with the moment. An API answers 503 with Retry-After; a consumer waits
+# The database unreachable, the connection lost, or no answer in time: nothing wrong with the request or the
+# event, only with the moment (`is_database_unavailability`). An API answers 503 with Retry-After; a consumer waits
 # and tries the same record again, however long the outage, instead of dead-lettering it.
 DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (ConnectionFailure, ExecutionTimeout, WTimeoutError)
+
+
+def is_database_unavailability(exc: BaseException) -> bool:
+    """A database error that is the moment's: no server, a lost connection, or a timeout (a budget spent,
+    plumbing.mongo.request_budget, which pymongo reports as a timeout of whichever operation it ended)."""
+    return isinstance(exc, DATABASE_UNAVAILABLE) or (
+        isinstance(exc, PyMongoError) and bool(getattr(exc, "timeout", False))
+    )
 
 
 class PlumbingError(Exception):
@@ -165,6 +173,6 @@ class CodedForbidden(OutOfScope):
 
 
 def is_unavailability(exc: BaseException) -> bool:
-    """True for a failure that is the moment's, not the input's: the database (DATABASE_UNAVAILABLE) or a
+    """True for a failure that is the moment's, not the input's: the database (is_database_unavailability) or a
     server a call depends on (DependencyUnavailable) not answering. Worth waiting for; never a dead letter."""
-    return isinstance(exc, (*DATABASE_UNAVAILABLE, DependencyUnavailable))
+    return is_database_unavailability(exc) or isinstance(exc, DependencyUnavailable)

@@ -45,6 +45,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from plumbing import metrics, request_context
 from plumbing.clock import Clock, as_utc
+from plumbing.mongo import request_budget
 from plumbing.problems import FieldError, Problem
 
 # Where a request's access-log record waits for the idempotency store (set by access_log.record_for_request).
@@ -246,7 +247,7 @@ class IdempotencyMiddleware:
             if not message.get("more_body", False):
                 break
 
-        stored = await run_in_threadpool(self.store.begin, client, operation_id, key, body)
+        stored = await run_in_threadpool(_bounded, self.store.begin, client, operation_id, key, body)
         if stored is not None:
             await self._replay(stored, operation_id, context, send)
             return
@@ -277,13 +278,13 @@ class IdempotencyMiddleware:
         try:
             await self.app(scope, replay_receive, capture)
         except BaseException:
-            await run_in_threadpool(self.store.release, client, operation_id, key)
+            await run_in_threadpool(_bounded, self.store.release, client, operation_id, key)
             raise
         if _should_store(status):
             response = StoredResponse(status, kept, b"".join(chunks), context.extra.get(READ_RECORD))
-            await run_in_threadpool(self.store.complete, client, operation_id, key, response)
+            await run_in_threadpool(_bounded, self.store.complete, client, operation_id, key, response)
         else:
-            await run_in_threadpool(self.store.release, client, operation_id, key)
+            await run_in_threadpool(_bounded, self.store.release, client, operation_id, key)
 
     async def _replay(self, stored: StoredResponse, operation_id: str, context: Any, send: Send) -> None:
         policy = self.post_operations[operation_id]
@@ -315,3 +316,10 @@ def _header(scope: Scope, name: bytes) -> str | None:
         if key.lower() == name:
             return value.decode("latin-1")
     return None
+
+
+def _bounded(call: Callable[..., Any], *args: Any) -> Any:
+    """A store call within the request's database budget (plumbing.mongo.request_budget): a hung server fails
+    it (503) instead of holding the request."""
+    with request_budget():
+        return call(*args)

@@ -17,8 +17,10 @@ reused: by `connect()`, and by `get_database()` / `MongoProvider` with the setti
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,16 +35,24 @@ from plumbing.errors import ConfigError
 
 _lock = threading.RLock()
 
-# How long an operation may wait for the database before it fails (and an API answers 503 with Retry-After,
-# plumbing.error_handlers.handle_database_unavailable): a server that is down is given up after the selection
-# timeout, a connection that cannot be opened after the connect timeout, and a server that holds a connection
-# without answering (hung, SIGSTOP) after the socket timeout - without it a read waited for the gateway's upstream
-# timeout (30 s) and the next ones answered 500. All under the gateway's 30 s; a URI's own options win.
+# How long a client waits for a server it cannot reach: a server that is down is given up after the selection
+# timeout, a connection that cannot be opened after the connect timeout (also how soon a hung server is marked
+# unknown by the monitor). A URI's own options win. No socket timeout for every operation: a bulk write or a
+# long scan of a worker or a test may take longer; what a request may spend is its budget below.
 DATABASE_TIMEOUTS = {
     "serverSelectionTimeoutMS": 5000,
     "connectTimeoutMS": 5000,
-    "socketTimeoutMS": 8000,
 }
+# What one API request may spend on the database in all (pymongo's client-side operation timeout: every
+# operation in the request, its retries and server selection included). A server that holds connections without
+# answering (hung) fails the request after this instead of holding it until the gateway gives up (30 s), and
+# the API answers 503 with Retry-After (plumbing.error_handlers.handle_database_error).
+REQUEST_DATABASE_BUDGET_S = 15.0
+
+
+def request_budget() -> Any:
+    """The context every API handler runs in (plumbing.resolver, the idempotency store's calls)."""
+    return pymongo.timeout(REQUEST_DATABASE_BUDGET_S)
 
 
 @dataclass(frozen=True)
@@ -92,6 +102,21 @@ def connect(settings: Any, alias: str = DEFAULT_CONNECTION_NAME, **client_option
             pid, uri, settings.mongodb_db, settings, tuple(sorted(client_options.items()))
         )
         return mongoengine.get_connection(alias)
+
+
+ACCESS_LOG_ALIAS = "access-log"
+
+
+def access_log_alias(settings: Any, env: Mapping[str, str]) -> str:
+    """The alias of the database a service writes its access log to, registered: THB_ACCESS_LOG_MONGODB_URI when
+    set (a separate audit store, which the service's own database user cannot rewrite), else the service's own
+    database. The database name is the service's either way. Every service's bootstrap asks here, so each can
+    be given an audit store, and each refuses personal data when that store cannot be written (503)."""
+    uri = env.get("THB_ACCESS_LOG_MONGODB_URI", "").strip()
+    if not uri:
+        return DEFAULT_CONNECTION_NAME
+    connect(dataclasses.replace(settings, mongodb_uri=uri), alias=ACCESS_LOG_ALIAS)
+    return ACCESS_LOG_ALIAS
 
 
 def get_database(alias: str = DEFAULT_CONNECTION_NAME) -> Database:

@@ -1,4 +1,5 @@
-"""Handler resolution: operationIds of the contract name the handlers; their results are JSON by default."""
+"""Handler resolution: operationIds of the contract name the handlers; their results are JSON by default, and
+their database work is bounded by the request's budget (plumbing.mongo.request_budget)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from typing import Any
 import flask
 from connexion import NoContent
 from connexion.resolver import Resolver
+
+from plumbing.mongo import request_budget
 
 
 class JsonByDefaultResolver(Resolver):
@@ -23,7 +26,8 @@ class JsonByDefaultResolver(Resolver):
 
         @functools.wraps(function)
         def json_by_default(*args: Any, **kwargs: Any) -> Any:
-            result = function(*args, **kwargs)
+            with request_budget():  # the request's database work is bounded in all (plumbing.mongo)
+                result = function(*args, **kwargs)
             if isinstance(result, flask.Response):
                 return result
             data, status, headers = _unpack(result)

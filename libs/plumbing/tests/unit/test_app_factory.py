@@ -311,6 +311,24 @@ def test_unhandled_exception_is_500_without_details(demo):
     assert set(body) == {"type", "title", "status", "detail", "instance"}
 
 
+@pytest.mark.parametrize("name", ["database-down", "database-hung"])
+def test_a_database_that_does_not_answer_is_503_with_retry_after(demo, name):
+    client, logs = demo
+    response = client.post("/v1/demo/things", json={"name": name, "kind": "small"}, headers=bearer("manager"))
+    _assert_problem(response, 503, "service-unavailable")
+    assert int(response.headers["retry-after"]) > 0
+    assert "db.internal" not in response.text and "db.internal" not in logs.getvalue()
+
+
+def test_any_other_database_error_stays_a_500_without_details(demo):
+    client, logs = demo
+    response = client.post(
+        "/v1/demo/things", json={"name": "database-refused", "kind": "small"}, headers=bearer("manager")
+    )
+    _assert_problem(response, 500, "internal-error")
+    assert "canary-in-exception" not in response.text and "canary-in-exception" not in logs.getvalue()
+
+
 def test_purpose_and_caller_reach_the_handler(demo):
     client, _ = demo
     response = client.get("/v1/demo/things/t-03", headers=bearer("manager", **PURPOSE))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,7 +27,6 @@ from plumbing.service_auth import allowed_clients
 from plumbing.steps import complete
 
 SERVICE = "identification"
-ACCESS_LOG_ALIAS = "access-log"
 
 
 def next_sequence(country: str, year: int) -> int:
@@ -75,13 +73,7 @@ def build_runtime(environ: Mapping[str, str] | None = None, clock: Clock | None 
     keys = load_keys(settings, config)
     cipher = FieldCipher.from_config(keys, config)
     mongo.connect(settings)  # lazy: no network until the first operation
-    # THB_ACCESS_LOG_MONGODB_URI: an optional separate store for the access log (an audit database the service's
-    # own database user cannot rewrite); default: the service's database. Same database name either way.
-    access_log_uri = env.get("THB_ACCESS_LOG_MONGODB_URI", "").strip()
-    access_log_alias = DEFAULT_CONNECTION_NAME
-    if access_log_uri:
-        access_log_alias = ACCESS_LOG_ALIAS
-        mongo.connect(dataclasses.replace(settings, mongodb_uri=access_log_uri), alias=ACCESS_LOG_ALIAS)
+    access_log_alias = mongo.access_log_alias(settings, env)  # THB_ACCESS_LOG_MONGODB_URI, or its own
     clock = clock or SystemClock()
     deps = Deps(
         clock=clock,

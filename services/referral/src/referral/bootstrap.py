@@ -67,7 +67,9 @@ def build_runtime(environ: Mapping[str, str] | None = None, clock: Clock | None 
     cipher = FieldCipher.from_config(keys, config)
     mongo.connect(settings)  # lazy: no network until the first operation
     clock = clock or SystemClock()
-    access_log = AccessLog(mongo.get_database(), clock, purposes=config.purpose_codes)
+    # THB_ACCESS_LOG_MONGODB_URI names a separate audit store; by default the service's own database.
+    access_log_db = mongo.get_database(mongo.access_log_alias(settings, env))
+    access_log = AccessLog(access_log_db, clock, purposes=config.purpose_codes)
 
     def record_read(caller: Caller, resource_type: str, ids: Sequence[str]) -> None:
         record_for_request(access_log, resource_type, ids)  # caller and purpose from the request context
