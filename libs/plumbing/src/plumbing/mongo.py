@@ -47,7 +47,7 @@ DATABASE_TIMEOUTS = {
 # operation in the request, its retries and server selection included). A server that holds connections without
 # answering (hung) fails the request after this instead of holding it until the gateway gives up (30 s), and
 # the API answers 503 with Retry-After (plumbing.error_handlers.handle_database_error).
-REQUEST_DATABASE_BUDGET_S = 15.0
+REQUEST_DATABASE_BUDGET_S = 10.0
 
 
 def request_budget() -> Any:
