@@ -164,3 +164,34 @@ def json_lines(text: str) -> list[dict[str, Any]]:
             except ValueError:
                 continue
     return lines
+
+
+# A child whose views were heard: the subject of the exchange's test forms.
+CHILD = {
+    "age_group": "child",
+    "child_views": {"heard": True, "position": "agrees", "recorded_on": "2026-05-30"},
+}
+
+
+def notification(given: str) -> dict[str, Any]:
+    """A notification of a child identified in Kosovo, to Montenegro (no legal basis: the sender chooses it)."""
+    return {
+        "form_type": "notification",
+        "recipient": "ME",
+        "subject": CHILD,
+        "content": {
+            "person": {
+                "given_names": [given],
+                "surnames": ["Hoxha"],
+                "date_of_birth": "2013",
+                "sex": "female",
+                "nationalities": ["ME"],
+            },
+            "category": "potential-victim",
+            "links": ["national"],
+            "forms_of_exploitation": ["forced-begging"],
+            "unaccompanied": True,
+            "identified_on": "2026-05-28",
+            "immediate_needs": ["shelter", "guardian"],
+        },
+    }

@@ -15,17 +15,13 @@ import httpx
 import pytest
 from pymongo import MongoClient
 
-from tests.integration.platform_helpers import header, poll, read_topic
+from tests.integration.platform_helpers import CHILD, header, notification, poll, read_topic
 
 pytestmark = pytest.mark.integration
 
 BASE = "/v1/exchange"
 XK, ME, AL = "xk-contact-point", "me-contact-point", "al-coordinator"
 BASIS = "protection-of-vital-interests"
-CHILD = {
-    "age_group": "child",
-    "child_views": {"heard": True, "position": "agrees", "recorded_on": "2026-05-30"},
-}
 
 
 class Api:
@@ -88,29 +84,6 @@ def access_log_entries(api: Api, **query: Any) -> list[dict[str, Any]]:
     """Entries of the exchange service's own access log (its database on the platform's server)."""
     with MongoClient(api.platform.env["MONGODB_URI"], tz_aware=True) as client:
         return list(client["thb_exchange"]["access_log"].find(query))
-
-
-def notification(given: str) -> dict[str, Any]:
-    return {
-        "form_type": "notification",
-        "recipient": "ME",
-        "subject": CHILD,
-        "content": {
-            "person": {
-                "given_names": [given],
-                "surnames": ["Hoxha"],
-                "date_of_birth": "2013",
-                "sex": "female",
-                "nationalities": ["ME"],
-            },
-            "category": "potential-victim",
-            "links": ["national"],
-            "forms_of_exploitation": ["forced-begging"],
-            "unaccompanied": True,
-            "identified_on": "2026-05-28",
-            "immediate_needs": ["shelter", "guardian"],
-        },
-    }
 
 
 def one_child(api: Api, given: str) -> dict[str, Any]:

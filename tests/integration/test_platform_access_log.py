@@ -26,8 +26,9 @@ import pytest
 from pymongo import MongoClient
 from pymongo.database import Database
 
-from devstack.demo import CHILD_SUBJECT, Gateway, me_shelter
+from devstack.demo import Gateway, me_shelter
 from plumbing.access_log import AccessLog
+from tests.integration.platform_helpers import notification
 
 BASE = "/v1/identification"
 LIST_PERSONS = "identification.entrypoints.http.list_persons"
@@ -35,27 +36,7 @@ N = 5
 SURNAME = "Accesslogtest"
 EXCHANGE = "cross-border-exchange"
 RETURN_CASE = {"origin_country": "ME", "age_group": "child"}
-NOTIFICATION = {
-    "form_type": "notification",
-    "recipient": "ME",
-    "legal_basis": "protection-of-vital-interests",
-    "subject": CHILD_SUBJECT,
-    "content": {
-        "person": {
-            "given_names": ["Mira"],
-            "surnames": [SURNAME],
-            "date_of_birth": "2012",
-            "sex": "female",
-            "nationalities": ["ME"],
-        },
-        "category": "potential-victim",
-        "links": ["national"],
-        "forms_of_exploitation": ["forced-begging"],
-        "unaccompanied": True,
-        "identified_on": "2026-12-01",
-        "immediate_needs": ["shelter"],
-    },
-}
+NOTIFICATION = {**notification(SURNAME), "legal_basis": "protection-of-vital-interests"}
 SHELTER = {"service_type": "child_shelter"}
 REFERRAL_REQUEST = {
     "age_group": "child",
