@@ -198,6 +198,7 @@ def test_a_notification_crosses_kafka_is_stored_once_receipted_and_a_replay_stor
     case_id, form = sending.draft_and_send(runtime.deps, XK, notification(), idempotency_key="it-1")
     # `deliver` returned: the broker acknowledged the envelope, and it left the sender's record.
     assert raw(case_id)["outgoing"] == []
+    sent_logged = len(runtime.deps.message_log.entries("XK"))
     reference = cases.get_case(runtime.deps, XK, case_id)["reference"]
     received = until(lambda: me_case(runtime, reference), 60, "ME stored the notification")
     assert status(runtime, ME, received["id"], form.id) == "received"
@@ -205,6 +206,9 @@ def test_a_notification_crosses_kafka_is_stored_once_receipted_and_a_replay_stor
     # The automatic receipt came back over exchange.inbox.xk.
     until(lambda: status(runtime, XK, case_id, form.id) == "received", 60, "XK's form shows received")
     assert raw(received["id"])["received_envelopes"] == [form.envelope_id]
+    # A received envelope is logged just after its record is stored (receiving.py): wait for XK's entry of the
+    # receipt, or the counts below would race it.
+    until(lambda: len(runtime.deps.message_log.entries("XK")) > sent_logged, 30, "XK logged the receipt")
 
     # The same envelope produced twice more (a redelivery, a replay): nothing new anywhere.
     before_me, before_xk = me_records(runtime), raw(case_id)["version"]
