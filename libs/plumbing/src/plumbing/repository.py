@@ -196,6 +196,24 @@ class _Write:
     update: dict[str, Any] = field(default_factory=dict)
 
 
+def conjunction(clauses: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """One filter matching what every clause matches. Clauses whose top-level members differ are merged into one
+    document (MongoDB ANDs the members of a filter); only clauses that repeat a member (two `$or`, say) go under
+    `$and`. Why not always `$and`: the embedded Mongo-wire server uses no index under `$and`, so a scoped lookup
+    by an indexed field (a reference, a draft key, an external id) scanned the whole collection - measured at
+    3,000 records: 51-89 ms under `$and`, 0.5-0.8 ms as one document."""
+    merged: dict[str, Any] = {}
+    rest: list[dict[str, Any]] = []
+    for clause in clauses:
+        if merged.keys() & clause.keys():
+            rest.append(dict(clause))
+        else:
+            merged.update(clause)
+    if rest:
+        merged["$and"] = [*merged.get("$and", []), *rest]
+    return merged
+
+
 class _Repository(ABC, Generic[T]):
     def __init__(self, document_class: type[T], clock: Clock | None) -> None:
         if not (isinstance(document_class, type) and issubclass(document_class, OwnedDocument)):
@@ -219,10 +237,7 @@ class _Repository(ABC, Generic[T]):
         scope = self._scope()
         if scope is None:
             return None
-        clauses = [dict(p) for p in (scope, *parts) if p]
-        if not clauses:
-            return {}
-        return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+        return conjunction([dict(p) for p in (scope, *parts) if p])
 
     def _user_query(self, filters: Mapping[str, Any]) -> dict[str, Any]:
         # Let mongoengine translate `field__op=value` into a MongoDB filter; it is then AND-ed with the scope,
