@@ -427,6 +427,23 @@ def suppress_table(rows: Sequence[str], columns: Sequence[str], counts: Counts) 
 RULES: dict[str, Any] = {"small": SMALL, "complementary": HIDDEN, "threshold": MIN_SHOWN}
 
 
+def report_header(period: str, scope: str, caller_country: str, countries: Iterable[str]) -> dict[str, Any]:
+    """What every statistics answer starts with: the period, the request's scope (``country`` or ``regional``),
+    the countries it covers and the rules it was suppressed by."""
+    regional = scope == "regional"
+    return {
+        "period": period,
+        "scope": scope,
+        "countries": sorted(countries) if regional else [caller_country],
+        "suppression": dict(RULES),
+    }
+
+
+def published(report: dict[str, Any]) -> dict[str, Any]:
+    """A published report's tables and series as JSON; other members (medians already withheld) as they are."""
+    return {name: value.as_json() if hasattr(value, "as_json") else value for name, value in report.items()}
+
+
 @dataclass(frozen=True)
 class Medians:
     """A duration per label: its median over the cases that had it, withheld (None) under the threshold the

@@ -17,7 +17,9 @@ from plumbing.suppression import (
     SuppressedTable,
     determined_cells,
     margins_free,
+    published,
     render_series,
+    report_header,
     series_pattern,
     suppress_series,
     suppress_table,
@@ -381,3 +383,15 @@ def test_a_regional_table_by_country_discloses_nothing_to_any_country_knowing_it
         others_small = {p for p, v in grid.items() if p not in view and 1 <= v - own[p] <= 4}
         assert not (determined_cells(lines, set(pattern) - view) - view) & others_small, (counts, c)
     assert determined_cells(lines, set(pattern)) == set()
+
+
+def test_a_country_report_names_only_the_callers_country_and_a_regional_one_every_country() -> None:
+    own = report_header("2026", "country", "XK", {"ME", "AL", "XK"})
+    regional = report_header("2026", "regional", "XK", {"ME", "AL", "XK"})
+    assert (own["countries"], regional["countries"]) == (["XK"], ["AL", "ME", "XK"])
+    assert own["suppression"] == {"small": "<5", "complementary": "x", "threshold": 5}
+
+
+def test_a_published_report_renders_its_tables_and_keeps_its_medians() -> None:
+    body = published({"by_type": suppress_series(["a", "b"], [2, 9]), "median_days": {"a": None, "b": 3.0}})
+    assert body["by_type"]["cells"] == ["<5", "x"] and body["median_days"] == {"a": None, "b": 3.0}

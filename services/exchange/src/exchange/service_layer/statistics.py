@@ -10,7 +10,7 @@ from exchange.domain.catalogue import CONTROL
 from exchange.service_layer.deps import Deps
 from exchange.service_layer.records import cases, to_case
 from plumbing.auth import Caller
-from plumbing.suppression import RULES, suppress_series, suppress_table
+from plumbing.suppression import RULES, published, suppress_series, suppress_table
 
 
 def exchange_statistics(deps: Deps, caller: Caller, *, period: str) -> dict[str, Any]:
@@ -29,11 +29,5 @@ def exchange_statistics(deps: Deps, caller: Caller, *, period: str) -> dict[str,
         form_types=form_types,
         columns=statistics.pairs(own, deps.config.country_codes - {own}),
     )
-    published = statistics.publish(raw, suppress_series, suppress_table)
-    return {
-        "period": period,
-        "country": own,
-        "suppression": dict(RULES),
-        **{name: value.as_json() for name, value in published.items() if hasattr(value, "as_json")},
-        "median_reply_days": published["median_reply_days"],
-    }
+    report = statistics.publish(raw, suppress_series, suppress_table)
+    return {"period": period, "country": own, "suppression": dict(RULES), **published(report)}

@@ -18,10 +18,10 @@ from identification.domain.errors import DomainError, ErrorDetail, raise_all
 from identification.service_layer.deps import Deps
 from plumbing.auth import Caller
 from plumbing.suppression import (
-    RULES,
     InvalidTable,
     render_series,
     render_table,
+    report_header,
     series_pattern,
     table_pattern,
 )
@@ -214,12 +214,8 @@ def _table(
     )
     row_dim = DIMENSIONS[rows]
     body: dict[str, Any] = {
-        "period": period,
-        # The request's own word, and the countries it covers.
-        "scope": "regional" if country is None else "country",
-        "countries": sorted(deps.config.country_codes) if country is None else [country],
+        **report_header(period, scope, caller.country, deps.config.country_codes),
         "rows": rows,
-        "suppression": dict(RULES),
     }
     months = requested.months()
     if columns is None:

@@ -8,7 +8,7 @@ from typing import Any
 
 from plumbing.auth import Caller
 from plumbing.clock import as_utc
-from plumbing.suppression import RULES, suppress_series, suppress_table
+from plumbing.suppression import published, report_header, suppress_series, suppress_table
 from referral.adapters.documents import ReferralDocument
 from referral.domain import statistics
 from referral.domain.directory import ProviderKind
@@ -72,10 +72,7 @@ def statistics_report(deps: Deps, caller: Caller, *, period: str, scope: str = "
         regional=regional,
         year=int(period),
     )
-    body: dict[str, Any] = {
-        "period": period,
-        "scope": scope,
-        "countries": sorted(deps.config.country_codes) if regional else [caller.country],
-        "suppression": dict(RULES),
+    return {
+        **report_header(period, scope, caller.country, deps.config.country_codes),
+        **published(report),
     }
-    return {**body, **{name: value.as_json() for name, value in report.items()}}

@@ -13,7 +13,7 @@ from typing import Any
 
 from plumbing.auth import Caller
 from plumbing.clock import as_utc
-from plumbing.suppression import RULES, suppress_series, suppress_table
+from plumbing.suppression import published, report_header, suppress_series, suppress_table
 from voluntary_return.adapters.documents import ReturnCaseDocument
 from voluntary_return.domain import statistics
 from voluntary_return.domain.errors import NotPermitted
@@ -58,10 +58,7 @@ def statistics_report(deps: Deps, caller: Caller, *, period: str, scope: str = "
         close_reasons=list(deps.catalogue.reasons["close"]),
     )
     report = statistics.publish(raw, suppress_series, suppress_table)
-    body: dict[str, Any] = {
-        "period": period,
-        "scope": scope,
-        "countries": sorted(deps.config.country_codes) if regional else [caller.country],
-        "suppression": dict(RULES),
+    return {
+        **report_header(period, scope, caller.country, deps.config.country_codes),
+        **published(report),
     }
-    return {**body, **{name: value.as_json() for name, value in report.items()}}
