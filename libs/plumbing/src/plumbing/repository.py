@@ -196,22 +196,79 @@ class _Write:
     update: dict[str, Any] = field(default_factory=dict)
 
 
+def _merged_condition(first: Any, second: Any) -> Any | None:
+    """One condition on a field for two (`{"$gte": 1}` and `{"$gt": 0}` -> `{"$gte": 1, "$gt": 0}`), or None when
+    they cannot share one document (an embedded document's equality, the same operator twice)."""
+
+    def operators(value: Any) -> dict[str, Any] | None:
+        if isinstance(value, Mapping):
+            return dict(value) if value and all(str(k).startswith("$") for k in value) else None
+        # Only plain values: `{"f": <regex>}` matches the pattern, `{"f": {"$eq": <regex>}}` the regex itself.
+        return {"$eq": value} if value is None or isinstance(value, str | int | float | datetime) else None
+
+    a, b = operators(first), operators(second)
+    if a is None or b is None or a.keys() & b.keys():
+        return None
+    return {**a, **b}
+
+
 def conjunction(clauses: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """One filter matching what every clause matches. Clauses whose top-level members differ are merged into one
-    document (MongoDB ANDs the members of a filter); only clauses that repeat a member (two `$or`, say) go under
-    `$and`. Why not always `$and`: the embedded Mongo-wire server uses no index under `$and`, so a scoped lookup
-    by an indexed field (a reference, a draft key, an external id) scanned the whole collection - measured at
-    3,000 records: 51-89 ms under `$and`, 0.5-0.8 ms as one document."""
+    """One filter matching what every clause matches, its members in the clauses' order. Clauses whose top-level
+    members differ are merged into one document (MongoDB ANDs the members of a filter), two conditions on one
+    field into one set of operators; only what cannot be merged (two `$or`, say) goes under `$and`. Why not
+    always `$and`: the embedded Mongo-wire server uses no index under `$and`, so a scoped lookup by an indexed
+    field (a reference, a draft key, an external id) scanned the whole collection - measured at 3,000 records:
+    51-89 ms under `$and`, 0.5-0.8 ms as one document."""
     merged: dict[str, Any] = {}
     rest: list[dict[str, Any]] = []
     for clause in clauses:
-        if merged.keys() & clause.keys():
-            rest.append(dict(clause))
-        else:
-            merged.update(clause)
+        leftover: dict[str, Any] = {}
+        for name, condition in clause.items():
+            if name not in merged:
+                merged[name] = condition
+                continue
+            both = None if name.startswith("$") else _merged_condition(merged[name], condition)
+            if both is None:
+                leftover[name] = condition
+            else:
+                merged[name] = both
+        if leftover:
+            rest.append(leftover)
     if rest:
         merged["$and"] = [*merged.get("$and", []), *rest]
     return merged
+
+
+# More alternatives than this and one filter with `$or` is sent instead (correct, only slower).
+MAX_ALTERNATIVES = 8
+
+
+def alternatives(clauses: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The conjunction of `clauses` as filters whose union matches exactly the same records, none with a
+    top-level `$or` or `$and` where they can be distributed: A and (B or C) = (A and B) or (A and C).
+
+    Why: the embedded Mongo-wire server plans a filter by its first member that an index serves, and only when
+    no member starts with `$`. An agency's scope (`owner_country` and `$or` of its agency or an assignment) or
+    a keyset page's `$or` made every such query scan the collection, even a lookup by `_id`: measured at
+    5,000 records, 65-82 ms with the `$or` and 0.7-1 ms per alternative without it. So the caller's own
+    conditions come first (an `_id` before everything) and the scope last, and each `$or` becomes one
+    alternative per branch; the repository runs each and merges (a write stops at the first that matched)."""
+    options: list[list[dict[str, Any]]] = [[]]
+    for clause in _flattened(clauses):
+        plain = {name: value for name, value in clause.items() if name != "$or"}
+        branches = clause.get("$or") or [{}]
+        options = [[*option, plain, dict(branch)] for option in options for branch in branches]
+        if len(options) > MAX_ALTERNATIVES:
+            return [conjunction(clauses)]
+    return [conjunction([part for part in option if part]) for option in options]
+
+
+def _flattened(clauses: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    out: list[Mapping[str, Any]] = []
+    for clause in clauses:
+        out.append({name: value for name, value in clause.items() if name != "$and"})
+        out.extend(_flattened(clause.get("$and", [])))
+    return out
 
 
 class _Repository(ABC, Generic[T]):
@@ -233,11 +290,29 @@ class _Repository(ABC, Generic[T]):
     def collection(self) -> Collection:
         return self.document_class._get_collection()
 
-    def _where(self, *parts: Mapping[str, Any]) -> dict[str, Any] | None:
+    def _where(self, *parts: Mapping[str, Any]) -> list[dict[str, Any]] | None:
+        """The alternatives (see `alternatives`) selecting what matches every part AND the caller's scope, the
+        caller's parts first; None when the caller sees nothing."""
         scope = self._scope()
         if scope is None:
             return None
-        return conjunction([dict(p) for p in (scope, *parts) if p])
+        return alternatives([dict(p) for p in (*parts, scope) if p])
+
+    def _each(self, where: list[dict[str, Any]], limit: int | None) -> list[T]:
+        """The records matching any alternative, once each, in the stable order (updated_at, id)."""
+        found: dict[str, T] = {}
+        for alternative in where:
+            query = self.document_class.objects(__raw__=alternative).order_by("updated_at", "id")
+            for doc in query.limit(limit) if limit else query:
+                found.setdefault(doc.id, doc)
+        ordered = sorted(found.values(), key=lambda doc: (doc.updated_at, doc.id))
+        return ordered[:limit] if limit else ordered
+
+    def _update_first(self, where: list[dict[str, Any]], update: Mapping[str, Any]) -> bool:
+        """Apply `update` through the first alternative that matches (each one write, atomic on the record)."""
+        return any(
+            self.collection.update_one(alternative, update).matched_count == 1 for alternative in where
+        )
 
     def _user_query(self, filters: Mapping[str, Any]) -> dict[str, Any]:
         # Let mongoengine translate `field__op=value` into a MongoDB filter; it is then AND-ed with the scope,
@@ -247,8 +322,15 @@ class _Repository(ABC, Generic[T]):
     # ------------------------------------------------------------------------------------------- reads
 
     def get(self, record_id: str) -> T:
-        where = self._where({"_id": record_id})
-        found = None if where is None else self.document_class.objects(__raw__=where).first()
+        where = self._where({"_id": record_id}) or []
+        found = next(
+            (
+                doc
+                for alternative in where
+                if (doc := self.document_class.objects(__raw__=alternative).first())
+            ),
+            None,
+        )
         if found is None:
             raise NotFound(f"{self.document_class.__name__} not found")
         return found
@@ -257,14 +339,17 @@ class _Repository(ABC, Generic[T]):
         """Records matching mongoengine-style filters (`status="open"`, `updated_at__gte=...`), in the stable
         order (updated_at, id)."""
         where = self._where(self._user_query(filters))
-        if where is None:
-            return []
-        query = self.document_class.objects(__raw__=where).order_by("updated_at", "id")
-        return list(query.limit(limit) if limit else query)
+        return [] if where is None else self._each(where, limit)
 
     def count(self, **filters: Any) -> int:
         where = self._where(self._user_query(filters))
-        return 0 if where is None else self.collection.count_documents(where)
+        if where is None:
+            return 0
+        if len(where) == 1:
+            return self.collection.count_documents(where[0])
+        return len(
+            {row["_id"] for alternative in where for row in self.collection.find(alternative, {"_id": 1})}
+        )
 
     def list_page(
         self,
@@ -283,8 +368,7 @@ class _Repository(ABC, Generic[T]):
         where = self._where(self._user_query(filters), request.mongo_filter())
         if where is None:
             return Page(items=[], limit=size)
-        query = self.document_class.objects(__raw__=where).order_by("updated_at", "id")
-        return build_page(list(query.limit(request.fetch)), request, key=lambda doc: (doc.updated_at, doc.id))
+        return build_page(self._each(where, request.fetch), request, key=lambda doc: (doc.updated_at, doc.id))
 
     # ------------------------------------------------------------------------------------------ writes
 
@@ -350,8 +434,7 @@ class _Repository(ABC, Generic[T]):
         new_steps = [dict(step) for step in steps]
         if new_steps:
             _merge(update, {"$push": {STEPS: {"$each": new_steps}}})
-        result = self.collection.update_one(where, update)
-        if result.matched_count == 0:
+        if not self._update_first(where, update):
             self._raise_missing_or_conflict(doc.id)
         doc.version = expected + 1
         doc._clear_changed_fields()
@@ -387,7 +470,7 @@ class _Repository(ABC, Generic[T]):
         _merge(update, {"$inc": {"version": 1}})
         _merge(update, {"$set": {"updated_at": to_millis(self.clock.now()), "updated_by": self._actor()}})
         _with_events(update, envelopes)
-        matched = self.collection.update_one(where, update).matched_count == 1
+        matched = self._update_first(where, update)
         if matched and envelopes:
             notify_relay()
         return matched
@@ -402,14 +485,14 @@ class _Repository(ABC, Generic[T]):
         where = self._where(guard)
         if where is None:
             raise NotFound(f"{self.document_class.__name__} not found")
-        if self.collection.delete_one(where).deleted_count == 0:
+        if not any(self.collection.delete_one(alternative).deleted_count for alternative in where):
             self._raise_missing_or_conflict(record_id)
 
     def _raise_missing_or_conflict(self, record_id: str) -> None:
         # Only after a failed guarded write: distinguish "not visible to you" (404, reveals nothing) from
         # "visible but changed meanwhile" (409).
         where = self._where({"_id": record_id})
-        if where is not None and self.collection.count_documents(where, limit=1):
+        if any(self.collection.count_documents(alternative, limit=1) for alternative in where or []):
             raise ConcurrentUpdate(
                 f"{self.document_class.__name__} was changed by someone else; read it again"
             )
