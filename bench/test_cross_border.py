@@ -117,24 +117,29 @@ def kafka_floor(bootstrap: str, samples: int) -> list[float]:
     return out
 
 
-def wait_arrived(cases: Any, case_id: str, form_id: str, recipient: str, timeout_s: float = 30) -> None:
+def wait_arrived(
+    cases: Any, case_id: str, form_id: str, recipient: str, timeout_s: float = 30
+) -> tuple[float, float]:
     """Until the recipient's record holds the form and the sender's record (`case_id`) holds the receipt for it.
     Both are read by indexed equality (the sender's record by `_id`, the recipient's by country and the shared
     reference): a query on `forms.id` has no index and the embedded server answers it by scanning every record,
-    which made the observer itself slower as the collection grew (tens of ms per look at a few thousand)."""
+    which made the observer itself slower as the collection grew (tens of ms per look at a few thousand).
+    Returns the perf_counter moments at which each was first seen (the stages of the figure)."""
     deadline = time.monotonic() + timeout_s
-    received = held = False
+    received_at = held_at = 0.0
     reference = None
     while time.monotonic() < deadline:
-        if not held or reference is None:
+        if not held_at or reference is None:
             mine = cases.find_one({"_id": case_id}, {"reference": 1, "forms.id": 1, "forms.receipt_ids": 1})
             reference = mine["reference"]
-            held = any(f["id"] == form_id and f.get("receipt_ids") for f in mine.get("forms", ()))
-        if not received:
+            if any(f["id"] == form_id and f.get("receipt_ids") for f in mine.get("forms", ())):
+                held_at = time.perf_counter()
+        if not received_at:
             theirs = cases.find_one({"owner_country": recipient, "reference": reference}, {"forms.id": 1})
-            received = theirs is not None and any(f["id"] == form_id for f in theirs.get("forms", ()))
-        if received and held:
-            return
+            if theirs is not None and any(f["id"] == form_id for f in theirs.get("forms", ())):
+                received_at = time.perf_counter()
+        if received_at and held_at:
+            return received_at, held_at
         time.sleep(POLL_S)
     raise AssertionError(f"form {form_id} not delivered and receipted within {timeout_s} s")
 
@@ -174,14 +179,26 @@ def test_cross_border_send_until_delivered_and_receipted(running_platform: Any) 
     try:
         for _ in range(REPETITIONS):
             floor = kafka_floor(bootstrap, SAMPLES)
-            figure = []
+            figure, stages = [], dict[str, list[float]](answered=[], delivered=[], receipted=[])
             for _ in range(SAMPLES):
                 case_id, form_id = gateway.draft("xk-contact-point", "ME")
                 started = time.perf_counter()
                 gateway.send("xk-contact-point", case_id, form_id)
-                wait_arrived(cases, case_id, form_id, "ME")
+                answered = time.perf_counter()
+                received, held = wait_arrived(cases, case_id, form_id, "ME")
                 figure.append((time.perf_counter() - started) * 1000)
-            repetitions.append({"floor": summary(floor), "cross_border": summary(figure)})
+                # Where the time goes: the send's answer, then the delivery into the recipient's inbox after it,
+                # then the receipt back in the sender's record after the delivery.
+                stages["answered"].append((answered - started) * 1000)
+                stages["delivered"].append((received - answered) * 1000)
+                stages["receipted"].append((held - received) * 1000)
+            repetitions.append(
+                {
+                    "floor": summary(floor),
+                    "cross_border": summary(figure),
+                    "stages": {name: summary(values) for name, values in stages.items()},
+                }
+            )
     finally:
         stop.set()
         if loader.is_alive():
