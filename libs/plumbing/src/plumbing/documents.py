@@ -32,6 +32,8 @@ class OwnedDocument(OutboxFields):
             {"fields": ["owner_country", "updated_at", "id"]},
             {"fields": ["owner_country", "owner_agency"]},
             {"fields": ["assigned_to"]},
+            # The follow-up steps' claim (plumbing.steps): only records with steps have an entry.
+            {"fields": ["pending_steps.due"], "sparse": True},
         ],
     }
 
@@ -73,6 +75,7 @@ PROTECTED_FIELDS = frozenset(
         "pending_events",
         "outbox_lease_until",
         "outbox_lease_owner",
+        "outbox_pending",
         "pending_steps",
         "steps_lease_until",
         "deadline_lease_until",

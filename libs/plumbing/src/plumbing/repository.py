@@ -391,6 +391,7 @@ class _Repository(ABC, Generic[T]):
         doc.version = 1
         doc.pending_events = [dict(e) for e in events]
         doc.outbox_lease_until = doc.outbox_lease_owner = None
+        doc.outbox_pending = True if events else None  # the relay finds the document by it (plumbing.outbox)
         doc.pending_steps = [dict(step) for step in steps]
         doc.steps_lease_until = None
         try:

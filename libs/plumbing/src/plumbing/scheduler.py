@@ -31,10 +31,10 @@ from typing import Any
 
 from mongoengine import Document
 from prometheus_client import Counter
-from pymongo import ReturnDocument
 
 from plumbing.clock import Clock, SystemClock
 from plumbing.config import Settings
+from plumbing.leases import claim
 
 log = logging.getLogger(__name__)
 
@@ -114,18 +114,16 @@ class DeadlineScheduler:
 
     def _claim(self, collection: Any, job: DeadlineJob, seen: list[Any]) -> dict[str, Any] | None:
         now = self.clock.now()
-        query: dict[str, Any] = {
-            **job.where,
-            DUE: {"$lte": now},
-            "$or": [{LEASE: None}, {LEASE: {"$lt": now}}],
-        }
+        query: dict[str, Any] = {**job.where, DUE: {"$lte": now}}
         if seen:
             query["_id"] = {"$nin": seen}
-        return collection.find_one_and_update(
+        return claim(
+            collection,
             query,
+            LEASE,
+            now,
             {"$set": {LEASE: now + self.lease}},
-            projection={"_id": True, "owner_country": True},
-            return_document=ReturnDocument.AFTER,
+            {"_id": True, "owner_country": True},
         )
 
 

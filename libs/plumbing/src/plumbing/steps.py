@@ -22,7 +22,8 @@ from typing import Any, TypeVar
 
 from mongoengine import Document
 from prometheus_client import Counter
-from pymongo import ReturnDocument
+
+from plumbing.leases import claim
 
 log = logging.getLogger(__name__)
 
@@ -109,13 +110,12 @@ class StepRunner:
 
     def _claim(self, collection: Any) -> dict[str, Any] | None:
         now = self.clock()
-        return collection.find_one_and_update(
-            {
-                f"{STEPS}.due": {"$lte": now},
-                "$or": [{STEPS_LEASE: None}, {STEPS_LEASE: {"$lt": now}}],
-            },
+        return claim(
+            collection,
+            {f"{STEPS}.due": {"$lte": now}},
+            STEPS_LEASE,
+            now,
             {"$set": {STEPS_LEASE: now + self.lease}},
-            return_document=ReturnDocument.AFTER,
         )
 
     def _run_document(

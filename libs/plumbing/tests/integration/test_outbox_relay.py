@@ -272,7 +272,8 @@ def test_a_wake_up_datagram_publishes_without_waiting_for_the_poll(cases, bootst
         until(lambda: relay.wake_port is not None, 5, "wake socket")
         time.sleep(0.3)  # let the first (empty) pass finish so the relay is in its long wait
         case_id = str(uuid.uuid4())
-        Case(case_id=case_id, pending_events=[closed(case_id)]).save()
+        # As a writer does (plumbing.outbox.push_events): the events and the mark the relay finds them by.
+        Case(case_id=case_id, pending_events=[closed(case_id)], outbox_pending=True).save()
         started = time.monotonic()
         notify_relay(f"127.0.0.1:{relay.wake_port}")
         read_topic(bootstrap, topic, 1, timeout_s=60)
@@ -292,8 +293,8 @@ def test_backlog_reports_pending_count_and_oldest_age(cases, bootstrap) -> None:
     new = new_event(
         "identification.case.closed.v1", b, closed(b)["data"], "/i", time=now - timedelta(seconds=3)
     )
-    Case(case_id=a, pending_events=[old]).save()
-    Case(case_id=b, pending_events=[new, new]).save()
+    Case(case_id=a, pending_events=[old], outbox_pending=True).save()
+    Case(case_id=b, pending_events=[new, new], outbox_pending=True).save()
     Case(case_id=str(uuid.uuid4())).save()
     relay = Relay([Case], partial(make_producer, bootstrap), clock=lambda: now)
     assert relay.backlog() == {"relay_cases": (3, 300.0)}
@@ -304,3 +305,33 @@ def test_backlog_reports_pending_count_and_oldest_age(cases, bootstrap) -> None:
     assert (
         REGISTRY.get_sample_value("outbox_oldest_pending_age_seconds", {"collection": "relay_cases"}) == 300
     )
+
+
+def test_events_written_without_the_mark_are_marked_by_the_sweep_and_published(
+    cases, bootstrap, topic
+) -> None:
+    # Pending events written before the mark existed (or by a writer that does not use push_events) are found
+    # by the sweep the relay runs at start-up, and published; once nothing is left, the mark is gone again.
+    case_id = str(uuid.uuid4())
+    Case(case_id=case_id, pending_events=[closed(case_id)]).save()
+    relay = Relay([Case], partial(make_producer, bootstrap), lambda e: topic)
+    assert relay.run_once() == (1, False)
+    assert len(read_topic(bootstrap, topic, 1)) == 1
+    stored = Case._get_collection().find_one({"_id": case_id})
+    assert stored["pending_events"] == [] and "outbox_pending" not in stored
+
+
+def test_a_document_whose_events_are_all_published_leaves_the_claims(cases, bootstrap, topic) -> None:
+    # The mark is removed only when nothing is left: events appended while the relay held the lease keep it.
+    case_id = str(uuid.uuid4())
+    Case(case_id=case_id, pending_events=[closed(case_id)], outbox_pending=True).save()
+    relay = Relay([Case], partial(make_producer, bootstrap), lambda e: topic)
+    collection = Case._get_collection()
+    claimed = relay._claim(collection)
+    assert claimed is not None and claimed["_id"] == case_id
+    collection.update_one({"_id": case_id}, push_events([closed(case_id)]))  # a write during the publication
+    relay._publish_document(collection, claimed)
+    assert collection.find_one({"_id": case_id})["outbox_pending"] is True
+    assert relay.run_once() == (1, False)
+    assert "outbox_pending" not in collection.find_one({"_id": case_id})
+    assert relay._claim(collection) is None

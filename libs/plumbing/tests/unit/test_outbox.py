@@ -20,9 +20,12 @@ def test_outbox_fields_are_inherited_by_an_aggregate_document() -> None:
     assert Aggregate().pending_events == []
 
 
-def test_push_events_appends_atomically_in_list_order() -> None:
+def test_push_events_appends_atomically_in_list_order_and_marks_the_document_for_the_relay() -> None:
     update = push_events([{"id": "a"}, {"id": "b"}])
-    assert update == {"$push": {"pending_events": {"$each": [{"id": "a"}, {"id": "b"}]}}}
+    assert update == {
+        "$push": {"pending_events": {"$each": [{"id": "a"}, {"id": "b"}]}},
+        "$set": {"outbox_pending": True},
+    }
 
 
 def test_a_lease_shorter_than_a_send_is_refused() -> None:

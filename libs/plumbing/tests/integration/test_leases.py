@@ -1,0 +1,58 @@
+"""plumbing.leases.claim on the real Mongo-wire server: the same documents the single `$or` filter selected -
+never leased first, then expired leases, never a live one - each taken by one claimer only."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from plumbing.leases import claim
+
+pytestmark = pytest.mark.integration
+
+ALIAS = "leases-test"
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+LEASE = "lease_until"
+
+
+def take(collection, now=NOW):
+    return claim(
+        collection, {"due": {"$lte": now}}, LEASE, now, {"$set": {LEASE: now + timedelta(minutes=1)}}
+    )
+
+
+def test_free_and_expired_leases_are_claimed_and_live_ones_are_not(database) -> None:
+    collection = database["lease_claims"]
+    collection.insert_many(
+        [
+            {"_id": "live", "due": NOW, LEASE: NOW + timedelta(seconds=5)},
+            {"_id": "expired", "due": NOW, LEASE: NOW - timedelta(seconds=5)},
+            {"_id": "never", "due": NOW},
+            {"_id": "released", "due": NOW, LEASE: None},
+            {"_id": "not-due", "due": NOW + timedelta(hours=1)},
+        ]
+    )
+    taken = [take(collection) for _ in range(5)]
+    names = [found["_id"] for found in taken if found is not None]
+    assert sorted(names[:2]) == ["never", "released"] and names[2:] == ["expired"]
+    assert taken[3:] == [None, None]
+    assert collection.find_one({"_id": "expired"})[LEASE] == NOW + timedelta(minutes=1)
+
+
+def test_concurrent_claimers_never_take_one_document_twice(database) -> None:
+    collection = database["lease_race"]
+    collection.insert_many([{"_id": f"d{n}", "due": NOW} for n in range(20)])
+    taken: list[str] = []
+
+    def claimer() -> None:
+        while (found := take(collection)) is not None:
+            taken.append(found["_id"])
+
+    threads = [threading.Thread(target=claimer) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(taken) == sorted(f"d{n}" for n in range(20))
