@@ -149,13 +149,13 @@ def test_concurrent_writers_do_not_fork_the_chain(db, clock):
     ],
     ids=["head-behind", "head-missing"],
 )
-def test_a_head_behind_the_entries_still_yields_one_chain(access_log, db, lag):
+def test_a_head_behind_the_entries_still_yields_one_chain(access_log, db, clock, lag):
     """The next entry is found from the head and then forward by `_id`, so a head left behind (a writer that died
     between its insert and its head update) costs a short walk, never a fork or a scan."""
     for n in range(3):
         record(access_log, [f"p{n}"])
     lag(db)
-    fourth = record(access_log, ["p3"])
+    fourth = record(AccessLog(db, clock), ["p3"])  # a writer that starts now (a new process) reads the head
     third = db.access_log.find_one({"_id": 3})
     assert (fourth.seq, fourth.prev_hash) == (4, third["hash"])
     assert access_log.verify_chain().ok

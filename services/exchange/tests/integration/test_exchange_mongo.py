@@ -42,7 +42,14 @@ def test_the_message_log_chains_concurrent_writers_and_reports_tampering(databas
         thread.join()
     log.append("XK", entry("e0-0"))  # already logged: not a second entry
     log.append("ME", entry("m-1"))
-    assert len(log.entries("XK")) == 20 and len(log.entries("ME")) == 1
+    # Another process appends; this one's remembered tip is then stale, and its next append still follows the
+    # other's entry (it walks forward from the tip it remembers) instead of forking the chain.
+    MongoMessageLog(database, collection="message_log_chain_test").append("XK", entry("other-1"))
+    log.append("XK", entry("after-other"))
+    assert len(log.entries("XK")) == 22 and len(log.entries("ME")) == 1
+    last_two = log.entries("XK")[-2:]
+    assert [e["envelope_id"] for e in last_two] == ["other-1", "after-other"]
+    assert last_two[1]["prev_hash"] == last_two[0]["hash"]
     assert log.verify("XK").ok and log.verify("ME").ok
 
     database["message_log_chain_test"].update_one({"_id": "XK:7"}, {"$set": {"content_digest": "sha256:1"}})

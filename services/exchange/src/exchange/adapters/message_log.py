@@ -30,6 +30,7 @@ class MongoMessageLog:
         self.heads: Collection = database.get_collection(f"{collection}_head", write_concern=durable)
         self.max_attempts = max_attempts
         self._indexed = False
+        self._chains: dict[str, ChainHead] = {}
 
     def _ensure_indexes(self) -> None:
         if not self._indexed:
@@ -40,26 +41,41 @@ class MongoMessageLog:
             self._indexed = True
 
     def append(self, country: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+        """Append an entry to the country's chain, or return the entry already logged for this envelope and
+        direction. Usually one read (is there an entry after the tip this process last saw?), the insert and the
+        head's update; a collision's index tells a retried delivery (the envelope is logged already) from a lost
+        race for the link (another writer appended just now)."""
         self._ensure_indexes()
+        chain = self._chain(country)
         for _ in range(self.max_attempts):
-            existing = self.entries_collection.find_one(
-                {"country": country, "envelope_id": fields["envelope_id"], "direction": fields["direction"]},
-                projection={"_id": 0},
-            )
-            if existing is not None:
-                return dict(existing)
-            chain = self._chain(country)
             seq, digest = chain.tip()
             entry = chained({"seq": seq, "hash": digest} if seq else None, {**fields, "country": country})
             try:
                 self.entries_collection.insert_one({"_id": f"{country}:{entry['seq']}", **entry})
-            except DuplicateKeyError:
-                continue  # another writer took this link (or logged this envelope): read again
+            except DuplicateKeyError as exc:
+                index = (exc.details or {}).get("keyPattern")
+                if index is None or "envelope_id" in index:  # logged already (or the server does not say)
+                    existing = self.entries_collection.find_one(
+                        {
+                            "country": country,
+                            "envelope_id": fields["envelope_id"],
+                            "direction": fields["direction"],
+                        },
+                        projection={"_id": 0},
+                    )
+                    if existing is not None:
+                        return dict(existing)
+                continue  # another writer took this link: the next tip() walks past it
             chain.advance(int(entry["seq"]), str(entry["hash"]))
             return entry
         raise RuntimeError("message log: too many concurrent writers")
 
     def _chain(self, country: str) -> ChainHead:
+        if country not in self._chains:
+            self._chains[country] = self._new_chain(country)
+        return self._chains[country]
+
+    def _new_chain(self, country: str) -> ChainHead:
         return ChainHead(
             self.entries_collection,
             self.heads,
@@ -80,7 +96,7 @@ class MongoMessageLog:
         return sorted((dict(doc) for doc in found), key=lambda entry: int(entry["seq"]))
 
     def first_since(self, country: str, since: datetime) -> int:
-        tip, _ = self._chain(country).tip()
+        tip, _ = self._chain(country).read_tip()
 
         def at_seq(seq: int) -> Mapping[str, Any] | None:
             return self.entries_collection.find_one({"_id": f"{country}:{seq}"}, projection={"_id": 0})

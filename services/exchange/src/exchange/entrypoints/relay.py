@@ -64,7 +64,7 @@ class DeliveryJob:
             try:
                 doc = cases(self.deps, caller).get(claimed.record_id)
                 waiting = len(doc.outgoing)
-                doc = outgoing.deliver(self.deps, caller, doc)
+                handed_over = len(outgoing.deliver(self.deps, caller, doc))
             except (NotFound, Conflict):
                 # Gone, or changed by a command meanwhile (which delivers what it wrote): look again next pass.
                 self.records.release(claimed.record_id)
@@ -72,8 +72,8 @@ class DeliveryJob:
             except Exception:
                 self.records.hold(claimed.record_id, self.retry_s)
                 raise
-            delivered += waiting - len(doc.outgoing)
-            if doc.outgoing:
+            delivered += handed_over
+            if handed_over < waiting:
                 self.records.hold(claimed.record_id, self.retry_s)
                 break  # the transport failed: the broker is the likely cause, try the rest after the back-off
             self.records.release(claimed.record_id)

@@ -98,12 +98,13 @@ def log_fields(
     }
 
 
-def deliver(deps: Deps, caller: Caller, doc: ExchangeCaseDocument) -> ExchangeCaseDocument:
+def deliver(deps: Deps, caller: Caller, doc: ExchangeCaseDocument) -> list[str]:
     """Log and hand over every envelope waiting in the record; those handed over leave it (one write).
 
     The removal is a conditional `$pull` of the delivered envelope ids, not a version-guarded update: while
     the transport waits for the broker, the consumer may store a receipt on the same record, and that must not
-    turn a send that was stored and handed over into a 409. Returns the record as it is now."""
+    turn a send that was stored and handed over into a 409. Returns the ids of the envelopes handed over (the
+    record is not read again: no caller needs it, and each read is a round trip on the send's path)."""
     delivered: list[str] = []
     for item in doc.outgoing:
         deps.message_log.append(caller.country, {**item["log"], "logged_at": instant(deps.clock.now())})
@@ -115,12 +116,10 @@ def deliver(deps: Deps, caller: Caller, doc: ExchangeCaseDocument) -> ExchangeCa
             )
             continue
         delivered.append(item["envelope_id"])
-    if not delivered:
-        return doc
-    repository = cases(deps, caller)
-    pull = {"$pull": {"outgoing": {"envelope_id": {"$in": delivered}}}}
-    repository.update_where(doc.id, {}, pull)  # False only when the record is gone: nothing left to remove
-    return repository.get(doc.id)
+    if delivered:
+        pull = {"$pull": {"outgoing": {"envelope_id": {"$in": delivered}}}}
+        cases(deps, caller).update_where(doc.id, {}, pull)  # False only when the record is gone
+    return delivered
 
 
 def store(
