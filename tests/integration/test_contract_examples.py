@@ -14,11 +14,17 @@ first-contact case, decide, record needs, start the recovery period, acknowledge
 then register a shelter in the directory, state its places, ask for suggestions, propose a referral, send it with
 the granted fields, read them, cancel it and end the person's referrals on a consent withdrawal.
 A new operation fails the test until it has a place in ORDER.
+
+Mass assignment, on the same story: before each write is sent as the example has it, it is sent once more with
+members a client must never set (another country as owner, an agency, a status, a category, an id, timestamps,
+a version) added to its body, each one the operation's body does not declare. Every such attempt answers 422
+naming each added member, and changes nothing: the example sent next is accepted as if it had not happened.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
 import uuid
 from collections.abc import Mapping
@@ -242,6 +248,46 @@ class Gateway:
         return httpx.request(request.method, self.platform.gateway + request.path, **kwargs)
 
 
+# What a client may try to set on a record it writes; only members the operation's body does not declare are
+# added (a decision that declares `category`, say, takes it as input on purpose).
+MASS_ASSIGNMENT = {
+    "owner_country": "XK",
+    "owner_agency": "coordinator-office",
+    "status": "closed",
+    "category": "victim",
+    "id": "3f0c6a4e-9b1d-4c57-8f0e-2a6d9c1b7e55",
+    "created_at": "2020-01-01T00:00:00Z",
+    "updated_at": "2020-01-01T00:00:00Z",
+    "created_by": "someone-else",
+    "version": 99,
+}
+
+
+def mass_assignment(op: Operation, request: Request) -> tuple[Request, list[str]] | None:
+    """The request with the undeclared protected members added to its body, and their names; None when the
+    operation has no JSON object body."""
+    if not isinstance(request.body, dict):
+        return None
+    document = load_contract(op.service)
+    body = resolve(document, document["paths"][op.path][op.method]["requestBody"])
+    schema = inline(document, body["content"]["application/json"]["schema"])
+    declared = set(schema.get("properties", {}))
+    for part in schema.get("allOf", []) + schema.get("oneOf", []) + schema.get("anyOf", []):
+        declared |= set(part.get("properties", {}))
+    added = {name: value for name, value in MASS_ASSIGNMENT.items() if name not in declared}
+    headers = {**request.headers}
+    if "Idempotency-Key" in headers:
+        headers["Idempotency-Key"] = f"mass-assignment-{uuid.uuid4()}"
+    attempt = dataclasses.replace(request, body={**request.body, **added}, headers=headers)
+    return attempt, sorted(added)
+
+
+def refused_members(response: httpx.Response) -> set[str]:
+    if response.status_code != 422 or not response.content:
+        return set()
+    return {str(e.get("pointer", "")).removeprefix("/body/") for e in response.json().get("errors", [])}
+
+
 def check_answer(op: Operation, response: httpx.Response) -> list[str]:
     """The 2xx answer matches the operation's response schema and declared headers."""
     problems: list[str] = []
@@ -404,6 +450,7 @@ def test_every_example_request_is_accepted(running_platform: Any) -> None:
     api = Gateway(running_platform)
     records: dict[str, str] = {}
     failures: list[str] = []
+    tried = 0  # writes sent once more with members a client must never set
     for operation_id in ORDER:
         op = operations[operation_id]
         user = api.user_for(op)
@@ -435,6 +482,15 @@ def test_every_example_request_is_accepted(running_platform: Any) -> None:
             elif "content-language" not in as_is.headers:
                 failures.append(f"{op.label}: the problem has no Content-Language")
             request = substituted(request, records)
+        if (attempt := mass_assignment(op, request)) is not None:
+            injected, names = attempt
+            tried += 1
+            answer = api.send(user, injected)
+            if not set(names) <= refused_members(answer):
+                failures.append(
+                    f"{op.label} with {names} added: {answer.status_code} {answer.text[:300]}, expected 422 "
+                    "naming each"
+                )
         response = api.send(user, request)
         if operation_id in REFUSED_AS_EXPECTED:
             status, code = REFUSED_AS_EXPECTED[operation_id]
@@ -450,3 +506,4 @@ def test_every_example_request_is_accepted(running_platform: Any) -> None:
         failures += [f"{op.label}: {problem}" for problem in check_answer(op, response)]
         remember(op, response, records, api)
     assert not failures, "\n".join(failures)
+    assert tried >= 36, f"only {tried} writes were tried with added members"

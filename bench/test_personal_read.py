@@ -1,0 +1,119 @@
+"""The personal-data read figure of `make bench` (run with `pytest -m bench bench/`, never by `make test`).
+
+What an officer waits for when she opens a person: `GET /v1/identification/persons/{id}` with her token, through
+the gateway and straight to the service (keep-alive, one request at a time). The service reads the person,
+decrypts the protected fields, writes the durable access-log entry before the body and answers. Its floor,
+measured in the same run on the same Mongo-wire server: one pymongo `find_one` of that person plus one durable
+insert (w=majority, j=true) - the two database operations a read cannot do without.
+
+Each path is read in BLOCKS blocks of BLOCK_READS reads, in turn (floor, direct, gateway per block), so the
+figure also shows whether a read gets slower as the access log grows (it did once: docs/performance.md).
+
+Results: printed, and written to .local/bench/personal_read.json; docs/performance.md records the figures with
+the machine and date. Nothing here is asserted as a target: a missed target is a finding to write down.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform as host
+import statistics
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from pymongo import MongoClient
+from pymongo.write_concern import WriteConcern
+
+pytestmark = pytest.mark.bench
+
+REPO = Path(__file__).resolve().parents[1]
+BLOCKS = int(os.environ.get("BENCH_READ_BLOCKS", "5"))
+BLOCK_READS = int(os.environ.get("BENCH_READ_BLOCK", "200"))
+USER = "al-police"
+PERSON = {
+    "given_names": ["Bench"],
+    "surnames": ["Reader"],
+    "date_of_birth": "2010",
+    "sex": "female",
+    "duplicate_check": {"outcome": "new_person", "reason": "no_candidates"},
+}
+
+
+def summary(samples_ms: list[float]) -> dict[str, float]:
+    ordered = sorted(samples_ms)
+    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
+    return {"median_ms": round(statistics.median(ordered), 2), "p99_ms": round(p99, 2), "n": len(ordered)}
+
+
+def timed(call: Any, count: int) -> list[float]:
+    out = []
+    for _ in range(count):
+        started = time.perf_counter()
+        call()
+        out.append((time.perf_counter() - started) * 1000)
+    return out
+
+
+def test_personal_data_read_against_its_database_floor(running_platform: Any) -> None:
+    token = running_platform.token(USER)
+    headers = {"Authorization": f"Bearer {token}", "X-Purpose": "identification"}
+    gateway = httpx.Client(base_url=running_platform.gateway, headers=headers, timeout=60)
+    direct = httpx.Client(base_url=running_platform.urls["identification"], headers=headers, timeout=60)
+    created = gateway.post(
+        "/v1/identification/persons", json=PERSON, headers={"Idempotency-Key": f"bench-{uuid.uuid4()}"}
+    )
+    created.raise_for_status()
+    path = f"/v1/identification/persons/{created.json()['id']}"
+
+    mongo = MongoClient(running_platform.env["MONGODB_URI"])
+    database = mongo["thb_identification"]
+    durable = database.get_collection("bench_floor", write_concern=WriteConcern(w="majority", j=True))
+
+    def floor() -> None:
+        database["persons"].find_one({"_id": created.json()["id"]})
+        durable.insert_one({"ts": time.time(), "ids": [created.json()["id"]], "purpose": "identification"})
+
+    def read(client: httpx.Client) -> None:
+        client.get(path).raise_for_status()
+
+    for client in (gateway, direct):  # warm-up: connections, key set, code paths
+        timed(lambda client=client: read(client), 20)
+    blocks: list[dict[str, Any]] = []
+    try:
+        for _ in range(BLOCKS):
+            blocks.append(
+                {
+                    "floor": summary(timed(floor, BLOCK_READS)),
+                    "direct": summary(timed(lambda: read(direct), BLOCK_READS)),
+                    "gateway": summary(timed(lambda: read(gateway), BLOCK_READS)),
+                }
+            )
+    finally:
+        durable.drop()
+        mongo.close()
+        gateway.close()
+        direct.close()
+
+    result = {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": f"{host.machine()}, {os.cpu_count()} cores, {host.platform()}",
+        "python": host.python_version(),
+        "reads_per_block": BLOCK_READS,
+        "blocks": blocks,
+        "gateway_median_over_floor": [
+            round(b["gateway"]["median_ms"] / b["floor"]["median_ms"], 2) for b in blocks
+        ],
+        "last_block_over_first": {
+            path_name: round(blocks[-1][path_name]["median_ms"] / blocks[0][path_name]["median_ms"], 2)
+            for path_name in ("floor", "direct", "gateway")
+        },
+    }
+    out = REPO / ".local" / "bench" / "personal_read.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    print("\n" + json.dumps(result, indent=2))
