@@ -8,6 +8,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx
@@ -23,6 +24,25 @@ PURPOSE = {"X-Purpose": "identification"}
 EVENTS_TOPIC = "identification.events.v1"
 # Every service but the one that publishes identification events consumes them (the skeletons, for now).
 CONSUMING_SERVICES = tuple(s.name for s in thb_contracts.services() if s.name != "identification")
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One listing per service, by a user who may read it: a request that validates the token and reads the
+    service's database (the fault drills ask each service with it)."""
+
+    service: str
+    user: str
+    purpose: str
+    path: str
+
+
+PROBES = (
+    Probe("identification", "me-border", "identification", "/v1/identification/persons"),
+    Probe("referral", "me-case-manager", "referral", "/v1/referral/referrals"),
+    Probe("exchange", "me-coordinator", "cross-border-exchange", "/v1/exchange/cases"),
+    Probe("return", "me-case-manager", "return", "/v1/return/cases"),
+)
 
 
 def token_claims(token: str) -> dict[str, Any]:

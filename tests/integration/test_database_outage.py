@@ -15,34 +15,18 @@ import signal
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
 
 from devstack.mongo import MongoServer
+from tests.integration.platform_helpers import PROBES, Probe
 
 pytestmark = pytest.mark.integration
 
 # Under the gateway's upstream timeout (30 s), which is what a client would otherwise meet.
 ANSWER_BOUND_S = 25
-
-
-@dataclass(frozen=True)
-class Probe:
-    service: str
-    user: str
-    purpose: str
-    path: str  # a listing that reads the service's database
-
-
-PROBES = (
-    Probe("identification", "me-border", "identification", "/v1/identification/persons"),
-    Probe("referral", "me-case-manager", "referral", "/v1/referral/referrals"),
-    Probe("exchange", "me-coordinator", "cross-border-exchange", "/v1/exchange/cases"),
-    Probe("return", "me-case-manager", "return", "/v1/return/cases"),
-)
 
 
 @pytest.fixture(scope="module")

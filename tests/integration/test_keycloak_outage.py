@@ -13,7 +13,6 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -23,27 +22,12 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from devstack.keycloak import REALM_NAME, KeycloakServer
 from devstack.pytest_platform import DEMO_PASSWORD
+from tests.integration.platform_helpers import PROBES, Probe
 
 pytestmark = pytest.mark.integration
 
 # Under the gateway's upstream timeout (30 s), which is what a client would otherwise meet.
 ANSWER_BOUND_S = 25
-
-
-@dataclass(frozen=True)
-class Probe:
-    service: str
-    user: str
-    purpose: str
-    path: str  # a listing: the token is validated, the database read
-
-
-PROBES = (
-    Probe("identification", "me-border", "identification", "/v1/identification/persons"),
-    Probe("referral", "me-case-manager", "referral", "/v1/referral/referrals"),
-    Probe("exchange", "me-coordinator", "cross-border-exchange", "/v1/exchange/cases"),
-    Probe("return", "me-case-manager", "return", "/v1/return/cases"),
-)
 
 
 @pytest.fixture(scope="module")
