@@ -14,9 +14,9 @@ The relay (its own process, started by plumbing.worker.run_relay: a service's wo
    documents with pending events are found through `outbox_pending`, set by every write that appends events
    and removed by the relay once nothing is left: a sparse index on it holds only them, so a claim costs the
    same at a thousand records and at a million (`pending_events.0` cannot be indexed that way; measured, the
-   claim that scanned for it took 19 ms at a few hundred exchange records). A sweep at start-up (and every
-   `sweep_interval_s`) marks documents whose pending events were written without the mark, e.g. before it
-   existed or by a writer outside the repository;
+   claim that scanned for it took 19 ms at a few hundred exchange records). A sweep at start-up marks
+   documents whose pending events were written without the mark, e.g. before it existed or by a writer outside
+   the repository (a scan of each collection: once per start, not periodically, as it grows with the data);
 2. publish its pending events in list order, waiting for each broker acknowledgement;
 3. after each ack, `$pull` exactly that event by id (events appended meanwhile are untouched);
 4. on the first failure stop for that document (later events must not overtake it), keep the lease as a
@@ -171,7 +171,7 @@ class Relay:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         periodic: Sequence[Callable[[], object]] = (),
         periodic_interval_s: float = 5.0,
-        sweep_interval_s: float = 600.0,
+        sweep_interval_s: float | None = None,
     ) -> None:
         if lease_s <= send_timeout_s:
             raise ValueError("lease_s must exceed send_timeout_s, or a send could outlive its lease")
@@ -195,8 +195,8 @@ class Relay:
         self.periodic = tuple(periodic)
         self.periodic_interval_s = periodic_interval_s
         self._periodic_due = 0.0
-        self.sweep_interval_s = sweep_interval_s
-        self._sweep_due = 0.0  # the first pass sweeps
+        self.sweep_interval_s = sweep_interval_s  # None: only the first pass sweeps
+        self._sweep_due: float | None = 0.0
         self._backoff_s = poll_interval_s
         self._stopping = threading.Event()
         self._metrics_due = 0.0
@@ -421,9 +421,10 @@ class Relay:
             self._drop_producer()
 
     def _run_sweep(self) -> None:
-        if time.monotonic() < self._sweep_due:
+        if self._sweep_due is None or time.monotonic() < self._sweep_due:
             return
-        self._sweep_due = time.monotonic() + self.sweep_interval_s
+        every = self.sweep_interval_s
+        self._sweep_due = None if every is None else time.monotonic() + every
         try:
             self.sweep()
         except Exception as exc:  # noqa: BLE001 - e.g. Mongo unreachable: the next interval sweeps again
