@@ -26,7 +26,7 @@ import socket
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from mongoengine import Document
@@ -47,6 +47,9 @@ ACTED = Counter(
 FAILED = Counter(
     "scheduler_failures_total", "Deadline actions that failed (retried after the lease)", ["job"]
 )
+
+
+EARLIEST_DUE = datetime(1970, 1, 1, tzinfo=UTC)  # before any deadline the platform sets
 
 
 @dataclass(frozen=True)
@@ -114,7 +117,9 @@ class DeadlineScheduler:
 
     def _claim(self, collection: Any, job: DeadlineJob, seen: list[Any]) -> dict[str, Any] | None:
         now = self.clock.now()
-        query: dict[str, Any] = {**job.where, DUE: {"$lte": now}}
+        # A lower bound too: the embedded server walks a `$lte`-only range over the index from its start,
+        # nulls included (every record with nothing due), fetching each: 108 ms at 5,000 records, 0.7 ms bounded.
+        query: dict[str, Any] = {**job.where, DUE: {"$gte": EARLIEST_DUE, "$lte": now}}
         if seen:
             query["_id"] = {"$nin": seen}
         return claim(
