@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import platform as host
-import statistics
 import threading
 import time
 import uuid
@@ -28,6 +27,8 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 from pymongo import MongoClient
+
+from bench.figures import summary
 
 pytestmark = pytest.mark.bench
 
@@ -61,12 +62,6 @@ NOTIFICATION = {
         "placement": "state-shelter",
     },
 }
-
-
-def summary(samples_ms: list[float]) -> dict[str, float]:
-    ordered = sorted(samples_ms)
-    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
-    return {"median_ms": round(statistics.median(ordered), 2), "p99_ms": round(p99, 2), "n": len(ordered)}
 
 
 class Gateway:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import platform as host
-import statistics
 import time
 import uuid
 from pathlib import Path
@@ -28,6 +27,8 @@ import httpx
 import pytest
 from pymongo import MongoClient
 from pymongo.write_concern import WriteConcern
+
+from bench.figures import summary
 
 pytestmark = pytest.mark.bench
 
@@ -42,12 +43,6 @@ PERSON = {
     "sex": "female",
     "duplicate_check": {"outcome": "new_person", "reason": "no_candidates"},
 }
-
-
-def summary(samples_ms: list[float]) -> dict[str, float]:
-    ordered = sorted(samples_ms)
-    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
-    return {"median_ms": round(statistics.median(ordered), 2), "p99_ms": round(p99, 2), "n": len(ordered)}
 
 
 def timed(call: Any, count: int) -> list[float]:

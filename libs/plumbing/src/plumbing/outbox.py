@@ -171,7 +171,6 @@ class Relay:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         periodic: Sequence[Callable[[], object]] = (),
         periodic_interval_s: float = 5.0,
-        sweep_interval_s: float | None = None,
     ) -> None:
         if lease_s <= send_timeout_s:
             raise ValueError("lease_s must exceed send_timeout_s, or a send could outlive its lease")
@@ -195,8 +194,7 @@ class Relay:
         self.periodic = tuple(periodic)
         self.periodic_interval_s = periodic_interval_s
         self._periodic_due = 0.0
-        self.sweep_interval_s = sweep_interval_s  # None: only the first pass sweeps
-        self._sweep_due: float | None = 0.0
+        self._swept = False  # the sweep runs once per start (retried on the next pass if it failed)
         self._backoff_s = poll_interval_s
         self._stopping = threading.Event()
         self._metrics_due = 0.0
@@ -421,15 +419,13 @@ class Relay:
             self._drop_producer()
 
     def _run_sweep(self) -> None:
-        if self._sweep_due is None or time.monotonic() < self._sweep_due:
+        if self._swept:
             return
-        every = self.sweep_interval_s
-        self._sweep_due = None if every is None else time.monotonic() + every
         try:
             self.sweep()
-        except Exception as exc:  # noqa: BLE001 - e.g. Mongo unreachable: the next interval sweeps again
+            self._swept = True
+        except Exception as exc:  # noqa: BLE001 - e.g. Mongo unreachable: the next pass sweeps again
             log.warning("outbox sweep failed: %s", type(exc).__name__)
-            self._sweep_due = 0.0
 
     def _run_periodic(self) -> None:
         if not self.periodic or time.monotonic() < self._periodic_due:
