@@ -449,6 +449,7 @@ ROLE_USERS = {
     "bid-panel-member": "bid-panel",
     "analyst": "analyst",
     "auditor": "auditor",
+    "data-protection-officer": "dpo",
     "country-admin": "admin",
 }
 

@@ -179,7 +179,7 @@ def test_kosovo_montenegro_story_through_the_gateway(api: Api) -> None:
         content = api.ok(ME, "GET", f"/cases/{child['me_case']}/forms/{note['id']}").json()
         assert content["content"]["person"]["surnames"] == ["Hoxha"], content
         # ... and the read is in ME's access log: who, for what purpose, exactly that form.
-        (entry,) = access_log_entries(api, ids=[note["id"]], country="ME")
+        (entry,) = access_log_entries(api, ids=note["id"], country="ME")
         assert (entry["purpose"], entry["resource_type"], entry["outcome"]) == (
             "cross-border-exchange",
             "exchange-form",

@@ -18,6 +18,7 @@ import socket
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -244,9 +245,21 @@ def test_with_the_access_log_unwritable_the_read_is_503_without_personal_data(
     assert AccessLog(db).verify_chain().ok
 
 
-def _personal_reads(platform: Any) -> list[tuple[str, str, str, str, str]]:
-    """One record per other service that a personal-data read returns, made through the gateway:
-    (service, user, purpose, path, a value of it that must not leak)."""
+@dataclass(frozen=True)
+class PersonalRead:
+    """A personal-data read of one record of a service, made through the gateway: who may read it, with which
+    purpose, where, a value of it that must not leak, and the record id its access-log entry names."""
+
+    service: str
+    user: str
+    purpose: str
+    path: str
+    secret: str
+    record_id: str
+
+
+def _personal_reads(platform: Any) -> list[PersonalRead]:
+    """One record per other service that a personal-data read returns, made through the gateway."""
     gw = Gateway(platform.gateway, platform.issuer)
     case = gw.call("xk-case-manager", "POST", "/v1/return/cases", RETURN_CASE, purpose="return")
     drafted, form = gw.located("xk-contact-point", "/v1/exchange/drafts", NOTIFICATION, purpose=EXCHANGE)
@@ -256,15 +269,20 @@ def _personal_reads(platform: Any) -> list[tuple[str, str, str, str, str]]:
     path = f"/v1/referral/referrals/{proposed['id']}"
     gw.call("me-case-manager", "POST", f"{path}/request", request, purpose="referral")
     return [
-        ("return", "xk-case-manager", "return", f"/v1/return/cases/{case['id']}", case["id"]),
-        (
+        PersonalRead(
+            "return", "xk-case-manager", "return", f"/v1/return/cases/{case['id']}", case["id"], case["id"]
+        ),
+        PersonalRead(
             "exchange",
             "xk-contact-point",
             EXCHANGE,
             f"/v1/exchange/cases/{drafted['id']}/forms/{form}",
-            "Accesslogtest",
+            SURNAME,
+            form,
         ),
-        ("referral", "me-case-manager", "referral", f"{path}/case-fields", "Accesslogtest"),
+        PersonalRead(
+            "referral", "me-case-manager", "referral", f"{path}/case-fields", SURNAME, proposed["id"]
+        ),
     ]
 
 
@@ -272,13 +290,144 @@ def test_with_the_access_log_unwritable_every_service_holds_back_personal_data(
     running_platform: Any, without_access_log: dict[str, str]
 ) -> None:
     platform = running_platform
-    for service, user, purpose, path, secret in _personal_reads(platform):
-        headers = _headers(platform.token(user), purpose=purpose)
-        healthy = httpx.get(f"{platform.urls[service]}{path}", headers=headers, timeout=30)
-        assert healthy.status_code == 200 and secret in healthy.text, (service, healthy.text[:300])
-        held = httpx.get(f"{without_access_log[service]}{path}", headers=headers, timeout=60)
+    for read in _personal_reads(platform):
+        service = read.service
+        headers = _headers(platform.token(read.user), purpose=read.purpose)
+        healthy = httpx.get(f"{platform.urls[service]}{read.path}", headers=headers, timeout=30)
+        assert healthy.status_code == 200 and read.secret in healthy.text, (service, healthy.text[:300])
+        held = httpx.get(f"{without_access_log[service]}{read.path}", headers=headers, timeout=60)
         assert held.status_code == 503, (service, held.status_code, held.text[:300])
         assert held.headers["content-type"].startswith("application/problem+json"), service
         assert "retry-after" in held.headers, service
         assert held.json()["type"].endswith("/access-log-unavailable"), held.text
-        assert secret not in held.text, service
+        assert read.secret not in held.text, service
+
+
+# ------------------------------------------------------------------------------------------------ audit API
+
+
+def _audit(platform: Any, user: str, service: str, **params: Any) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {platform.token(user)}"}
+    return httpx.get(
+        f"{platform.gateway}/v1/{service}/access-log", params=params, headers=headers, timeout=30
+    )
+
+
+def _all_entries(platform: Any, user: str, service: str, **params: Any) -> list[dict[str, Any]]:
+    """Every page, following `next_cursor` with the same filters."""
+    entries: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        response = _audit(platform, user, service, **params, **({"cursor": cursor} if cursor else {}))
+        assert response.status_code == 200, response.text
+        entries.extend(response.json()["items"])
+        cursor = response.json()["next_cursor"]
+        if cursor is None:
+            return entries
+
+
+def test_a_data_protection_officer_learns_who_read_a_childs_file_when_and_why(running_platform: Any) -> None:
+    platform = running_platform
+    officer = platform.token("al-case-manager")
+    officer_sub = jwt.decode(officer, options={"verify_signature": False})["sub"]
+    body = {"given_names": ["Auditchild"], "surnames": [SURNAME], "date_of_birth": "2012", "sex": "female"}
+    headers = {**_headers(officer), "Idempotency-Key": f"audit-{uuid.uuid4()}"}
+    registered = httpx.post(f"{platform.gateway}{BASE}/persons", json=body, headers=headers, timeout=30)
+    assert registered.status_code == 201, registered.text
+    child = registered.json()["id"]
+    for purpose in ("case-management", "referral"):
+        read = httpx.get(
+            f"{platform.gateway}{BASE}/persons/{child}", headers=_headers(officer, purpose), timeout=30
+        )
+        assert read.status_code == 200, read.text
+
+    entries = _all_entries(platform, "al-dpo", "identification", record_id=child)
+    # The registration answered her data (a read), then the two reads: who, when, why, by which operation.
+    assert [e["purpose"] for e in entries] == ["identification", "case-management", "referral"]
+    assert {e["actor"] for e in entries} == {officer_sub}
+    assert [e["operation"].rsplit(".", 1)[1] for e in entries] == [
+        "register_person",
+        "get_person",
+        "get_person",
+    ]
+    assert all(child in e["record_ids"] and e["country"] == "AL" for e in entries)
+    assert [e["seq"] for e in entries] == sorted(e["seq"] for e in entries)
+    # Page by page (limit 1) the same entries in the same order; filters narrow them.
+    assert [
+        e["seq"] for e in _all_entries(platform, "al-dpo", "identification", record_id=child, limit=1)
+    ] == [e["seq"] for e in entries]
+    narrowed = _all_entries(platform, "al-auditor", "identification", record_id=child, purpose="referral")
+    assert [e["seq"] for e in narrowed] == [entries[-1]["seq"]]
+    by_actor = _all_entries(platform, "al-dpo", "identification", actor=officer_sub, since=entries[0]["time"])
+    assert {e["seq"] for e in entries} <= {e["seq"] for e in by_actor}
+    assert {e["actor"] for e in by_actor} == {officer_sub}
+    assert _all_entries(platform, "al-dpo", "identification", record_id=child, until=entries[0]["time"]) == []
+    # Ids and codes only: the child's name is not in the audit answer.
+    assert "Auditchild" not in _audit(platform, "al-dpo", "identification", record_id=child).text
+
+    # Another country's officers see nothing of it; nobody else may ask.
+    assert _all_entries(platform, "xk-dpo", "identification", record_id=child) == []
+    for user in ("al-case-manager", "al-coordinator", "al-analyst"):
+        assert _audit(platform, user, "identification", record_id=child).status_code == 403, user
+    # A period that ends before it starts, or a forged cursor, is a clear problem.
+    bad = _audit(
+        platform, "al-dpo", "identification", since="2026-02-01T00:00:00Z", until="2026-01-01T00:00:00Z"
+    )
+    assert bad.status_code == 422 and bad.json()["errors"] == [
+        {"pointer": "/query/until", "code": "after_since"}
+    ]
+    forged = _audit(platform, "al-dpo", "identification", cursor="bm90LWEtY3Vyc29y")
+    assert forged.status_code == 400 and forged.json()["errors"][0]["pointer"] == "/query/cursor"
+
+
+def test_every_service_answers_its_own_countrys_auditors_and_verifies_its_chain(
+    running_platform: Any,
+) -> None:
+    platform = running_platform
+    for read in _personal_reads(platform):
+        reader = platform.token(read.user)
+        answer = httpx.get(
+            f"{platform.gateway}{read.path}", headers=_headers(reader, read.purpose), timeout=30
+        )
+        assert answer.status_code == 200, (read.service, answer.text[:300])
+        country = read.user.split("-", 1)[0]
+        entries = _all_entries(platform, f"{country}-dpo", read.service, record_id=read.record_id)
+        sub = jwt.decode(reader, options={"verify_signature": False})["sub"]
+        assert any(e["actor"] == sub and e["purpose"] == read.purpose for e in entries), (
+            read.service,
+            entries,
+        )
+        assert read.secret not in json.dumps(entries) or read.secret == read.record_id
+        other = "al" if country != "al" else "me"
+        assert _all_entries(platform, f"{other}-dpo", read.service, record_id=read.record_id) == [], (
+            read.service
+        )
+    for service in ("identification", "referral", "exchange", "return"):
+        response = httpx.get(
+            f"{platform.gateway}/v1/{service}/access-log/verification",
+            headers={"Authorization": f"Bearer {platform.token('me-auditor')}"},
+            timeout=60,
+        )
+        assert response.status_code == 200, (service, response.text)
+        report = response.json()
+        assert report["ok"] is True and report["checked"] > 0 and report["first_broken_seq"] is None, service
+
+
+def test_verification_names_the_first_entry_edited_after_it_was_written(running_platform: Any, db) -> None:
+    platform = running_platform
+    token = platform.token("me-border")
+    (person,) = _register(platform.gateway, token, 1)
+    entry = db.access_log.find_one({"ids": person["id"]})
+    assert entry is not None
+    auditor = {"Authorization": f"Bearer {platform.token('me-auditor')}"}
+    url = f"{platform.gateway}{BASE}/access-log/verification"
+    # Someone with database access rewrites who read the record; the chain says where.
+    db.access_log.update_one({"_id": entry["_id"]}, {"$set": {"sub": "someone-else"}})
+    try:
+        report = httpx.get(url, headers=auditor, timeout=60).json()
+        assert report["ok"] is False, report
+        assert report["first_broken_seq"] == entry["_id"]
+        assert report["reason"] == "entry content does not match its hash"
+    finally:
+        db.access_log.update_one({"_id": entry["_id"]}, {"$set": {"sub": entry["sub"]}})
+    assert httpx.get(url, headers=auditor, timeout=60).json()["ok"] is True

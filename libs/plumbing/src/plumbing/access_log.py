@@ -266,11 +266,16 @@ class AccessLog:
         actor_sub: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        purpose: str | None = None,
+        country: str | None = None,
         after_seq: int | None = None,
         limit: int = 100,
     ) -> list[AccessLogEntry]:
-        """Entries for auditors, oldest first: who read `person_id`, what `actor_sub` read, in [since, until).
-        Page with `after_seq` = the last entry's seq."""
+        """Entries for auditors, oldest first: who read `person_id` (any record id), what `actor_sub` read, in
+        [since, until), for `purpose`, by readers of `country`. Page with `after_seq` = the last entry's seq.
+
+        Member order matters to the embedded server's planner (docs/engineering.md): the most selective indexed
+        condition first (a record id, then an actor, then the period), the country last."""
         where: dict[str, Any] = {}
         if person_id is not None:
             where["ids"] = person_id
@@ -283,6 +288,10 @@ class AccessLog:
             period["$lt"] = to_millis(until)
         if period:
             where["time"] = period
+        if purpose is not None:
+            where["purpose"] = purpose
+        if country is not None:
+            where["country"] = country
         if after_seq is not None:
             where["_id"] = {"$gt": after_seq}
         cursor = self.entries.find(where).sort("_id", pymongo.ASCENDING).limit(max(1, min(limit, 1000)))

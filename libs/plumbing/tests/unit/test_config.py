@@ -179,7 +179,7 @@ def test_adding_a_partner_country_is_configuration_only(tmp_path, raw):
         (lambda c: c.pop("roles"), "'roles' is a required property"),
         (lambda c: c.pop("need_to_know"), "'need_to_know' is a required property"),
         (lambda c: c["roles"].append("coordinator"), "/roles"),
-        (lambda c: c["roles"].append("Wizard"), "/roles/15"),
+        (lambda c: c["roles"].append("Wizard"), "/roles/16"),
         (
             lambda c: c["need_to_know"]["agency"].append("wizard"),
             "/need_to_know/agency/6: 'wizard' is not in",

@@ -13,7 +13,7 @@ from referral.adapters.documents import ProviderDocument, ReferralDocument
 from referral.domain.errors import DomainError, InvalidTransition, NotPermitted
 from referral.domain.events import PAYLOAD_FIELDS
 from referral.service_layer import directory, referrals
-from services.referral.tests.unit.conftest import ADULT, CHILD, PERSON, PERSON_ID, propose, send
+from services.referral.tests.unit.conftest import ADULT, CASE_ID, CHILD, PERSON, PERSON_ID, propose, send
 from services.referral.tests.unit.fakes import World, packaged_catalogue, user
 
 
@@ -243,7 +243,11 @@ def test_the_referral_carries_exactly_the_granted_fields_sealed_at_rest(
         "sex": "female",
         "nationalities": ["ME"],
     }
-    assert world.reads.entries == [("AL", "sub-al-shelter", "referral-fields", (sent["id"],))]
+    # The entry names the referral and the identification case and person it is about: a country's auditors
+    # find the read by the child's id.
+    assert world.reads.entries == [
+        ("AL", "sub-al-shelter", "referral-fields", (sent["id"], CASE_ID, PERSON_ID))
+    ]
 
 
 def test_a_provider_asking_for_fields_outside_the_grant_does_not_get_them(

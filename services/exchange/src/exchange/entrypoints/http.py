@@ -20,7 +20,7 @@ from exchange.adapters import received_events
 from exchange.bootstrap import SERVICE, Runtime, build_runtime
 from exchange.service_layer import cases, evidence, prefills, sending, statistics, views
 from exchange.service_layer.deps import Deps
-from plumbing import mongo, request_context
+from plumbing import audit, mongo, request_context
 from plumbing.app import app_on_first_access, create_app, current_database
 from plumbing.auth import Caller
 from plumbing.clock import Clock
@@ -200,6 +200,12 @@ def list_received_events(limit: int = 50, cursor: str | None = None) -> dict[str
     inbox = received_events.inbox(current_database())
     page = inbox.page(PageRequest.parse(limit, cursor), country=_caller().country)
     return page.body(inbox.view)
+
+
+# ----------------------------------------------------------------------------------------------- audit
+
+# GET /access-log and /access-log/verification: the same two operations in every service (plumbing.audit).
+list_access_log, verify_access_log = audit.handlers(lambda: _runtime().access_log)
 
 
 # ------------------------------------------------------------------------------------------------- app

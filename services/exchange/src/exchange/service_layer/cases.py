@@ -47,7 +47,9 @@ def read_form(deps: Deps, caller: Caller, case_id: str, form_id: str) -> dict[st
     if form.restricted:
         raise InvalidTransition("consent_withdrawn")
     body = deps.contents.open(caller.country, doc.id, form.id, doc.contents[form.id])
-    deps.record_read(caller, RESOURCE_FORM, [form.id])
+    # The entry names the form and, where this country linked it, its own identification case: the country's
+    # auditors find the read by either (GET /v1/exchange/access-log?record_id=, docs/data-protection.md).
+    deps.record_read(caller, RESOURCE_FORM, [form.id, *filter(None, [doc.identification_case_id])])
     return {
         **form_view(deps, caller, case, form),
         "subject": form.subject,  # adult or child, consent or the child's views: how the content may be used

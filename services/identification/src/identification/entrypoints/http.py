@@ -24,7 +24,7 @@ from identification.service_layer import (
     persons,
     statistics,
 )
-from plumbing import mongo, request_context
+from plumbing import audit, mongo, request_context
 from plumbing.access_log import AccessLog, record_for_request
 from plumbing.app import app_on_first_access, create_app
 from plumbing.auth import Caller
@@ -306,6 +306,12 @@ def get_statistics(
     if format == "csv":
         return statistics.as_csv(table), 200, {"Content-Type": "text/csv"}
     return table
+
+
+# ----------------------------------------------------------------------------------------------- audit
+
+# GET /access-log and /access-log/verification: the same two operations in every service (plumbing.audit).
+list_access_log, verify_access_log = audit.handlers(lambda: STATE.access_log)
 
 
 # ------------------------------------------------------------------------------------------------- app

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import thb_contracts
-from plumbing import mongo, request_context
+from plumbing import audit, mongo, request_context
 from plumbing.app import app_on_first_access, create_app, current_database
 from plumbing.auth import Caller
 from plumbing.clock import Clock
@@ -98,6 +98,14 @@ def list_received_events(limit: int = 50, cursor: str | None = None) -> dict[str
     inbox = received_events.inbox(current_database())
     page = inbox.page(PageRequest.parse(limit, cursor), country=_caller().country)
     return page.body(inbox.view)
+
+
+# ----------------------------------------------------------------------------------------------- audit
+
+# GET /access-log and /access-log/verification: the same two operations in every service (plumbing.audit).
+list_access_log, verify_access_log = audit.handlers(
+    lambda: STATE.runtime.access_log if STATE.runtime else None
+)
 
 
 def create_http_app(

@@ -136,7 +136,7 @@ def list_cases(
     filters: dict[str, Any] = {"status": status} if status else {}
     page = deps.repository(ReturnCaseDocument, caller).list_page(limit=limit, cursor=cursor, **filters)
     if page.items:
-        deps.record_read(caller, RESOURCE, [doc.id for doc in page.items])
+        deps.record_read(caller, RESOURCE, [i for doc in page.items for i in logged_ids(doc)])
     return page.body(lambda doc: case_view(deps, caller, doc))
 
 
@@ -434,7 +434,7 @@ def _instant(text: str) -> datetime:
 def _answered(deps: Deps, caller: Caller, doc: ReturnCaseDocument) -> dict[str, Any]:
     """The case as the answer to one request: every answer carries its records (personal data), so each is
     access-logged before it is built, whichever command made it."""
-    deps.record_read(caller, RESOURCE, [doc.id])
+    deps.record_read(caller, RESOURCE, logged_ids(doc))
     return case_view(deps, caller, doc)
 
 
@@ -480,3 +480,10 @@ def case_view(deps: Deps, caller: Caller, doc: ReturnCaseDocument) -> dict[str, 
 
 def _body(stored: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return None if stored is None else {**stored["body"], "recorded_at": stored["recorded_at"]}
+
+
+def logged_ids(doc: ReturnCaseDocument) -> list[str]:
+    """What a read's access-log entry names: the return case, and the identification case and person it is
+    about when the host side linked them, so that a country's auditors find every read of a child's data by the
+    child's id (GET /v1/return/access-log?record_id=, docs/data-protection.md)."""
+    return [doc.id, *(link for link in (doc.identification_case_id, doc.person_id) if link)]
