@@ -13,7 +13,7 @@ the first broken link; it returns no entry, so any country's auditor may run it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -148,3 +148,16 @@ def handlers(
         return verification_view(access_log())
 
     return list_access_log, verify_access_log
+
+
+def entries_naming(
+    access_log: AccessLog, country: str, ids: Iterable[str], *, limit_per_id: int = 1000
+) -> list[dict[str, Any]]:
+    """Every entry of readers of `country` that names any of `ids`, once each, oldest first: the access-log part
+    of a data subject's access request (plumbing.subject_access). At most `limit_per_id` entries per id (the
+    most recent are cut; the answer says how many it holds)."""
+    found: dict[int, AccessLogEntry] = {}
+    for record_id in dict.fromkeys(ids):
+        for entry in access_log.query(person_id=record_id, country=country, limit=limit_per_id):
+            found.setdefault(entry.seq, entry)
+    return [entry_view(found[seq]) for seq in sorted(found)]

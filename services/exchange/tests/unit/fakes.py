@@ -170,6 +170,8 @@ USERS: dict[str, tuple[str, str, str]] = {
     "al-coordinator": ("AL", "coordinator-office", "coordinator"),
     "al-case-manager": ("AL", "social-services", "case-manager"),
     "al-auditor": ("AL", "coordinator-office", "auditor"),
+    "xk-dpo": ("XK", "coordinator-office", "data-protection-officer"),
+    "me-dpo": ("ME", "coordinator-office", "data-protection-officer"),
 }
 
 

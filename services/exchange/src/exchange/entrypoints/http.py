@@ -18,9 +18,9 @@ from connexion import NoContent
 import thb_contracts
 from exchange.adapters import received_events
 from exchange.bootstrap import SERVICE, Runtime, build_runtime
-from exchange.service_layer import cases, evidence, prefills, sending, statistics, views
+from exchange.service_layer import cases, evidence, prefills, sending, statistics, subject_records, views
 from exchange.service_layer.deps import Deps
-from plumbing import audit, mongo, request_context
+from plumbing import audit, mongo, request_context, subject_access
 from plumbing.app import app_on_first_access, create_app, current_database
 from plumbing.auth import Caller
 from plumbing.clock import Clock
@@ -200,6 +200,18 @@ def list_received_events(limit: int = 50, cursor: str | None = None) -> dict[str
     inbox = received_events.inbox(current_database())
     page = inbox.page(PageRequest.parse(limit, cursor), country=_caller().country)
     return page.body(inbox.view)
+
+
+# ---------------------------------------------------------------------------------------- right of access
+
+
+def get_subject_access(person_id: str, case_id: list[str] | None = None) -> Any:
+    caller, runtime = _caller(), _runtime()
+    found, sent_to = subject_records.records_about(runtime.deps, caller, case_id or [])
+    assert runtime.access_log is not None
+    return subject_access.answer(
+        SERVICE, runtime.access_log, runtime.deps.clock, caller, person_id, case_id or [], found, sent_to
+    )
 
 
 # ----------------------------------------------------------------------------------------------- audit

@@ -23,8 +23,9 @@ from identification.service_layer import (
     merges,
     persons,
     statistics,
+    subject_records,
 )
-from plumbing import audit, mongo, request_context
+from plumbing import audit, mongo, request_context, subject_access
 from plumbing.access_log import AccessLog, record_for_request
 from plumbing.app import app_on_first_access, create_app
 from plumbing.auth import Caller
@@ -306,6 +307,18 @@ def get_statistics(
     if format == "csv":
         return statistics.as_csv(table), 200, {"Content-Type": "text/csv"}
     return table
+
+
+# ---------------------------------------------------------------------------------------- right of access
+
+
+def get_subject_access(person_id: str, case_id: list[str] | None = None) -> Any:
+    runtime, caller = _runtime(), _caller()
+    found = subject_records.records_about(runtime.deps, caller, person_id)
+    assert STATE.access_log is not None
+    return subject_access.answer(
+        SERVICE, STATE.access_log, runtime.deps.clock, caller, person_id, case_id or [], found
+    )
 
 
 # ----------------------------------------------------------------------------------------------- audit

@@ -177,7 +177,10 @@ class ReferralScopePolicy:
         return cls(NeedToKnowPolicy.from_config(config))
 
     def read_filter(self, caller: Caller) -> dict[str, Any] | None:
-        base = self.need_to_know.read_filter(caller) if caller.roles & REFERRER_ROLES else None
+        # The referring side, and the configuration's other country-wide roles (the data protection officer, in
+        # the one operation that names her: the right of access), read through need-to-know.
+        readers = REFERRER_ROLES | self.need_to_know.country_wide_roles
+        base = self.need_to_know.read_filter(caller) if caller.roles & readers else None
         if base is not None and "$or" not in base:
             return base  # country-wide: every referral of the country
         clauses: list[Mapping[str, Any]] = list(base["$or"]) if base else []

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import thb_contracts
-from plumbing import audit, mongo, request_context
+from plumbing import audit, mongo, request_context, subject_access
 from plumbing.app import app_on_first_access, create_app, current_database
 from plumbing.auth import Caller
 from plumbing.clock import Clock
@@ -21,7 +21,7 @@ from plumbing.service_auth import service_validator
 from referral.adapters import received_events
 from referral.bootstrap import SERVICE, Runtime, build_runtime
 from referral.domain.lifecycle import Action
-from referral.service_layer import directory, matching, referrals, statistics
+from referral.service_layer import directory, matching, referrals, statistics, subject_records
 from referral.service_layer.catalogue import catalogue_view
 
 SPEC = Path(str(thb_contracts.contract("referral")))  # found by package, not by the checkout's layout
@@ -139,6 +139,17 @@ def list_received_events(limit: int = 50, cursor: str | None = None) -> dict[str
     inbox = received_events.inbox(current_database())
     page = inbox.page(PageRequest.parse(limit, cursor), country=_caller().country)
     return page.body(inbox.view)
+
+
+# ---------------------------------------------------------------------------------------- right of access
+
+
+def get_subject_access(person_id: str, case_id: list[str] | None = None) -> Any:
+    runtime, caller = _runtime(), _caller()
+    found = subject_records.records_about(runtime.deps, caller, person_id, case_id or [])
+    return subject_access.answer(
+        SERVICE, runtime.access_log, runtime.deps.clock, caller, person_id, case_id or [], found
+    )
 
 
 # ----------------------------------------------------------------------------------------------- audit

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import thb_contracts
-from plumbing import audit, mongo, request_context
+from plumbing import audit, mongo, request_context, subject_access
 from plumbing.app import app_on_first_access, create_app, current_database
 from plumbing.auth import Caller
 from plumbing.clock import Clock
@@ -20,7 +20,7 @@ from plumbing.pagination import PageRequest
 from plumbing.service_auth import service_validator
 from voluntary_return.adapters import received_events
 from voluntary_return.bootstrap import SERVICE, Runtime, build_runtime
-from voluntary_return.service_layer import cases, statistics
+from voluntary_return.service_layer import cases, statistics, subject_records
 from voluntary_return.service_layer.deps import Deps
 
 SPEC = Path(str(thb_contracts.contract("return")))  # found by package, not by the checkout's layout
@@ -98,6 +98,18 @@ def list_received_events(limit: int = 50, cursor: str | None = None) -> dict[str
     inbox = received_events.inbox(current_database())
     page = inbox.page(PageRequest.parse(limit, cursor), country=_caller().country)
     return page.body(inbox.view)
+
+
+# ---------------------------------------------------------------------------------------- right of access
+
+
+def get_subject_access(person_id: str, case_id: list[str] | None = None) -> Any:
+    caller, deps = _caller(), _deps()
+    found = subject_records.records_about(deps, caller, person_id, case_id or [])
+    assert STATE.runtime is not None
+    return subject_access.answer(
+        SERVICE, STATE.runtime.access_log, deps.clock, caller, person_id, case_id or [], found
+    )
 
 
 # ----------------------------------------------------------------------------------------------- audit
