@@ -262,6 +262,14 @@ QUERIES: dict[str, dict[str, Any]] = {
         "form_type": "notification",
         "identification_case_id": "{case_id}",
     },
+    # A person no service holds: each answers its (empty) section to its own country's DPO only; what a section
+    # holds for a person of the country is tests/integration/test_platform_subject_access.py's.
+    **{
+        f"{package}.entrypoints.http.get_subject_access": {
+            "person_id": "5e0c7f4a-2d3b-4c1e-9f6a-0000000000aa"
+        }
+        for package in ("identification", "referral", "exchange", "voluntary_return")
+    },
 }
 # Query parameters that name a record, as BODY_REFERENCES (the key is the placeholder its QUERIES entry fills).
 QUERY_REFERENCES = {"exchange.entrypoints.http.prefill_form": "case_id"}

@@ -74,6 +74,7 @@ ORDER = [
     f"{P}get_statistics",
     f"{P}close_case",
     f"{P}get_subject_access",
+    f"{P}get_subject_access_report",
     f"{P}list_access_log",
     f"{P}verify_access_log",
     f"{R}list_service_types",

@@ -122,3 +122,41 @@ def test_a_data_protection_officer_gets_everything_each_service_holds_about_a_ch
     # Nobody else may ask, not even the country's coordinator or auditor.
     for user in ("xk-coordinator", "xk-auditor", "xk-case-manager"):
         assert _ask(platform, user, "identification", person, cases).status_code == 403, user
+
+
+def test_one_call_gathers_every_services_section_on_the_officers_behalf(running_platform: Any) -> None:
+    platform = running_platform
+    ids = _child_known_to_every_service(platform)
+    person = ids["person"]
+    token = platform.token("xk-dpo")
+    dpo_sub = jwt.decode(token, options={"verify_signature": False})["sub"]
+    headers = {"Authorization": f"Bearer {token}", "X-Purpose": PURPOSE}
+    url = f"{platform.gateway}/v1/identification/persons/{person}/subject-access-report"
+    response = httpx.get(url, headers=headers, timeout=120)
+    assert response.status_code == 200, response.text[:500]
+    report = response.json()
+    assert [s["service"] for s in report["sections"]] == ["identification", "referral", "exchange", "return"]
+    found = {(r["type"], r["id"]) for s in report["sections"] for r in s["records"]}
+    assert {
+        ("person", person),
+        ("case", ids["case"]),
+        ("referral", ids["referral"]),
+        ("return-case", ids["return"]),
+        ("exchange-case", ids["exchange"]),
+    } <= found
+    assert report["sent_to"] == ["ME"] and report["not_deployed"] == []
+    # The other services were asked as her, through identification: their logs name her and the calling service.
+    for section in report["sections"][1:]:
+        asked = [e for e in section["access_log"] if e["actor"] == dpo_sub and e["purpose"] == PURPOSE]
+        assert asked and asked[-1]["client"] == "identification-api", section["service"]
+
+    # Readable: the same answer as a page, her name shown as written (escaped), never as markup.
+    page = httpx.get(url, params={"format": "html"}, headers=headers, timeout=120)
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html"), page.text[:300]
+    assert GIVEN in page.text and ids["exchange"] in page.text
+
+    # Another country's DPO: the person is not hers (404); other roles may not ask at all.
+    other = {"Authorization": f"Bearer {platform.token('me-dpo')}", "X-Purpose": PURPOSE}
+    assert httpx.get(url, headers=other, timeout=60).status_code == 404
+    coordinator = {"Authorization": f"Bearer {platform.token('xk-coordinator')}", "X-Purpose": PURPOSE}
+    assert httpx.get(url, headers=coordinator, timeout=60).status_code == 403

@@ -335,7 +335,8 @@ def refusals() -> None:
     bad(
         "gateway without an upstream",
         "--set",
-        "services.return.enabled=false",
+        # identification calls return on behalf of the user: without return it must not list it
+        "services.return.enabled=false,services.identification.callsOnBehalf={referral,exchange}",
         expect="gateway: the service return is not deployed here; set gateway.externalUpstreams.return",
     )
     bad(
@@ -726,11 +727,15 @@ def on_behalf_workers_only() -> None:
     # target URL needed for a worker) and give them nothing of calls on behalf: no variable, no readable client
     # secret, no on-behalf NetworkPolicy even though a target's API runs next to them.
     vals = merged(values(), yaml.safe_load(SCENARIOS[0].read_text()) or {})
+    # Every service calls another on behalf of the user; identification's calls (the right-of-access report)
+    # are left out here so that it is the target whose API runs beside the callers' workers.
+    vals["services"]["identification"]["callsOnBehalf"] = []
     callers = sorted(name for name, service in vals["services"].items() if service.get("callsOnBehalf"))
     running_targets = sorted({target for _, target in declared_pairs(vals)} - set(callers))
     assert callers and running_targets, f"no caller or no target without calls of its own: {vals['services']}"
     off = [f"services.{name}.api.enabled=false" for name in callers]
-    docs = documents(render(SCENARIOS[0], "--set", ",".join([*off, "gateway.enabled=false"])))
+    without = ["--set-json", "services.identification.callsOnBehalf=[]"]
+    docs = documents(render(SCENARIOS[0], *without, "--set", ",".join([*off, "gateway.enabled=false"])))
     oidc_secrets = oidc_secret_names(vals)
     kinds: dict[str, set[str]] = {}
     for doc in docs:

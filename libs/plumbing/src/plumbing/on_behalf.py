@@ -44,7 +44,7 @@ import os
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -414,7 +414,7 @@ class OnBehalfClient:
         target: str,
         path: str,
         *,
-        params: Mapping[str, str | int] | None = None,
+        params: Mapping[str, str | int | Sequence[str]] | None = None,
         caller: Caller | None = None,
         purpose: str | None = None,
     ) -> Any:
@@ -441,7 +441,7 @@ class OnBehalfClient:
         target: str,
         path: str,
         *,
-        params: Mapping[str, str | int] | None = None,
+        params: Mapping[str, str | int | Sequence[str]] | None = None,
         json: Any = None,
         caller: Caller | None = None,
         purpose: str | None = None,
@@ -489,7 +489,7 @@ class OnBehalfClient:
         headers: dict[str, str],
         subject_token: str,
         audience: str,
-        params: Mapping[str, str | int] | None,
+        params: Mapping[str, str | int | Sequence[str]] | None,
         body: Any,
     ) -> httpx.Response:
         for _attempt in range(2):

@@ -63,6 +63,9 @@ def test_roles_and_service_clients(base: dict[str, Any]) -> None:
 
 # Calls on behalf of the user (docs/on-behalf-calls.md): (requesting service client, target service client).
 ON_BEHALF_PAIRS = {
+    ("identification-api", "referral-api"),
+    ("identification-api", "exchange-api"),
+    ("identification-api", "return-api"),
     ("exchange-api", "identification-api"),
     ("referral-api", "identification-api"),
     ("return-api", "identification-api"),
@@ -110,7 +113,10 @@ def test_local_file_gives_each_requester_its_local_secret(local: dict[str, Any])
     secrets = {c["clientId"]: c.get("secret") for c in local["clients"]}
     for requester in REQUESTERS:
         assert secrets[requester] == f"{requester}-local-secret"
-    assert "identification-api" not in secrets  # bearer-only: nothing to authenticate
+    # Only the requesting clients and the national systems have secrets (the test client is public).
+    assert {c for c, s in secrets.items() if s} == REQUESTERS | {
+        f"{c}-national-system" for c in ("al", "xk", "me")
+    }
 
 
 def test_every_country_group_names_its_country_and_every_agency_its_agency(base: dict[str, Any]) -> None:

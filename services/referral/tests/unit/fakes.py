@@ -151,6 +151,8 @@ USERS: dict[str, tuple[str, str, str]] = {
     "xk-shelter": ("XK", "shelter-ura-e-re", "service-provider"),
     "me-coordinator": ("ME", "coordinator-office", "coordinator"),
     "me-case-manager": ("ME", "social-services", "case-manager"),
+    "al-dpo": ("AL", "coordinator-office", "data-protection-officer"),
+    "xk-dpo": ("XK", "coordinator-office", "data-protection-officer"),
 }
 
 

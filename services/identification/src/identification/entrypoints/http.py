@@ -30,12 +30,15 @@ from plumbing.access_log import AccessLog, record_for_request
 from plumbing.app import app_on_first_access, create_app
 from plumbing.auth import Caller
 from plumbing.clock import Clock
+from plumbing.errors import NotFound
+from plumbing.on_behalf import OnBehalfClient
 from plumbing.pagination import parse_updated_since
 from plumbing.problems import FieldError, Problem
 from plumbing.service_auth import service_validator
 
 SPEC = Path(str(thb_contracts.contract("identification")))  # found by package, not by the checkout's layout
 BASE = "/v1/identification"
+SUBJECT_ACCESS_PURPOSE = "data-subject-access"
 # Rule codes that mean "your role may not take this decision" (config/platform.yaml `authorisations`): 403, not
 # 422, so that a client tells a refusal it cannot fix by changing the request from one it can.
 NOT_AUTHORISED = frozenset(
@@ -52,6 +55,10 @@ CONTRADICTS_STORED = frozenset({"external_ref_differs"})
 class _State:
     runtime: Runtime | None = None
     access_log: AccessLog | None = None
+    # The services the right-of-access report asks on the user's behalf (those this deployment has) and the rest.
+    peers: OnBehalfClient | None = None
+    peer_services: tuple[str, ...] = ()
+    not_deployed: tuple[str, ...] = ()
 
 
 STATE = _State()
@@ -321,6 +328,36 @@ def get_subject_access(person_id: str, case_id: list[str] | None = None) -> Any:
     )
 
 
+def get_subject_access_report(person_id: str, format: str = "json") -> Any:  # noqa: A002
+    """The one call of the right of access: identification's section, then each other service's, asked on the
+    DPO's behalf (her token exchanged for theirs: they apply her scope and log her as the reader) with her person
+    id and the case ids identification holds. A service that cannot answer makes the whole answer 503: never a
+    report that silently leaves a service out."""
+    runtime, caller = _runtime(), _caller()
+    found = subject_records.records_about(runtime.deps, caller, person_id)
+    if not any(record.type == "person" for record in found):
+        raise NotFound("person not found")
+    case_ids = [record.id for record in found if record.type == "case"]
+    assert STATE.access_log is not None
+    sections = [
+        subject_access.answer(
+            SERVICE, STATE.access_log, runtime.deps.clock, caller, person_id, case_ids, found
+        )
+    ]
+    for target in STATE.peer_services:
+        assert STATE.peers is not None
+        params = {"person_id": person_id, "case_id": case_ids}
+        # Asked for the right of access whatever purpose the report was asked with (each service has its own
+        # purpose vocabulary; this one is in all of them).
+        path = f"/v1/{target}/subject-access"
+        sections.append(STATE.peers.get(target, path, params=params, purpose=SUBJECT_ACCESS_PURPOSE))
+    answer = subject_access.report(person_id, runtime.deps.clock, sections, STATE.not_deployed)
+    # Two media types: connexion needs the one chosen named (exactly as the contract writes it).
+    if format == "html":
+        return subject_access.as_html(answer), 200, {"Content-Type": "text/html"}
+    return answer, 200, {"Content-Type": "application/json"}
+
+
 # ----------------------------------------------------------------------------------------------- audit
 
 # GET /access-log and /access-log/verification: the same two operations in every service (plumbing.audit).
@@ -343,6 +380,13 @@ def create_http_app(
     validator, jwks = service_validator(settings, runtime.config, environ)
     access_log = runtime.access_log()
     STATE.runtime, STATE.access_log = runtime, access_log
+    others = [service.name for service in thb_contracts.services() if service.name != SERVICE]
+    STATE.peer_services = tuple(name for name in others if name in settings.upstreams)
+    STATE.not_deployed = tuple(name for name in others if name not in settings.upstreams)
+    # Only where the deployment has another service (THB_UPSTREAM_<NAME>); then OIDC_CLIENT_SECRET is required.
+    STATE.peers = (
+        OnBehalfClient.from_settings(settings, targets=STATE.peer_services) if STATE.peer_services else None
+    )
     return create_app(
         SERVICE,
         SPEC,

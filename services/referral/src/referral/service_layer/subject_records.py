@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from plumbing.auth import Caller
-from plumbing.subject_access import SubjectRecord
+from plumbing.subject_access import SubjectRecord, naming
 from referral.adapters.documents import ReferralDocument
 from referral.service_layer.deps import Deps
 from referral.service_layer.referrals import referral_view
@@ -17,10 +17,8 @@ RECORD_TYPE = "referral"
 
 def records_about(deps: Deps, caller: Caller, person_id: str, case_ids: Sequence[str]) -> list[SubjectRecord]:
     referrals = deps.repository(ReferralDocument, caller)
-    found = {doc.id: doc for doc in referrals.find(person_id=person_id)}
-    if case_ids:
-        found.update({doc.id: doc for doc in referrals.find(case_id__in=list(case_ids))})
-    return [SubjectRecord(RECORD_TYPE, doc.id, _content(deps, caller, doc)) for doc in found.values()]
+    found = naming(referrals, person_id, case_ids, case_field="case_id")
+    return [SubjectRecord(RECORD_TYPE, doc.id, _content(deps, caller, doc)) for doc in found]
 
 
 def _content(deps: Deps, caller: Caller, doc: ReferralDocument) -> dict[str, object]:

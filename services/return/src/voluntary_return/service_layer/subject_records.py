@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from plumbing.auth import Caller
-from plumbing.subject_access import SubjectRecord
+from plumbing.subject_access import SubjectRecord, naming
 from voluntary_return.adapters.documents import ReturnCaseDocument
 from voluntary_return.service_layer.cases import case_view
 from voluntary_return.service_layer.deps import Deps
@@ -17,7 +17,5 @@ RECORD_TYPE = "return-case"
 
 def records_about(deps: Deps, caller: Caller, person_id: str, case_ids: Sequence[str]) -> list[SubjectRecord]:
     cases = deps.repository(ReturnCaseDocument, caller)
-    found = {doc.id: doc for doc in cases.find(person_id=person_id)}
-    if case_ids:
-        found.update({doc.id: doc for doc in cases.find(identification_case_id__in=list(case_ids))})
-    return [SubjectRecord(RECORD_TYPE, doc.id, case_view(deps, caller, doc)) for doc in found.values()]
+    found = naming(cases, person_id, case_ids, case_field="identification_case_id")
+    return [SubjectRecord(RECORD_TYPE, doc.id, case_view(deps, caller, doc)) for doc in found]
