@@ -21,7 +21,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from devstack.keycloak import REALM_NAME, KeycloakServer
-from devstack.pytest_platform import DEMO_PASSWORD
+from devstack.pytest_platform import login
 from tests.integration.platform_helpers import PROBES, Probe
 
 pytestmark = pytest.mark.integration
@@ -43,16 +43,6 @@ def realm_stack(platform: Any, tmp_path_factory: pytest.TempPathFactory) -> Iter
             yield keycloak, urls
     finally:
         keycloak.stop()
-
-
-def login(keycloak: KeycloakServer, user: str) -> str:
-    response = httpx.post(
-        f"{keycloak.issuer}/protocol/openid-connect/token",
-        data={"grant_type": "password", "client_id": "thb-test", "username": user, "password": DEMO_PASSWORD},
-        timeout=30,
-    )
-    response.raise_for_status()
-    return str(response.json()["access_token"])
 
 
 def get(base: str, probe: Probe, token: str) -> httpx.Response:
@@ -112,8 +102,10 @@ def assert_unavailable(response: httpx.Response, took: float) -> None:
 
 def test_keycloak_stopped_restarted_and_rotating_its_key(running_platform: Any, realm_stack: Any) -> None:
     keycloak, urls = realm_stack
-    issued = {probe.user: login(keycloak, probe.user) for probe in PROBES}
-    coordinator = login(keycloak, "me-coordinator")  # never exchanged: a call on her behalf needs Keycloak
+    issued = {probe.user: login(keycloak.issuer, probe.user) for probe in PROBES}
+    coordinator = login(
+        keycloak.issuer, "me-coordinator"
+    )  # never exchanged: a call on her behalf needs Keycloak
     for probe in PROBES:  # the services fetch the realm's keys
         assert get(urls[probe.service], probe, issued[probe.user]).status_code == 200, probe.service
 
@@ -143,7 +135,7 @@ def test_keycloak_stopped_restarted_and_rotating_its_key(running_platform: Any, 
     keycloak.start()  # the same port and realm: the services were not restarted
 
     rotate_signing_key(keycloak)
-    rotated = {probe.user: login(keycloak, probe.user) for probe in PROBES}
+    rotated = {probe.user: login(keycloak.issuer, probe.user) for probe in PROBES}
     assert all(kid(rotated[user]) != kid(issued[user]) for user in rotated), "the new key does not sign yet"
     for probe in PROBES:
         # The new key is picked up without a restart: a token with a kid the service has not seen makes it

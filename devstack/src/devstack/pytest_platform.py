@@ -38,6 +38,23 @@ def _ready(url: str) -> bool:
         return bool(response.status == 200)
 
 
+def login(issuer: str, username: str) -> str:
+    """A demo user's access token from the realm at `issuer` (password grant of the test client)."""
+    response = httpx.post(
+        f"{issuer}/protocol/openid-connect/token",
+        data={
+            "grant_type": "password",
+            "client_id": "thb-test",
+            "username": username,
+            "password": DEMO_PASSWORD,
+        },
+        timeout=10,
+    )
+    if response.is_error:  # Keycloak says why (e.g. a concurrent login refused by brute-force protection)
+        raise AssertionError(f"token for {username}: {response.status_code} {response.text}")
+    return str(response.json()["access_token"])
+
+
 @dataclass
 class Platform:
     urls: dict[str, str]
@@ -67,19 +84,7 @@ class Platform:
             return token
 
     def _login(self, username: str) -> str:
-        response = httpx.post(
-            f"{self.issuer}/protocol/openid-connect/token",
-            data={
-                "grant_type": "password",
-                "client_id": "thb-test",
-                "username": username,
-                "password": DEMO_PASSWORD,
-            },
-            timeout=10,
-        )
-        if response.is_error:  # Keycloak says why (e.g. a concurrent login refused by brute-force protection)
-            raise AssertionError(f"token for {username}: {response.status_code} {response.text}")
-        return str(response.json()["access_token"])
+        return login(self.issuer, username)
 
     def log_text(self, name: str) -> str:
         """The log of one process, e.g. `identification-api` or `referral-consumer`."""
