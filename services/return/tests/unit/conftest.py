@@ -261,6 +261,8 @@ class World:
         "xk-police": ("XK", "state-police", "police-officer"),
         "me-coordinator": ("ME", "coordinator-office", "coordinator"),
         "al-analyst": ("AL", "coordinator-office", "analyst"),
+        "xk-dpo": ("XK", "coordinator-office", "data-protection-officer"),
+        "me-dpo": ("ME", "coordinator-office", "data-protection-officer"),
     }
 
     def user(self, username: str) -> Any:

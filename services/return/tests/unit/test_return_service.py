@@ -167,3 +167,23 @@ def test_every_answer_that_carries_the_records_is_access_logged(world: Any, buil
     case_id = assessed_child(world, build)
     cases.record_determination(world.deps, world.user("xk-bid-panel"), case_id, build.determination_body())
     assert ("sub-xk-bid-panel", "return-case", (case_id,)) in world.reads  # a write's answer, not only a GET
+
+
+def test_a_persons_return_cases_are_found_for_her_countrys_dpo_by_her_person_or_case_id(world: Any) -> None:
+    """Right of access, return's part (service_layer/subject_records)."""
+    from voluntary_return.service_layer import subject_records
+
+    case_id = "b6a1d2e3-4f50-4a6b-9c7d-8e9f0a1b2c3d"
+    world.deps.identification = FakeIdentification({"id": "p-1", "child": True})
+    linked = opened(world, "child", identification_case_id=case_id)
+    world.deps.identification = None
+    opened(world, "child")  # someone else's: names neither
+    dpo = world.user("xk-dpo")
+    by_person = subject_records.records_about(world.deps, dpo, "p-1", [])
+    assert [(r.type, r.id) for r in by_person] == [("return-case", linked["id"])]
+    assert by_person[0].content["person_id"] == "p-1" and by_person[0].content["treated_as_child"] is True
+    assert [r.id for r in subject_records.records_about(world.deps, dpo, "p-other", [case_id])] == [
+        linked["id"]
+    ]
+    assert subject_records.records_about(world.deps, world.user("me-dpo"), "p-1", [case_id]) == []
+    assert subject_records.records_about(world.deps, world.user("al-analyst"), "p-1", [case_id]) == []
