@@ -420,6 +420,8 @@ def test_every_query_enum_value_is_answered_without_a_server_error(
     target = op.path
     for key, replacement in FIXED_PATH_VALUES.items():
         target = target.replace("{" + key + "}", replacement)
+    if "{person_id}" in target:  # a person of the country (the demo users asked are Albania's)
+        target = target.replace("{person_id}", api.fresh_records("al-case-manager")["person_id"])
     params = {**QUERIES.get(op.operation_id, {}), name: value}
     response = api.call(user_for(op.roles, service=op.service), op.method.upper(), target, params=params)
     assert response.status_code < 500, response.text

@@ -16,12 +16,14 @@ import httpx
 import pytest
 from pymongo import MongoClient
 
+from devstack.demo import Gateway
 from plumbing.events import from_kafka, to_kafka
 from plumbing.kafka import make_producer
 from tests.integration.platform_helpers import (
     CONSUMING_SERVICES,
     EVENTS_TOPIC,
     Client,
+    notification,
     poll,
     read_topic,
     received_events,
@@ -30,6 +32,7 @@ from tests.integration.platform_helpers import (
 pytestmark = pytest.mark.integration
 
 REGISTERED = "identification.person.registered.v1"
+EXCHANGE = "cross-border-exchange"
 
 
 def _db(platform: Any) -> Any:
@@ -37,9 +40,35 @@ def _db(platform: Any) -> Any:
     return client["thb_identification"]
 
 
-def _pending(platform: Any, collection: str, doc_id: str) -> list[dict[str, Any]]:
-    doc = _db(platform)[collection].find_one({"_id": doc_id}, {"pending_events": 1}) or {}
+def _pending(
+    platform: Any, collection: str, doc_id: str, service: str = "identification"
+) -> list[dict[str, Any]]:
+    client: MongoClient = MongoClient(platform.env["MONGODB_URI"], tz_aware=True)
+    with client:
+        doc = client[f"thb_{service}"][collection].find_one({"_id": doc_id}, {"pending_events": 1}) or {}
     return list(doc.get("pending_events") or [])
+
+
+def _send_notification(gw: Gateway) -> tuple[str, str]:
+    """A notification about a child, XK to ME, drafted and sent: (form id, case reference)."""
+    body = {**notification("Brokerdrill"), "legal_basis": "protection-of-vital-interests"}
+    drafted, form = gw.located("xk-contact-point", "/v1/exchange/drafts", body, purpose=EXCHANGE)
+    case = f"/v1/exchange/cases/{drafted['id']}"
+    sent = gw.call("xk-contact-point", "POST", f"{case}/forms/{form}/send", purpose=EXCHANGE)
+    return form, str(sent["reference"])
+
+
+def _received_by_me(platform: Any, forms: dict[str, str]) -> Counter[str] | None:
+    """How often each form is held by ME's record of its case; None until every one has arrived."""
+    client: MongoClient = MongoClient(platform.env["MONGODB_URI"], tz_aware=True)
+    with client:
+        records = client["thb_exchange"]["exchange_cases"].find(
+            {"owner_country": "ME", "reference": {"$in": sorted(set(forms.values()))}}, {"forms.id": 1}
+        )
+        held = Counter(
+            item["id"] for record in records for item in record.get("forms", []) if item["id"] in forms
+        )
+    return held if set(held) == set(forms) else None
 
 
 def _arrivals(platform: Any, aggregate_ids: set[str], country: str = "AL") -> dict[str, Counter[str]]:
@@ -240,23 +269,39 @@ def test_the_broker_down_for_a_minute_loses_nothing_and_the_api_stays_ready(
         )
     platform = running_platform
     client = Client(platform, "xk-police")
+    gw = Gateway(platform.gateway, platform.issuer)
     api_ready = platform.urls["identification"] + "/readyz"
     before = client.register()
     poll(lambda: _arrivals(platform, {before["id"]}, "XK")["referral"], 60, "delivery before the outage")
 
     kafka.server.stop()
     accepted: dict[str, list[str]] = {}  # person id -> ids of its events, pending while the broker is down
+    referrals: dict[str, list[str]] = {}  # referral id -> ids of its events, pending likewise
+    forms: dict[str, str] = {}  # form id -> its case reference: notifications sent to ME during the outage
     try:
         stopped_at = time.monotonic()
         while time.monotonic() - stopped_at < 60:
             assert httpx.get(api_ready, timeout=5).status_code == 200, "the API must stay ready without Kafka"
-            person_id = client.register()["id"]
-            accepted[person_id] = [e["id"] for e in _pending(platform, "persons", person_id)]
-            time.sleep(2)
+            registered = client.register()
+            accepted[registered["id"]] = [e["id"] for e in _pending(platform, "persons", registered["id"])]
+            # A referral proposed on her case and, every other round, a form sent across the border: both
+            # accepted while the broker is down, their events and envelope held by their services.
+            proposal = {"service_type": "shelter", "case_id": registered["case_id"]}
+            referral = gw.call(
+                "xk-case-manager", "POST", "/v1/referral/referrals", proposal, purpose="referral"
+            )
+            referrals[referral["id"]] = [
+                e["id"] for e in _pending(platform, "referrals", referral["id"], "referral")
+            ]
+            if len(accepted) % 2:
+                form, reference = _send_notification(gw)
+                forms[form] = reference
+            time.sleep(1)
     finally:
         kafka.server.restart()
-    assert len(accepted) >= 10
+    assert len(accepted) >= 10 and len(forms) >= 3
     assert all(len(ids) == 1 for ids in accepted.values()), "every accepted event was held in its outbox"
+    assert all(ids for ids in referrals.values()), "every proposal's event was held in referral's outbox"
     registered = set(accepted)
     event_ids = {ids[0] for ids in accepted.values()}
     poll(
@@ -264,3 +309,17 @@ def test_the_broker_down_for_a_minute_loses_nothing_and_the_api_stays_ready(
         120,
         f"all {len(event_ids)} events accepted during the outage at every consumer",
     )
+    # The proposals' events reach referral's topic; every form sent during the outage is held once by ME.
+    referral_events = {event for ids in referrals.values() for event in ids}
+    poll(
+        lambda: referral_events <= _published_ids(platform, "referral.events.v1"),
+        120,
+        f"all {len(referral_events)} referral events accepted during the outage on their topic",
+    )
+    held = poll(lambda: _received_by_me(platform, forms), 120, f"all {len(forms)} forms delivered to ME")
+    assert set(held.values()) == {1}, held
+
+
+def _published_ids(platform: Any, topic: str) -> set[str]:
+    records = read_topic(platform.env["KAFKA_BOOTSTRAP_SERVERS"], topic)
+    return {from_kafka(r.key, r.value, list(r.headers))["id"] for r in records}
