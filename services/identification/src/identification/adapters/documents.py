@@ -63,6 +63,9 @@ class PersonDocument(OwnedDocument):
     merged_into = StringField(null=True)
     merged_from = ListField(StringField())
     merges = ListField(DictField())
+    # An adult's withdrawal of consent (service_layer/consent.py): id, at, by, agency, expressed. Once recorded it
+    # stands; the services that hold her records end what rested on it.
+    consent_withdrawal = DictField(null=True)
 
 
 class CaseDocument(OwnedDocument):

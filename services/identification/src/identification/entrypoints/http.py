@@ -18,6 +18,7 @@ from identification.domain.errors import DomainError
 from identification.service_layer import (
     access_requests,
     cases,
+    consent,
     duplicates,
     indicator_sets,
     merges,
@@ -152,6 +153,12 @@ def merge_person(person_id: str, body: dict[str, Any]) -> Any:
     with _rules():
         view = merges.merge(_runtime().deps, _caller(), person_id, body)
     _record_read("person", [view["id"], body["into_person_id"]])
+    return view
+
+
+def withdraw_consent(person_id: str, body: dict[str, Any]) -> Any:
+    view = consent.withdraw_consent(_runtime().deps, _caller(), person_id, body)
+    _record_read("person", [view["id"]])
     return view
 
 

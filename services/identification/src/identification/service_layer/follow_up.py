@@ -6,6 +6,8 @@
   and its person to the requester: step `record_access_decision` on the request.
 - Merging a person into another (or undoing it) lists it on the kept record and writes both first-contact
   cases' timelines: step `record_merge` on the merged person.
+- Withdrawing an adult's consent writes a `consent_withdrawn` entry on each of her cases' timelines: step
+  `record_consent_withdrawal` on the person.
 
 Each command stores its step in the same write as the first aggregate and then performs it; if the API dies in
 between, the relay process's StepRunner performs it once the step is due. Both handlers are idempotent: the
@@ -31,6 +33,7 @@ OPEN_CASE = "open_case"
 NOTIFY_COORDINATOR = "notify_coordinator"
 RECORD_ACCESS_DECISION = "record_access_decision"
 RECORD_MERGE = "record_merge"
+RECORD_CONSENT_WITHDRAWAL = "record_consent_withdrawal"
 
 
 def case_reference(next_sequence: SequenceAllocator, country: str, year: int) -> str:
@@ -150,6 +153,33 @@ def merge_handler(system_repository: SystemRepositoryFactory) -> StepHandler:
     return record
 
 
+def consent_handler(system_repository: SystemRepositoryFactory) -> StepHandler:
+    """A `consent_withdrawn` entry on every case the withdrawal named, open or closed (the timeline is the case's
+    history). Idempotent: keyed by the withdrawal id."""
+
+    def record(person: PersonDocument, step: Mapping[str, Any]) -> None:
+        cases = system_repository(CaseDocument, step["by"])
+        for case_id in step["case_ids"]:
+            try:
+                case = cases.get(case_id)
+            except NotFound:
+                continue  # a first-contact case whose own step has not run yet: it opens after the withdrawal
+            if any(e.get("withdrawal_id") == step["withdrawal_id"] for e in case.timeline):
+                continue
+            entry = {
+                "at": step["at"],
+                "by": step["by"],
+                "agency": step["agency"],
+                "type": "consent_withdrawn",
+                "withdrawal_id": step["withdrawal_id"],
+                "expressed": step["expressed"],
+            }
+            case.timeline = [*case.timeline, entry]
+            cases.update(case)
+
+    return record
+
+
 def handlers(
     system_repository: SystemRepositoryFactory, next_sequence: SequenceAllocator
 ) -> dict[type, dict[str, StepHandler]]:
@@ -158,6 +188,7 @@ def handlers(
         PersonDocument: {
             OPEN_CASE: open_case_handler(system_repository, next_sequence),
             RECORD_MERGE: merge_handler(system_repository),
+            RECORD_CONSENT_WITHDRAWAL: consent_handler(system_repository),
         },
         CaseDocument: {NOTIFY_COORDINATOR: notify_handler(system_repository)},
         AccessRequestDocument: {RECORD_ACCESS_DECISION: access_decision_handler(system_repository)},

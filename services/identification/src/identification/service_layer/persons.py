@@ -429,6 +429,11 @@ def person_view(deps: Deps, doc: PersonDocument, details: dict[str, Any] | None 
         view["merged_from"] = list(doc.merged_from)
     if doc.merges:
         view["merges"] = [_merge_view(m) for m in doc.merges]
+    if doc.consent_withdrawal:
+        withdrawal = doc.consent_withdrawal
+        view["consent_withdrawal"] = {k: withdrawal[k] for k in ("id", "by", "agency", "expressed")} | {
+            "at": _time(withdrawal["at"])
+        }
     return view
 
 
