@@ -8,6 +8,9 @@
   identification event, by the country's `proposals_agency`), addressed to `provider_agency`. Its append-only
   `timeline` records every transition; `sealed_fields` is the copy of the granted case fields, one AES-GCM
   ciphertext under the owning country's key (adapters/sealing.py); `stat` holds the codes statistics read.
+- `ConsentWithdrawalDocument`: one withdrawal of an adult's consent identification announced, its id the
+  event's `withdrawal_id`, owned by the country (and agency) that recorded it: the person and her cases, so
+  that nothing new is shared for her there (service_layer/withdrawals.py).
 
 Neither stores a name or other personal data in clear.
 """
@@ -102,6 +105,21 @@ class ReferralDocument(OwnedDocument):
     reason = StringField(null=True)  # the coded reason of the last decline / cancel / revoke / completion
     overdue = BooleanField(default=False)
     timeline = ListField(DictField())
+
+
+class ConsentWithdrawalDocument(OwnedDocument):
+    meta: ClassVar[dict[str, Any]] = {  # type: ignore[misc]
+        "collection": "consent_withdrawals",
+        "indexes": [
+            {"fields": ["owner_country", "person_id"]},
+            {"fields": ["owner_country", "case_ids"]},
+        ],
+    }
+    RETENTION_CLASS: ClassVar[str | None] = "referral"
+
+    person_id = StringField(required=True)  # identification's ids only
+    case_ids = ListField(StringField())
+    effective_on = StringField(required=True)  # the day it was recorded (ISO date, UTC)
 
 
 # The documents whose outbox the relay publishes (entrypoints/relay.py).

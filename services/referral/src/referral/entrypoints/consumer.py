@@ -3,8 +3,12 @@
 Every identification and return event is recorded once in the inbox (the received-events listing); a
 needs-identified event also becomes proposals of referrals for the case manager to confirm, and so does a return's
 reception recorded by the origin country (one per reception service asked for; service_layer/proposals.py); a
-person-corrected event marks the referrals whose copy it made outdated (service_layer/corrections.py). Each is
-applied before it is recorded, so a crash in between is completed by the redelivery (once per event).
+person-corrected event marks the referrals whose copy it made outdated (service_layer/corrections.py); a
+consent-withdrawn event (an adult withdrew her consent) is kept, so that nothing new is proposed or sent for her in
+that country (409 `consent_withdrawn`; service_layer/withdrawals.py), and ends every active referral of her
+person or cases there, cancelled or revoked with `consent_withdrawn` and the withdrawal on the timeline
+(service_layer/referrals.end_on_consent_withdrawn: the transitions of the API's withdrawal, acting as the system).
+Each is applied before it is recorded, so a crash in between is completed by the redelivery (once per event).
 Running the consumer is plumbing.worker.run_consumer."""
 
 from functools import cache
@@ -22,6 +26,8 @@ from referral.service_layer.proposals import (
     propose_for_reception,
     propose_from_needs,
 )
+from referral.service_layer.referrals import end_on_consent_withdrawn
+from referral.service_layer.withdrawals import CONSENT_WITHDRAWN_EVENT
 
 TOPICS = ("identification.events.v1", "return.events.v1")
 
@@ -41,6 +47,7 @@ def handlers(database: Any) -> Handlers:
         NEEDS_IDENTIFIED: applying(propose_from_needs, inbox.record_once, _deps),
         PERSON_CORRECTED: applying(mark_outdated_copies, inbox.record_once, _deps),
         RECEPTION_RECORDED: applying(propose_for_reception, inbox.record_once, _deps),
+        CONSENT_WITHDRAWN_EVENT: applying(end_on_consent_withdrawn, inbox.record_once, _deps),
     }
 
 

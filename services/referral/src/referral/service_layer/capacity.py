@@ -4,11 +4,14 @@ through the repository's `update_where`, so two users can never both take the la
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeAlias
 
 from referral.adapters.documents import ProviderDocument
 from referral.domain import capacity, events
-from referral.service_layer.deps import Deps, Repository
+from referral.service_layer.deps import Deps, Repository, SystemRepository
+
+# A command's scoped repository, or the unscoped one of a worker acting as the system (consent withdrawn)
+Providers: TypeAlias = Repository[Any] | SystemRepository[Any]
 
 
 class Taken(StrEnum):
@@ -32,7 +35,7 @@ def _event(deps: Deps, provider: ProviderDocument, group: str, change: int) -> d
 
 
 def take_place(
-    deps: Deps, providers: Repository[Any], provider: ProviderDocument, group: str, referral_id: str
+    deps: Deps, providers: Providers, provider: ProviderDocument, group: str, referral_id: str
 ) -> Taken:
     update = capacity.take(group, referral_id)
     if providers.update_where(
@@ -46,7 +49,7 @@ def take_place(
 
 
 def free_place(
-    deps: Deps, providers: Repository[Any], provider: ProviderDocument, group: str, referral_id: str
+    deps: Deps, providers: Providers, provider: ProviderDocument, group: str, referral_id: str
 ) -> bool:
     """Free the place the referral holds; False (and nothing changed) when it holds none."""
     update = capacity.free(group, referral_id)

@@ -2,7 +2,8 @@
 `return.reception.recorded.v1` (ids and codes only): what the consumer calls for each delivery. It proposes
 referrals for the case manager to confirm (domain/proposals.py) and never requests one. Applied once per event:
 each proposal's id derives from the event id and the need or service, so a redelivery finds its proposals already
-stored and adds nothing (and a crash half-way is completed by the redelivery)."""
+stored and adds nothing (and a crash half-way is completed by the redelivery). Needs of a person whose consent
+was withdrawn in that country propose nothing (service_layer/withdrawals.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from referral.adapters.documents import ReferralDocument
 from referral.domain import events
 from referral.domain.lifecycle import Status
 from referral.domain.proposals import ProposalSpec, proposals_for, reception_proposals
+from referral.service_layer import withdrawals
 from referral.service_layer.deps import Deps
 
 NEEDS_IDENTIFIED = "identification.needs.identified.v1"
@@ -22,11 +24,14 @@ ACTOR = "system:referral-consumer"
 
 
 def propose_from_needs(deps: Deps, envelope: Mapping[str, Any]) -> list[str]:
-    """The ids of the proposals this delivery created (empty for a redelivery or a need without a service)."""
+    """The ids of the proposals this delivery created (empty for a redelivery, a need without a service, or a
+    person whose consent was withdrawn)."""
     if envelope.get("type") != NEEDS_IDENTIFIED:
         raise ValueError("not a needs-identified event")
     data = envelope["data"]
     _check_country(deps, data["owner_country"])
+    if withdrawals.withdrawn(deps, data["owner_country"], data["person_id"], data["case_id"]):
+        return []
     specs = proposals_for(str(envelope["id"]), data, deps.catalogue)
     return _store(deps, envelope, specs, case_id=data["case_id"], person_id=data["person_id"])
 

@@ -1,6 +1,8 @@
 """Referrals: created as proposals (by a referrer, or from identification's needs: service_layer/proposals.py),
 requested (sent) by the referrer with the granted case fields copied and sealed, answered by the provider, started,
-completed, or cancelled / revoked by the referrer; consent withdrawal ends every active referral of a person.
+completed, or cancelled / revoked by the referrer; consent withdrawal ends every active referral of a person,
+whether the referring side records it (`withdraw_consent`) or identification announces it
+(`end_on_consent_withdrawn`, with service_layer/withdrawals.py refusing anything new for her afterwards).
 
 Each command is one version-guarded write of the referral carrying its timeline entry and its events. Accepting
 a referral of a service type with capacity first takes a place with one conditional update of the provider
@@ -12,7 +14,7 @@ frees the place after the referral's write, so a place is never free while a ref
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, TypeAlias
 
 from plumbing.auth import Caller
 from plumbing.documents import new_id
@@ -25,12 +27,14 @@ from referral.domain.directory import FEMALE, MALE
 from referral.domain.errors import DomainError, ErrorDetail, InvalidTransition, NotPermitted, raise_all
 from referral.domain.lifecycle import Action, Side, Status
 from referral.domain.visibility import facts_of, is_informed_only, require_side, sides
-from referral.service_layer import capacity
-from referral.service_layer.deps import Deps
+from referral.service_layer import capacity, withdrawals
+from referral.service_layer.deps import Deps, Repository, SystemRepository
 from referral.service_layer.records import instant, plain, to_provider
 
 RESOURCE = "referral-fields"
 SEX_CODES = frozenset({FEMALE, MALE, "other", "unknown"})
+# The caller's repositories (a command of the API) or the unscoped ones (a worker acting as the system)
+Records: TypeAlias = Repository[Any] | SystemRepository[Any]
 
 
 def _need_to_know(deps: Deps) -> Any:
@@ -57,9 +61,11 @@ def create_referral(deps: Deps, caller: Caller, body: Mapping[str, Any]) -> dict
         errors.append(ErrorDetail("unknown_service_type", "/service_type"))
     raise_all(errors, "invalid referral")
     person_id = body.get("person_id")
+    withdrawals.refuse_if_withdrawn(deps, caller.country, person_id, body.get("case_id"))
     if body.get("case_id") and deps.identification is not None:
         # A referral never names a case its referrer cannot read: identification answers with her scope.
         person_id = _person_of_case(deps, str(body["case_id"]), person_id)
+        withdrawals.refuse_if_withdrawn(deps, caller.country, person_id, None)
     doc = ReferralDocument(
         id=new_id(),
         # Ownership is the caller's (insert sets it again); the event written with the insert names it.
@@ -137,6 +143,7 @@ def request_referral(deps: Deps, caller: Caller, referral_id: str, body: Mapping
     require_side(caller, facts_of(doc), Side.REFERRER, _need_to_know(deps))
     kind_code = body.get("service_type") or doc.service_type
     transition = lifecycle.plan(doc.status, Action.REQUEST, capacity=False)
+    withdrawals.refuse_if_withdrawn(deps, doc.owner_country, doc.person_id, doc.case_id)
     catalogue = deps.catalogue
     rules = catalogue.country(caller.country)
     errors: list[ErrorDetail] = []
@@ -196,6 +203,8 @@ def request_referral(deps: Deps, caller: Caller, referral_id: str, body: Mapping
     granted = minimisation.granted_fields(sets, catalogue)
     if from_identification:
         case_fields = {**case_fields, **_copied_from_identification(deps, doc, granted)}
+        # The case's person, now known: her consent may have been withdrawn under another case of hers.
+        withdrawals.refuse_if_withdrawn(deps, doc.owner_country, doc.person_id, None)
     now = deps.clock.now()
     copy = minimisation.copy_granted(case_fields, granted)
     profile = catalogue.deadline_profile(kind_code)
@@ -318,8 +327,10 @@ def apply_transition(
     agency: str,
     reason: str | None,
     extra_events: Iterable[dict[str, Any]] = (),
+    **codes: Any,
 ) -> None:
-    """Change the document for a transition (status, instants, timeline, next deadline); not written here."""
+    """Change the document for a transition (status, instants, timeline with `codes` added, next deadline); not
+    written here."""
     now = deps.clock.now()
     doc.status = str(transition.target)
     if transition.target in (Status.ACCEPTED, Status.DECLINED):
@@ -332,7 +343,7 @@ def apply_transition(
         doc.reason = reason
     doc.timeline = [
         *doc.timeline,
-        lifecycle.timeline_entry(transition, at=now, by=by, agency=agency, reason=reason),
+        lifecycle.timeline_entry(transition, at=now, by=by, agency=agency, reason=reason, **codes),
     ]
     if doc.service_type:
         doc.next_due_at = deadlines.next_due(
@@ -368,6 +379,26 @@ def act(
     transition = lifecycle.plan(doc.status, action, capacity=_uses_capacity(deps, doc))
     reason = _reason(deps, action, body)
     providers = deps.repository(ProviderDocument, caller)
+    perform(deps, referrals, providers, doc, transition, by=caller.sub, agency=caller.agency, reason=reason)
+    return referral_view(deps, caller, doc)
+
+
+def perform(
+    deps: Deps,
+    referrals: Records,
+    providers: Records,
+    doc: ReferralDocument,
+    transition: lifecycle.Transition,
+    *,
+    by: str,
+    agency: str,
+    reason: str | None,
+    **codes: Any,
+) -> None:
+    """Carry out a planned transition of `doc`: take a place (409 `no_free_place` when none is free), change the
+    document (apply_transition, `codes` added to its timeline entry), write it with its event (version-guarded;
+    a place taken is given back when the write loses a race), then free the place it held. The one way a
+    referral changes state on a user's command and on consent withdrawn in identification alike."""
     provider = providers.get(doc.provider_id) if transition.takes_place or transition.frees_place else None
     taken = None
     if transition.takes_place:
@@ -375,24 +406,23 @@ def act(
         taken = capacity.take_place(deps, providers, provider, doc.capacity_group, doc.id)
         if taken is capacity.Taken.NONE_FREE:
             raise InvalidTransition("no_free_place")
-    apply_transition(deps, doc, transition, by=caller.sub, agency=caller.agency, reason=reason)
+    apply_transition(deps, doc, transition, by=by, agency=agency, reason=reason, **codes)
     try:
         referrals.update(doc, events=[transition_event(deps, doc, reason)])
     except Conflict:
         if taken is capacity.Taken.TAKEN:
-            _give_back_unless_held(deps, caller, providers, provider, doc)
+            _give_back_unless_held(deps, referrals, providers, provider, doc)
         raise
     if transition.frees_place and provider is not None and doc.capacity_group:
         capacity.free_place(deps, providers, provider, doc.capacity_group, doc.id)
-    return referral_view(deps, caller, doc)
 
 
 def _give_back_unless_held(
-    deps: Deps, caller: Caller, providers: Any, provider: Any, doc: ReferralDocument
+    deps: Deps, referrals: Records, providers: Records, provider: Any, doc: ReferralDocument
 ) -> None:
     """The accept's write lost a race after its place was taken: give the place back, unless the referral as
     stored now holds it (a concurrent retry of the same accept won)."""
-    current = deps.repository(ReferralDocument, caller).get(doc.id)
+    current = referrals.get(doc.id)
     if current.status not in lifecycle.HOLDING:
         capacity.free_place(deps, providers, provider, doc.capacity_group or "", doc.id)
 
@@ -435,16 +465,67 @@ def withdraw_consent(deps: Deps, caller: Caller, body: Mapping[str, Any]) -> lis
         filters["case_id"] = body["case_id"]
     else:
         raise DomainError("person_or_case_required", "name the person or the case", pointer="/person_id")
+    referrals = deps.repository(ReferralDocument, caller)
+    providers = deps.repository(ProviderDocument, caller)
     ended: list[str] = []
-    for doc in deps.repository(ReferralDocument, caller).find(**filters):
+    for doc in referrals.find(**filters):
         if Side.REFERRER not in sides(caller, facts_of(doc), _need_to_know(deps)):
             continue
-        action = lifecycle.withdrawal_action(doc.status)
-        if action is None:
-            continue
-        act(deps, caller, doc.id, action, {"reason": lifecycle.CONSENT_WITHDRAWN})
-        ended.append(doc.id)
+        if _end_for_withdrawal(deps, referrals, providers, doc, by=caller.sub, agency=caller.agency):
+            ended.append(doc.id)
     return ended
+
+
+def end_on_consent_withdrawn(deps: Deps, envelope: Mapping[str, Any]) -> list[str]:
+    """The consumer's command for identification's `identification.person.consent_withdrawn.v1`: keep the
+    withdrawal (service_layer/withdrawals.py: nothing new is shared for her in that country from now on), then end
+    every active referral of that country naming her person id or one of her cases, as the system and with the
+    same transitions as `withdraw_consent`; each timeline entry names the withdrawal. The ids of the referrals
+    this delivery ended (empty for a redelivery: none is active any more, and none can be created)."""
+    if envelope.get("type") != withdrawals.CONSENT_WITHDRAWN_EVENT:
+        raise ValueError("not a consent-withdrawn event")
+    data = envelope["data"]
+    withdrawals.record(deps, data)
+    referrals = deps.system_repository(ReferralDocument, withdrawals.ACTOR)
+    providers = deps.system_repository(ProviderDocument, withdrawals.ACTOR)
+    active = {"owner_country": data["owner_country"], "status__in": [str(s) for s in lifecycle.ACTIVE]}
+    found = {doc.id: doc for doc in referrals.find(person_id=data["person_id"], **active)}
+    if data["case_ids"]:
+        found.update({doc.id: doc for doc in referrals.find(case_id__in=list(data["case_ids"]), **active)})
+    ended: list[str] = []
+    for doc in found.values():
+        if _end_for_withdrawal(
+            deps,
+            referrals,
+            providers,
+            doc,
+            by=withdrawals.ACTOR,
+            agency=data["owner_agency"],
+            withdrawal_id=str(data["withdrawal_id"]),
+        ):
+            ended.append(doc.id)
+    return ended
+
+
+def _end_for_withdrawal(
+    deps: Deps,
+    referrals: Records,
+    providers: Records,
+    doc: ReferralDocument,
+    *,
+    by: str,
+    agency: str,
+    **codes: Any,
+) -> bool:
+    """End an active referral on consent withdrawn: cancelled before acceptance, revoked after it, reason
+    `consent_withdrawn`, its place freed. False when it has already ended."""
+    action = lifecycle.withdrawal_action(doc.status)
+    if action is None:
+        return False
+    transition = lifecycle.plan(doc.status, action, capacity=_uses_capacity(deps, doc))
+    reason = _reason(deps, action, {"reason": lifecycle.CONSENT_WITHDRAWN})
+    perform(deps, referrals, providers, doc, transition, by=by, agency=agency, reason=reason, **codes)
+    return True
 
 
 # --------------------------------------------------------------------------------------- correction
