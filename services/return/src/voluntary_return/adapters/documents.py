@@ -6,6 +6,10 @@ cases assigned to her). What the people involved recorded - the adult's consent,
 assessment, the best-interests assessment and determination, the approved plan - is kept sealed, one AES-GCM
 token per record (`sealed`, adapters/sealing.py); in clear only the codes and instants the rules, the lists and
 the deadlines need (status, who is treated as a child, the decision's code, reception and follow-up instants).
+
+`ConsentWithdrawalDocument`: an adult's withdrawal of consent recorded in identification, as the return service
+keeps it (service_layer/withdrawals.py): ids only, owned like the withdrawal (its country, the agency that recorded
+it).
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ class ReturnCaseDocument(OwnedDocument):
         "indexes": [
             {"fields": ["owner_country", "status"]},
             {"fields": ["identification_case_id"]},
+            # Her cases, when she withdraws consent in identification (service_layer/withdrawals.py).
+            {"fields": ["owner_country", "person_id"]},
             {"fields": ["owner_country", "exchange_case_id"]},
             {"fields": ["status", "next_due_at"]},
         ],
@@ -58,6 +64,27 @@ class ReturnCaseDocument(OwnedDocument):
     # their events; with `next_due_at` (OwnedDocument, indexed with status) what the scheduler works from.
     deadline_actions_done = ListField(StringField())
     timeline = ListField(DictField())
+
+
+class ConsentWithdrawalDocument(OwnedDocument):
+    """One withdrawal of consent recorded in identification (`identification.person.consent_withdrawn.v1`), its
+    id the event's `withdrawal_id`: so it is applied once, and the person named (her person id, every
+    identification case of hers in the country) can no longer consent to a return there (cases.record_consent:
+    409 `consent_withdrawn`). Ids only: the return service keeps no more of it than that rule needs."""
+
+    meta: ClassVar[dict[str, Any]] = {  # type: ignore[misc]
+        "collection": "consent_withdrawals",
+        "indexes": [
+            {"fields": ["owner_country", "person_id"]},
+            {"fields": ["owner_country", "case_ids"]},
+        ],
+    }
+    RETENTION_CLASS: ClassVar[str | None] = "return-case"
+
+    person_id = StringField(required=True)  # identification's person id
+    case_ids = ListField(StringField())  # her identification cases in the owner country, open or closed
+    # When her running return cases were stopped; None while that is still to be done (a redelivery finishes it).
+    applied_at = DateTimeField(null=True)
 
 
 # The documents whose outbox the relay publishes (entrypoints/relay.py).

@@ -9,7 +9,9 @@ coordinator's role and a valid plan, through the same gate.
 
 `withdraw_consent` records an adult's withdrawal at any time and, while the case runs, stops it at once with the
 reason `consent_withdrawn` - whatever else the case holds: a withdrawal is never refused for the state of the
-paperwork.
+paperwork. `withdrawn_in_identification` is the same withdrawal recorded in identification (her consent, not
+this case's record of it): never refused, it withdraws the consent the case holds, if still current, and stops the
+case the same way.
 """
 
 from __future__ import annotations
@@ -39,7 +41,9 @@ class ReturnCase:
 
 @dataclass(frozen=True)
 class Withdrawal:
-    consent: Consent  # the consent, now withdrawn
+    # The case's consent, now withdrawn; None when the case held no current consent (a withdrawal recorded in
+    # identification concerns the person, whatever the case recorded).
+    consent: Consent | None
     transition: Transition | None  # the stop, or None when the case had already ended
 
 
@@ -70,11 +74,23 @@ def withdraw_consent(case: ReturnCase, *, at: datetime, by: str) -> Withdrawal:
     stopped: nothing left to stop). 409 `no_consent_recorded` / `consent_already_withdrawn`."""
     if case.consent is None:
         raise Refused("no_consent_recorded")
-    withdrawn = consent_rules.withdraw(case.consent, at=at, by=by)
-    transition = None
-    if case.status in lifecycle.ACTIVE:
-        transition = lifecycle.plan(case.status, Action.STOP, reason=CONSENT_WITHDRAWN, side=case.side)
-    return Withdrawal(withdrawn, transition)
+    return Withdrawal(consent_rules.withdraw(case.consent, at=at, by=by), _stop_on_withdrawal(case))
+
+
+def withdrawn_in_identification(case: ReturnCase, *, at: datetime, by: str) -> Withdrawal:
+    """The person's withdrawal of consent recorded in identification, applied to one of her cases: never refused
+    (there may be no consent on this case, or one already withdrawn here). A current consent the case holds is
+    withdrawn with it; the case stops unless it has ended, exactly as `withdraw_consent` stops it."""
+    consent = case.consent
+    withdrawn = consent_rules.withdraw(consent, at=at, by=by) if consent and consent.current else None
+    return Withdrawal(withdrawn, _stop_on_withdrawal(case))
+
+
+def _stop_on_withdrawal(case: ReturnCase) -> Transition | None:
+    """The stop a withdrawal of consent makes (`consent_withdrawn`), or None once the case has ended."""
+    if case.status not in lifecycle.ACTIVE:
+        return None
+    return lifecycle.plan(case.status, Action.STOP, reason=CONSENT_WITHDRAWN, side=case.side)
 
 
 def reception_services(

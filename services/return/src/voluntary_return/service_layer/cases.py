@@ -1,7 +1,9 @@
 """Return cases: opened by the host country's officer, assessed (an adult's consent; for a child the origin
 country's family assessment, a best-interests assessment and a panel's determination), decided, planned and
 approved by the coordinator through the child gate, travelled, received, reintegrated, followed up, closed - or
-stopped at any point, at once when an adult withdraws consent.
+stopped at any point, at once when an adult withdraws consent - on the case (`withdraw_consent`) or in
+identification (service_layer/withdrawals.py), both through `apply_consent_withdrawal`; after the latter no consent
+of hers is recorded any more (409 `consent_withdrawn`).
 
 Each command reads the case in the caller's scope, rebuilds what the rules need from the sealed records
 (domain/case.ReturnCase), lets the domain decide, and writes the case back in one version-guarded write with its
@@ -22,7 +24,7 @@ from plumbing.clock import as_utc
 from plumbing.documents import new_id
 from plumbing.errors import NotFound
 from plumbing.repository import retry_concurrent
-from voluntary_return.adapters.documents import ReturnCaseDocument
+from voluntary_return.adapters.documents import ConsentWithdrawalDocument, ReturnCaseDocument
 from voluntary_return.domain import case as case_rules
 from voluntary_return.domain import events, lifecycle
 from voluntary_return.domain import plan as plan_rules
@@ -53,6 +55,7 @@ CONSENT, FAMILY_ASSESSMENT, ASSESSMENT, DETERMINATION, PLAN = (
     "plan",
 )
 AGE_GROUPS = ("child", "adult")
+IDENTIFICATION = "identification"  # where a withdrawal of consent was recorded, when not on the case itself
 DETERMINATION_ACTION = "best-interests-determination"  # config/platform.yaml `authorisations`
 # The actions of `POST .../transitions`; the gated ones and plan approval have operations of their own.
 TRANSITION_ACTIONS = frozenset(Action) - {Action.APPROVE_PLAN}
@@ -145,7 +148,8 @@ def list_cases(
 
 def record_consent(deps: Deps, caller: Caller, case_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
     """An adult's informed consent to return (a child's consent never clears a child's return: the gate asks
-    for a determination)."""
+    for a determination). Refused once the case's person withdrew her consent in identification (409
+    `consent_withdrawn`: `withdrawn_in_identification`)."""
     return _record(deps, caller, case_id, CONSENT, body)
 
 
@@ -179,6 +183,9 @@ def _record(deps: Deps, caller: Caller, case_id: str, record: str, body: Mapping
         # Consent, assessments and the determination are the host country's; the origin country's own (its
         # family assessment) travel to the host as exchange forms.
         raise Refused("recorded_by_the_host_country")
+    if record == CONSENT and withdrawn_in_identification(deps, doc):
+        # She withdrew her consent (recorded in identification): no return of hers rests on consent any more.
+        raise Refused("consent_withdrawn")
     now = deps.clock.now()
     facts = _facts(deps, doc)
     parsed = _parse(deps, record, body, caller, now, doc)
@@ -246,31 +253,66 @@ def withdraw_consent(deps: Deps, caller: Caller, case_id: str) -> dict[str, Any]
     (`consent_withdrawn`)."""
     cases = deps.repository(ReturnCaseDocument, caller)
     doc = cases.get(case_id)
+    cases.update(doc, events=apply_consent_withdrawal(deps, doc, by=caller.sub, agency=caller.agency))
+    return _answered(deps, caller, doc)
+
+
+def apply_consent_withdrawal(
+    deps: Deps, doc: ReturnCaseDocument, *, by: str, agency: str, withdrawal_id: str | None = None
+) -> list[dict[str, Any]]:
+    """The one transition an adult's withdrawal of consent makes on a case, whichever path brought it: applied to
+    `doc` (not written), and the events to write with it. The consent the case holds is sealed as withdrawn and no
+    longer current, a timeline entry `consent_withdrawn` is added and, while the case runs, it stops with the
+    reason `consent_withdrawn` (timeline entry, deadlines cleared, `return.case.stopped.v1`).
+
+    Two paths: an officer's withdrawal on this case (`withdraw_consent`, no `withdrawal_id`), refused without a
+    current consent to withdraw (409 `no_consent_recorded` / `consent_already_withdrawn`); and the person's
+    withdrawal recorded in identification (service_layer/withdrawals.py, with its `withdrawal_id`), never refused,
+    whose timeline entry names it (`withdrawal_id`, `recorded_in: identification`)."""
     now = deps.clock.now()
-    withdrawal = case_rules.withdraw_consent(_facts(deps, doc), at=now, by=caller.sub)
-    stored = _open(deps, doc, CONSENT) or {}
-    doc.sealed = {
-        **doc.sealed,
-        CONSENT: deps.sealer.seal(
-            doc.owner_country,
-            doc.id,
-            CONSENT,
-            {**stored, "withdrawn_at": _iso(now), "withdrawn_by": caller.sub},
-        ),
-    }
+    facts = _facts(deps, doc)
+    codes: dict[str, Any] = {}
+    if withdrawal_id is None:
+        withdrawal = case_rules.withdraw_consent(facts, at=now, by=by)
+    else:
+        withdrawal = case_rules.withdrawn_in_identification(facts, at=now, by=by)
+        codes = {"withdrawal_id": withdrawal_id, "recorded_in": IDENTIFICATION}
+    if withdrawal.consent is not None:
+        stored = _open(deps, doc, CONSENT) or {}
+        doc.sealed = {
+            **doc.sealed,
+            CONSENT: deps.sealer.seal(
+                doc.owner_country,
+                doc.id,
+                CONSENT,
+                {**stored, "withdrawn_at": _iso(now), "withdrawn_by": by},
+            ),
+        }
     doc.consent_current = False
     entries: list[dict[str, Any]] = [
-        {"at": now, "by": caller.sub, "agency": caller.agency, "action": "consent_withdrawn"}
+        {"at": now, "by": by, "agency": agency, "action": "consent_withdrawn", **codes}
     ]
     if withdrawal.transition is not None:
         _apply(doc, withdrawal.transition, now)
-        entries.append(
-            lifecycle.timeline_entry(withdrawal.transition, at=now, by=caller.sub, agency=caller.agency)
-        )
+        entries.append(lifecycle.timeline_entry(withdrawal.transition, at=now, by=by, agency=agency))
     doc.timeline = [*doc.timeline, *entries]
     deadlines.schedule(deps, doc)
-    cases.update(doc, events=transition_events(deps, doc, withdrawal.transition))
-    return _answered(deps, caller, doc)
+    return transition_events(deps, doc, withdrawal.transition)
+
+
+def withdrawn_in_identification(deps: Deps, doc: ReturnCaseDocument) -> bool:
+    """Whether the case's person withdrew her consent in identification: a withdrawal of the case's country names
+    her person id or the identification case the return case names (service_layer/withdrawals.py keeps them).
+    The rule reads the withdrawals unscoped (only whether one exists; nothing of it is returned)."""
+    withdrawals = deps.system_repository(ConsentWithdrawalDocument, "system:return-api")
+    country = doc.owner_country
+    return bool(
+        (doc.person_id and withdrawals.find(limit=1, owner_country=country, person_id=doc.person_id))
+        or (
+            doc.identification_case_id
+            and withdrawals.find(limit=1, owner_country=country, case_ids=doc.identification_case_id)
+        )
+    )
 
 
 @retry_concurrent()
