@@ -12,6 +12,9 @@ what it did in `deadline_actions_done` (service_layer/deadlines.py).
 The relay finds records with envelopes waiting by `outgoing.recipient` (indexed; an equality per partner country,
 so its query reads only those records: adapters/undelivered.py) and claims one at a time with
 `delivery_lease_until` (written only by the relay's find-and-modify, never by a command).
+
+`ConsentWithdrawalDocument`: the withdrawals of consent identification announced, by the identification case ids
+they cover (service_layer/consent.py).
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ class ExchangeCaseDocument(OwnedDocument):
             {"fields": ["forms.draft_key"]},
             {"fields": ["outgoing.recipient"]},
             {"fields": ["next_due_at"]},  # the deadline scheduler's claim (plumbing.scheduler)
+            # A consent withdrawal finds the records linked to the person's identification cases.
+            {"fields": ["owner_country", "identification_case_id"]},
         ],
     }
     RETENTION_CLASS: ClassVar[str | None] = "exchange-message"
@@ -51,6 +56,23 @@ class ExchangeCaseDocument(OwnedDocument):
     identification_case_id = StringField(null=True)
     # The scheduler's actions done (domain/deadlines.py keys: `overdue:<form id>`, `escalated:<form id>`).
     deadline_actions_done = ListField(StringField())
+
+
+class ConsentWithdrawalDocument(OwnedDocument):
+    """An adult's withdrawal of consent as identification announced it (`identification.person.consent_withdrawn.v1`,
+    service_layer/consent.py), kept so that a record linked later to one of her identification cases is withdrawn
+    too. Ids and a date only (never the person's id or anything about her). Its id derives from the withdrawal's,
+    so a redelivered event stores nothing new."""
+
+    meta: ClassVar[dict[str, Any]] = {  # type: ignore[misc]
+        "collection": "exchange_consent_withdrawals",
+        "indexes": [{"fields": ["owner_country", "identification_case_ids"]}],
+    }
+    RETENTION_CLASS: ClassVar[str | None] = "exchange-message"
+
+    withdrawal_id = StringField(required=True)
+    identification_case_ids = ListField(StringField())  # every identification case of hers in the country
+    effective_on = StringField(required=True, regex=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 
 
 class ExchangeCounter(Document):

@@ -9,7 +9,7 @@ views are recorded instead.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import jsonschema
@@ -60,6 +60,21 @@ def basis_problems(bases: Iterable[str], legal_basis: Any) -> list[ErrorDetail]:
     if legal_basis not in codes:
         return [ErrorDetail("unknown_legal_basis", "/legal_basis")]
     return []
+
+
+def notice_basis(bases: Sequence[str]) -> str | None:
+    """The basis of a consent-withdrawn notice the service sends by itself, from the pair's catalogue `bases` (in
+    configured order): the first that does not rest on consent (the person just withdrew it); consent itself only
+    when the pair has no other (the notice stops what consent allowed, and an officer may choose it too); None for
+    a pair without any basis (nothing may go that way)."""
+    other = first_basis_other_than_consent(bases)
+    if other is not None:
+        return other
+    return CONSENT_BASIS if CONSENT_BASIS in bases else None
+
+
+def first_basis_other_than_consent(bases: Iterable[str]) -> str | None:
+    return next((code for code in bases if code != CONSENT_BASIS), None)
 
 
 def subject_problems(legal_basis: Any, subject: Any) -> list[ErrorDetail]:

@@ -3,7 +3,14 @@
 One consumer group (`exchange`), one loop (plumbing.worker.run_consumer), two kinds of records:
 
 - identification and return events (`TOPICS`), each recorded once in the received-events inbox (`handlers`); a
-  return stopped is first told to the partners the return's forms went to (service_layer/return_stops.py);
+  return stopped is first told to the partners the return's forms went to (service_layer/return_stops.py); an
+  adult's consent withdrawn (`identification.person.consent_withdrawn.v1`) is first applied to every record of
+  the owner country linked to one of her identification cases, as an officer's notice would be, by the system
+  actor `system:exchange-consumer`: the forms that rested on consent restricted, a signed `consent-withdrawn`
+  notice to every country that received forms of the record, `exchange.case.consent_withdrawn.v1`
+  (service_layer/consent.py; once per withdrawal, the notices keyed by its id; the withdrawal is kept, so a record
+  linked to one of those cases later gets it too). Each is applied before its inbox record is written, so a
+  crash in between is completed by the redelivery, which sends nothing twice;
 - every configured country's inbox topic (`exchange.inbox.<country>`, `inbox_handlers`): each record is a sealed
   envelope, not a CloudEvent, so it goes unparsed to a raw handler (plumbing.kafka.RawRecord), which calls
   `receiving.receive_envelope(deps, country, token)` for the country the topic belongs to.
@@ -37,6 +44,7 @@ from exchange.adapters.envelope import EnvelopeRefused, routing
 from exchange.adapters.kafka_transport import PRODUCER_OPTIONS, inbox_topic, inbox_topic_specs
 from exchange.bootstrap import build_runtime
 from exchange.service_layer import receiving
+from exchange.service_layer.consent import CONSENT_WITHDRAWN_EVENT, apply_consent_withdrawal
 from exchange.service_layer.deps import Deps
 from exchange.service_layer.return_stops import RETURN_STOPPED_EVENT, tell_partners_the_return_stopped
 from plumbing.inbox import applying
@@ -58,13 +66,15 @@ def _not_wired() -> Deps:
 
 
 def handlers(database: Any, deps: Callable[[], Deps] = _not_wired) -> Handlers:
-    """Every event is recorded in the inbox; a return stopped is first told to the partners (`deps`: the
-    process's runtime, whose transport sends the form)."""
+    """Every event is recorded in the inbox; a return stopped is first told to the partners, a consent withdrawal
+    first applied to the records linked to her identification cases (`deps`: the process's runtime, whose
+    transport sends the forms)."""
     inbox = received_events.inbox(database)
     table: dict[str, Handler] = {
         event_type: inbox.record_once for topic in TOPICS for event_type in event_types(topic)
     }
     table[RETURN_STOPPED_EVENT] = applying(tell_partners_the_return_stopped, inbox.record_once, deps)
+    table[CONSENT_WITHDRAWN_EVENT] = applying(apply_consent_withdrawal, inbox.record_once, deps)
     return table
 
 

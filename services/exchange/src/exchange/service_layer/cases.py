@@ -1,6 +1,7 @@
 """Reading a country's records of transnational cases: the case with its forms in order (its timeline:
 metadata, statuses, next actions), one form's content (access-logged, never for a restricted form), and the
-local link to the country's own identification case."""
+local link to the country's own identification case (which applies a consent withdrawal identification announced
+for it before: service_layer/consent.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 from exchange.adapters.documents import ExchangeCaseDocument
 from exchange.domain.errors import InvalidTransition
+from exchange.service_layer import consent
 from exchange.service_layer.deps import Deps
 from exchange.service_layer.records import RESOURCE_FORM, cases, load
 from exchange.service_layer.views import case_view, form_view
@@ -60,7 +62,11 @@ def read_form(deps: Deps, caller: Caller, case_id: str, form_id: str) -> dict[st
 
 @retry_concurrent()
 def link_identification_case(deps: Deps, caller: Caller, case_id: str, identification_case_id: str) -> None:
-    """Our own identification case for this person: kept in our record only, never sent."""
+    """Our own identification case for this person: kept in our record only, never sent. When identification
+    announced that she withdrew her consent (before this link), the withdrawal applies to the record now, as the
+    system actor does it for records linked at the time (service_layer/consent.py); the link is written first,
+    so that a withdrawal arriving meanwhile finds the record linked if this look does not find it."""
     doc = cases(deps, caller).get(case_id)
     doc.identification_case_id = identification_case_id
     cases(deps, caller).update(doc)
+    consent.apply_on_link(deps, caller, case_id, identification_case_id)

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from exchange.adapters.documents import ExchangeCaseDocument
+from exchange.adapters.documents import ConsentWithdrawalDocument, ExchangeCaseDocument
 from exchange.domain.case import OPEN, Form, TransnationalCase
 from exchange.service_layer.deps import Deps, Repository
 from plumbing.auth import Caller
@@ -35,6 +35,21 @@ def inbox_caller(country: str) -> Caller:
 
 def cases(deps: Deps, caller: Caller) -> Repository[ExchangeCaseDocument]:
     return deps.repository(ExchangeCaseDocument, caller)
+
+
+def withdrawals(deps: Deps, caller: Caller) -> Repository[ConsentWithdrawalDocument]:
+    return deps.repository(ConsentWithdrawalDocument, caller)
+
+
+def withdrawal_of(
+    deps: Deps, caller: Caller, identification_case_id: str | None
+) -> ConsentWithdrawalDocument | None:
+    """The consent withdrawal identification announced for this identification case of the caller's country, if
+    any (service_layer/consent.py)."""
+    if not identification_case_id:
+        return None
+    found = withdrawals(deps, caller).find(limit=1, identification_case_ids=identification_case_id)
+    return found[0] if found else None
 
 
 def _plain(value: Any) -> Any:

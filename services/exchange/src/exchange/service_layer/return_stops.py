@@ -87,5 +87,4 @@ def _basis(deps: Deps, country: str, request: Form) -> str | None:
     if request.legal_basis and request.legal_basis != legal.CONSENT_BASIS:
         return request.legal_basis
     pair = deps.config.legal_bases_for(country, request.counterpart)
-    bases = [basis.code for basis in pair if basis.code != legal.CONSENT_BASIS]
-    return bases[0] if bases else None
+    return legal.first_basis_other_than_consent(basis.code for basis in pair)

@@ -1,6 +1,8 @@
 """Sending: drafts, the send itself, acknowledgement, withdrawal, correction, reminders and the notice that
-consent was withdrawn. Every command validates completely before its one write (bad input stores nothing) and
-takes an idempotency key: a retry with the same key returns what the first call made, never a second form.
+consent was withdrawn (an officer's, or the system's when identification announced it: service_layer/consent.py;
+both through `_withdraw_consent`). Every command validates completely before its one write (bad input stores
+nothing) and takes an idempotency key: a retry with the same key returns what the first call made, never a second
+form.
 
 Body of a draft (the HTTP contract of the next slice maps onto it; pointers of errors are into it):
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -38,13 +41,17 @@ from exchange.domain.errors import DomainError, ErrorDetail, InvalidTransition, 
 from exchange.domain.evidence import content_digest
 from exchange.service_layer import outgoing
 from exchange.service_layer.deps import Deps
-from exchange.service_layer.records import case_reference, cases, load, new_record, to_case
+from exchange.service_layer.records import case_reference, cases, load, new_record, to_case, withdrawal_of
 from plumbing.auth import Caller
 from plumbing.documents import new_id
 from plumbing.errors import Conflict
 from plumbing.repository import retry_concurrent
 
+log = logging.getLogger(__name__)
+
 PENDING_REFERENCE = "pending"  # a new case gets its reference only when its first draft is stored
+# The scope of the notice the system sends when identification announces a withdrawal: all that rested on it.
+SYSTEM_CONSENT_SCOPE = "all-processing"
 # 403 codes: the form type's catalogue roles leave the caller out of this step (drafting, or sending)
 MAY_NOT_DRAFT, MAY_NOT_SEND = "role_may_not_draft", "role_may_not_send"
 
@@ -109,7 +116,7 @@ def _prepare(
     raise_all(problems, "invalid draft")
     new = record is None
     doc, case = record if record is not None else new_record(PENDING_REFERENCE, [caller.country, recipient])
-    _refuse_after_consent_withdrawn(case, basis)
+    _refuse_after_consent_withdrawn(deps, caller, doc, case, basis)
     supersedes = body.get("supersedes")
     if supersedes is not None:
         if not case.has_form(str(supersedes)):
@@ -160,7 +167,7 @@ def send_form(deps: Deps, caller: Caller, case_id: str, form_id: str, *, idempot
     problems = _content_problems(deps, kind, form.version, body)
     problems += legal.basis_problems(_pair_bases(deps, caller.country, form.counterpart), form.legal_basis)
     raise_all(problems, "the draft no longer validates")
-    _refuse_after_consent_withdrawn(case, form.legal_basis)
+    _refuse_after_consent_withdrawn(deps, caller, doc, case, form.legal_basis)
     form.send_key = idempotency_key
     case.mark_sent(form.id, deps.clock.now(), kind.reply_within_days)
     if kind.closes_case:
@@ -262,12 +269,11 @@ def notify_consent_withdrawn(
     """The person withdrew consent: our forms that rested on it are restricted, and every country that received
     the person's data from us gets a notice (each one a signed control message)."""
     doc, case = load(deps, caller, case_id)
-    already = [f for f in case.forms if f.send_key and f.send_key.startswith(f"{idempotency_key}:")]
+    already = _keyed_notices(case, idempotency_key)
     if already:
         return already
     _require_role(caller, deps.catalogue.form_type(CONSENT_WITHDRAWN).send_roles, MAY_NOT_SEND)
-    content = {"scope": scope, "effective_on": effective_on}
-    deps.catalogue.validate(CONSENT_WITHDRAWN, _current(deps, CONSENT_WITHDRAWN), content, prefix="")
+    content = _consent_notice(deps, scope, effective_on)
     recipients = case.countries_that_received(caller.country)
     problems = [
         detail
@@ -275,15 +281,74 @@ def notify_consent_withdrawn(
         for detail in legal.basis_problems(_pair_bases(deps, caller.country, country), legal_basis)
     ]
     raise_all(problems, "invalid legal basis")
+    bases = dict.fromkeys(recipients, legal_basis)
+    return _withdraw_consent(deps, caller, doc, case, content, bases, idempotency_key)
+
+
+@retry_concurrent()
+def withdraw_consent_by_system(
+    deps: Deps, caller: Caller, case_id: str, *, effective_on: str, idempotency_key: str
+) -> list[Form]:
+    """`notify_consent_withdrawn` without an officer (service_layer/consent.py: identification announced the
+    withdrawal): the same restriction, notices, event and delivery, sent by the system actor `caller` for the
+    record's country, scope `all-processing`, each notice under `legal.notice_basis` of its pair (a pair without
+    any basis gets none: logged). Applied once per key (a retry returns the notices it sent); a country already
+    told (by an officer's notice) or that told us gets no second notice, and a record already withdrawn with
+    nobody left to tell is not written at all. Returns the notices this key sent."""
+    doc, case = load(deps, caller, case_id)
+    already = _keyed_notices(case, idempotency_key)
+    if already:
+        return already
+    content = _consent_notice(deps, SYSTEM_CONSENT_SCOPE, effective_on)
+    told = {form.counterpart for form in case.forms if form.form_type == CONSENT_WITHDRAWN}
+    bases: dict[str, str] = {}
+    for country in case.countries_that_received(caller.country):
+        if country in told:
+            continue
+        basis = legal.notice_basis(_pair_bases(deps, caller.country, country))
+        if basis is None:  # the pair has no basis (any more): nothing may go that way; still restricted here
+            log.warning(
+                "consent notice not sent: the pair has no legal basis",
+                extra={"fields": {"case_id": doc.id, "from": caller.country, "to": country}},
+            )
+            continue
+        bases[country] = basis
+    if case.consent_withdrawn_at is not None and not bases:
+        return []  # withdrawn already, and nobody left to tell: nothing is written
+    return _withdraw_consent(deps, caller, doc, case, content, bases, idempotency_key)
+
+
+def _withdraw_consent(
+    deps: Deps,
+    caller: Caller,
+    doc: ExchangeCaseDocument,
+    case: TransnationalCase,
+    content: dict[str, Any],
+    bases: Mapping[str, str | None],
+    key: str,
+) -> list[Form]:
+    """Shared by the officer's and the system's path: the forms that rested on consent restricted and a notice
+    to each country of `bases` under its basis (keyed `<key>:<country>`), in ONE write with the event it means
+    (events.changes: `exchange.case.consent_withdrawn.v1`), then delivered."""
     case.withdraw_consent(deps.clock.now(), legal.CONSENT_BASIS)
     notices = []
-    for country in recipients:
-        notice = _new_control(deps, caller, case, CONSENT_WITHDRAWN, None, country, legal_basis)
+    for country, basis in bases.items():
+        notice = _new_control(deps, caller, case, CONSENT_WITHDRAWN, None, country, basis)
         notices.append(notice)
-        _seal_control(deps, caller, doc, case, notice, content, f"{idempotency_key}:{country}")
+        _seal_control(deps, caller, doc, case, notice, content, f"{key}:{country}")
     doc = outgoing.store(deps, caller, doc, case, new=False)
     outgoing.deliver(deps, caller, doc)
     return notices
+
+
+def _consent_notice(deps: Deps, scope: str, effective_on: str) -> dict[str, Any]:
+    content = {"scope": scope, "effective_on": effective_on}
+    deps.catalogue.validate(CONSENT_WITHDRAWN, _current(deps, CONSENT_WITHDRAWN), content, prefix="")
+    return content
+
+
+def _keyed_notices(case: TransnationalCase, key: str) -> list[Form]:
+    return [f for f in case.forms if f.send_key and f.send_key.startswith(f"{key}:")]
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -394,8 +459,14 @@ def _inherited_basis(case: TransnationalCase, kind: FormType, refers_to: Any) ->
     return None
 
 
-def _refuse_after_consent_withdrawn(case: TransnationalCase, basis: str | None) -> None:
-    if case.consent_withdrawn_at is not None and basis == legal.CONSENT_BASIS:
+def _refuse_after_consent_withdrawn(
+    deps: Deps, caller: Caller, doc: ExchangeCaseDocument, case: TransnationalCase, basis: str | None
+) -> None:
+    """Nothing new on consent once it was withdrawn on the record, or once identification announced a withdrawal
+    for the identification case the record is linked to (even if the record was linked after it)."""
+    if basis != legal.CONSENT_BASIS:
+        return
+    if case.consent_withdrawn_at is not None or withdrawal_of(deps, caller, doc.identification_case_id):
         raise InvalidTransition("consent_withdrawn")
 
 
