@@ -87,6 +87,8 @@ BODIES: dict[str, Any] = {
         "reason": "other",
     },
     "identification.entrypoints.http.unmerge_person": {"reason": "other"},
+    # An adult probe's consent is withdrawn once (200), then 409; it ends what rested on it, so it runs last (LAST).
+    "identification.entrypoints.http.withdraw_consent": {"expressed": "in_person"},
     "identification.entrypoints.http.decide_category": {"category": "potential_victim"},
     # Referral: a provider of its own per probe ({unique}); needs, proposals and withdrawals that name no record;
     # the seeded proposal of the probed country is requested to its seeded provider ({seed_provider_id}) and then
@@ -310,6 +312,7 @@ RULE_DECIDED = {
 LAST = {
     "identification.entrypoints.http.close_case",
     "identification.entrypoints.http.unmerge_person",
+    "identification.entrypoints.http.withdraw_consent",  # ends the probed person's referrals and returns
     "referral.entrypoints.http.transition_referral",
     f"{X}withdraw_form",
     f"{RET}withdraw_consent",  # stops the adult's case: after every consent probe

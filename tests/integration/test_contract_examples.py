@@ -134,6 +134,7 @@ ORDER = [
     f"{V}get_subject_access",
     f"{V}list_access_log",
     f"{V}verify_access_log",
+    f"{P}withdraw_consent",  # last: it ends what rested on her consent in every service
 ]
 # Query parameters that name a record, and which.
 QUERY_KINDS = {"identification_case_id": "case"}
@@ -396,12 +397,12 @@ def restricted_search(api: Gateway, records: Mapping[str, str]) -> str:
     return str(response.json()["id"])
 
 
-def second_registration(api: Gateway) -> str:
-    """The story's child registered a second time (the record a merge keeps)."""
+def second_registration(api: Gateway, **changes: Any) -> str:
+    """The story's child registered a second time (the record a merge keeps), with `changes` to the example."""
     operation = next(op for op in all_operations() if op.operation_id == f"{P}register_person")
     request = example_request(operation)
     request.headers["Idempotency-Key"] = f"example-{uuid.uuid4()}"
-    request.body = {k: v for k, v in request.body.items() if k != "external_ref"}
+    request.body = {k: v for k, v in request.body.items() if k != "external_ref"} | changes
     response = api.send("al-case-manager", request)
     assert response.status_code == 201, response.text
     return str(response.json()["id"])
@@ -470,6 +471,10 @@ def test_every_example_request_is_accepted(running_platform: Any) -> None:
         request = example_request(op)
         if operation_id == f"{P}merge_person":
             records["kept_person"] = second_registration(api)
+        if (
+            operation_id == f"{P}withdraw_consent"
+        ):  # the story's person is a child: an adult withdraws consent
+            records["person"] = second_registration(api, date_of_birth="1990-04")
         if operation_id == f"{P}create_access_request":
             user = OTHER_AGENCY_USER
             records["search"] = restricted_search(api, records)
