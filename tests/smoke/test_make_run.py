@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from devstack.keycloak import password_grant
 from tools.contracts import REPO_ROOT
 
 pytestmark = pytest.mark.smoke
@@ -105,16 +106,7 @@ def test_make_run_starts_serves_and_stops(tmp_path: Path) -> None:
             assert httpx.get(f"{url}/readyz", timeout=5).status_code == 200, name
         issuer = state["env"]["OIDC_ISSUER"]
         for country, (username, password) in _demo_users_by_country().items():
-            token = httpx.post(
-                f"{issuer}/protocol/openid-connect/token",
-                data={
-                    "grant_type": "password",
-                    "client_id": "thb-test",
-                    "username": username,
-                    "password": password,
-                },
-                timeout=10,
-            )
+            token = password_grant(issuer, username, password)
             assert token.status_code == 200, f"{country}: {token.text[:200]}"
             assert "access_token" in token.json()
         pids = state["pids"]

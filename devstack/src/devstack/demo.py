@@ -24,8 +24,8 @@ from typing import Any
 
 import httpx
 
+from devstack.keycloak import password_grant
 from devstack.paths import data_dir
-from devstack.pytest_platform import DEMO_PASSWORD
 
 WAIT_S = 120.0  # forms and events cross Kafka: seconds, unless the platform is starting or overloaded
 BASIS = "protection-of-vital-interests"
@@ -53,16 +53,7 @@ class Gateway:
         cached = self.tokens.get(user)
         if cached and time.monotonic() - cached[0] < 120:
             return cached[1]
-        response = httpx.post(
-            f"{self.issuer}/protocol/openid-connect/token",
-            data={
-                "grant_type": "password",
-                "client_id": "thb-test",
-                "username": user,
-                "password": DEMO_PASSWORD,
-            },
-            timeout=30,
-        )
+        response = password_grant(self.issuer, user, timeout=30)
         if response.is_error:
             raise StoryError(f"login of {user}: {response.status_code} {response.text}")
         self.tokens[user] = (time.monotonic(), str(response.json()["access_token"]))

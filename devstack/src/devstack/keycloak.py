@@ -26,11 +26,17 @@ import zipfile
 from pathlib import Path
 from typing import IO, Any
 
+import httpx
+
 from devstack.downloads import MAVEN_CENTRAL, fetch
 from devstack.java import java_home as find_java_home
 from devstack.paths import REPO_ROOT, cache_dir, data_dir
 from devstack.process import ManagedProcess, StackError, free_port, progress
 
+# The local realm's demo users share this password and log in through its `thb-test` client (realm/README.md):
+# local only, never in the chart's realm.
+DEMO_PASSWORD = "thb-local-demo-1"
+TEST_CLIENT = "thb-test"
 KEYCLOAK_VERSION = "26.7.3"
 # sha256 computed once from the Maven Central artifact (whose published .sha1 matched) and pinned here.
 KEYCLOAK_SHA256 = "27a6535553c3cdcd083872ba40629efafb3475e3b758e0c6f691395561dd0f1f"
@@ -347,3 +353,15 @@ def allow_docs_page(env: dict[str, str], gateway_url: str) -> None:
     client["redirectUris"] = sorted({*client.get("redirectUris", []), f"{origin}/docs/oauth2-redirect.html"})
     client["webOrigins"] = sorted({*client.get("webOrigins", []), origin})
     httpx.put(f"{clients}/{client['id']}", json=client, headers=headers, timeout=30).raise_for_status()
+
+
+def password_grant(
+    issuer: str, username: str, password: str = DEMO_PASSWORD, timeout: float = 10
+) -> httpx.Response:
+    """A demo user's login at the realm `issuer` (the password grant of the local test client): the tests and the
+    demo story log in with it; each caller decides what a refusal means to it."""
+    return httpx.post(
+        f"{issuer}/protocol/openid-connect/token",
+        data={"grant_type": "password", "client_id": TEST_CLIENT, "username": username, "password": password},
+        timeout=timeout,
+    )

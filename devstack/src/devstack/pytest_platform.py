@@ -18,16 +18,15 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-import httpx
 import pytest
 import yaml
 
+from devstack.keycloak import password_grant
 from devstack.paths import REPO_ROOT
 from devstack.process import ManagedProcess, free_port
 from devstack.pytest_plugin import ServerHandle
 from devstack.run import Supervised, platform_processes
 
-DEMO_PASSWORD = "thb-local-demo-1"  # local realm only (realm/README.md)
 # A login costs Keycloak a password hash (the slowest call a test makes), so one token per user is reused for
 # this long; the realm's tokens live 300 s (realm/base-realm.json), so a reused one is never near its expiry.
 TOKEN_REUSE_S = 120.0
@@ -40,16 +39,7 @@ def _ready(url: str) -> bool:
 
 def login(issuer: str, username: str) -> str:
     """A demo user's access token from the realm at `issuer` (password grant of the test client)."""
-    response = httpx.post(
-        f"{issuer}/protocol/openid-connect/token",
-        data={
-            "grant_type": "password",
-            "client_id": "thb-test",
-            "username": username,
-            "password": DEMO_PASSWORD,
-        },
-        timeout=10,
-    )
+    response = password_grant(issuer, username)
     if response.is_error:  # Keycloak says why (e.g. a concurrent login refused by brute-force protection)
         raise AssertionError(f"token for {username}: {response.status_code} {response.text}")
     return str(response.json()["access_token"])

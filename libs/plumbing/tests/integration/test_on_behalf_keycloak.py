@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from devstack.keycloak import password_grant
 from plumbing.auth import AuthError, JwksCache, TokenValidator
 from plumbing.clock import FixedClock
 from plumbing.config import Secret, Settings, platform_config
@@ -61,16 +62,7 @@ def tokens(issuer: str) -> dict[str, str]:
     """One login per demo user for the whole module (a login costs Keycloak a password hash)."""
     found: dict[str, str] = {}
     for username in ("al-contact-point", "al-shelter", "al-police", "xk-case-manager"):
-        response = httpx.post(
-            f"{issuer}/protocol/openid-connect/token",
-            data={
-                "grant_type": "password",
-                "client_id": "thb-test",
-                "username": username,
-                "password": password_of(username),
-            },
-            timeout=10,
-        )
+        response = password_grant(issuer, username, password_of(username))
         assert response.status_code == 200, response.text[:300]
         found[username] = str(response.json()["access_token"])
     return found
