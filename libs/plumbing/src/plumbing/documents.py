@@ -2,8 +2,9 @@
 
 It carries the ownership and audit fields the scoped repository relies on, an optimistic-concurrency
 `version`, and (through `OutboxFields`) the pending events of the transactional outbox. Subclasses add their
-domain fields and set `RETENTION_CLASS` (a record type of config/platform.yaml `retention`) and, when their
-shape changes, `SCHEMA_VERSION`.
+domain fields and set `RETENTION_CLASS` (a record type of config/platform.yaml `retention`), `RESTRICTED_BY` (the
+members holding the id of the identification person or case a record is about, so that a restriction of her
+processing hides it: plumbing.restrictions) and, when their shape changes, `SCHEMA_VERSION`.
 
 Handlers never call `save()`/`delete()` on these documents: `plumbing.repository` writes them, adding the
 caller's scope, setting ownership from the token and bumping `version` atomically.
@@ -38,6 +39,8 @@ class OwnedDocument(OutboxFields):
     }
 
     RETENTION_CLASS: ClassVar[str | None] = None
+    # member -> "person" or "case" (plumbing.restrictions.PERSON / CASE); empty: no restriction applies
+    RESTRICTED_BY: ClassVar[dict[str, str]] = {}
     SCHEMA_VERSION: ClassVar[int] = 1
 
     id = StringField(primary_key=True, default=new_id)

@@ -516,7 +516,38 @@ class ScopedRepository(_Repository[T]):
         self.policy: ScopePolicy = policy or getattr(document_class, "SCOPE_POLICY", None) or default_policy()
 
     def _scope(self) -> dict[str, Any] | None:
-        return self.policy.read_filter(self.caller)
+        scope = self.policy.read_filter(self.caller)
+        hidden = self._restricted() if scope is not None else {}
+        return {"$and": [scope, hidden]} if hidden else scope
+
+    def _restricted(self) -> dict[str, Any]:
+        """The records a restriction of processing hides from this request (plumbing.restrictions)."""
+        if not self.document_class.RESTRICTED_BY:
+            return {}
+        from plumbing import request_context, restrictions
+
+        context = request_context.current()
+        if context is None:  # a worker acting as the system (the exchange's consumer): storing goes on
+            return {}
+        hidden = restrictions.hidden_for(self.caller.country, context.purpose)
+        return restrictions.exclusion(self.document_class.RESTRICTED_BY, hidden)
+
+    def get(self, record_id: str) -> T:
+        """The record, if the caller's scope holds it; 403 `processing_restricted` when only a restriction of
+        the person's processing hides it (she could read it before: she learns why, nobody else learns more)."""
+        try:
+            return super().get(record_id)
+        except NotFound:
+            if self._restricted() and self._in_scope_unrestricted(record_id):
+                from plumbing.restrictions import ProcessingRestricted
+
+                raise ProcessingRestricted() from None
+            raise
+
+    def _in_scope_unrestricted(self, record_id: str) -> bool:
+        scope = self.policy.read_filter(self.caller)
+        where = alternatives([{"_id": record_id}, scope]) if scope is not None else []
+        return any(self.collection.count_documents(alternative, limit=1) for alternative in where)
 
     def _actor(self) -> str:
         return self.caller.sub
