@@ -89,6 +89,18 @@ BODIES: dict[str, Any] = {
     "identification.entrypoints.http.unmerge_person": {"reason": "other"},
     # An adult probe's consent is withdrawn once (200), then 409; it ends what rested on it, so it runs last (LAST).
     "identification.entrypoints.http.withdraw_consent": {"expressed": "in_person"},
+    # A probe's restriction lists every purpose: it hides nothing from the probes that follow it.
+    "identification.entrypoints.http.restrict_processing": {
+        "purposes": [
+            "case-management",
+            "identification",
+            "referral",
+            "cross-border-exchange",
+            "return",
+            "statistics",
+        ],
+        "reason": "objection_pending",
+    },
     "identification.entrypoints.http.decide_category": {"category": "potential_victim"},
     # Referral: a provider of its own per probe ({unique}); needs, proposals and withdrawals that name no record;
     # the seeded proposal of the probed country is requested to its seeded provider ({seed_provider_id}) and then

@@ -135,6 +135,8 @@ ORDER = [
     f"{V}list_access_log",
     f"{V}verify_access_log",
     f"{P}withdraw_consent",  # last: it ends what rested on her consent in every service
+    f"{P}restrict_processing",  # the adult's processing restricted, then the restriction lifted
+    f"{P}lift_restriction",
 ]
 # Query parameters that name a record, and which.
 QUERY_KINDS = {"identification_case_id": "case"}

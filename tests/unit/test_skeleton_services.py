@@ -21,15 +21,21 @@ APPLIED = {
         "identification.needs.identified.v1",
         "identification.person.corrected.v1",
         "identification.person.consent_withdrawn.v1",
+        "identification.person.restriction_changed.v1",
         "return.reception.recorded.v1",
     ),
-    "exchange": ("return.case.stopped.v1", "identification.person.consent_withdrawn.v1"),
+    "exchange": (
+        "return.case.stopped.v1",
+        "identification.person.consent_withdrawn.v1",
+        "identification.person.restriction_changed.v1",
+    ),
     "return": (
         "exchange.form.sent.v1",
         "exchange.form.received.v1",
         "exchange.form.withdrawn.v1",
         "exchange.case.consent_withdrawn.v1",
         "identification.person.consent_withdrawn.v1",
+        "identification.person.restriction_changed.v1",
     ),
 }
 # The topics each consumer reads beyond identification's events.

@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 from mongoengine import DateTimeField, DictField, Document, IntField, ListField, StringField
 
 from plumbing.documents import OwnedDocument
+from plumbing.restrictions import CASE
 
 
 class ExchangeCaseDocument(OwnedDocument):
@@ -40,6 +41,7 @@ class ExchangeCaseDocument(OwnedDocument):
         ],
     }
     RETENTION_CLASS: ClassVar[str | None] = "exchange-message"
+    RESTRICTED_BY: ClassVar[dict[str, str]] = {"identification_case_id": CASE}
 
     reference = StringField(required=True)  # shared by every participant country
     participants = ListField(StringField(regex=r"^[A-Z]{2}$"))

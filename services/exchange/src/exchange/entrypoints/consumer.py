@@ -47,6 +47,7 @@ from exchange.service_layer import receiving
 from exchange.service_layer.consent import CONSENT_WITHDRAWN_EVENT, apply_consent_withdrawal
 from exchange.service_layer.deps import Deps
 from exchange.service_layer.return_stops import RETURN_STOPPED_EVENT, tell_partners_the_return_stopped
+from plumbing import restrictions
 from plumbing.inbox import applying
 from plumbing.kafka import Handler, Handlers, RawHandler, RawRecord, event_types, load_topics
 from plumbing.worker import run_consumer
@@ -75,6 +76,7 @@ def handlers(database: Any, deps: Callable[[], Deps] = _not_wired) -> Handlers:
     }
     table[RETURN_STOPPED_EVENT] = applying(tell_partners_the_return_stopped, inbox.record_once, deps)
     table[CONSENT_WITHDRAWN_EVENT] = applying(apply_consent_withdrawal, inbox.record_once, deps)
+    table[restrictions.EVENT] = applying(restrictions.follow_with, inbox.record_once, deps)
     return table
 
 

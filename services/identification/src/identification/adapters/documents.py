@@ -23,6 +23,7 @@ from mongoengine import (
 )
 
 from plumbing.documents import OwnedDocument
+from plumbing.restrictions import CASE, PERSON
 
 
 class PersonDocument(OwnedDocument):
@@ -39,6 +40,7 @@ class PersonDocument(OwnedDocument):
         ],
     }
     RETENTION_CLASS: ClassVar[str | None] = "person"
+    RESTRICTED_BY: ClassVar[dict[str, str]] = {"id": PERSON}
 
     # AES-GCM ciphertext of a JSON object: given_names, surnames, aliases, date_of_birth(_range), documents.
     sealed = StringField(required=True)
@@ -66,6 +68,9 @@ class PersonDocument(OwnedDocument):
     # An adult's withdrawal of consent (service_layer/consent.py): id, at, by, agency, expressed. Once recorded it
     # stands; the services that hold her records end what rested on it.
     consent_withdrawal = DictField(null=True)
+    # A restriction of processing (service_layer/restriction.py): purposes still allowed, reason, at, by, agency;
+    # None when there is none (plumbing.restrictions enforces it from its own collection).
+    restriction = DictField(null=True)
 
 
 class CaseDocument(OwnedDocument):
@@ -79,6 +84,7 @@ class CaseDocument(OwnedDocument):
         ],
     }
     RETENTION_CLASS: ClassVar[str | None] = "case"
+    RESTRICTED_BY: ClassVar[dict[str, str]] = {"person_id": PERSON, "id": CASE}
 
     person_id = StringField(required=True)
     reference = StringField(required=True)
@@ -103,6 +109,7 @@ class NotificationDocument(OwnedDocument):
         "indexes": [{"fields": ["owner_country", "acknowledged", "updated_at", "id"]}],
     }
     RETENTION_CLASS: ClassVar[str | None] = "identification-decision"
+    RESTRICTED_BY: ClassVar[dict[str, str]] = {"person_id": PERSON, "case_id": CASE}
 
     case_id = StringField(required=True)
     case_reference = StringField(required=True)
@@ -136,6 +143,7 @@ class AccessRequestDocument(OwnedDocument):
         "indexes": [{"fields": ["case_id"]}, {"fields": ["status"]}],
     }
     RETENTION_CLASS: ClassVar[str | None] = "case"
+    RESTRICTED_BY: ClassVar[dict[str, str]] = {"person_id": PERSON, "case_id": CASE}
 
     case_id = StringField(required=True)
     person_id = StringField(required=True)

@@ -23,6 +23,7 @@ from identification.service_layer import (
     indicator_sets,
     merges,
     persons,
+    restriction,
     statistics,
     subject_records,
 )
@@ -158,6 +159,19 @@ def merge_person(person_id: str, body: dict[str, Any]) -> Any:
 
 def withdraw_consent(person_id: str, body: dict[str, Any]) -> Any:
     view = consent.withdraw_consent(_runtime().deps, _caller(), person_id, body)
+    _record_read("person", [view["id"]])
+    return view
+
+
+def restrict_processing(person_id: str, body: dict[str, Any]) -> Any:
+    with _rules():
+        view = restriction.restrict(_runtime().deps, _caller(), person_id, body)
+    _record_read("person", [view["id"]])
+    return view
+
+
+def lift_restriction(person_id: str) -> Any:
+    view = restriction.lift(_runtime().deps, _caller(), person_id)
     _record_read("person", [view["id"]])
     return view
 

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from identification.adapters.documents import CaseDocument, PersonDocument
+from identification.adapters.documents import PersonDocument
 from identification.service_layer import follow_up
 from identification.service_layer.deps import SOURCE, Deps
-from identification.service_layer.persons import is_child, person_view
+from identification.service_layer.persons import case_ids_of, is_child, person_view
 from plumbing.auth import Caller
 from plumbing.documents import new_id
 from plumbing.errors import Conflict
@@ -26,7 +26,6 @@ from plumbing.events import new_event
 from plumbing.steps import new_step, perform
 
 EVENT = "identification.person.consent_withdrawn.v1"
-ACTOR = "system:identification-api"
 
 
 def withdraw_consent(deps: Deps, caller: Caller, person_id: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -46,11 +45,7 @@ def withdraw_consent(deps: Deps, caller: Caller, person_id: str, body: dict[str,
         "agency": caller.agency,
         "expressed": body["expressed"],
     }
-    # Every case of hers in the country, open or closed: the services hold records linked to either.
-    cases = deps.system_repository(CaseDocument, ACTOR).find(
-        person_id=person.id, owner_country=person.owner_country
-    )
-    case_ids = sorted({c.id for c in cases} | ({person.first_case_id} if person.first_case_id else set()))
+    case_ids = case_ids_of(deps, person)
     data = {
         "person_id": person.id,
         "withdrawal_id": withdrawal_id,

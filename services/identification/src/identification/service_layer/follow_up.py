@@ -8,6 +8,8 @@
   cases' timelines: step `record_merge` on the merged person.
 - Withdrawing an adult's consent writes a `consent_withdrawn` entry on each of her cases' timelines: step
   `record_consent_withdrawal` on the person.
+- Restricting a person's processing (or lifting it) holds the new state where the scoped repository enforces it
+  (plumbing.restrictions): step `hold_restriction` on the person.
 
 Each command stores its step in the same write as the first aggregate and then performs it; if the API dies in
 between, the relay process's StepRunner performs it once the step is due. Both handlers are idempotent: the
@@ -17,6 +19,7 @@ second document's id is fixed in the step.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from identification.adapters.documents import (
@@ -26,6 +29,8 @@ from identification.adapters.documents import (
     PersonDocument,
 )
 from identification.service_layer.deps import SequenceAllocator, SystemRepositoryFactory
+from plumbing import restrictions
+from plumbing.clock import as_utc
 from plumbing.errors import Conflict, NotFound
 from plumbing.steps import StepHandler
 
@@ -34,6 +39,7 @@ NOTIFY_COORDINATOR = "notify_coordinator"
 RECORD_ACCESS_DECISION = "record_access_decision"
 RECORD_MERGE = "record_merge"
 RECORD_CONSENT_WITHDRAWAL = "record_consent_withdrawal"
+HOLD_RESTRICTION = "hold_restriction"
 
 
 def case_reference(next_sequence: SequenceAllocator, country: str, year: int) -> str:
@@ -180,6 +186,24 @@ def consent_handler(system_repository: SystemRepositoryFactory) -> StepHandler:
     return record
 
 
+def restriction_handler(system_repository: SystemRepositoryFactory) -> StepHandler:
+    """The state the step names, held unless a newer one is (plumbing.restrictions.hold): idempotent."""
+
+    def hold(person: PersonDocument, step: Mapping[str, Any]) -> None:
+        restrictions.hold(
+            system_repository(restrictions.RestrictionDocument, step["by"]),
+            person_id=person.id,
+            owner_country=person.owner_country,
+            owner_agency=person.owner_agency,
+            restricted=step["restricted"],
+            case_ids=step["case_ids"],
+            purposes=step["purposes"],
+            changed_at=as_utc(datetime.fromisoformat(step["changed_at"])),
+        )
+
+    return hold
+
+
 def handlers(
     system_repository: SystemRepositoryFactory, next_sequence: SequenceAllocator
 ) -> dict[type, dict[str, StepHandler]]:
@@ -189,6 +213,7 @@ def handlers(
             OPEN_CASE: open_case_handler(system_repository, next_sequence),
             RECORD_MERGE: merge_handler(system_repository),
             RECORD_CONSENT_WITHDRAWAL: consent_handler(system_repository),
+            HOLD_RESTRICTION: restriction_handler(system_repository),
         },
         CaseDocument: {NOTIFY_COORDINATOR: notify_handler(system_repository)},
         AccessRequestDocument: {RECORD_ACCESS_DECISION: access_decision_handler(system_repository)},

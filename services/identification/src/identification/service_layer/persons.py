@@ -386,6 +386,15 @@ def correct_person(
     return person_view(deps, doc, new_details), doc
 
 
+def case_ids_of(deps: Deps, person: PersonDocument) -> list[str]:
+    """Every case of the person in her country, open or closed (the other services hold records linked to
+    either), with the first-contact case even before its follow-up step opened it."""
+    cases = deps.system_repository(CaseDocument, "system:identification-api").find(
+        person_id=person.id, owner_country=person.owner_country
+    )
+    return sorted({c.id for c in cases} | ({person.first_case_id} if person.first_case_id else set()))
+
+
 def person_view(deps: Deps, doc: PersonDocument, details: dict[str, Any] | None = None) -> dict[str, Any]:
     if details is None:
         details = deps.sealer.open(doc.owner_country, doc.id, doc.sealed)
@@ -429,6 +438,11 @@ def person_view(deps: Deps, doc: PersonDocument, details: dict[str, Any] | None 
         view["merged_from"] = list(doc.merged_from)
     if doc.merges:
         view["merges"] = [_merge_view(m) for m in doc.merges]
+    if doc.restriction:
+        restriction = doc.restriction
+        view["restriction"] = {k: restriction[k] for k in ("purposes", "reason", "by", "agency")} | {
+            "at": _time(restriction["at"])
+        }
     if doc.consent_withdrawal:
         withdrawal = doc.consent_withdrawal
         view["consent_withdrawal"] = {k: withdrawal[k] for k in ("id", "by", "agency", "expressed")} | {

@@ -24,6 +24,7 @@ from mongoengine import BooleanField, DateTimeField, DictField, ListField, Strin
 from plumbing.config import PlatformConfig
 from plumbing.documents import OwnedDocument
 from plumbing.repository import ScopePolicy
+from plumbing.restrictions import CASE, PERSON
 from referral.domain.visibility import DirectoryScopePolicy, ReferralScopePolicy
 
 
@@ -65,6 +66,7 @@ class ReferralDocument(OwnedDocument):
         ],
     }
     RETENTION_CLASS: ClassVar[str | None] = "referral"
+    RESTRICTED_BY: ClassVar[dict[str, str]] = {"person_id": PERSON, "case_id": CASE}
 
     status = StringField(required=True)
     case_id = StringField(null=True)  # identification's case, when the referral comes from one

@@ -14,6 +14,7 @@ Running the consumer is plumbing.worker.run_consumer."""
 from functools import cache
 from typing import Any
 
+from plumbing import restrictions
 from plumbing.inbox import applying
 from plumbing.kafka import Handlers, event_types
 from plumbing.worker import run_consumer
@@ -48,6 +49,7 @@ def handlers(database: Any) -> Handlers:
         PERSON_CORRECTED: applying(mark_outdated_copies, inbox.record_once, _deps),
         RECEPTION_RECORDED: applying(propose_for_reception, inbox.record_once, _deps),
         CONSENT_WITHDRAWN_EVENT: applying(end_on_consent_withdrawn, inbox.record_once, _deps),
+        restrictions.EVENT: applying(restrictions.follow_with, inbox.record_once, _deps),
     }
 
 

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 from mongoengine import BooleanField, DateTimeField, DictField, ListField, StringField
 
 from plumbing.documents import OwnedDocument
+from plumbing.restrictions import CASE, PERSON
 
 
 class ReturnCaseDocument(OwnedDocument):
@@ -34,6 +35,7 @@ class ReturnCaseDocument(OwnedDocument):
         ],
     }
     RETENTION_CLASS: ClassVar[str | None] = "return-case"
+    RESTRICTED_BY: ClassVar[dict[str, str]] = {"person_id": PERSON, "identification_case_id": CASE}
 
     status = StringField(required=True)
     # host: the country where the person is, which runs the return; origin: the country she returns to, whose

@@ -14,6 +14,7 @@ plumbing.worker.run_consumer."""
 from functools import cache
 from typing import Any
 
+from plumbing import restrictions
 from plumbing.inbox import applying
 from plumbing.kafka import Handlers, event_types
 from plumbing.worker import run_consumer
@@ -43,6 +44,7 @@ def handlers(database: Any) -> Handlers:
         **table,
         **{event_type: followed for event_type in (*FOLLOWED, CONSENT_WITHDRAWN_EVENT)},
         PERSON_CONSENT_WITHDRAWN: withdrawn,
+        restrictions.EVENT: applying(restrictions.follow_with, inbox.record_once, _deps),
     }
 
 
