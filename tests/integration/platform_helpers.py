@@ -215,3 +215,66 @@ def notification(given: str) -> dict[str, Any]:
             "immediate_needs": ["shelter", "guardian"],
         },
     }
+
+
+# An adult's informed consent to return, as the return service records it (all the topics it must cover).
+RETURN_CONSENT = {
+    "topics": ["voluntary_nature", "right_to_withdraw", "data_shared_with_other_country", "risks_on_return"],
+    "language": "sqi",
+    "interpreter": False,
+    "given_on": "2026-12-01",
+}
+
+
+def known_to_every_service(
+    gateway: Any, country: str, person: dict[str, Any], notification_form: dict[str, Any], *, send: bool
+) -> dict[str, str]:
+    """A person registered by `country`'s case manager (`person`: the registration body), a referral proposed
+    from her case, a return case to Montenegro on it, and a transnational case record drafted by its contact point
+    (`notification_form`: the draft's body) and linked to her case, sent when `send`: the ids of each."""
+    prefix = country.lower()
+    registered = gateway.call(
+        f"{prefix}-case-manager", "POST", "/v1/identification/persons", person, purpose="identification"
+    )
+    case_id = registered["case_id"]
+    referral = gateway.call(
+        f"{prefix}-case-manager",
+        "POST",
+        "/v1/referral/referrals",
+        {"service_type": "shelter", "case_id": case_id},
+        purpose="referral",
+    )
+    age_group = notification_form["subject"]["age_group"]
+    returning = gateway.call(
+        f"{prefix}-case-manager",
+        "POST",
+        "/v1/return/cases",
+        {"origin_country": "ME", "identification_case_id": case_id, "age_group": age_group},
+        purpose="return",
+    )
+    contact_point = f"{prefix}-contact-point"
+    drafted, form = gateway.located(
+        contact_point, "/v1/exchange/drafts", notification_form, purpose="cross-border-exchange"
+    )
+    record = drafted["id"]
+    gateway.call(
+        contact_point,
+        "PUT",
+        f"/v1/exchange/cases/{record}/identification-case",
+        {"identification_case_id": case_id},
+        purpose="cross-border-exchange",
+    )
+    if send:
+        gateway.call(
+            contact_point,
+            "POST",
+            f"/v1/exchange/cases/{record}/forms/{form}/send",
+            purpose="cross-border-exchange",
+        )
+    return {
+        "person": registered["id"],
+        "case": case_id,
+        "referral": referral["id"],
+        "return": returning["id"],
+        "exchange": record,
+    }

@@ -22,6 +22,7 @@ import httpx
 import pytest
 
 from devstack.demo import Gateway, origin_case, ret, wait_for
+from tests.integration.platform_helpers import RETURN_CONSENT
 from tests.integration.test_referral_api import Api, free_places, shelter
 
 pytestmark = pytest.mark.integration
@@ -147,17 +148,7 @@ def test_one_withdrawal_ends_what_rested_on_her_consent_in_every_service_and_cou
         "exchange_case_id": al_record,
     }
     al_return = ret(gw, "al-case-manager", "POST", "/cases", opened)["id"]
-    consent = {
-        "topics": [
-            "voluntary_nature",
-            "right_to_withdraw",
-            "data_shared_with_other_country",
-            "risks_on_return",
-        ],
-        "language": "sqi",
-        "interpreter": False,
-        "given_on": "2026-12-01",
-    }
+    consent = RETURN_CONSENT
     ret(gw, "al-case-manager", "POST", f"/cases/{al_return}/consent", consent)
     request_form = _send(
         gw, al_record, "return-request", {"wish": "adult-voluntary-wish", "fit_to_travel": True}

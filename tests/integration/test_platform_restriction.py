@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from devstack.demo import Gateway, wait_for
+from tests.integration.platform_helpers import known_to_every_service
 
 pytestmark = pytest.mark.integration
 
@@ -47,23 +48,7 @@ def _send(platform: Any, user: str, method: str, path: str, purpose: str) -> htt
 def _adult_known_to_every_service(platform: Any) -> dict[str, str]:
     gw = Gateway(platform.gateway, platform.issuer)
     person = {"given_names": [GIVEN], "surnames": ["Hoxha"], "date_of_birth": "1992", "sex": "female"}
-    adult = gw.call("al-case-manager", "POST", "/v1/identification/persons", person, purpose="identification")
-    case_id = adult["case_id"]
-    referral = gw.call(
-        "al-case-manager",
-        "POST",
-        "/v1/referral/referrals",
-        {"service_type": "shelter", "case_id": case_id},
-        purpose="referral",
-    )
-    returning = gw.call(
-        "al-case-manager",
-        "POST",
-        "/v1/return/cases",
-        {"origin_country": "ME", "identification_case_id": case_id, "age_group": "adult"},
-        purpose="return",
-    )
-    body = {
+    form = {
         "form_type": "notification",
         "recipient": "ME",
         "legal_basis": "protection-of-vital-interests",
@@ -81,21 +66,7 @@ def _adult_known_to_every_service(platform: Any) -> dict[str, str]:
             "identified_on": "2026-12-01",
         },
     }
-    drafted, _ = gw.located("al-contact-point", "/v1/exchange/drafts", body, purpose="cross-border-exchange")
-    gw.call(
-        "al-contact-point",
-        "PUT",
-        f"/v1/exchange/cases/{drafted['id']}/identification-case",
-        {"identification_case_id": case_id},
-        purpose="cross-border-exchange",
-    )
-    return {
-        "person": adult["id"],
-        "case": case_id,
-        "referral": referral["id"],
-        "return": returning["id"],
-        "exchange": drafted["id"],
-    }
+    return known_to_every_service(gw, "AL", person, form, send=False)
 
 
 def _reads(platform: Any, ids: dict[str, str], purpose_of: dict[str, str]) -> dict[str, int]:

@@ -15,7 +15,7 @@ import httpx
 import jwt
 
 from devstack.demo import Gateway
-from tests.integration.platform_helpers import notification
+from tests.integration.platform_helpers import known_to_every_service, notification
 
 PURPOSE = "data-subject-access"
 GIVEN = "Subjectaccess"
@@ -32,47 +32,8 @@ def _ask(platform: Any, user: str, service: str, person_id: str, case_ids: list[
 def _child_known_to_every_service(platform: Any) -> dict[str, str]:
     gw = Gateway(platform.gateway, platform.issuer)
     person = {"given_names": [GIVEN], "surnames": ["Berisha"], "date_of_birth": "2012", "sex": "female"}
-    child = gw.call("xk-case-manager", "POST", "/v1/identification/persons", person, purpose="identification")
-    case_id = child["case_id"]
-    referral = gw.call(
-        "xk-case-manager",
-        "POST",
-        "/v1/referral/referrals",
-        {"service_type": "shelter", "case_id": case_id},
-        purpose="referral",
-    )
-    returning = gw.call(
-        "xk-case-manager",
-        "POST",
-        "/v1/return/cases",
-        {"origin_country": "ME", "identification_case_id": case_id, "age_group": "child"},
-        purpose="return",
-    )
-    body = {**notification(GIVEN), "legal_basis": "protection-of-vital-interests"}
-    drafted, form = gw.located(
-        "xk-contact-point", "/v1/exchange/drafts", body, purpose="cross-border-exchange"
-    )
-    exchange_case = drafted["id"]
-    gw.call(
-        "xk-contact-point",
-        "PUT",
-        f"/v1/exchange/cases/{exchange_case}/identification-case",
-        {"identification_case_id": case_id},
-        purpose="cross-border-exchange",
-    )
-    gw.call(
-        "xk-contact-point",
-        "POST",
-        f"/v1/exchange/cases/{exchange_case}/forms/{form}/send",
-        purpose="cross-border-exchange",
-    )
-    return {
-        "person": child["id"],
-        "case": case_id,
-        "referral": referral["id"],
-        "return": returning["id"],
-        "exchange": exchange_case,
-    }
+    form = {**notification(GIVEN), "legal_basis": "protection-of-vital-interests"}
+    return known_to_every_service(gw, "XK", person, form, send=True)
 
 
 def test_a_data_protection_officer_gets_everything_each_service_holds_about_a_child(

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from pymongo import MongoClient
 
-from tests.integration.platform_helpers import token_claims
+from tests.integration.platform_helpers import RETURN_CONSENT, token_claims
 
 pytestmark = pytest.mark.integration
 
@@ -112,17 +112,7 @@ def test_a_child_returns_only_through_the_child_gate(api: Api, running_platform:
     refused(api("xk-coordinator", "POST", f"{base}/plan", PLAN), 409, GATE)
     refused(api("xk-case-manager", "POST", f"{base}/transitions", {"action": "record_decision"}), 409, GATE)
     # A child's consent clears nothing.
-    consent = {
-        "topics": [
-            "voluntary_nature",
-            "right_to_withdraw",
-            "data_shared_with_other_country",
-            "risks_on_return",
-        ],
-        "language": "sqi",
-        "interpreter": False,
-        "given_on": "2026-12-01",
-    }
+    consent = RETURN_CONSENT
     refused(api("xk-case-manager", "POST", f"{base}/consent", consent), 409, "consent_does_not_clear_a_child")
 
     family = {
@@ -196,17 +186,7 @@ def test_an_adults_withdrawal_of_consent_stops_her_return_at_once(api: Api) -> N
         "xk-case-manager", "POST", "/v1/return/cases", {"origin_country": "ME", "age_group": "adult"}
     )
     base = f"/v1/return/cases/{case['id']}"
-    consent = {
-        "topics": [
-            "voluntary_nature",
-            "right_to_withdraw",
-            "data_shared_with_other_country",
-            "risks_on_return",
-        ],
-        "language": "sqi",
-        "interpreter": True,
-        "given_on": "2026-12-01",
-    }
+    consent = {**RETURN_CONSENT, "interpreter": True}
     api.ok("xk-case-manager", "POST", f"{base}/consent", consent)
     api.ok("xk-case-manager", "POST", f"{base}/transitions", {"action": "start_assessment"})
     api.ok("xk-case-manager", "POST", f"{base}/transitions", {"action": "record_decision"})

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from devstack.demo import Exchange, Gateway, origin_case, render, ret, run_story, wait_for
+from tests.integration.platform_helpers import RETURN_CONSENT
 
 pytestmark = pytest.mark.integration
 
@@ -97,17 +98,7 @@ def test_an_adults_withdrawal_of_consent_in_kosovo_stops_the_return_in_montenegr
     )
     opened = {"origin_country": "ME", "age_group": "adult", "exchange_case_id": exchange.records["XK"]}
     xk_case = ret(gateway, "xk-case-manager", "POST", "/cases", opened)["id"]
-    consent = {
-        "topics": [
-            "voluntary_nature",
-            "right_to_withdraw",
-            "data_shared_with_other_country",
-            "risks_on_return",
-        ],
-        "language": "sqi",
-        "interpreter": False,
-        "given_on": "2026-12-01",
-    }
+    consent = RETURN_CONSENT
     ret(gateway, "xk-case-manager", "POST", f"/cases/{xk_case}/consent", consent)
     exchange.send("XK", "return-request", {"wish": "adult-voluntary-wish", "fit_to_travel": True})
     me_case = origin_case(gateway, exchange.records["ME"])
