@@ -231,7 +231,8 @@ def known_to_every_service(
 ) -> dict[str, str]:
     """A person registered by `country`'s case manager (`person`: the registration body), a referral proposed
     from her case, a return case to Montenegro on it, and a transnational case record drafted by its contact point
-    (`notification_form`: the draft's body) and linked to her case, sent when `send`: the ids of each."""
+    (`notification_form`: the draft's body) and linked to her case, sent when `send`: the ids of each (`form`: the
+    notification's)."""
     prefix = country.lower()
     registered = gateway.call(
         f"{prefix}-case-manager", "POST", "/v1/identification/persons", person, purpose="identification"
@@ -277,4 +278,5 @@ def known_to_every_service(
         "referral": referral["id"],
         "return": returning["id"],
         "exchange": record,
+        "form": form,
     }

@@ -3,9 +3,10 @@ in identification, it holds in every service.
 
 An adult identified in Albania has a referral proposed from her case, a return case and a transnational case record
 linked to it. Albania's DPO restricts her processing to case management. From then on, in each service, a read for
-the service's own purpose is refused with 403 `processing_restricted` and a list leaves her out, while a read for
-case management, the DPO's right-of-access answer and the records of other people go on as before. Lifting the
-restriction restores every purpose.
+the service's own purpose (the operations that answer her data: her person, the referral's case fields, the return
+case, the notification's content) is refused with 403 `processing_restricted` and a list leaves her out, while a
+read for case management, the DPO's right-of-access answer and the records of other people go on as before.
+Lifting the restriction restores every purpose.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pytest
 
 from devstack.demo import Gateway, wait_for
 from tests.integration.platform_helpers import known_to_every_service
+from tests.integration.test_referral_api import Api, shelter
 
 pytestmark = pytest.mark.integration
 
@@ -66,16 +68,41 @@ def _adult_known_to_every_service(platform: Any) -> dict[str, str]:
             "identified_on": "2026-12-01",
         },
     }
-    return known_to_every_service(gw, "AL", person, form, send=False)
+    ids = known_to_every_service(gw, "AL", person, form, send=False)
+    request = {
+        "provider_id": shelter(Api(platform), places=1)["id"],
+        "age_group": "adult",
+        "sex": "female",
+        "consent": {"given": True},
+        "field_sets": ["identity"],
+    }
+    path = f"/v1/referral/referrals/{ids['referral']}/request"
+    gw.call("al-case-manager", "POST", path, request, purpose="referral")
+    return ids
+
+
+def _listed(platform: Any, path: str, purpose: str) -> set[str]:
+    """The ids of every record of the list for the case manager, page after page."""
+    found: set[str] = set()
+    cursor: str | None = None
+    while True:
+        params = {"limit": 200, **({"cursor": cursor} if cursor else {})}
+        page = _get(platform, "al-case-manager", path, purpose, **params)
+        assert page.status_code == 200, page.text[:300]
+        found |= {item["id"] for item in page.json()["items"]}
+        cursor = page.json().get("next_cursor")
+        if not cursor:
+            return found
 
 
 def _reads(platform: Any, ids: dict[str, str], purpose_of: dict[str, str]) -> dict[str, int]:
-    """The status of a read of each of her records, each service with the purpose given for it."""
+    """The status of a read of her data in each service (an operation that answers personal data), each with the
+    purpose given for it."""
     paths = {
         "identification": ("al-case-manager", f"/v1/identification/persons/{ids['person']}"),
-        "referral": ("al-case-manager", f"/v1/referral/referrals/{ids['referral']}"),
+        "referral": ("al-shelter", f"/v1/referral/referrals/{ids['referral']}/case-fields"),
         "return": ("al-case-manager", f"/v1/return/cases/{ids['return']}"),
-        "exchange": ("al-contact-point", f"/v1/exchange/cases/{ids['exchange']}"),
+        "exchange": ("al-contact-point", f"/v1/exchange/cases/{ids['exchange']}/forms/{ids['form']}"),
     }
     return {
         service: _get(platform, user, path, purpose_of[service]).status_code
@@ -117,10 +144,9 @@ def test_a_restriction_set_in_identification_holds_in_every_service_until_lifted
     assert _reads(platform, ids, case_management) == dict.fromkeys(OWN_PURPOSE, 200)
     assert set(_reads(platform, other, OWN_PURPOSE).values()) == {200}
     # Lists leave her out for the other purposes.
-    listed = _get(platform, "al-case-manager", "/v1/referral/referrals", "referral", limit=200)
-    assert listed.status_code == 200 and ids["referral"] not in {r["id"] for r in listed.json()["items"]}
-    listed = _get(platform, "al-case-manager", "/v1/referral/referrals", "case-management", limit=200)
-    assert ids["referral"] in {r["id"] for r in listed.json()["items"]}
+    listed = _listed(platform, "/v1/return/cases", "return")
+    assert ids["return"] not in listed and other["return"] in listed
+    assert ids["return"] in _listed(platform, "/v1/return/cases", "case-management")
     # Her own request of access is answered in full.
     for service in OWN_PURPOSE:
         section = _get(

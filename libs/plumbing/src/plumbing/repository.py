@@ -527,7 +527,9 @@ class ScopedRepository(_Repository[T]):
         from plumbing import request_context, restrictions
 
         context = request_context.current()
-        if context is None:  # a worker acting as the system (the exchange's consumer): storing goes on
+        # A worker acting as the system (the exchange's consumer): storing goes on. An operation that answers no
+        # personal data (x-personal-data: false, so no X-Purpose) is not restricted either: it answers nothing of hers.
+        if context is None or context.purpose is None:
             return {}
         hidden = restrictions.hidden_for(self.caller.country, context.purpose)
         return restrictions.exclusion(self.document_class.RESTRICTED_BY, hidden)

@@ -11,8 +11,10 @@ Enforcement is part of the scope (plumbing.repository.ScopedRepository): a docum
 hold a person or an identification case id (`RESTRICTED_BY = {"person_id": PERSON, "case_id": CASE}`), and a
 request whose purpose a restriction does not list sees none of the records naming a restricted person or case
 (lists leave them out); asking for one by id answers 403 `processing_restricted` (`ProcessingRestricted`), so the
-officer, who could read it before, learns why. Relays, consumers and jobs (SystemRepository) are not restricted:
-storing, and ending what a withdrawal of consent ends, go on.
+officer, who could read it before, learns why. Only requests of operations that answer personal data (they carry
+an X-Purpose) are restricted: an operation that answers none (`x-personal-data: false`: ids, codes, states) tells
+nothing of hers. Relays, consumers and jobs (SystemRepository, or no request at all) are not restricted: storing,
+and ending what a withdrawal of consent ends, go on.
 
 Decisions:
 - `data-subject-access` and `audit` are always allowed: a restriction cannot keep her own request of access or
