@@ -325,6 +325,7 @@ LAST = {
     "identification.entrypoints.http.close_case",
     "identification.entrypoints.http.unmerge_person",
     "identification.entrypoints.http.withdraw_consent",  # ends the probed person's referrals and returns
+    "identification.entrypoints.http.lift_restriction",  # lifts what the restriction probes set
     "referral.entrypoints.http.transition_referral",
     f"{X}withdraw_form",
     f"{RET}withdraw_consent",  # stops the adult's case: after every consent probe

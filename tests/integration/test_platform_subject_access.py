@@ -80,6 +80,14 @@ def test_a_data_protection_officer_gets_everything_each_service_holds_about_a_ch
         assert foreign.status_code == 200, (service, foreign.text[:300])
         assert foreign.json()["records"] == [] and GIVEN not in foreign.text, service
         assert all(e["country"] == "ME" for e in foreign.json()["access_log"]), service
+        # ... and Kosovo's ids she asked about never enter Montenegro's log, where its auditors would read them.
+        logged = httpx.get(
+            f"{platform.gateway}/v1/{service}/access-log",
+            params={"record_id": person},
+            headers={"Authorization": f"Bearer {platform.token('me-auditor')}"},
+            timeout=60,
+        )
+        assert logged.status_code == 200 and logged.json()["items"] == [], (service, logged.text[:300])
     # Nobody else may ask, not even the country's coordinator or auditor.
     for user in ("xk-coordinator", "xk-auditor", "xk-case-manager"):
         assert _ask(platform, user, "identification", person, cases).status_code == 403, user

@@ -50,9 +50,11 @@ def answer(
     records: Iterable[SubjectRecord],
     sent_to: Iterable[str] = (),
 ) -> dict[str, Any]:
-    """The section of `service`: logged (every id it names) before it is built."""
+    """The section of `service`: logged (every id it names) before it is built. The ids asked about are named only
+    when the service holds records of hers (then they are the caller's country's ids): an id of another country
+    asked about, which the service does not hold, never enters the country's log (its auditors would read it)."""
     found = list(records)
-    named = list(dict.fromkeys([person_id, *case_ids, *(record.id for record in found)]))
+    named = list(dict.fromkeys([person_id, *case_ids, *(record.id for record in found)])) if found else []
     record_for_request(access_log, RESOURCE_TYPE, named)
     return {
         "service": service,
