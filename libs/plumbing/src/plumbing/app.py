@@ -170,7 +170,7 @@ def create_app(
     known_roles: Iterable[str] | None = None,
     validate_responses: bool = False,
     swagger_ui: bool = False,
-    idempotency_ttl_hours: int = 24,
+    idempotency_ttl: timedelta | None = None,
     response_sealer: Sealer | None = None,
     request_fingerprinter: Fingerprinter | None = None,
     on_startup: Sequence[Callable[[], None]] = (),
@@ -193,8 +193,13 @@ def create_app(
     # gateway and the tools read (plumbing.openapi_bundle); connexion gets it as a dict.
     contract = _for_connexion(load_bundled(spec_path))
     specification = Specification.load(copy.deepcopy(contract))
+    config = config or platform_config(getattr(settings, "config_path", None))
     if known_roles is None:
-        known_roles = (config or platform_config(getattr(settings, "config_path", None))).roles
+        known_roles = config.roles
+    if (
+        idempotency_ttl is None
+    ):  # how long a stored response may be replayed: the retention of `idempotency-key`
+        idempotency_ttl = config.retention_for("idempotency-key").fixed_length()
     policies = read_policies(specification.spec, known_roles)
 
     configure_logging(service, getattr(settings, "log_level", "INFO"), stream=log_stream)
@@ -223,7 +228,7 @@ def create_app(
     store = IdempotencyStore(
         lambda: database()[COLLECTION],
         clock,
-        ttl=timedelta(hours=idempotency_ttl_hours),
+        ttl=idempotency_ttl,
         sealer=response_sealer,
         fingerprinter=request_fingerprinter or _NoPosts(),
     )

@@ -251,6 +251,12 @@ class RetentionRule:
     def due_at(self, start: datetime) -> datetime:
         return self.period.after(start)
 
+    def fixed_length(self) -> timedelta:
+        """The period as a duration, for a TTL index: only periods of days (and weeks) have one."""
+        if self.period.years or self.period.months:
+            raise ConfigError(f"retention of {self.record_type!r} is a calendar period, not a fixed length")
+        return timedelta(days=self.period.days)
+
 
 @dataclass(frozen=True)
 class LegalBasis(Labelled):

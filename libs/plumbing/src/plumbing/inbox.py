@@ -29,16 +29,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from mongoengine import Document
 from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 
+from plumbing.config import platform_config
 from plumbing.pagination import Page, PageRequest, find_page
 
 APPLIED = "applied_event_ids"
+INBOX_ENTRY = "inbox-entry"  # its record type in the configuration's `retention`
 logger = logging.getLogger(__name__)
 
 
@@ -58,15 +60,20 @@ class Inbox:
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         keep: Mapping[str, Callable[[Mapping[str, Any]], Any]] | None = None,
+        kept_for: timedelta | None = None,
     ) -> None:
         """`keep` names fields stored with every record, each computed from the envelope (ids and codes only),
-        e.g. `{"country": plumbing.events.owner_country}` to list the records by country."""
+        e.g. `{"country": plumbing.events.owner_country}` to list the records by country. `kept_for` is how long
+        a record stays (a TTL index on `received_at`); by default the platform configuration's retention of
+        `inbox-entry`, as long as the topics keep their events, so no redelivery can outlive its record."""
         if not consumer_name or ":" in consumer_name:
             raise ValueError("consumer_name must be non-empty and contain no ':'")
         self.collection = _collection(collection)
         self.consumer_name = consumer_name
         self.clock = clock
         self.keep = dict(keep or {})
+        self._kept_for = kept_for
+        self._expiry_ready = False
 
     def key(self, event_id: str) -> str:
         return f"{self.consumer_name}:{event_id}"
@@ -74,6 +81,7 @@ class Inbox:
     def record_once(self, event: Mapping[str, Any], extra: Mapping[str, Any] | None = None) -> bool:
         """Insert the inbox record; True the first time this consumer sees the event id, False afterwards.
         `extra` fields (ids and codes) are stored beside the envelope's, e.g. what a listing is scoped by."""
+        self._ensure_expiry()
         received_at = self.clock()
         document = {
             "_id": self.key(str(event["id"])),
@@ -96,6 +104,19 @@ class Inbox:
         fields = {"event_id": document["event_id"], "event_type": document["type"]}
         logger.info("event applied" if first_time else "duplicate delivery ignored", extra={"fields": fields})
         return first_time
+
+    def _ensure_expiry(self) -> None:
+        """The TTL index that removes records past their retention (once per process; idempotent on the server)."""
+        if self._expiry_ready:
+            return
+        if self._kept_for is None:
+            self._kept_for = platform_config().retention_for(INBOX_ENTRY).fixed_length()
+        self.collection.create_index(
+            "received_at",
+            expireAfterSeconds=int(self._kept_for.total_seconds()),
+            name="retention_received_at",
+        )
+        self._expiry_ready = True
 
     def page(self, request: PageRequest, **where: Any) -> Page[dict[str, Any]]:
         """This consumer's records matching `where` (e.g. `country=...`), oldest first, one page."""

@@ -280,3 +280,13 @@ def test_the_stored_fingerprint_is_keyed_not_a_plain_hash_of_the_body(settings, 
     assert prints and all(p.split(":")[-1] not in guesses for p in prints)
     # Another service's key (same ring name, same body) gives another fingerprint.
     assert fingerprinter().fingerprint("demo_handlers.register_someone", body) not in prints
+
+
+def test_a_stored_response_is_kept_as_long_as_the_configured_retention_of_idempotency_keys(settings, client):
+    from pymongo import MongoClient
+
+    assert _post(client, str(uuid.uuid4()), {"name": "b", "kind": "small"}).status_code == 201
+    with MongoClient(settings.mongodb_uri, tz_aware=True) as mongo_client:
+        (stored,) = list(mongo_client[settings.mongodb_db]["idempotency_keys"].find({}))
+    # config/platform.yaml retention.idempotency-key: 2 days, then the TTL index removes it
+    assert stored["expires_at"] - stored["created_at"] == timedelta(days=2)

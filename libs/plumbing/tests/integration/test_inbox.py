@@ -97,3 +97,12 @@ def test_apply_once_works_with_a_mongoengine_document_class(mongo, db) -> None:
             apply_once(Referral, {"_id": referral.pk}, e["id"], {"status": "replacement"})
     finally:
         disconnect("inbox-tests")
+
+
+def test_records_expire_after_the_configured_retention_of_inbox_entries(db) -> None:
+    inbox = Inbox(db["received_events"], "referral")
+    assert inbox.record_once(event())
+    indexes = {index["name"]: index for index in db["received_events"].list_indexes()}
+    ttl = indexes["retention_received_at"]
+    assert dict(ttl["key"]) == {"received_at": 1}
+    assert ttl["expireAfterSeconds"] == 30 * 24 * 3600  # config/platform.yaml retention.inbox-entry: 30 days

@@ -1,5 +1,6 @@
 """Settings from the environment and the schema-validated platform configuration."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -126,6 +127,10 @@ def test_repository_configuration_is_valid():
     assert budgets.for_caller(is_machine=True, client_id="x") == budgets.machine_default
     assert config.retention_for("idempotency-key").period == IsoPeriod(days=2)
     assert config.retention_for("person").action == "anonymise"
+    # A fixed length is what a TTL index needs (stored responses, inbox entries); a calendar period has none.
+    assert config.retention_for("idempotency-key").fixed_length() == timedelta(days=2)
+    with pytest.raises(ConfigError):
+        config.retention_for("person").fixed_length()
 
 
 def test_roles_and_need_to_know_are_configuration():
