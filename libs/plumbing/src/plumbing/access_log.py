@@ -46,6 +46,8 @@ log = logging.getLogger(__name__)
 GENESIS_HASH = "0" * 64
 FORMAT_VERSION = 1
 HEAD_ID = "head"
+# Where the chain starts once old entries were removed (retention): the seq and hash of the last entry removed.
+CHECKPOINT_ID = "checkpoint"
 
 WRITE_FAILURES = Counter("access_log_write_failures", "Access-log entries that could not be written")
 WRITES = Counter("access_log_writes", "Access-log entries written")
@@ -233,10 +235,13 @@ class AccessLog:
     # ------------------------------------------------------------------------------------------ verify
 
     def verify_chain(self) -> ChainReport:
-        """Walk the whole chain: contiguous seqs from 1, each `prev_hash` equal to the previous `hash`, each
-        `hash` recomputed, and the head not beyond (or different from) the stored tip."""
-        previous_hash, expected_seq, checked = GENESIS_HASH, 1, 0
-        for doc in self.entries.find({}).sort("_id", pymongo.ASCENDING):
+        """Walk the whole chain: contiguous seqs from 1 (or from the checkpoint after `prune`), each `prev_hash`
+        equal to the previous `hash`, each `hash` recomputed, and the head not beyond (or different from) the
+        stored tip."""
+        start_seq, previous_hash = self.checkpoint()
+        expected_seq, checked = start_seq + 1, 0
+        after = {"_id": {"$gt": start_seq}} if start_seq else {}
+        for doc in self.entries.find(after).sort("_id", pymongo.ASCENDING):
             seq = doc["_id"]
             if seq != expected_seq:
                 return ChainReport(False, checked, expected_seq, f"entry {expected_seq} is missing")
@@ -256,6 +261,41 @@ class AccessLog:
         if linked is None or linked["hash"] != head["hash"]:
             return ChainReport(False, checked, head["seq"], "chain head does not match its entry")
         return ChainReport(True, checked)
+
+    # --------------------------------------------------------------------------------------- retention
+
+    def checkpoint(self) -> tuple[int, str]:
+        """(seq, hash) of the last entry removed by `prune`; (0, genesis hash) while none was."""
+        found = self.head.find_one({"_id": CHECKPOINT_ID}, projection={"seq": 1, "hash": 1})
+        return (int(found["seq"]), str(found["hash"])) if found else (0, GENESIS_HASH)
+
+    def prune(self, due: Callable[[datetime], bool], *, limit: int = 1000) -> int:
+        """Remove the oldest entries whose time is `due` (past their retention), from the start of the chain,
+        never the tip; the number removed. The checkpoint (seq and hash of the last one removed) is written
+        first, so `verify_chain` checks the rest from it whether or not the removal completes. Entries are
+        read by `_id` equality from the checkpoint on (no scan of the log); at most `limit` per call."""
+        start_seq, _ = self.checkpoint()
+        tip_seq, _ = self.chain.read_tip()
+        removable: list[int] = []
+        last_hash = ""
+        while len(removable) < limit and start_seq + len(removable) + 1 < tip_seq:
+            seq = start_seq + len(removable) + 1
+            entry = self.entries.find_one({"_id": seq}, projection={"time": 1, "hash": 1})
+            if entry is None or not due(as_utc(entry["time"])):
+                break
+            removable.append(seq)
+            last_hash = str(entry["hash"])
+        if not removable:
+            return 0
+        try:
+            self.head.update_one(
+                {"_id": CHECKPOINT_ID, "seq": {"$lt": removable[-1]}},
+                {"$set": {"seq": removable[-1], "hash": last_hash}},
+                upsert=True,
+            )
+        except DuplicateKeyError:
+            return 0  # another process moved the checkpoint further meanwhile: it removes these
+        return int(self.entries.delete_many({"_id": {"$in": removable}}).deleted_count)
 
     # ------------------------------------------------------------------------------------------- query
 

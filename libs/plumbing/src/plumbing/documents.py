@@ -35,6 +35,8 @@ class OwnedDocument(OutboxFields):
             {"fields": ["assigned_to"]},
             # The follow-up steps' claim (plumbing.steps): only records with steps have an entry.
             {"fields": ["pending_steps.due"], "sparse": True},
+            # The retention job's claim (plumbing.retention): when the record should next be looked at.
+            {"fields": ["retention_due_at"], "sparse": True},
         ],
     }
 
@@ -63,6 +65,10 @@ class OwnedDocument(OutboxFields):
     # and its claim while it performs what is due. Classes with deadlines index `next_due_at`.
     next_due_at = DateTimeField(null=True)
     deadline_lease_until = DateTimeField(null=True)
+    # Retention (plumbing.retention): the earliest instant the record can have passed its retention period (set on
+    # insert, moved on by the retention job while the record is open; None once anonymised), and when it was.
+    retention_due_at = DateTimeField(null=True)
+    anonymised_at = DateTimeField(null=True)
 
 
 # Fields only the repository writes: never taken from the document a handler hands in for an update.

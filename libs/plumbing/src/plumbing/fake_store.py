@@ -40,6 +40,7 @@ from plumbing.documents import PROTECTED_FIELDS, OwnedDocument, new_id
 from plumbing.errors import Conflict, NotFound, OutOfScope
 from plumbing.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, PageRequest, build_page, decode_cursor
 from plumbing.repository import ConcurrentUpdate, NeedToKnowPolicy, ScopePolicy, check_operators
+from plumbing.retention import first_look
 from plumbing.steps import STEPS, StepHandler
 
 T = TypeVar("T", bound=OwnedDocument)
@@ -321,6 +322,7 @@ class FakeStore:
         doc.created_by = doc.updated_by = actor
         doc.schema_version = document_class.SCHEMA_VERSION
         doc.retention_class = doc.retention_class or document_class.RETENTION_CLASS
+        doc.retention_due_at = first_look(document_class, now, self.config)
         doc.version = 1
         doc.pending_events = [dict(e) for e in events]
         doc.outbox_lease_until = doc.outbox_lease_owner = None
@@ -599,6 +601,17 @@ class FakeSystemRepository(Generic[T]):
             events=events,
             steps=steps,
         )
+
+    def reschedule(
+        self, record_id: str, expected_version: int, field_name: str, instant: datetime | None
+    ) -> bool:
+        """`SystemRepository.reschedule`: a scheduling field set without a new version."""
+        with self.store.lock:
+            row = self.store.rows(self.document_class).get(record_id)
+            if row is None or row.get("version") != expected_version:
+                return False
+            row[field_name] = instant
+            return True
 
     def update_where(
         self,

@@ -97,6 +97,10 @@ class SystemRecords(Protocol[D]):
         steps: Iterable[Mapping[str, Any]] = (),
     ) -> D: ...
 
+    def reschedule(
+        self, record_id: str, expected_version: int, field_name: str, instant: datetime | None
+    ) -> bool: ...
+
     def update_where(
         self,
         record_id: str,

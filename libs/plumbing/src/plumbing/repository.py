@@ -33,6 +33,7 @@ from plumbing.documents import PROTECTED_FIELDS, OwnedDocument, new_id
 from plumbing.errors import Conflict, NotFound, OutOfScope
 from plumbing.outbox import notify_relay, push_events
 from plumbing.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, PageRequest, build_page, decode_cursor
+from plumbing.retention import first_look
 from plumbing.steps import STEPS
 
 if TYPE_CHECKING:
@@ -388,6 +389,7 @@ class _Repository(ABC, Generic[T]):
         doc.created_by = doc.updated_by = actor
         doc.schema_version = self.document_class.SCHEMA_VERSION
         doc.retention_class = doc.retention_class or self.document_class.RETENTION_CLASS
+        doc.retention_due_at = first_look(self.document_class, now, platform_config())
         doc.version = 1
         doc.pending_events = [dict(e) for e in events]
         doc.outbox_lease_until = doc.outbox_lease_owner = None
@@ -475,6 +477,17 @@ class _Repository(ABC, Generic[T]):
         if matched and envelopes:
             notify_relay()
         return matched
+
+    def reschedule(
+        self, record_id: str, expected_version: int, field_name: str, instant: datetime | None
+    ) -> bool:
+        """Set a scheduling field (when a job should look at the record next, e.g. `retention_due_at`) without a
+        new version or update stamp, as a lease is set: it is not content, and a national system syncing with
+        `updated_since` must not see a change. Guarded by the version read; False when the record changed."""
+        if field_name not in OwnedDocument._fields or field_name in STAMPED_FIELDS:
+            raise ValueError(f"{field_name!r} is not a scheduling field")
+        where = self._where({"_id": record_id, "version": expected_version}) or []
+        return self._update_first(where, {"$set": {field_name: instant}})
 
     def delete(self, doc_or_id: T | str, *, expected_version: int | None = None) -> None:
         """Delete one record. Refused (`Conflict`) while it still has unpublished events, which would

@@ -63,12 +63,14 @@ class Claimed:
 @dataclass(frozen=True)
 class DeadlineJob:
     """What one kind of document needs: `act(claimed) -> bool` performs what is due on it (True when it changed
-    the document); `where` narrows the claim (equality or operator conditions on indexed fields)."""
+    the document); `where` narrows the claim (equality or operator conditions on indexed fields); `due_field` is
+    the indexed instant the claim compares with now (the deadlines' `next_due_at`, retention's own field)."""
 
     name: str
     document_class: type[Document]
     act: Callable[[Claimed], bool]
     where: Mapping[str, Any] = field(default_factory=dict)
+    due_field: str = DUE
 
 
 class DeadlineScheduler:
@@ -80,16 +82,20 @@ class DeadlineScheduler:
         lease: timedelta = timedelta(minutes=2),
         max_per_pass: int = 500,
         owner: str | None = None,
+        tasks: Sequence[Callable[[], int]] = (),
     ) -> None:
         self.jobs = tuple(jobs)
+        # Work not kept on documents (e.g. removing old access-log entries): called once per pass.
+        self.tasks = tuple(tasks)
         self.clock = clock or SystemClock()
         self.lease = lease
         self.max_per_pass = max_per_pass
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}"
 
     def run_once(self) -> int:
-        """Perform what is due now on every document that can be claimed; the number of documents changed."""
-        return sum(self._run_job(job) for job in self.jobs)
+        """Perform what is due now on every document that can be claimed, then the tasks; the number of documents
+        (and task items) changed."""
+        return sum(self._run_job(job) for job in self.jobs) + sum(task() for task in self.tasks)
 
     def _run_job(self, job: DeadlineJob) -> int:
         collection = job.document_class._get_collection()
@@ -119,7 +125,7 @@ class DeadlineScheduler:
         now = self.clock.now()
         # A lower bound too: the embedded server walks a `$lte`-only range over the index from its start,
         # nulls included (every record with nothing due), fetching each: 108 ms at 5,000 records, 0.7 ms bounded.
-        query: dict[str, Any] = {**job.where, DUE: {"$gte": EARLIEST_DUE, "$lte": now}}
+        query: dict[str, Any] = {**job.where, job.due_field: {"$gte": EARLIEST_DUE, "$lte": now}}
         if seen:
             query["_id"] = {"$nin": seen}
         return claim(
@@ -140,15 +146,16 @@ def run_scheduler(
     clock: Clock | None = None,
     interval_s: float = 30.0,
     worker_port: int | None = None,
+    tasks: Callable[[], Sequence[Callable[[], int]]] = tuple,
 ) -> None:
     """The body of a service's scheduler process: a pass every `interval_s` until SIGTERM/SIGINT. `jobs()` is
-    called once the database is registered. Ready (THB_WORKER_PORT /readyz) after the first pass that reached
+    called once the database is registered, as is `tasks()` (per-pass work not kept on documents). Ready (THB_WORKER_PORT /readyz) after the first pass that reached
     the database; a failing pass is logged and retried, never fatal."""
     from plumbing import worker_endpoints
     from plumbing.worker import start
 
     start(service, settings)
-    scheduler = DeadlineScheduler(jobs(), clock=clock)
+    scheduler = DeadlineScheduler(jobs(), clock=clock, tasks=tasks())
     ready, stopping = threading.Event(), threading.Event()
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGTERM, signal.SIGINT):
