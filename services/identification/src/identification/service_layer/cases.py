@@ -510,6 +510,8 @@ def case_view(case: CaseDocument) -> dict[str, Any]:
         view["legal_reference"] = case.category_legal_reference
     if case.recovery_period:
         view["recovery_period"] = dict(case.recovery_period)
+    if case.anonymised_at:
+        view["anonymised_at"] = _iso(case.anonymised_at)
     if case.closure:
         view["closure"] = _plain(dict(case.closure))
     return view

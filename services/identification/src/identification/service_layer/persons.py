@@ -438,6 +438,8 @@ def person_view(deps: Deps, doc: PersonDocument, details: dict[str, Any] | None 
         view["merged_from"] = list(doc.merged_from)
     if doc.merges:
         view["merges"] = [_merge_view(m) for m in doc.merges]
+    if doc.anonymised_at:
+        view["anonymised_at"] = _time(doc.anonymised_at)
     if doc.restriction:
         restriction = doc.restriction
         view["restriction"] = {k: restriction[k] for k in ("purposes", "reason", "by", "agency")} | {

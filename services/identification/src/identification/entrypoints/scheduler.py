@@ -1,0 +1,41 @@
+"""The identification scheduler process: `python -m identification.entrypoints.scheduler`.
+
+Identification has no reply deadlines; its scheduler runs the retention job (service_layer/retention.py on
+plumbing.retention: persons, cases, notifications, access requests and duplicate searches past their period are
+anonymised, each logged in the access log) and removes access-log entries past theirs, every
+IDENTIFICATION_SCHEDULER_INTERVAL_S seconds (default 30) until SIGTERM/SIGINT. `--retention --as-of DATE` runs
+one retention pass as of that date instead (a drill, on a copy of the data) and exits.
+"""
+
+from __future__ import annotations
+
+import os
+
+from identification.bootstrap import SERVICE, build_runtime
+from identification.service_layer.retention import retained
+from plumbing.clock import Clock
+from plumbing.retention import SchedulerParts, ServiceRetention, scheduler_main
+
+
+def build(clock: Clock | None) -> SchedulerParts:
+    runtime = build_runtime(clock=clock)
+    deps = runtime.deps
+    retention = ServiceRetention(
+        SERVICE,
+        retained(deps),
+        records=deps.system_repository,
+        config=runtime.config,
+        clock=deps.clock,
+        access_log=runtime.access_log(),
+    )
+    return SchedulerParts(runtime.settings, deps.clock, retention)
+
+
+def main() -> None:
+    scheduler_main(
+        SERVICE, build, interval_s=float(os.environ.get("IDENTIFICATION_SCHEDULER_INTERVAL_S", "30"))
+    )
+
+
+if __name__ == "__main__":
+    main()
