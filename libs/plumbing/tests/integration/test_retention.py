@@ -105,7 +105,8 @@ def test_a_closed_record_past_its_period_is_anonymised_once_and_logged(clock, re
     assert as_utc(kept.retention_due_at) == clock.now().replace(year=2036)
     assert kept.version == 1
 
-    [entry] = access_log.query(purpose=PURPOSE)
+    access_log.record_read(CALLER, "case-management", "getDossier", "referral", [closed.id], "ok", None, None)
+    [entry] = access_log.query(person_id=closed.id, purpose=PURPOSE, country="AL")
     assert (entry.sub, entry.country, entry.ids, entry.outcome) == (ACTOR, "AL", (closed.id,), "anonymised")
     assert entry.operation_id == "retention.anonymise"
 
