@@ -39,7 +39,13 @@ from plumbing.config import PlatformConfig, load_platform_config
 from plumbing.documents import PROTECTED_FIELDS, OwnedDocument, new_id
 from plumbing.errors import Conflict, NotFound, OutOfScope
 from plumbing.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, PageRequest, build_page, decode_cursor
-from plumbing.repository import ConcurrentUpdate, NeedToKnowPolicy, ScopePolicy, check_operators
+from plumbing.repository import (
+    STAMPED_FIELDS,
+    ConcurrentUpdate,
+    NeedToKnowPolicy,
+    ScopePolicy,
+    check_operators,
+)
 from plumbing.retention import first_look
 from plumbing.steps import STEPS, StepHandler
 
@@ -606,6 +612,8 @@ class FakeSystemRepository(Generic[T]):
         self, record_id: str, expected_version: int, field_name: str, instant: datetime | None
     ) -> bool:
         """`SystemRepository.reschedule`: a scheduling field set without a new version."""
+        if field_name not in OwnedDocument._fields or field_name in STAMPED_FIELDS:
+            raise ValueError(f"{field_name!r} is not a scheduling field")
         with self.store.lock:
             row = self.store.rows(self.document_class).get(record_id)
             if row is None or row.get("version") != expected_version:

@@ -1,6 +1,7 @@
 """Wiring: settings, platform configuration, keys (with the country keys), the form catalogue, Mongo, the
 message log, the access log and the transport. Every process builds on `build_runtime`: the API, the consumer
-(entrypoints/consumer.py: the inboxes) and the relay (entrypoints/relay.py: envelopes left undelivered).
+(entrypoints/consumer.py: the inboxes), the relay (entrypoints/relay.py: envelopes left undelivered) and the
+scheduler (entrypoints/scheduler.py: reply deadlines and retention).
 
 The transport is Kafka's (adapters/kafka_transport.py) whenever KAFKA_BOOTSTRAP_SERVERS is set (always outside
 local mode); its producer connects on the first delivery, after any fork. Tests pass their own transport."""
@@ -32,7 +33,7 @@ from plumbing.config import PlatformConfig, Settings, load_platform_config
 from plumbing.country_keys import CountryKeys, load_keys_with_country_keys
 from plumbing.crypto import FieldCipher
 from plumbing.keys import KeySet
-from plumbing.repository import ScopedRepository
+from plumbing.repository import ScopedRepository, SystemRepository
 
 SERVICE = "exchange"
 
@@ -54,6 +55,11 @@ def next_sequence(country: str, year: int) -> int:
 
 def scoped(clock: Clock, document_class: type, caller: Caller) -> Any:
     return ScopedRepository(document_class, caller, clock)
+
+
+def unscoped(clock: Clock, document_class: type, actor: str) -> Any:
+    """For jobs only (the retention job of entrypoints/scheduler.py), never for a request."""
+    return SystemRepository(document_class, clock, actor=actor)
 
 
 def transport_from(settings: Settings) -> Transport:
@@ -103,5 +109,6 @@ def build_runtime(
         contents=ContentSealer(cipher),
         record_read=record_read,
         new_event=event_factory(clock.now),
+        system_repository=partial(unscoped, clock),
     )
     return Runtime(settings, config, deps, keys=keys, access_log=access_log)

@@ -150,6 +150,7 @@ def build_world(
         contents=ContentSealer(FieldCipher.from_config(keys, config)),
         record_read=reads,
         new_event=event_factory(clock.now),
+        system_repository=store.system_repositories(clock),
     )
     return World(store, clock, deps, transport, message_log, reads, keys)
 

@@ -385,6 +385,7 @@ def test_auditors_read_the_message_log_and_its_verification_never_content(api: A
         "ok": True,
         "chain": {"ok": True, "checked": 1, "first_broken_seq": None, "reason": None},
         "altered_forms": [],
+        "anonymised_forms": 0,
     }
     assert api.call("GET", path, "xk-auditor").status_code == 403
 

@@ -13,8 +13,13 @@ The relay finds records with envelopes waiting by `outgoing.recipient` (indexed;
 so its query reads only those records: adapters/undelivered.py) and claims one at a time with
 `delivery_lease_until` (written only by the relay's find-and-modify, never by a command).
 
+The retention job (service_layer/retention.py on plumbing.retention) claims records whose `retention_due_at`
+(OwnedDocument, indexed there) has come; once a record's period has passed it removes the forms' sealed content,
+the drafts and the waiting envelopes in one write and sets `anonymised_at`, after which the record takes no change.
+
 `ConsentWithdrawalDocument`: the withdrawals of consent identification announced, by the identification case ids
-they cover (service_layer/consent.py).
+they cover (service_layer/consent.py). Ids and a day only: no retention job acts on it (service_layer/retention.py
+says why).
 """
 
 from __future__ import annotations

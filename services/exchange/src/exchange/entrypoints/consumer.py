@@ -20,7 +20,8 @@ What happens to an envelope and its offset (the offset is committed only once th
 - stored, or a duplicate (a redelivery or a replay: the envelope id was received before, nothing new stored):
   returned, so committed after the store;
 - refused for good (`malformed`, `not-addressed-to-us`, `undecryptable`, `forged`, `re-addressed`,
-  `invalid-content`; a value that is not ASCII is `malformed`): nothing stored, logged with the reason and the
+  `invalid-content`, `record-anonymised`: about a record anonymised at the end of its retention period; a value
+  that is not ASCII is `malformed`): nothing stored, logged with the reason and the
   routing only (countries, envelope id, topic position), counted (`refused-<reason>`), and committed: no
   poison loop, no DLT
   (replaying a forgery cannot help);

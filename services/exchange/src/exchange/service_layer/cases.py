@@ -1,7 +1,7 @@
 """Reading a country's records of transnational cases: the case with its forms in order (its timeline:
-metadata, statuses, next actions), one form's content (access-logged, never for a restricted form), and the
-local link to the country's own identification case (which applies a consent withdrawal identification announced
-for it before: service_layer/consent.py)."""
+metadata, statuses, next actions), one form's content (access-logged, never for a restricted form; none left once
+the record was anonymised), and the local link to the country's own identification case (which applies a consent
+withdrawal identification announced for it before: service_layer/consent.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from exchange.adapters.documents import ExchangeCaseDocument
 from exchange.domain.errors import InvalidTransition
 from exchange.service_layer import consent
 from exchange.service_layer.deps import Deps
-from exchange.service_layer.records import RESOURCE_FORM, cases, load
+from exchange.service_layer.records import RESOURCE_FORM, cases, instant, load, require_not_anonymised
 from exchange.service_layer.views import case_view, form_view
 from plumbing.auth import Caller
 from plumbing.repository import retry_concurrent
@@ -43,9 +43,20 @@ def page_cases(
 
 
 def read_form(deps: Deps, caller: Caller, case_id: str, form_id: str) -> dict[str, Any]:
-    """One form with its content. The read is written to the access log before anything is returned."""
+    """One form with its content. The read is written to the access log before anything is returned.
+
+    A form of an anonymised record (service_layer/retention.py) has no content left: its metadata, `anonymised_at`,
+    `subject` and `content` None and no attachments; nothing of the person's is read, so nothing is logged."""
     doc, case = load(deps, caller, case_id)
     form = case.form(form_id)
+    if doc.anonymised_at is not None:
+        return {
+            **form_view(deps, caller, case, form, anonymised=True),
+            "anonymised_at": instant(doc.anonymised_at),
+            "subject": None,
+            "content": None,
+            "attachments": [],
+        }
     if form.restricted:
         raise InvalidTransition("consent_withdrawn")
     body = deps.contents.open(caller.country, doc.id, form.id, doc.contents[form.id])
@@ -67,6 +78,7 @@ def link_identification_case(deps: Deps, caller: Caller, case_id: str, identific
     system actor does it for records linked at the time (service_layer/consent.py); the link is written first,
     so that a withdrawal arriving meanwhile finds the record linked if this look does not find it."""
     doc = cases(deps, caller).get(case_id)
+    require_not_anonymised(doc)  # 409 `record_anonymised`: it takes no change
     doc.identification_case_id = identification_case_id
     cases(deps, caller).update(doc)
     consent.apply_on_link(deps, caller, case_id, identification_case_id)

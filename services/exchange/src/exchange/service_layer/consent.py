@@ -19,6 +19,8 @@ event `exchange.case.consent_withdrawn.v1` (the return service stops the returns
   linking a record to one of its identification cases afterwards applies it to that record the same way
   (`apply_on_link`), and a draft or send on consent is refused for a record linked to a withdrawn case
   (`sending._refuse_after_consent_withdrawn`) even before that.
+- A record anonymised at the end of its retention period (service_layer/retention.py) is left as it is: it has no
+  content to restrict any more and takes no new form.
 """
 
 from __future__ import annotations
@@ -94,6 +96,10 @@ def apply_on_link(deps: Deps, caller: Caller, case_id: str, identification_case_
 
 
 def _apply(deps: Deps, withdrawal: ConsentWithdrawalDocument, doc: ExchangeCaseDocument) -> None:
+    if doc.anonymised_at is not None:
+        # Anonymised at the end of its retention period: no content left to restrict, and it takes no new form.
+        log.info("consent withdrawal not applied: record anonymised", extra={"fields": {"case_id": doc.id}})
+        return
     sender = system_caller(str(doc.owner_country), str(doc.owner_agency))
     notices = sending.withdraw_consent_by_system(
         deps,

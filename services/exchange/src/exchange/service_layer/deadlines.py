@@ -40,6 +40,9 @@ def run_due_actions(deps: Deps, record_id: str, country: str) -> bool:
         doc = cases(deps, caller).get(record_id)
     except NotFound:
         return False
+    if doc.anonymised_at is not None:
+        # Anonymised, `next_due_at` cleared (service_layer/retention.py): nothing is due on it any more.
+        return False
     case = to_case(doc)
     done = list(doc.deadline_actions_done or ())
     due = deadlines.due_actions(case, deps.catalogue, deps.clock.now(), done)

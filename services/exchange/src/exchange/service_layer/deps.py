@@ -17,6 +17,7 @@ from plumbing.auth import Caller
 from plumbing.clock import Clock
 from plumbing.config import PlatformConfig
 from plumbing.ports import ScopedRecords as Repository
+from plumbing.ports import SystemRecords as SystemRepository
 
 
 class Envelopes(Protocol):
@@ -60,6 +61,9 @@ class IdentificationCases(Protocol):
 
 # (document class, caller) -> that caller's repository of that class
 RepositoryFactory = Callable[[type, Caller], Repository[Any]]
+# (document class, actor) -> the unscoped repository of that class, for jobs only (the retention job:
+# service_layer/retention.py on plumbing.retention), never for a request
+SystemRepositoryFactory = Callable[[type, str], SystemRepository[Any]]
 # country, year -> next sequence number (atomic)
 SequenceAllocator = Callable[[str, int], int]
 # caller, resource type, ids read: one access-log entry, durable before any content is returned
@@ -80,5 +84,6 @@ class Deps:
     contents: ContentSealer
     record_read: ReadRecorder
     new_event: EventFactory
+    system_repository: SystemRepositoryFactory
     # Set by the HTTP app only (a worker has no user to act for): pre-filling drafts from identification.
     identification: IdentificationCases | None = None

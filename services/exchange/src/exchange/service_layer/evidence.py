@@ -1,7 +1,13 @@
 """Evidence of a country's exchange: its message log's hash chain, and each stored form against the digest
 logged when it was sent or received. Either side can prove what was sent, when, by whom, and that it was
-received; altering a stored form's bytes is detected. Auditors and coordinators read the log (metadata only) and
-the result of the check through the API."""
+received; altering a stored form's bytes, or removing them, is detected. Auditors and coordinators read the log
+(metadata only) and the result of the check through the API.
+
+A record anonymised at the end of its retention period (service_layer/retention.py) has no content left to check:
+its sent and received forms are counted in `anonymised_forms`, not reported as altered. What crossed stays proven
+by the message log (chain, digests, signature ids), which anonymisation never touches, and by the digest and
+signature id each form keeps. A sent or received form whose content is missing from a record that was NOT
+anonymised is altered."""
 
 from __future__ import annotations
 
@@ -44,6 +50,8 @@ ENTRY_FIELDS = (
 class EvidenceReport:
     chain: ChainReport
     altered_forms: list[str] = field(default_factory=list)  # form ids whose stored content no longer matches
+    # Sent or received forms of anonymised records: their content was removed on purpose, so it is not checked.
+    anonymised_forms: int = 0
 
     @property
     def ok(self) -> bool:
@@ -58,10 +66,17 @@ def verify_evidence(deps: Deps, country: str) -> EvidenceReport:
         for entry in deps.message_log.entries(country)
     }
     altered: list[str] = []
+    anonymised = 0
     for doc in cases(deps, inbox_caller(country)).find():
         for form in to_case(doc).forms:
-            if form.envelope_id is None or form.id not in doc.contents:
+            if form.envelope_id is None:
                 continue  # a draft: nothing was logged for it
+            if doc.anonymised_at is not None:
+                anonymised += 1  # its content removed at the end of the retention period: nothing to check
+                continue
+            if form.id not in doc.contents:
+                altered.append(form.id)  # sent or received, its content gone without an anonymisation
+                continue
             try:
                 digest = content_digest(deps.contents.open(country, doc.id, form.id, doc.contents[form.id]))
             except (DecryptionError, ValueError):
@@ -70,7 +85,7 @@ def verify_evidence(deps: Deps, country: str) -> EvidenceReport:
             expected = logged.get((form.id, form.envelope_id))
             if digest != form.content_digest or (expected is not None and digest != expected):
                 altered.append(form.id)
-    return EvidenceReport(chain, sorted(altered))
+    return EvidenceReport(chain, sorted(altered), anonymised)
 
 
 def report_view(report: EvidenceReport) -> dict[str, Any]:
@@ -84,6 +99,7 @@ def report_view(report: EvidenceReport) -> dict[str, Any]:
             "reason": chain.reason,
         },
         "altered_forms": list(report.altered_forms),
+        "anonymised_forms": report.anonymised_forms,
     }
 
 

@@ -19,7 +19,7 @@ from exchange.domain.case import Form, TransnationalCase
 from exchange.domain.events import Change
 from exchange.domain.evidence import content_digest
 from exchange.service_layer.deps import Deps
-from exchange.service_layer.records import cases, instant, to_case, write_back
+from exchange.service_layer.records import cases, instant, require_not_anonymised, to_case, write_back
 from plumbing.auth import Caller
 from plumbing.documents import new_id
 
@@ -132,7 +132,10 @@ def store(
     extra_events: Sequence[Change] = (),
 ) -> ExchangeCaseDocument:
     """Write the case as a command left it, in ONE write with the events its change means (domain/events.py)
-    and the instant its next reply deadline falls due (for the scheduler)."""
+    and the instant its next reply deadline falls due (for the scheduler). An anonymised record takes no change
+    (409 `record_anonymised`: records.require_not_anonymised)."""
+    if not new:
+        require_not_anonymised(doc)
     before = None if new else to_case(doc)  # the document still holds what was read
     owner = doc.owner_country or caller.country
     common = events.record_data(doc.id, case.reference, owner)

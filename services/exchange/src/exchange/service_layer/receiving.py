@@ -6,7 +6,8 @@ wire. No user is involved: the inbox works under the receiving country's own sco
 
 Outcomes: `stored` (a new form, or a receipt, withdrawal, consent notice or closure applied), `duplicate` (the
 envelope id was seen before: a redelivery or a replay stores nothing new). A refused envelope raises
-`EnvelopeRefused` with its reason and stores nothing; the consumer logs it once, with routing only (countries,
+`EnvelopeRefused` with its reason and stores nothing (`record-anonymised`: the record it is about was anonymised
+at the end of its retention period and takes nothing new); the consumer logs it once, with routing only (countries,
 envelope id, topic position).
 """
 
@@ -32,6 +33,8 @@ from plumbing.documents import new_id
 from plumbing.errors import NotFound
 
 STORED, DUPLICATE = "stored", "duplicate"
+# Refused for good: the record this envelope is about was anonymised (service_layer/retention.py).
+RECORD_ANONYMISED = "record-anonymised"
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,9 @@ def receive_envelope(deps: Deps, country: str, token: str) -> Outcome:
     doc = find_by_reference(deps, caller, reference)
     if doc is not None and opened.envelope_id in doc.received_envelopes:
         return Outcome(DUPLICATE, message["form"]["id"], doc.id)
+    if doc is not None and doc.anonymised_at is not None:
+        # Past its retention period the record keeps no content: a late form would stay in it for good.
+        raise EnvelopeRefused(RECORD_ANONYMISED)
     new = doc is None
     if doc is None:
         participants = sorted(set(message["case"]["participants"]) | {opened.sender, country})

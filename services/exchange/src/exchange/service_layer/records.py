@@ -8,6 +8,7 @@ from typing import Any
 
 from exchange.adapters.documents import ConsentWithdrawalDocument, ExchangeCaseDocument
 from exchange.domain.case import OPEN, Form, TransnationalCase
+from exchange.domain.errors import InvalidTransition
 from exchange.service_layer.deps import Deps, Repository
 from plumbing.auth import Caller
 from plumbing.clock import as_utc, rfc3339, to_millis
@@ -16,6 +17,8 @@ from plumbing.clock import as_utc, rfc3339, to_millis
 INBOX_AGENCY = "coordinator-office"
 INBOX_SUB = "exchange-inbox"
 RESOURCE_FORM = "exchange-form"
+# 409 code of a change asked of a record the retention job anonymised (service_layer/retention.py)
+RECORD_ANONYMISED = "record_anonymised"
 
 
 def inbox_caller(country: str) -> Caller:
@@ -50,6 +53,14 @@ def withdrawal_of(
         return None
     found = withdrawals(deps, caller).find(limit=1, identification_case_ids=identification_case_id)
     return found[0] if found else None
+
+
+def require_not_anonymised(doc: ExchangeCaseDocument) -> None:
+    """A record anonymised at the end of its retention period (service_layer/retention.py) is kept as evidence of
+    what crossed and changes no more: no new form, receipt, notice, link or deadline action, whose content would
+    then stay for good (409 `record_anonymised`; the inbox refuses an envelope for it)."""
+    if doc.anonymised_at is not None:
+        raise InvalidTransition(RECORD_ANONYMISED)
 
 
 def _plain(value: Any) -> Any:
@@ -89,6 +100,15 @@ def load(deps: Deps, caller: Caller, case_id: str) -> tuple[ExchangeCaseDocument
     """The caller's country's record (404 for a missing one and for another country's: never which)."""
     doc = cases(deps, caller).get(case_id)
     return doc, to_case(doc)
+
+
+def load_for_change(
+    deps: Deps, caller: Caller, case_id: str
+) -> tuple[ExchangeCaseDocument, TransnationalCase]:
+    """`load` for a command: 409 `record_anonymised` first when the record was anonymised, whatever was asked."""
+    doc, case = load(deps, caller, case_id)
+    require_not_anonymised(doc)
+    return doc, case
 
 
 def find_by_reference(deps: Deps, caller: Caller, reference: str) -> ExchangeCaseDocument | None:

@@ -12,8 +12,8 @@ the form arrive and stops its own case.
 
 Not sent: when the stop has no record, when the return was stopped because the partner said so
 (`stopped_in_partner_country`), when consent to the exchange itself was withdrawn on the record (the partner
-was notified by that notice and stopped its return from it), and when the record was closed. Applied once per event: each form is keyed by the
-event id and the partner (a redelivery finds it sent).
+was notified by that notice and stopped its return from it), and when the record was closed or anonymised.
+Applied once per event: each form is keyed by the event id and the partner (a redelivery finds it sent).
 """
 
 from __future__ import annotations
@@ -52,8 +52,8 @@ def tell_partners_the_return_stopped(deps: Deps, envelope: Mapping[str, Any]) ->
         # The return case names no record of its country (a wrong link): nothing to tell, nobody to tell it to.
         log.warning("return stop names no exchange record", extra={"fields": {"event_id": envelope["id"]}})
         return []
-    if case.consent_withdrawn_at is not None or case.status == CLOSED:
-        return []  # told by the consent notice; or the record was closed and takes no new form
+    if case.consent_withdrawn_at is not None or case.status == CLOSED or doc.anonymised_at is not None:
+        return []  # told by the consent notice; or the record was closed, or anonymised, and takes no new form
     told: list[str] = []
     for request in _latest_return_requests(case.forms).values():
         key = f"{envelope['id']}:{request.counterpart}"

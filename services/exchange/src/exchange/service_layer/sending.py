@@ -41,7 +41,14 @@ from exchange.domain.errors import DomainError, ErrorDetail, InvalidTransition, 
 from exchange.domain.evidence import content_digest
 from exchange.service_layer import outgoing
 from exchange.service_layer.deps import Deps
-from exchange.service_layer.records import case_reference, cases, load, new_record, to_case, withdrawal_of
+from exchange.service_layer.records import (
+    case_reference,
+    cases,
+    load_for_change,
+    new_record,
+    to_case,
+    withdrawal_of,
+)
 from plumbing.auth import Caller
 from plumbing.documents import new_id
 from plumbing.errors import Conflict
@@ -105,7 +112,7 @@ def _prepare(
         problems.append(ErrorDetail("required", "/case_id"))
     if case_id is None and (body.get("refers_to") or body.get("supersedes")):
         problems.append(ErrorDetail("cannot_refer_to_form", "/refers_to"))
-    record = load(deps, caller, str(case_id)) if case_id is not None else None
+    record = load_for_change(deps, caller, str(case_id)) if case_id is not None else None
     basis = body.get("legal_basis")
     if basis is None and record is not None:
         basis = _inherited_basis(record[1], kind, body.get("refers_to"))
@@ -144,7 +151,7 @@ def _prepare(
 
 @retry_concurrent()
 def discard_draft(deps: Deps, caller: Caller, case_id: str, form_id: str) -> None:
-    doc, case = load(deps, caller, case_id)
+    doc, case = load_for_change(deps, caller, case_id)
     _require_role(caller, deps.catalogue.form_type(case.form(form_id).form_type).draft_roles, MAY_NOT_DRAFT)
     case.discard_draft(form_id)
     doc.contents = {k: v for k, v in doc.contents.items() if k != form_id}
@@ -157,7 +164,7 @@ def discard_draft(deps: Deps, caller: Caller, case_id: str, form_id: str) -> Non
 @retry_concurrent()
 def send_form(deps: Deps, caller: Caller, case_id: str, form_id: str, *, idempotency_key: str) -> Form:
     """Send one draft to its recipient: validated again, signed, encrypted, stored sent, delivered."""
-    doc, case = load(deps, caller, case_id)
+    doc, case = load_for_change(deps, caller, case_id)
     form = case.form(form_id)
     if form.send_key == idempotency_key and form.status is not Status.DRAFT:
         return form  # a retry: the first call sent it
@@ -189,7 +196,7 @@ def draft_and_send(
 @retry_concurrent()
 def acknowledge_form(deps: Deps, caller: Caller, case_id: str, form_id: str, *, idempotency_key: str) -> Form:
     """An officer acknowledges a form addressed to her country: a signed receipt (stage acknowledged) goes back."""
-    doc, case = load(deps, caller, case_id)
+    doc, case = load_for_change(deps, caller, case_id)
     receipt = _keyed_form(case, idempotency_key)
     if receipt is not None:
         return receipt
@@ -204,7 +211,7 @@ def withdraw_form(
     deps: Deps, caller: Caller, case_id: str, form_id: str, reason: str, *, idempotency_key: str
 ) -> Form:
     """The sender withdraws a form it sent, with a coded reason; the recipient sees it withdrawn."""
-    doc, case = load(deps, caller, case_id)
+    doc, case = load_for_change(deps, caller, case_id)
     done = _keyed_form(case, idempotency_key)
     if done is not None:
         return done
@@ -219,7 +226,7 @@ def correct_form(
 ) -> tuple[str, str]:
     """A correction: a new draft of the same type (current version) superseding a form we sent. Sending it
     withdraws the old one on both sides (reason `superseded-by-correction`)."""
-    _doc, case = load(deps, caller, case_id)
+    _doc, case = load_for_change(deps, caller, case_id)
     old = case.begin_correction(form_id)
     body = {
         "form_type": old.form_type,
@@ -239,7 +246,7 @@ def correct_form(
 @retry_concurrent()
 def send_reminder(deps: Deps, caller: Caller, case_id: str, form_id: str, *, idempotency_key: str) -> Form:
     """A reminder about a form of ours whose reply is overdue."""
-    doc, case = load(deps, caller, case_id)
+    doc, case = load_for_change(deps, caller, case_id)
     done = _keyed_form(case, idempotency_key)
     if done is not None:
         return done
@@ -268,7 +275,7 @@ def notify_consent_withdrawn(
 ) -> list[Form]:
     """The person withdrew consent: our forms that rested on it are restricted, and every country that received
     the person's data from us gets a notice (each one a signed control message)."""
-    doc, case = load(deps, caller, case_id)
+    doc, case = load_for_change(deps, caller, case_id)
     already = _keyed_notices(case, idempotency_key)
     if already:
         return already
@@ -295,7 +302,7 @@ def withdraw_consent_by_system(
     any basis gets none: logged). Applied once per key (a retry returns the notices it sent); a country already
     told (by an officer's notice) or that told us gets no second notice, and a record already withdrawn with
     nobody left to tell is not written at all. Returns the notices this key sent."""
-    doc, case = load(deps, caller, case_id)
+    doc, case = load_for_change(deps, caller, case_id)
     already = _keyed_notices(case, idempotency_key)
     if already:
         return already

@@ -1,5 +1,6 @@
-"""What a caller sees of a case and its forms: metadata, statuses as of now, next allowed actions. Content is
-read separately (`cases.read_form`), access-logged. Also the form catalogue as a client reads it (form types,
+"""What a caller sees of a case and its forms: metadata, statuses as of now, next allowed actions (none once the
+record was anonymised, which `anonymised_at` then says). Content is read separately (`cases.read_form`),
+access-logged. Also the form catalogue as a client reads it (form types,
 their roles and schemas, every label) and the legal bases the caller's country may send under."""
 
 from __future__ import annotations
@@ -14,7 +15,10 @@ from exchange.service_layer.records import instant, to_case
 from plumbing.auth import Caller
 
 
-def form_view(deps: Deps, caller: Caller, case: TransnationalCase, form: Form) -> dict[str, Any]:
+def form_view(
+    deps: Deps, caller: Caller, case: TransnationalCase, form: Form, *, anonymised: bool = False
+) -> dict[str, Any]:
+    """One form's metadata; `anonymised`: of a record the retention job anonymised, which allows no action."""
     now = deps.clock.now()
     return {
         "id": form.id,
@@ -37,7 +41,9 @@ def form_view(deps: Deps, caller: Caller, case: TransnationalCase, form: Form) -
         "withdrawn_at": instant(form.withdrawn_at),
         "withdrawal_reason": form.withdrawal_reason,
         "restricted": form.restricted,
-        "allowed_actions": [
+        "allowed_actions": []
+        if anonymised
+        else [
             {"action": str(a.action), "form_types": list(a.form_types)}
             for a in case.allowed_actions(form, caller.roles, deps.catalogue, now)
         ],
@@ -45,8 +51,11 @@ def form_view(deps: Deps, caller: Caller, case: TransnationalCase, form: Form) -
 
 
 def case_view(deps: Deps, caller: Caller, doc: ExchangeCaseDocument) -> dict[str, Any]:
+    """The record's metadata; `anonymised_at` only once the retention job anonymised it (its forms then allow no
+    action: service_layer/retention.py)."""
     case = to_case(doc)
-    return {
+    anonymised = doc.anonymised_at is not None
+    view = {
         "id": doc.id,
         "reference": case.reference,
         "participants": list(case.participants),
@@ -54,8 +63,11 @@ def case_view(deps: Deps, caller: Caller, doc: ExchangeCaseDocument) -> dict[str
         "consent_withdrawn_at": instant(case.consent_withdrawn_at),
         "identification_case_id": doc.identification_case_id,
         "updated_at": instant(doc.updated_at),  # with `id`, what a syncing client de-duplicates pages by
-        "forms": [form_view(deps, caller, case, form) for form in case.forms],
+        "forms": [form_view(deps, caller, case, form, anonymised=anonymised) for form in case.forms],
     }
+    if anonymised:
+        view["anonymised_at"] = instant(doc.anonymised_at)
+    return view
 
 
 # ---------------------------------------------------------------------------------------------- the catalogue

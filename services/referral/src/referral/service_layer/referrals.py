@@ -618,7 +618,7 @@ def read_fields(
 
 def referral_view(deps: Deps, caller: Caller, doc: ReferralDocument) -> dict[str, Any]:
     """Codes, instants and the timeline; never the copied case fields (`read_fields`). A unit that was only
-    informed sees the codes and no timeline."""
+    informed sees the codes and no timeline. An anonymised referral says when (`anonymised_at`)."""
     facts = facts_of(doc)
     view: dict[str, Any] = {
         "id": doc.id,
@@ -638,6 +638,9 @@ def referral_view(deps: Deps, caller: Caller, doc: ReferralDocument) -> dict[str
         "overdue": bool(doc.overdue),
         "reason": doc.reason,
     }
+    if doc.anonymised_at is not None:
+        # Its retention period ended (service_layer/retention.py): the copied case fields are gone, codes stay.
+        view["anonymised_at"] = instant(doc.anonymised_at)
     if is_informed_only(caller, facts, _need_to_know(deps)):
         view["informed"] = True
         return view

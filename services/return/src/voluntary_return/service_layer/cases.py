@@ -482,14 +482,16 @@ def _answered(deps: Deps, caller: Caller, doc: ReturnCaseDocument) -> dict[str, 
 
 def case_view(deps: Deps, caller: Caller, doc: ReturnCaseDocument) -> dict[str, Any]:
     """The case as its readers see it: codes, instants, the timeline, the records as recorded (personal data:
-    the reads are access-logged by the operations that return it), and what may be done next."""
+    the reads are access-logged by the operations that return it), and what may be done next. Once its retention
+    period has passed the records are gone (null, as before they were recorded: service_layer/retention.py) and
+    `anonymised_at` says when they were removed."""
     records = {
         record: _open(deps, doc, record)
         for record in (CONSENT, FAMILY_ASSESSMENT, ASSESSMENT, DETERMINATION, PLAN)
     }
     subject = Subject(doc.age_group, bool(doc.age_uncertain))
     consent = records[CONSENT]
-    return {
+    view: dict[str, Any] = {
         "id": doc.id,
         "status": doc.status,
         "owner_country": doc.owner_country,
@@ -518,6 +520,9 @@ def case_view(deps: Deps, caller: Caller, doc: ReturnCaseDocument) -> dict[str, 
         "timeline": [{**entry, "at": _iso(entry["at"])} for entry in doc.timeline or ()],
         "allowed_actions": [str(a) for a in lifecycle.allowed_actions(doc.status, doc.side or Side.HOST)],
     }
+    if doc.anonymised_at is not None:
+        view["anonymised_at"] = _iso(doc.anonymised_at)
+    return view
 
 
 def _body(stored: Mapping[str, Any] | None) -> dict[str, Any] | None:
