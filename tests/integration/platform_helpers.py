@@ -217,6 +217,24 @@ def notification(given: str) -> dict[str, Any]:
     }
 
 
+def adult_notification(person: dict[str, Any]) -> dict[str, Any]:
+    """A notification of an adult victim identified in Albania, to Montenegro, on her consent; `person` is her
+    registration body (given names, surnames, birth, sex), which the form's content repeats."""
+    return {
+        "form_type": "notification",
+        "recipient": "ME",
+        "legal_basis": "protection-of-vital-interests",
+        "subject": {"age_group": "adult", "consent": {"given": True, "recorded_on": "2026-12-01"}},
+        "content": {
+            "person": dict(person),
+            "category": "victim",
+            "links": ["national"],
+            "forms_of_exploitation": ["labour"],
+            "identified_on": "2026-12-01",
+        },
+    }
+
+
 # An adult's informed consent to return, as the return service records it (all the topics it must cover).
 RETURN_CONSENT = {
     "topics": ["voluntary_nature", "right_to_withdraw", "data_shared_with_other_country", "risks_on_return"],

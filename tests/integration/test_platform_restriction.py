@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from devstack.demo import Gateway, wait_for
-from tests.integration.platform_helpers import known_to_every_service
+from tests.integration.platform_helpers import adult_notification, known_to_every_service
 from tests.integration.test_referral_api import Api, shelter
 
 pytestmark = pytest.mark.integration
@@ -50,24 +50,7 @@ def _send(platform: Any, user: str, method: str, path: str, purpose: str) -> htt
 def _adult_known_to_every_service(platform: Any) -> dict[str, str]:
     gw = Gateway(platform.gateway, platform.issuer)
     person = {"given_names": [GIVEN], "surnames": ["Hoxha"], "date_of_birth": "1992", "sex": "female"}
-    form = {
-        "form_type": "notification",
-        "recipient": "ME",
-        "legal_basis": "protection-of-vital-interests",
-        "subject": {"age_group": "adult", "consent": {"given": True, "recorded_on": "2026-12-01"}},
-        "content": {
-            "person": {
-                "given_names": [GIVEN],
-                "surnames": ["Hoxha"],
-                "date_of_birth": "1992",
-                "sex": "female",
-            },
-            "category": "victim",
-            "links": ["national"],
-            "forms_of_exploitation": ["labour"],
-            "identified_on": "2026-12-01",
-        },
-    }
+    form = adult_notification(person)
     ids = known_to_every_service(gw, "AL", person, form, send=False)
     request = {
         "provider_id": shelter(Api(platform), places=1)["id"],

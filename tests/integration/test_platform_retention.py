@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from devstack.demo import Gateway
-from tests.integration.platform_helpers import RETURN_CONSENT, known_to_every_service
+from tests.integration.platform_helpers import RETURN_CONSENT, adult_notification, known_to_every_service
 from tests.integration.test_referral_api import Api, shelter
 
 pytestmark = [pytest.mark.integration, pytest.mark.disruptive]
@@ -61,24 +61,7 @@ def _drill(platform: Any, service: str, as_of: datetime) -> str:
 def _identified_closed_and_known_everywhere(platform: Any) -> dict[str, str]:
     gw = Gateway(platform.gateway, platform.issuer)
     person = {"given_names": [GIVEN], "surnames": [SURNAME], "date_of_birth": "1991", "sex": "female"}
-    form = {
-        "form_type": "notification",
-        "recipient": "ME",
-        "legal_basis": "protection-of-vital-interests",
-        "subject": {"age_group": "adult", "consent": {"given": True, "recorded_on": "2026-12-01"}},
-        "content": {
-            "person": {
-                "given_names": [GIVEN],
-                "surnames": [SURNAME],
-                "date_of_birth": "1991",
-                "sex": "female",
-            },
-            "category": "victim",
-            "links": ["national"],
-            "forms_of_exploitation": ["labour"],
-            "identified_on": "2026-12-01",
-        },
-    }
+    form = adult_notification(person)
     ids = known_to_every_service(gw, "AL", person, form, send=True)
     # The referral requested from a shelter (its case fields copied), then cancelled: ended.
     request = {
