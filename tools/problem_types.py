@@ -136,6 +136,9 @@ def platform_problems(
         found.setdefault("idempotency-key-in-progress", set())
     if spec.get("x-personal-data") is True:
         found.setdefault("access-log-unavailable", set())
+        # The scoped repository refuses a record of a person whose processing is restricted to other purposes
+        # than the request's (plumbing.restrictions), in every operation that answers personal data.
+        found["forbidden"].add("processing_restricted")
     body = resolve(document, spec.get("requestBody"))
     if body:
         found["bad-request"] |= BODY_SYNTAX_CODES
