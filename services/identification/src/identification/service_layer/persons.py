@@ -374,6 +374,7 @@ def correct_person(
         "correction_id": correction_id,
         "owner_country": doc.owner_country,
         "owner_agency": doc.owner_agency,
+        "case_ids": case_ids_of(deps, doc),
         "reason": body["reason"],
         "fields": changed,
         "age_group": str(AgeGroup.CHILD if child else AgeGroup.ADULT),
