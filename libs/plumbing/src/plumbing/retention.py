@@ -16,7 +16,8 @@ looks again next pass), and the job records what it did in the access log (actor
 `retention`, the record's id), so that an auditor sees it like a read.
 
 A drill runs the job once as if on another day: `<package>.entrypoints.scheduler --retention --as-of 2040-01-01`
-(`drill_instant`), on a copy of the data, to see what a date would remove.
+(`drill_options`; `--prune-access-log` removes the access log's old entries too), on a copy of the data, to see
+what a date would remove.
 """
 
 from __future__ import annotations
@@ -227,17 +228,27 @@ def access_log_action(access_log: Any, service: str) -> LogAction:
     return record
 
 
-def drill_instant(argv: Sequence[str] | None) -> datetime | None:
-    """`--retention --as-of DATE` on a scheduler's command line: the instant to run one retention pass at (then
-    exit); None without `--retention` (the scheduler's normal loop)."""
+@dataclass(frozen=True)
+class Drill:
+    """A scheduler started with `--retention [--as-of DATE] [--prune-access-log]`: one retention pass as of
+    `as_of`; the access log's old entries are removed too only when asked (a drill is about what a date would
+    anonymise; removing audit entries is not something to try out by default)."""
+
+    as_of: datetime
+    prune_access_log: bool = False
+
+
+def drill_options(argv: Sequence[str] | None) -> Drill | None:
+    """The drill asked for on a scheduler's command line; None without `--retention` (the normal loop)."""
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--retention", action="store_true")
     parser.add_argument("--as-of", type=datetime.fromisoformat)
+    parser.add_argument("--prune-access-log", action="store_true")
     known, _ = parser.parse_known_args(list(argv or ()))
     if not known.retention:
         return None
     instant = known.as_of or datetime.now(UTC)
-    return instant if instant.tzinfo else instant.replace(tzinfo=UTC)
+    return Drill(instant if instant.tzinfo else instant.replace(tzinfo=UTC), known.prune_access_log)
 
 
 def run_drill(
@@ -248,18 +259,34 @@ def run_drill(
     tasks: Callable[[], Sequence[Callable[[], int]]] = tuple,
     settings: Any = None,
 ) -> int:
-    """One retention pass at `clock`'s instant, repeated until nothing more is due; the number of records
-    anonymised or deleted (also logged). The body of a scheduler started with `--retention --as-of`."""
-    from plumbing.scheduler import DeadlineScheduler
+    """One retention pass at `clock`'s instant; the number of records anonymised or deleted (each also logged).
+    The body of a scheduler started with `--retention --as-of`.
+
+    Each record whose `retention_due_at` has come by then is looked at exactly once, in one walk of the due ones
+    (not through the scheduler's claims: a drill reschedules nothing, so the open records it leaves would be
+    claimed again by every pass); then the tasks (the access log's pruning) run until they have nothing left."""
+    from plumbing.scheduler import EARLIEST_DUE, Claimed
     from plumbing.worker import start
 
     start(service, settings)
-    scheduler = DeadlineScheduler(jobs(), clock=clock, tasks=tasks())
-    total = 0
-    while acted := scheduler.run_once():
-        total += acted
-    log.info("retention drill of %s as of %s: %d record(s)", service, clock.now().isoformat(), total)
-    print(f"retention as of {clock.now().isoformat()}: {total} record(s) anonymised or deleted")
+    now = clock.now()
+    total = removed_entries = 0
+    for job in jobs():
+        collection = job.document_class._get_collection()
+        due = {**job.where, job.due_field: {"$gte": EARLIEST_DUE, "$lte": now}}
+        for row in list(collection.find(due, {"_id": True, "owner_country": True})):
+            try:
+                total += bool(job.act(Claimed(row["_id"], row.get("owner_country"))))
+            except Exception as exc:  # noqa: BLE001 - one record's failure is reported, the drill goes on
+                log.warning("retention drill: %s failed on a record: %s", job.name, type(exc).__name__)
+    for task in tasks():
+        while removed := task():
+            removed_entries += removed
+    log.info("retention drill of %s as of %s: %d record(s)", service, now.isoformat(), total)
+    print(
+        f"retention as of {now.isoformat()}: {total} record(s) anonymised or deleted, "
+        f"{removed_entries} access-log entries removed"
+    )
     return total
 
 
@@ -283,20 +310,21 @@ def scheduler_main(
 ) -> None:
     """The body of `<package>.entrypoints.scheduler`: `build(clock)` wires the service (clock None: the system
     clock). Normally the scheduler loop (plumbing.scheduler.run_scheduler) with the deadline and retention jobs
-    and the access-log pruning; with `--retention [--as-of DATE]` one retention drill at that instant, then exit."""
+    and the access-log pruning; with `--retention [--as-of DATE] [--prune-access-log]` one retention drill at that
+    instant, then exit."""
     import sys
 
     from plumbing.clock import FixedClock
     from plumbing.scheduler import run_scheduler
 
-    as_of = drill_instant(sys.argv[1:] if argv is None else argv)
-    parts = build(FixedClock(as_of) if as_of else None)
-    if as_of is not None:
+    drill = drill_options(sys.argv[1:] if argv is None else argv)
+    parts = build(FixedClock(drill.as_of) if drill else None)
+    if drill is not None:
         run_drill(
             service,
             lambda: parts.retention.jobs(drill=True),
             clock=parts.clock,
-            tasks=parts.retention.tasks,
+            tasks=parts.retention.tasks if drill.prune_access_log else tuple,
             settings=parts.settings,
         )
         return
