@@ -33,11 +33,13 @@ class IdentificationRecords:
         services that work without it; otherwise as `from_settings`."""
         return cls.from_settings(settings) if TARGET in settings.upstreams else None
 
-    def case(self, case_id: str) -> Mapping[str, Any]:
-        return dict(self.client.get(TARGET, f"/v1/identification/cases/{case_id}"))
+    # `purpose`: the X-Purpose sent to identification; by default the current request's (an operation that
+    # answers no personal data itself, such as drafting a correction from identification, names it).
+    def case(self, case_id: str, *, purpose: str | None = None) -> Mapping[str, Any]:
+        return dict(self.client.get(TARGET, f"/v1/identification/cases/{case_id}", purpose=purpose))
 
-    def person(self, person_id: str) -> Mapping[str, Any]:
-        return dict(self.client.get(TARGET, f"/v1/identification/persons/{person_id}"))
+    def person(self, person_id: str, *, purpose: str | None = None) -> Mapping[str, Any]:
+        return dict(self.client.get(TARGET, f"/v1/identification/persons/{person_id}", purpose=purpose))
 
     def case_and_person(self, case_id: str) -> dict[str, Mapping[str, Any]]:
         case = self.case(case_id)

@@ -73,13 +73,13 @@ class FakeIdentification:
     def __init__(self, cases: dict, persons: dict) -> None:
         self.cases, self.persons, self.reads = cases, persons, []
 
-    def case(self, case_id: str) -> dict:
+    def case(self, case_id: str, *, purpose: str | None = None) -> dict:
         self.reads.append(("case", case_id))
         if case_id not in self.cases:
             raise NotFound("case not found")
         return self.cases[case_id]
 
-    def person(self, person_id: str) -> dict:
+    def person(self, person_id: str, *, purpose: str | None = None) -> dict:
         self.reads.append(("person", person_id))
         return self.persons[person_id]
 

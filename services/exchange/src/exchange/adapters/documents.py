@@ -4,7 +4,8 @@
 `plumbing.repository`. It holds the forms' metadata in order (`forms`, the domain's `Form` records), each form's
 content sealed apart under the owning country's data key (`contents`), the envelope ids already received (replay
 detection), the envelopes still to be delivered (`outgoing`) and the link to the country's own identification
-case, which never leaves the country.
+case, which never leaves the country, and the corrections of the person that marked its forms
+(`rectifications`, service_layer/rectification.py).
 
 The deadline scheduler claims records whose `next_due_at` (OwnedDocument, indexed here) has come and records
 what it did in `deadline_actions_done` (service_layer/deadlines.py).
@@ -63,6 +64,10 @@ class ExchangeCaseDocument(OwnedDocument):
     identification_case_id = StringField(null=True)
     # The scheduler's actions done (domain/deadlines.py keys: `overdue:<form id>`, `escalated:<form id>`).
     deadline_actions_done = ListField(StringField())
+    # Corrections of the person identification announced that marked forms here (service_layer/rectification.py):
+    # {action, correction_id, at, by, forms, fields}; ids, codes and an instant only. Also what makes a second
+    # delivery of a correction change nothing.
+    rectifications = ListField(DictField())
 
 
 class ConsentWithdrawalDocument(OwnedDocument):

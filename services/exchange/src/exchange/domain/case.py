@@ -12,13 +12,19 @@ Statuses (docs/exchange.md, "States"):
     either:          withdrawn (by the sender, with a reason; a correction withdraws what it supersedes)
     overdue:         computed, never stored: a reply is due, its deadline has passed and it has not come
 
+Rectification (domain/rectification.py): a form of ours still in force whose content carries person data that
+identification corrected since is marked `correction_due` (the correction ids, the content pointers, since when);
+the record keeps one entry per correction that marked something (`rectifications`: ids and codes only), which is
+also what makes a second delivery of the same correction change nothing. Sending the correction that supersedes
+the form clears its mark; what that correction did not resolve stays marked on the new form.
+
 An action that the current state does not allow raises `InvalidTransition` (409). A sent form is immutable:
 only its status and the times and ids of what happened to it change.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -26,6 +32,7 @@ from typing import Any
 
 from exchange.domain.catalogue import CLARIFICATION_REQUEST, CONTROL, RECEIPT, FormCatalogue, FormType
 from exchange.domain.errors import ErrorDetail, InvalidTransition, raise_all
+from plumbing.clock import rfc3339
 from plumbing.errors import NotFound
 
 
@@ -59,7 +66,11 @@ class Action(StrEnum):
 OPEN, CLOSED = "open", "closed"
 # Statuses in which a reply can still be awaited (and so become overdue).
 AWAITING = frozenset({Status.SENT, Status.RECEIVED, Status.ACKNOWLEDGED})
+# A form of ours in these statuses is in force at the partner's: what a rectification must reach.
+IN_FORCE = AWAITING | {Status.ANSWERED}
 SUPERSEDED = "superseded-by-correction"
+# The timeline entry of a correction of the person that marked forms of the record (ids and codes only).
+CORRECTION_DUE = "correction_due"
 
 
 @dataclass
@@ -97,6 +108,12 @@ class Form:
     draft_fingerprint: str | None = None
     send_key: str | None = None
     restricted: bool = False  # consent withdrawn and the form rested on it: its content is no longer used
+    # Identification corrected person data this form (ours, in force) carries: {correction_id (the latest),
+    # correction_ids, fields (content pointers), since, updated_at (RFC 3339)}; None when nothing is due.
+    correction_due: dict[str, Any] | None = None
+    # A correction drafted from identification (domain/rectification.py): {at, copied, left_out, removed}
+    # (content pointers only, never values).
+    refreshed_from_identification: dict[str, Any] | None = None
 
     def as_record(self) -> dict[str, Any]:
         record = asdict(self)
@@ -146,6 +163,8 @@ class TransnationalCase:
     forms: list[Form] = field(default_factory=list)
     status: str = OPEN
     consent_withdrawn_at: datetime | None = None
+    # One entry per correction of the person that marked forms here: {action, correction_id, at, by, forms, fields}.
+    rectifications: list[dict[str, Any]] = field(default_factory=list)
 
     # ------------------------------------------------------------------------------------------ reads
 
@@ -208,6 +227,7 @@ class TransnationalCase:
             old = self.form(form.supersedes)
             old.status, old.withdrawn_at = Status.WITHDRAWN, at
             old.withdrawal_reason, old.superseded_by = SUPERSEDED, form.id
+            form.correction_due, old.correction_due = _unresolved(old.correction_due, form), None
         return form
 
     def withdraw(self, form_id: str, reason: str, at: datetime) -> Form:
@@ -218,6 +238,7 @@ class TransnationalCase:
         if form.kind == CONTROL:  # receipts, reminders, notices: facts that happened, not claims to take back
             raise InvalidTransition("control_message_not_withdrawable")
         form.status, form.withdrawn_at, form.withdrawal_reason = Status.WITHDRAWN, at, reason
+        form.correction_due = None  # no longer in force: nothing of it to correct
         return form
 
     def begin_correction(self, form_id: str) -> Form:
@@ -286,6 +307,60 @@ class TransnationalCase:
         marked = [item for item in self.forms if item.legal_basis == consent_basis and not item.restricted]
         for item in marked:
             item.restricted = True
+            item.correction_due = None  # its content is no longer used, here or there: nothing to correct
+        return marked
+
+    def carries_for_rectification(self, form: Form) -> bool:
+        """A form of ours whose content the partner holds and may still use: sent (not a draft), a form (not a
+        control message), in force (not withdrawn or superseded), not restricted by a consent withdrawal."""
+        return (
+            form.direction is Direction.OUT
+            and form.kind != CONTROL
+            and form.status in IN_FORCE
+            and form.superseded_by is None
+            and not form.restricted
+        )
+
+    def mark_correction_due(
+        self,
+        correction_id: str,
+        pointers: Mapping[str, Sequence[str]],
+        *,
+        members: Sequence[str],
+        at: str,
+        by: str,
+    ) -> list[Form]:
+        """Identification corrected the person's `members` (correction `correction_id`, at `at`, RFC 3339):
+        each form of `pointers` (form id -> the content pointers it carries of those members) that still
+        `carries_for_rectification` is marked, and the record gets one timeline entry. Once per correction: a
+        correction already on the record's timeline marks nothing (a redelivery). Returns the forms marked."""
+        if any(entry.get("correction_id") == correction_id for entry in self.rectifications):
+            return []
+        marked: list[Form] = []
+        for form in self.forms:
+            wanted = sorted(set(pointers.get(form.id, ())))
+            if not wanted or not self.carries_for_rectification(form):
+                continue
+            due = form.correction_due or {"correction_ids": [], "fields": [], "since": at}
+            form.correction_due = {
+                "correction_id": correction_id,
+                "correction_ids": [*due["correction_ids"], correction_id],
+                "fields": sorted(set(due["fields"]) | set(wanted)),
+                "since": due["since"],
+                "updated_at": at,
+            }
+            marked.append(form)
+        if marked:
+            self.rectifications.append(
+                {
+                    "action": CORRECTION_DUE,
+                    "correction_id": correction_id,
+                    "at": at,
+                    "by": by,
+                    "forms": [form.id for form in marked],
+                    "fields": sorted(members),
+                }
+            )
         return marked
 
     def countries_that_received(self, country: str) -> list[str]:
@@ -321,6 +396,8 @@ class TransnationalCase:
                 actions += [AllowedAction(Action.WITHDRAW), AllowedAction(Action.CORRECT)]
                 if status_now(form, catalogue, now) is Status.OVERDUE:
                     actions.append(AllowedAction(Action.REMIND))
+            elif form.correction_due and may_draft and self.carries_for_rectification(form):
+                actions.append(AllowedAction(Action.CORRECT))  # a correction is due: whoever may draft it
             return actions
         if form.status is Status.WITHDRAWN or form.restricted:
             return actions
@@ -346,6 +423,22 @@ class TransnationalCase:
     def _answered(form: Form, by: str, at: datetime) -> None:
         if form.status is not Status.WITHDRAWN:
             form.status, form.answered_at, form.answered_by = Status.ANSWERED, at, by
+
+
+def _unresolved(due: Mapping[str, Any] | None, correction: Form) -> dict[str, Any] | None:
+    """What of `due` (the mark of the form `correction` supersedes) the correction, now sent, leaves due on itself:
+    everything when it was drafted before the latest marking (it cannot carry what identification corrected
+    later), the marked pointers whose new value the form refused when it was drafted from identification, and
+    nothing when an officer wrote its content after the mark (what she sends is her decision)."""
+    if not due:
+        return None
+    if rfc3339(correction.created_at) < str(due.get("updated_at") or due["since"]):
+        return dict(due)
+    refreshed = correction.refreshed_from_identification
+    if refreshed is None:
+        return None
+    left = sorted(set(due["fields"]) & set(refreshed.get("left_out", ())))
+    return {**due, "fields": left} if left else None
 
 
 def acknowledging_roles(catalogue: FormCatalogue) -> frozenset[str]:

@@ -39,11 +39,11 @@ def prefill(kind: FormType, sources: Mapping[str, Mapping[str, Any]]) -> Prefill
     left_out: list[str] = []
     for pointer, source in sorted(kind.prefill.items()):
         record, _, name = source.partition(".")
-        value = _as_form_codes(sources.get(record, {}).get(name))
+        value = as_form_codes(sources.get(record, {}).get(name))
         if value in (None, "", [], {}):
             continue
-        candidate = _with(content, pointer, value)
-        if _breaks(version.validator, candidate, pointer):
+        candidate = with_value(content, pointer, value)
+        if breaks(version.validator, candidate, pointer):
             left_out.append(pointer)
             continue
         content = candidate
@@ -51,15 +51,15 @@ def prefill(kind: FormType, sources: Mapping[str, Mapping[str, Any]]) -> Prefill
     return Prefilled(content, copied, left_out)
 
 
-def _as_form_codes(value: Any) -> Any:
+def as_form_codes(value: Any) -> Any:
     if isinstance(value, str) and value.isidentifier() and value.islower():
         return value.replace("_", "-")
     if isinstance(value, list):
-        return [_as_form_codes(item) for item in value]
+        return [as_form_codes(item) for item in value]
     return copy.deepcopy(value)
 
 
-def _with(content: dict[str, Any], pointer: str, value: Any) -> dict[str, Any]:
+def with_value(content: dict[str, Any], pointer: str, value: Any) -> dict[str, Any]:
     out = copy.deepcopy(content)
     node = out
     *parents, last = pointer.strip("/").split("/")
@@ -69,7 +69,7 @@ def _with(content: dict[str, Any], pointer: str, value: Any) -> dict[str, Any]:
     return out
 
 
-def _breaks(validator: Any, content: dict[str, Any], pointer: str) -> bool:
+def breaks(validator: Any, content: dict[str, Any], pointer: str) -> bool:
     """Whether the value at `pointer` breaks the schema (missing required fields elsewhere do not count)."""
     target = tuple(pointer.strip("/").split("/"))
     for error in validator.iter_errors(content):

@@ -9,8 +9,11 @@ One consumer group (`exchange`), one loop (plumbing.worker.run_consumer), two ki
   actor `system:exchange-consumer`: the forms that rested on consent restricted, a signed `consent-withdrawn`
   notice to every country that received forms of the record, `exchange.case.consent_withdrawn.v1`
   (service_layer/consent.py; once per withdrawal, the notices keyed by its id; the withdrawal is kept, so a record
-  linked to one of those cases later gets it too). Each is applied before its inbox record is written, so a
-  crash in between is completed by the redelivery, which sends nothing twice;
+  linked to one of those cases later gets it too); a correction of the person
+  (`identification.person.corrected.v1`) first marks, on the same records, the forms the country sent that are
+  still in force and carry a changed member `correction_due` (service_layer/rectification.py; once per
+  correction, its id on the record's `rectifications`; nothing crosses the border). Each is applied before its
+  inbox record is written, so a crash in between is completed by the redelivery, which sends nothing twice;
 - every configured country's inbox topic (`exchange.inbox.<country>`, `inbox_handlers`): each record is a sealed
   envelope, not a CloudEvent, so it goes unparsed to a raw handler (plumbing.kafka.RawRecord), which calls
   `receiving.receive_envelope(deps, country, token)` for the country the topic belongs to.
@@ -47,6 +50,7 @@ from exchange.bootstrap import build_runtime
 from exchange.service_layer import receiving
 from exchange.service_layer.consent import CONSENT_WITHDRAWN_EVENT, apply_consent_withdrawal
 from exchange.service_layer.deps import Deps
+from exchange.service_layer.rectification import PERSON_CORRECTED, mark_corrections_due
 from exchange.service_layer.return_stops import RETURN_STOPPED_EVENT, tell_partners_the_return_stopped
 from plumbing import restrictions
 from plumbing.inbox import applying
@@ -69,14 +73,16 @@ def _not_wired() -> Deps:
 
 def handlers(database: Any, deps: Callable[[], Deps] = _not_wired) -> Handlers:
     """Every event is recorded in the inbox; a return stopped is first told to the partners, a consent withdrawal
-    first applied to the records linked to her identification cases (`deps`: the process's runtime, whose
-    transport sends the forms)."""
+    first applied to the records linked to her identification cases, a correction of the person first marks the
+    forms sent about her that carry what changed (`deps`: the process's runtime, whose transport sends the
+    forms)."""
     inbox = received_events.inbox(database)
     table: dict[str, Handler] = {
         event_type: inbox.record_once for topic in TOPICS for event_type in event_types(topic)
     }
     table[RETURN_STOPPED_EVENT] = applying(tell_partners_the_return_stopped, inbox.record_once, deps)
     table[CONSENT_WITHDRAWN_EVENT] = applying(apply_consent_withdrawal, inbox.record_once, deps)
+    table[PERSON_CORRECTED] = applying(mark_corrections_due, inbox.record_once, deps)
     table[restrictions.EVENT] = applying(restrictions.follow_with, inbox.record_once, deps)
     return table
 

@@ -18,7 +18,16 @@ from connexion import NoContent
 import thb_contracts
 from exchange.adapters import received_events
 from exchange.bootstrap import SERVICE, Runtime, build_runtime
-from exchange.service_layer import cases, evidence, prefills, sending, statistics, subject_records, views
+from exchange.service_layer import (
+    cases,
+    evidence,
+    prefills,
+    rectification,
+    sending,
+    statistics,
+    subject_records,
+    views,
+)
 from exchange.service_layer.deps import Deps
 from plumbing import audit, mongo, request_context, subject_access
 from plumbing.app import app_on_first_access, create_app, current_database
@@ -98,8 +107,9 @@ def discard_draft(case_id: str, form_id: str) -> Any:
 
 
 def correct_form(case_id: str, form_id: str, body: dict[str, Any]) -> Any:
-    new_case_id, new_form_id = sending.correct_form(
-        _deps(), _caller(), case_id, form_id, body["content"], idempotency_key=_key("correct")
+    # `{content}`, or `{refresh_from_identification: true}`: drafted from identification on the caller's behalf
+    new_case_id, new_form_id = rectification.correct_form(
+        _deps(), _caller(), case_id, form_id, body, idempotency_key=_key("correct")
     )
     return _created(new_case_id, new_form_id)
 

@@ -81,6 +81,7 @@ def to_case(doc: ExchangeCaseDocument) -> TransnationalCase:
         forms=[Form.from_record(_plain(item)) for item in doc.forms],
         status=doc.status,
         consent_withdrawn_at=as_utc(doc.consent_withdrawn_at) if doc.consent_withdrawn_at else None,
+        rectifications=[_plain(entry) for entry in doc.rectifications or []],
     )
 
 
@@ -94,6 +95,7 @@ def write_back(doc: ExchangeCaseDocument, case: TransnationalCase) -> None:
     doc.forms = [_stored(item.as_record()) for item in case.forms]
     doc.status = case.status
     doc.consent_withdrawn_at = case.consent_withdrawn_at
+    doc.rectifications = [dict(entry) for entry in case.rectifications]
 
 
 def load(deps: Deps, caller: Caller, case_id: str) -> tuple[ExchangeCaseDocument, TransnationalCase]:

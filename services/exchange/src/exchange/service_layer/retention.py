@@ -16,7 +16,8 @@ plumbing.retention, run by entrypoints/scheduler.py).
   - of every form sent or received, removes its `subject` (age group, consent, the child's views), the officer's
     id that created a form of ours (`created_by` -> `[removed]`, as identification does; a received form's is the
     sender country's `XX:exchange`, kept) and the idempotency keys and the fingerprint of the draft's body
-    (`draft_key`, `draft_fingerprint`, `send_key`); and the record's `assigned_to`;
+    (`draft_key`, `draft_fingerprint`, `send_key`) and a correction still due (`correction_due`: no content is
+    left to correct); and the record's `assigned_to`;
   - clears `next_due_at`: nothing is due on an anonymised record (service_layer/deadlines.py skips it too).
   Free text exists only inside the sealed content (`remarks` and the like of the catalogue's forms); the form
   metadata holds codes, ids and instants only, so nothing else is free text.
@@ -24,7 +25,8 @@ plumbing.retention, run by entrypoints/scheduler.py).
   `refers_to`, `is_answer`, `supersedes`, `superseded_by`, legal basis, content digest, every instant (sent,
   received, acknowledged, answered, deadline, withdrawn), `answered_by`, the withdrawal's reason code, envelope
   id, signature id, receipt ids and `restricted`; the record's reference, participants, status,
-  `consent_withdrawn_at`, `received_envelopes` (replay detection: ids only), `deadline_actions_done` and the link
+  `consent_withdrawn_at`, `received_envelopes` (replay detection: ids only), `deadline_actions_done`,
+  `rectifications` (correction ids, form ids, codes and instants: service_layer/rectification.py) and the link
   to the country's own identification case (an id: the person's record there has its own rule, and a restriction
   of her processing still finds the record by it). The message log (adapters/message_log.py: ids, types,
   directions, times, digests, signature and receipt ids, hash-chained) is not touched: the evidence of what
@@ -139,4 +141,5 @@ def _metadata_only(form: Form) -> Form:
         draft_key=None,
         draft_fingerprint=None,
         send_key=None,
+        correction_due=None,  # no content left to correct (service_layer/rectification.py)
     )

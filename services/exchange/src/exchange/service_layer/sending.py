@@ -1,4 +1,5 @@
-"""Sending: drafts, the send itself, acknowledgement, withdrawal, correction, reminders and the notice that
+"""Sending: drafts, the send itself, acknowledgement, withdrawal, correction (also drafted from identification after
+a rectification of the person: service_layer/rectification.py), reminders and the notice that
 consent was withdrawn (an officer's, or the system's when identification announced it: service_layer/consent.py;
 both through `_withdraw_consent`). Every command validates completely before its one write (bad input stores
 nothing) and takes an idempotency key: a retry with the same key returns what the first call made, never a second
@@ -72,13 +73,19 @@ def validate_form(deps: Deps, caller: Caller, body: Mapping[str, Any]) -> None:
 
 @retry_concurrent()
 def draft_form(
-    deps: Deps, caller: Caller, body: Mapping[str, Any], *, idempotency_key: str
+    deps: Deps,
+    caller: Caller,
+    body: Mapping[str, Any],
+    *,
+    idempotency_key: str,
+    refreshed: Mapping[str, Any] | None = None,
 ) -> tuple[str, str]:
-    """A draft of ours, validated in full, then stored. Returns (case record id, form id)."""
+    """A draft of ours, validated in full, then stored. Returns (case record id, form id). `refreshed`: the report
+    of a correction drafted from identification (service_layer/rectification.py), kept on the draft."""
     kind = deps.catalogue.form_type(str(body.get("form_type")))
     _require_role(caller, kind.draft_roles, MAY_NOT_DRAFT)
     fingerprint = content_digest(dict(body))
-    existing = _by_draft_key(deps, caller, idempotency_key)
+    existing = drafted_with_key(deps, caller, idempotency_key)
     if existing is not None:
         doc, form = existing
         if form.draft_fingerprint != fingerprint:
@@ -86,6 +93,7 @@ def draft_form(
         return doc.id, form.id
     kind, form, doc, case, new = _prepare(deps, caller, body)
     form.draft_key, form.draft_fingerprint = idempotency_key, fingerprint
+    form.refreshed_from_identification = dict(refreshed) if refreshed is not None else None
     if new:  # the counter moves only for a case that is really opened
         doc.reference = case.reference = case_reference(deps, caller.country)
     sealed_body = outgoing.payload(body["content"], body.get("attachments"))
@@ -222,10 +230,18 @@ def withdraw_form(
 
 
 def correct_form(
-    deps: Deps, caller: Caller, case_id: str, form_id: str, content: Any, *, idempotency_key: str
+    deps: Deps,
+    caller: Caller,
+    case_id: str,
+    form_id: str,
+    content: Any,
+    *,
+    idempotency_key: str,
+    refreshed: Mapping[str, Any] | None = None,
 ) -> tuple[str, str]:
     """A correction: a new draft of the same type (current version) superseding a form we sent. Sending it
-    withdraws the old one on both sides (reason `superseded-by-correction`)."""
+    withdraws the old one on both sides (reason `superseded-by-correction`) and clears a `correction_due` mark of
+    the old form (domain/case.py). `refreshed`: drafted from identification (service_layer/rectification.py)."""
     _doc, case = load_for_change(deps, caller, case_id)
     old = case.begin_correction(form_id)
     body = {
@@ -239,7 +255,11 @@ def correct_form(
         "content": content,
     }
     return draft_form(
-        deps, caller, {k: v for k, v in body.items() if v is not None}, idempotency_key=idempotency_key
+        deps,
+        caller,
+        {k: v for k, v in body.items() if v is not None},
+        idempotency_key=idempotency_key,
+        refreshed=refreshed,
     )
 
 
@@ -434,7 +454,7 @@ def _keyed_form(case: TransnationalCase, key: str) -> Form | None:
     return next((f for f in case.forms if f.send_key == key), None)
 
 
-def _by_draft_key(deps: Deps, caller: Caller, key: str) -> tuple[ExchangeCaseDocument, Form] | None:
+def drafted_with_key(deps: Deps, caller: Caller, key: str) -> tuple[ExchangeCaseDocument, Form] | None:
     """The draft an earlier call with this key made, in any record of the caller's country."""
     for doc in cases(deps, caller).find(limit=1, forms__draft_key=key):
         for record in doc.forms:

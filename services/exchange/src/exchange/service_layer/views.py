@@ -1,5 +1,6 @@
 """What a caller sees of a case and its forms: metadata, statuses as of now, next allowed actions (none once the
-record was anonymised, which `anonymised_at` then says). Content is read separately (`cases.read_form`),
+record was anonymised, which `anonymised_at` then says), a correction due after identification rectified the
+person (`correction_due`, the record's `rectifications`). Content is read separately (`cases.read_form`),
 access-logged. Also the form catalogue as a client reads it (form types,
 their roles and schemas, every label) and the legal bases the caller's country may send under."""
 
@@ -20,7 +21,7 @@ def form_view(
 ) -> dict[str, Any]:
     """One form's metadata; `anonymised`: of a record the retention job anonymised, which allows no action."""
     now = deps.clock.now()
-    return {
+    view: dict[str, Any] = {
         "id": form.id,
         "form_type": form.form_type,
         "version": form.version,
@@ -48,6 +49,22 @@ def form_view(
             for a in case.allowed_actions(form, caller.roles, deps.catalogue, now)
         ],
     }
+    # Present only when set (service_layer/rectification.py): pointers, ids and instants, never values.
+    if form.correction_due:
+        view["correction_due"] = _correction_due(form.correction_due)
+    if form.refreshed_from_identification:
+        view["refreshed_from_identification"] = dict(form.refreshed_from_identification)
+    return view
+
+
+def _correction_due(due: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "correction_id": due["correction_id"],
+        "correction_ids": list(due["correction_ids"]),
+        "fields": list(due["fields"]),
+        "since": due["since"],
+        "updated_at": due.get("updated_at") or due["since"],
+    }
 
 
 def case_view(deps: Deps, caller: Caller, doc: ExchangeCaseDocument) -> dict[str, Any]:
@@ -62,6 +79,8 @@ def case_view(deps: Deps, caller: Caller, doc: ExchangeCaseDocument) -> dict[str
         "status": case.status,
         "consent_withdrawn_at": instant(case.consent_withdrawn_at),
         "identification_case_id": doc.identification_case_id,
+        # Corrections of the person identification announced that marked forms here (ids and codes only).
+        "rectifications": [dict(entry) for entry in case.rectifications],
         "updated_at": instant(doc.updated_at),  # with `id`, what a syncing client de-duplicates pages by
         "forms": [form_view(deps, caller, case, form, anonymised=anonymised) for form in case.forms],
     }
