@@ -26,6 +26,7 @@ APPLIED = {
     ),
     "exchange": (
         "return.case.stopped.v1",
+        "identification.person.corrected.v1",
         "identification.person.consent_withdrawn.v1",
         "identification.person.restriction_changed.v1",
     ),
@@ -70,7 +71,8 @@ def test_the_handler_table_records_every_event_it_consumes_once_in_the_services_
     assert set(table) == {t for topic in consumer.TOPICS for t in event_types(topic)} and table
     # A service with a domain of its own applies some events beyond recording them (referral: needs and a return's
     # reception -> proposals, a person's correction -> its open referrals' copies marked outdated; exchange: a
-    # return stopped -> the partners told; return: the exchange's return forms -> the cases' timelines).
+    # return stopped -> the partners told, a correction -> the forms sent about her marked; return: the exchange's
+    # return forms -> the cases' timelines).
     recording = {t: h for t, h in table.items() if t not in APPLIED.get(service.name, ())}
     inboxes = {handler.__self__ for handler in recording.values()}
     assert len(inboxes) == 1  # one inbox per service: event ids are unique platform-wide
