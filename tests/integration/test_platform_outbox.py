@@ -274,9 +274,10 @@ def test_the_broker_down_for_a_minute_loses_nothing_and_the_api_stays_ready(
     before = client.register()
     poll(lambda: _arrivals(platform, {before["id"]}, "XK")["referral"], 60, "delivery before the outage")
 
-    kafka.server.stop()
+    kafka.server.kill()  # a crash (SIGKILL), not a clean stop: what the broker had not flushed is its problem
     accepted: dict[str, list[str]] = {}  # person id -> ids of its events, pending while the broker is down
     referrals: dict[str, list[str]] = {}  # referral id -> ids of its events, pending likewise
+    returns: dict[str, list[str]] = {}  # return case id -> ids of its events, pending likewise
     forms: dict[str, str] = {}  # form id -> its case reference: notifications sent to ME during the outage
     try:
         stopped_at = time.monotonic()
@@ -293,6 +294,10 @@ def test_the_broker_down_for_a_minute_loses_nothing_and_the_api_stays_ready(
             referrals[referral["id"]] = [
                 e["id"] for e in _pending(platform, "referrals", referral["id"], "referral")
             ]
+            # A return case opened on it too (return reads her age from identification on the officer's behalf).
+            opened = {"origin_country": "AL", "identification_case_id": registered["case_id"]}
+            case = gw.call("xk-case-manager", "POST", "/v1/return/cases", opened, purpose="return")
+            returns[case["id"]] = [e["id"] for e in _pending(platform, "return_cases", case["id"], "return")]
             if len(accepted) % 2:
                 form, reference = _send_notification(gw)
                 forms[form] = reference
@@ -302,6 +307,7 @@ def test_the_broker_down_for_a_minute_loses_nothing_and_the_api_stays_ready(
     assert len(accepted) >= 10 and len(forms) >= 3
     assert all(len(ids) == 1 for ids in accepted.values()), "every accepted event was held in its outbox"
     assert all(ids for ids in referrals.values()), "every proposal's event was held in referral's outbox"
+    assert all(ids for ids in returns.values()), "every return case's event was held in return's outbox"
     registered = set(accepted)
     event_ids = {ids[0] for ids in accepted.values()}
     poll(
@@ -315,6 +321,12 @@ def test_the_broker_down_for_a_minute_loses_nothing_and_the_api_stays_ready(
         lambda: referral_events <= _published_ids(platform, "referral.events.v1"),
         120,
         f"all {len(referral_events)} referral events accepted during the outage on their topic",
+    )
+    return_events = {event for ids in returns.values() for event in ids}
+    poll(
+        lambda: return_events <= _published_ids(platform, "return.events.v1"),
+        120,
+        f"all {len(return_events)} return events accepted during the outage on their topic",
     )
     held = poll(lambda: _received_by_me(platform, forms), 120, f"all {len(forms)} forms delivered to ME")
     assert set(held.values()) == {1}, held
