@@ -61,6 +61,7 @@ bench: install
 		echo "wrk/nginx could not be installed: install them and run make bench again"
 	$(PY) -m bench
 	$(PYTEST) -q -s -m bench bench
+	$(PY) -m bench.summary
 
 # Full-size API fuzzing against the whole platform (started by the test session).
 fuzz: install

@@ -12,7 +12,7 @@ Tokens are signed by a key made for the run; its JWKS is served locally, so Keyc
 Needs `wrk` (Debian package `wrk`); nginx (Debian `nginx-light`) is optional: without it the reference row is
 skipped with a message. Environment: BENCH_DURATION (seconds per measurement, default 10),
 BENCH_CONNECTIONS (saturation connections, default 64). Results: printed, and written to
-.local/bench/results.json.
+.local/bench/gateway_stand_in.json.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from typing import Any
 import yaml
 
 import thb_contracts
+from bench.figures import row, write_result
 from gateway.testing import ALL_AUDIENCES, SigningKeys
 
 REPO = Path(__file__).resolve().parents[1]
@@ -291,11 +292,36 @@ def main() -> int:
                     measure("nginx", f"http://127.0.0.1:{nginx_port}")
     jwks_server.shutdown()
     summarise(results)
-    out = REPO / ".local" / "bench"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    print(f"bench: results written to {out / 'results.json'}")
+    out = write_result("gateway_stand_in", results, summary_rows(results))
+    print(f"bench: results written to {out}")
     return 0
+
+
+def summary_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The stand-in's lines of the `make bench` table: what the gateway adds in front of a bare ASGI app."""
+    gateway, direct = results["gateway"], results["direct"]
+    added_p50 = (gateway["one_connection"]["p50_us"] - direct["one_connection"]["p50_us"]) / 1000
+    share = gateway["saturation"]["rps"] / direct["saturation"]["rps"]
+    return [
+        row(
+            "5",
+            "gateway adds, 1 connection p50 (stand-in service)",
+            f"+{added_p50:.2f} ms",
+            f"{direct['one_connection']['p50_us'] / 1000:.2f} ms",
+            "",
+            "<= +1 ms",
+            added_p50 <= 1,
+        ),
+        row(
+            "5",
+            "gateway saturation vs direct (stand-in service)",
+            f"{gateway['saturation']['rps']} rps",
+            f"{direct['saturation']['rps']} rps",
+            f"{share:.0%}",
+            "context (stand-in)",
+            None,
+        ),
+    ]
 
 
 def summarise(results: dict[str, Any]) -> None:

@@ -9,18 +9,16 @@ insert (w=majority, j=true) - the two database operations a read cannot do witho
 Each path is read in BLOCKS blocks of BLOCK_READS reads, in turn (floor, direct, gateway per block), so the
 figure also shows whether a read gets slower as the access log grows (it did once: docs/performance.md).
 
-Results: printed, and written to .local/bench/personal_read.json; docs/performance.md records the figures with
+Results: printed, and written to .local/bench/personal_read.json (with its rows of the summary table); docs/performance.md records the figures with
 the machine and date. Nothing here is asserted as a target: a missed target is a finding to write down.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import platform as host
+import statistics
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -28,11 +26,10 @@ import pytest
 from pymongo import MongoClient
 from pymongo.write_concern import WriteConcern
 
-from bench.figures import summary
+from bench.figures import row, summary, write_result
 
 pytestmark = pytest.mark.bench
 
-REPO = Path(__file__).resolve().parents[1]
 BLOCKS = int(os.environ.get("BENCH_READ_BLOCKS", "5"))
 BLOCK_READS = int(os.environ.get("BENCH_READ_BLOCK", "200"))
 USER = "al-police"
@@ -94,21 +91,50 @@ def test_personal_data_read_against_its_database_floor(running_platform: Any) ->
         gateway.close()
         direct.close()
 
-    result = {
-        "date": time.strftime("%Y-%m-%d"),
-        "machine": f"{host.machine()}, {os.cpu_count()} cores, {host.platform()}",
-        "python": host.python_version(),
+    ratios = [round(b["gateway"]["median_ms"] / b["floor"]["median_ms"], 2) for b in blocks]
+    worst_p99 = max(b["gateway"]["p99_ms"] for b in blocks)
+    middle = sorted(ratios)[len(ratios) // 2]
+    floor_median = statistics.median(b["floor"]["median_ms"] for b in blocks)
+    gateway_median = statistics.median(b["gateway"]["median_ms"] for b in blocks)
+    result: dict[str, Any] = {
         "reads_per_block": BLOCK_READS,
         "blocks": blocks,
-        "gateway_median_over_floor": [
-            round(b["gateway"]["median_ms"] / b["floor"]["median_ms"], 2) for b in blocks
-        ],
+        "gateway_median_over_floor": ratios,
         "last_block_over_first": {
             path_name: round(blocks[-1][path_name]["median_ms"] / blocks[0][path_name]["median_ms"], 2)
             for path_name in ("floor", "direct", "gateway")
         },
     }
-    out = REPO / ".local" / "bench" / "personal_read.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
-    print("\n" + json.dumps(result, indent=2))
+    write_result(
+        "personal_read",
+        result,
+        [
+            row(
+                "1",
+                "GET person via gateway, p50 (median of blocks)",
+                f"{gateway_median:.2f} ms",
+                f"{floor_median:.2f} ms",
+                f"{middle}x (blocks {min(ratios)}-{max(ratios)}x)",
+                "<= 2.5x",
+                middle <= 2.5,
+            ),
+            row(
+                "1",
+                "GET person via gateway, p99 (worst block)",
+                f"{worst_p99:.1f} ms",
+                "",
+                "",
+                "< 25 ms",
+                worst_p99 < 25,
+            ),
+            row(
+                "1",
+                "GET person: last block / first block (growth)",
+                f"{result['last_block_over_first']['gateway']}x",
+                f"{result['last_block_over_first']['floor']}x",
+                "",
+                "no growth",
+                None,
+            ),
+        ],
+    )
