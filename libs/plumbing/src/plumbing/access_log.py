@@ -12,6 +12,10 @@ separate chain-head document (`{_id: "head", seq, hash}`, only ever moved forwar
 `verify_chain()` also detect entries cut off the end of the log. The chain makes edits and deletions
 *detectable*; someone able to rewrite the whole collection and the head could rebuild it, which is why the head
 hash should also be exported elsewhere (see docs/data-protection.md).
+
+An append is one round trip on the request path when the process appended last: the insert after the tip it
+remembers; the head moves after the answer (plumbing.chain_head), so it may lag by the entries of the last few
+milliseconds, as it always could for a writer that died between the two writes.
 """
 
 from __future__ import annotations
@@ -197,8 +201,9 @@ class AccessLog:
         return AccessLogEntry.from_document(doc)
 
     def _append(self, fields: dict[str, Any]) -> dict[str, Any]:
+        # One round trip when this process appended last: the insert after the remembered tip is the check.
+        tip_seq, tip_hash = self.chain.guess()
         for attempt in range(self.max_attempts):
-            tip_seq, tip_hash = self.chain.tip()
             seq = tip_seq + 1
             doc = {"_id": seq, **fields, "prev_hash": tip_hash}
             doc["hash"] = entry_hash(doc)
@@ -206,17 +211,19 @@ class AccessLog:
             try:
                 self.entries.insert_one(doc)
             except DuplicateKeyError:
-                # Another writer took this seq: re-read the tip. A little jitter keeps many contending
+                # Another writer took this seq: walk to the real tip. A little jitter keeps many contending
                 # writers from retrying in lock-step.
-                time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 10)))
+                time.sleep(random.uniform(0, 0.002 * min(attempt, 10)))
+                tip_seq, tip_hash = self.chain.tip()
                 continue
-            self._advance_head(seq, doc["hash"])
+            # The head only speeds up finding the tip: it is moved after the answer, not before it.
+            self.chain.advance_later(seq, doc["hash"])
             return doc
         raise PyMongoError("access log: too much contention for the chain tip")
 
-    def _advance_head(self, seq: int, digest: str) -> None:
-        self._fault()
-        self.chain.advance(seq, digest)
+    def flush(self, timeout_s: float = 10.0) -> bool:
+        """Wait until the head holds this process's last entry (plumbing.chain_head.ChainHead.flush)."""
+        return self.chain.flush(timeout_s)
 
     def _fault(self) -> None:
         if self.fault is not None:
@@ -237,7 +244,8 @@ class AccessLog:
     def verify_chain(self) -> ChainReport:
         """Walk the whole chain: contiguous seqs from 1 (or from the checkpoint after `prune`), each `prev_hash`
         equal to the previous `hash`, each `hash` recomputed, and the head not beyond (or different from) the
-        stored tip."""
+        stored tip. Entries this process appended are in the head first."""
+        self.flush()
         start_seq, previous_hash = self.checkpoint()
         expected_seq, checked = start_seq + 1, 0
         after = {"_id": {"$gt": start_seq}} if start_seq else {}

@@ -31,6 +31,7 @@ from plumbing.clock import Clock, SystemClock, to_millis
 from plumbing.config import PlatformConfig, platform_config
 from plumbing.documents import PROTECTED_FIELDS, OwnedDocument, new_id
 from plumbing.errors import Conflict, NotFound, OutOfScope
+from plumbing.matching import UNDECIDED, matches
 from plumbing.outbox import notify_relay, push_events
 from plumbing.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, PageRequest, build_page, decode_cursor
 from plumbing.retention import first_look
@@ -323,18 +324,20 @@ class _Repository(ABC, Generic[T]):
     # ------------------------------------------------------------------------------------------- reads
 
     def get(self, record_id: str) -> T:
+        """The record if it matches the caller's scope. Read once by `_id`, the scope checked in the process
+        (plumbing.matching); an alternative it cannot decide is asked of the server, as every one was before."""
         where = self._where({"_id": record_id}) or []
-        found = next(
-            (
-                doc
-                for alternative in where
-                if (doc := self.document_class.objects(__raw__=alternative).first())
-            ),
-            None,
-        )
-        if found is None:
-            raise NotFound(f"{self.document_class.__name__} not found")
-        return found
+        # A class with subclasses adds its own class filter to every query: the server decides those.
+        by_server = bool(self.document_class._meta.get("allow_inheritance"))
+        stored = self.collection.find_one({"_id": record_id}) if where else None
+        if stored is not None:
+            for alternative in where:
+                decided = UNDECIDED if by_server else matches(stored, alternative)
+                if decided:
+                    return self.document_class._from_son(stored)
+                if decided is UNDECIDED and (doc := self.document_class.objects(__raw__=alternative).first()):
+                    return doc
+        raise NotFound(f"{self.document_class.__name__} not found")
 
     def find(self, *, limit: int | None = None, **filters: Any) -> list[T]:
         """Records matching mongoengine-style filters (`status="open"`, `updated_at__gte=...`), in the stable

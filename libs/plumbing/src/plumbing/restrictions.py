@@ -22,14 +22,19 @@ Decisions:
 - One restriction state per person, replaced whole by the next change (lifting keeps the record, `restricted`
   false). A change is held only if it is newer than the one held (`changed_at`), so a redelivered old event
   cannot undo a newer one.
-- A request looks the restrictions of its country up once (a small collection, indexed by country; kept on the
-  request context) and adds nothing to its queries when none concerns its purpose.
+- A request looks the restrictions of its country up once (kept on the request context) and adds nothing to its
+  queries when none concerns its purpose. The lookup is served from a copy each process keeps for FRESH_S (one
+  second) after reading it (a query per personal-data request was 12% of a person's read, docs/performance.md):
+  a restriction held by another process takes effect here within that second, on top of the seconds its event
+  takes to arrive; one held by this process (`hold`) at once.
 - Data already sent to a partner country is the partner's processing; it is not told of a restriction yet.
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -89,6 +94,13 @@ class Hidden:
 NOTHING_HIDDEN = Hidden()
 
 
+FRESH_S = 1.0
+# (collection's full name, country) -> (monotonic time read, the country's restrictions in force)
+_held: dict[tuple[str, str], tuple[float, tuple[dict[str, Any], ...]]] = {}
+_held_lock = threading.Lock()
+_monotonic = time.monotonic  # (a test moves it on)
+
+
 def hidden_for(country: str, purpose: str | None) -> Hidden:
     """What restrictions hide from a request of `country` with `purpose`; looked up once per request."""
     context = request_context.current()
@@ -99,13 +111,44 @@ def hidden_for(country: str, purpose: str | None) -> Hidden:
     if key not in cache:
         persons: list[str] = []
         cases: list[str] = []
-        for doc in RestrictionDocument.objects(owner_country=country, restricted=True):
-            if purpose not in (doc.purposes or ()):
-                persons.append(doc.id)
-                cases.extend(doc.case_ids or ())
+        for held in in_force(country):
+            if purpose not in held["purposes"]:
+                persons.append(held["_id"])
+                cases.extend(held["case_ids"])
         cache[key] = Hidden(tuple(persons), tuple(cases)) if persons else NOTHING_HIDDEN
     hidden: Hidden = cache[key]
     return hidden
+
+
+def in_force(country: str) -> tuple[dict[str, Any], ...]:
+    """The restrictions in force for `country` (id, case ids, purposes still allowed), as read at most FRESH_S ago
+    by this process."""
+    collection = RestrictionDocument._get_collection()
+    key = (collection.full_name, country)
+    now = _monotonic()
+    with _held_lock:
+        held = _held.get(key)
+    if held is not None and now - held[0] < FRESH_S:
+        return held[1]
+    found = tuple(
+        {
+            "_id": str(doc["_id"]),
+            "case_ids": list(doc.get("case_ids") or ()),
+            "purposes": doc.get("purposes") or (),
+        }
+        for doc in collection.find(
+            {"owner_country": country, "restricted": True}, projection={"case_ids": 1, "purposes": 1}
+        )
+    )
+    with _held_lock:
+        _held[key] = (now, found)
+    return found
+
+
+def forget_held() -> None:
+    """Read the restrictions again at the next request (a change was held by this process)."""
+    with _held_lock:
+        _held.clear()
 
 
 @contextlib.contextmanager
@@ -161,6 +204,7 @@ def hold(
                 owner_country=owner_country,
                 owner_agency=owner_agency,
             )
+            forget_held()
             return True
         except Conflict:  # a concurrent delivery inserted it: compare with what it holds
             current = records.get(person_id)
@@ -169,6 +213,7 @@ def hold(
     for name, value in state.items():
         setattr(current, name, value)
     records.update(current)
+    forget_held()
     return True
 
 

@@ -5,7 +5,7 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
-from pymongo import MongoClient
+from pymongo import MongoClient, monitoring
 from pymongo.errors import AutoReconnect
 
 from plumbing.access_log import GENESIS_HASH, AccessLog
@@ -104,6 +104,47 @@ def test_chain_links_entries(access_log):
     assert report.ok and report.checked == 2
 
 
+class CommandsOfThisThread(monitoring.CommandListener):
+    """The database commands the calling thread sends (the head's own thread is not the caller's wait)."""
+
+    def __init__(self) -> None:
+        self.thread = threading.get_ident()
+        self.names: list[str] = []
+
+    def started(self, event):
+        if threading.get_ident() == self.thread:
+            self.names.append(event.command_name)
+
+    def succeeded(self, event):
+        pass
+
+    def failed(self, event):
+        pass
+
+
+def test_a_read_waits_for_one_insert_when_its_process_appended_last(mongo, db, clock):
+    """The reader's answer waits for the durable entry only: no look for the tip (the insert after the tip this
+    process appended is the check) and no head update (written after the answer, then current)."""
+    commands = CommandsOfThisThread()
+    watched = MongoClient(mongo.env["MONGODB_URI"], tz_aware=True, event_listeners=[commands])
+    try:
+        access_log = AccessLog(watched[db.name], clock, purposes=PURPOSES)
+        record(access_log, ["p0"])  # the first append of a process finds the tip (and creates the indexes)
+        commands.names.clear()
+        second = record(access_log, ["p1"])
+        assert commands.names == ["insert"]
+        assert access_log.flush()
+        assert db.access_log_head.find_one({"_id": "head"})["seq"] == second.seq == 2
+        other = AccessLog(db, clock, purposes=PURPOSES)  # another process appends meanwhile
+        assert record(other, ["p2"]).seq == 3
+        fourth = record(access_log, ["p3"])  # its insert at 3 collides; it walks on and takes 4
+        assert (fourth.seq, fourth.prev_hash) == (4, db.access_log.find_one({"_id": 3})["hash"])
+        assert other.flush()
+        assert access_log.verify_chain().ok
+    finally:
+        watched.close()
+
+
 def test_unknown_purpose_and_bad_ids_are_refused(access_log, db):
     with pytest.raises(ValueError):
         record(access_log, ["a"], purpose="curiosity")
@@ -123,6 +164,7 @@ def test_concurrent_writers_do_not_fork_the_chain(db, clock):
         try:
             for i in range(per_writer):
                 record(own, [f"person-{n}-{i}"], sub=f"writer-{n}")
+            assert own.flush()  # its head update is written after the answer
         except BaseException as exc:  # noqa: BLE001  # surfaced by the assertion below
             errors.append(exc)
 
@@ -154,6 +196,7 @@ def test_a_head_behind_the_entries_still_yields_one_chain(access_log, db, clock,
     between its insert and its head update) costs a short walk, never a fork or a scan."""
     for n in range(3):
         record(access_log, [f"p{n}"])
+    assert access_log.flush()
     lag(db)
     fourth = record(AccessLog(db, clock), ["p3"])  # a writer that starts now (a new process) reads the head
     third = db.access_log.find_one({"_id": 3})
@@ -175,7 +218,7 @@ def test_a_head_behind_the_entries_still_yields_one_chain(access_log, db, clock,
 def test_tampering_is_detected(access_log, db, tamper, reason):
     for n in range(4):
         record(access_log, [f"p{n}"])
-    assert access_log.verify_chain().ok
+    assert access_log.verify_chain().ok  # the head holds entry 4 once verified
     tamper(db)
     report = access_log.verify_chain()
     assert not report.ok and reason in report.reason

@@ -51,6 +51,7 @@ def officer(country: str = "AL") -> Caller:
 def clean(database: object) -> None:
     Referral.objects.delete()
     RestrictionDocument.objects.delete()
+    restrictions.forget_held()  # removed behind the process's back: not read again within FRESH_S otherwise
 
 
 @pytest.fixture
@@ -160,3 +161,26 @@ def test_follow_holds_what_identifications_event_announces(clock: FixedClock) ->
     assert len(reads("return", clock)) == 3
     with pytest.raises(ValueError):
         restrictions.follow_with(None, {**envelope, "type": "identification.person.corrected.v1"})
+
+
+def test_a_restriction_held_by_another_process_holds_here_within_a_second(
+    clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each process reads its country's restrictions at most once per FRESH_S; one held by another process (the
+    consumer, the follow-up step) is in force here as soon as that copy is older."""
+    ids = seeded(clock)
+    assert reads("referral", clock) == {ids["by_person"], ids["by_case"], ids["unrelated"]}  # the copy: none
+    RestrictionDocument._get_collection().insert_one(  # as another process's hold() writes it
+        {
+            "_id": ids["person"],
+            "owner_country": "AL",
+            "owner_agency": "social-services",
+            "restricted": True,
+            "case_ids": [ids["case"]],
+            "purposes": [],
+            "changed_at": CHANGED,
+        }
+    )
+    later = restrictions._monotonic() + restrictions.FRESH_S
+    monkeypatch.setattr(restrictions, "_monotonic", lambda: later)
+    assert reads("referral", clock) == {ids["unrelated"]}

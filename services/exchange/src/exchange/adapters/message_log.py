@@ -42,13 +42,13 @@ class MongoMessageLog:
 
     def append(self, country: str, fields: Mapping[str, Any]) -> dict[str, Any]:
         """Append an entry to the country's chain, or return the entry already logged for this envelope and
-        direction. Usually one read (is there an entry after the tip this process last saw?), the insert and the
-        head's update; a collision's index tells a retried delivery (the envelope is logged already) from a lost
-        race for the link (another writer appended just now)."""
+        direction. Usually one write before it returns: the insert after the tip this process last appended (the
+        head is moved after, plumbing.chain_head); a collision's index tells a retried delivery (the envelope is
+        logged already) from a lost race for the link (another writer appended: walk to the tip and retry)."""
         self._ensure_indexes()
         chain = self._chain(country)
+        seq, digest = chain.guess()
         for _ in range(self.max_attempts):
-            seq, digest = chain.tip()
             entry = chained({"seq": seq, "hash": digest} if seq else None, {**fields, "country": country})
             try:
                 self.entries_collection.insert_one({"_id": f"{country}:{entry['seq']}", **entry})
@@ -65,8 +65,9 @@ class MongoMessageLog:
                     )
                     if existing is not None:
                         return dict(existing)
-                continue  # another writer took this link: the next tip() walks past it
-            chain.advance(int(entry["seq"]), str(entry["hash"]))
+                seq, digest = chain.tip()  # another writer took this link: walk past it
+                continue
+            chain.advance_later(int(entry["seq"]), str(entry["hash"]))
             return entry
         raise RuntimeError("message log: too many concurrent writers")
 
