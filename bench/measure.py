@@ -62,17 +62,21 @@ def rss_mib(pid: int) -> float | None:
 
 
 def command(pid: int) -> str:
-    """The process's command line, shortened: the executable's name and the module or app it runs."""
+    """The process's command line, shortened: the program (or the script it runs) and the module or app it runs."""
     try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
+        argv = [
+            a.decode(errors="replace")
+            for a in Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
+        ]
     except OSError:
         return "?"
-    words = [os.path.basename(argv[0].decode(errors="replace"))]
-    for arg in argv[1:]:
-        text = arg.decode(errors="replace")
-        if text.endswith(":app") or "." in text and not text.startswith("-") and "/" not in text:
-            words.append(text)
-            break
+    words = [os.path.basename(argv[0])]
+    if len(argv) > 1 and "/" in argv[1] and not argv[1].startswith("-"):
+        # an interpreter running a script: name the script (gunicorn, secantusd-py)
+        words = [os.path.basename(argv[1])]
+    for before, arg in zip(argv, argv[1:], strict=False):
+        if before == "-m" or arg.endswith(":app") or arg.startswith("io.quarkus") or arg == "kafka.Kafka":
+            words.append(arg)
     return " ".join(words)[:80]
 
 

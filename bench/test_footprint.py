@@ -80,6 +80,7 @@ def sample(groups: dict[str, tuple[str, int]], peak: dict[int, dict[str, Any]]) 
                     "group": name,
                     "kind": kind,
                     "pid": pid,
+                    "leader": pid == pgid,  # a gunicorn master, or the process devstack started
                     "command": command(pid),
                     "python": is_python(pid),
                     "rss_mb": 0.0,
@@ -251,7 +252,7 @@ def test_memory_and_api_start_up(
     largest_loaded = max(python_loaded, key=lambda p: p["rss_mb"])
     over = [p for p in python_idle if p["rss_mb"] >= LIMIT_MB]
     result: dict[str, Any] = {
-        "rss_note": "VmRSS per process, MB = MiB; a gunicorn master and each worker are separate processes",
+        "rss_note": "VmRSS per process, MB = MiB; a gunicorn master (leader) and each worker are separate processes",
         "idle": sorted(idle.values(), key=lambda p: (p["kind"], p["group"], p["pid"])),
         "under_load": sorted(loaded.values(), key=lambda p: (p["kind"], p["group"], p["pid"])),
         "idle_by_group": by_group(list(idle.values())),
@@ -262,7 +263,7 @@ def test_memory_and_api_start_up(
     for p in sorted(idle.values(), key=lambda p: (p["kind"], p["group"], p["pid"])):
         peak = loaded.get(p["pid"], {}).get("rss_mb", "-")
         print(
-            f"bench: {p['kind']:8} {p['group']:28} {p['pid']:>7} {p['command']:50} idle {p['rss_mb']:7.1f} MB, load {peak} MB"
+            f"bench: {p['kind']:8} {p['group']:28} {p['pid']:>7} {'*' if p['leader'] else ' '} {p['command']:50} idle {p['rss_mb']:7.1f} MB, load {peak} MB"
         )
     slowest = max(respawn_s, key=respawn_s.__getitem__)
     fastest = min(respawn_s, key=respawn_s.__getitem__)
