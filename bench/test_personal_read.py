@@ -1,7 +1,8 @@
 """The personal-data read figure of `make bench` (run with `pytest -m bench bench/`, never by `make test`).
 
 What an officer waits for when she opens a person: `GET /v1/identification/persons/{id}` with her token, through
-the gateway and straight to the service (keep-alive, one request at a time). The service reads the person,
+the gateway and straight to the service (keep-alive, one request at a time), and her case
+(`GET /v1/identification/cases/{id}`) through the gateway. The service reads the person,
 decrypts the protected fields, writes the durable access-log entry before the body and answers. Its floor,
 measured in the same run on the same Mongo-wire server: one pymongo `find_one` of that person plus one durable
 insert (w=majority, j=true) - the two database operations a read cannot do without.
@@ -61,6 +62,13 @@ def test_personal_data_read_against_its_database_floor(running_platform: Any) ->
     )
     created.raise_for_status()
     path = f"/v1/identification/persons/{created.json()['id']}"
+    case = gateway.post(
+        "/v1/identification/cases",
+        json={"person_id": created.json()["id"]},
+        headers={"Idempotency-Key": f"bench-{uuid.uuid4()}"},
+    )
+    case.raise_for_status()
+    case_path = f"/v1/identification/cases/{case.json()['id']}"
 
     mongo = MongoClient(running_platform.env["MONGODB_URI"])
     database = mongo["thb_identification"]
@@ -70,11 +78,12 @@ def test_personal_data_read_against_its_database_floor(running_platform: Any) ->
         database["persons"].find_one({"_id": created.json()["id"]})
         durable.insert_one({"ts": time.time(), "ids": [created.json()["id"]], "purpose": "identification"})
 
-    def read(client: httpx.Client) -> None:
-        client.get(path).raise_for_status()
+    def read(client: httpx.Client, what: str = path) -> None:
+        client.get(what).raise_for_status()
 
     for client in (gateway, direct):  # warm-up: connections, key set, code paths
         timed(lambda client=client: read(client), 20)
+    timed(lambda: read(gateway, case_path), 20)
     blocks: list[dict[str, Any]] = []
     try:
         for _ in range(BLOCKS):
@@ -83,6 +92,7 @@ def test_personal_data_read_against_its_database_floor(running_platform: Any) ->
                     "floor": summary(timed(floor, BLOCK_READS)),
                     "direct": summary(timed(lambda: read(direct), BLOCK_READS)),
                     "gateway": summary(timed(lambda: read(gateway), BLOCK_READS)),
+                    "gateway_case": summary(timed(lambda: read(gateway, case_path), BLOCK_READS)),
                 }
             )
     finally:
@@ -93,6 +103,10 @@ def test_personal_data_read_against_its_database_floor(running_platform: Any) ->
 
     ratios = [round(b["gateway"]["median_ms"] / b["floor"]["median_ms"], 2) for b in blocks]
     worst_p99 = max(b["gateway"]["p99_ms"] for b in blocks)
+    case_ratios = [round(b["gateway_case"]["median_ms"] / b["floor"]["median_ms"], 2) for b in blocks]
+    case_middle = sorted(case_ratios)[len(case_ratios) // 2]
+    case_median = statistics.median(b["gateway_case"]["median_ms"] for b in blocks)
+    case_p99 = max(b["gateway_case"]["p99_ms"] for b in blocks)
     middle = sorted(ratios)[len(ratios) // 2]
     floor_median = statistics.median(b["floor"]["median_ms"] for b in blocks)
     gateway_median = statistics.median(b["gateway"]["median_ms"] for b in blocks)
@@ -100,6 +114,7 @@ def test_personal_data_read_against_its_database_floor(running_platform: Any) ->
         "reads_per_block": BLOCK_READS,
         "blocks": blocks,
         "gateway_median_over_floor": ratios,
+        "gateway_case_median_over_floor": case_ratios,
         "last_block_over_first": {
             path_name: round(blocks[-1][path_name]["median_ms"] / blocks[0][path_name]["median_ms"], 2)
             for path_name in ("floor", "direct", "gateway")
@@ -126,6 +141,24 @@ def test_personal_data_read_against_its_database_floor(running_platform: Any) ->
                 "",
                 "< 25 ms",
                 worst_p99 < 25,
+            ),
+            row(
+                "1",
+                "GET case via gateway, p50 (median of blocks)",
+                f"{case_median:.2f} ms",
+                f"{floor_median:.2f} ms",
+                f"{case_middle}x (blocks {min(case_ratios)}-{max(case_ratios)}x)",
+                "<= 2.5x",
+                case_middle <= 2.5,
+            ),
+            row(
+                "1",
+                "GET case via gateway, p99 (worst block)",
+                f"{case_p99:.1f} ms",
+                "",
+                "",
+                "< 25 ms",
+                case_p99 < 25,
             ),
             row(
                 "1",
