@@ -2,7 +2,8 @@
 
 What an officer waits for when she opens a person: `GET /v1/identification/persons/{id}` with her token, through
 the gateway and straight to the service (keep-alive, one request at a time), and her case
-(`GET /v1/identification/cases/{id}`) through the gateway. The service reads the person,
+(`GET /v1/identification/cases/{id}`) through the gateway; as context, the same stack answering no personal data
+(`GET /v1/identification/indicator-sets`). The service reads the person,
 decrypts the protected fields, writes the durable access-log entry before the body and answers. Its floor,
 measured in the same run on the same Mongo-wire server: one pymongo `find_one` of that person plus one durable
 insert (w=majority, j=true) - the two database operations a read cannot do without.
@@ -34,6 +35,9 @@ pytestmark = pytest.mark.bench
 BLOCKS = int(os.environ.get("BENCH_READ_BLOCKS", "5"))
 BLOCK_READS = int(os.environ.get("BENCH_READ_BLOCK", "200"))
 USER = "al-police"
+# The same stack (gateway, token, connexion, scope) answering no personal data from one small read: what a read
+# costs before the person's own work (her record, the restriction check, the access-log entry).
+STACK_ONLY = "/v1/identification/indicator-sets"
 PERSON = {
     "given_names": ["Bench"],
     "surnames": ["Reader"],
@@ -93,6 +97,9 @@ def test_personal_data_read_against_its_database_floor(running_platform: Any) ->
                     "direct": summary(timed(lambda: read(direct), BLOCK_READS)),
                     "gateway": summary(timed(lambda: read(gateway), BLOCK_READS)),
                     "gateway_case": summary(timed(lambda: read(gateway, case_path), BLOCK_READS)),
+                    "gateway_no_personal_data": summary(
+                        timed(lambda: read(gateway, STACK_ONLY), BLOCK_READS)
+                    ),
                 }
             )
     finally:
@@ -159,6 +166,15 @@ def test_personal_data_read_against_its_database_floor(running_platform: Any) ->
                 "",
                 "< 25 ms",
                 case_p99 < 25,
+            ),
+            row(
+                "1",
+                "context: GET indicator sets via gateway (no personal data), p50",
+                f"{statistics.median(b['gateway_no_personal_data']['median_ms'] for b in blocks):.2f} ms",
+                f"{floor_median:.2f} ms",
+                f"{statistics.median(b['gateway_no_personal_data']['median_ms'] for b in blocks) / floor_median:.1f}x",
+                "",
+                None,
             ),
             row(
                 "1",
