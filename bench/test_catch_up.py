@@ -13,8 +13,8 @@ How long the platform takes to be whole again after an outage while identificati
 
 Caught up = the referral group's committed offsets equal the topic's end offsets (kafka-python: the consumer
 commits a record after its durable write) with every produced event on the topic, and the inbox holds every one
-of those events exactly once (checked in the database). The figure is the time from the restart to that point,
-beside the backlog (events produced during the outage). The issue's outage is 10 minutes (30,000 events at
+of those events exactly once (checked in the database). The figure is the time from the restart to that point
+(given up after BENCH_CATCH_UP_LIMIT_S, 180 s by default), beside the backlog (events produced during the outage). The issue's outage is 10 minutes (30,000 events at
 50/s); by default 60 s here (3,000 events) to fit `make bench`: BENCH_OUTAGE_S=600 for the full one.
 
 Results: printed, and written to .local/bench/catch_up.json (with its rows of the summary table);
@@ -45,7 +45,7 @@ pytestmark = pytest.mark.bench
 
 OUTAGE_S = float(os.environ.get("BENCH_OUTAGE_S", "60"))
 EVENTS_PER_S = float(os.environ.get("BENCH_EVENTS_PER_S", "50"))
-LIMIT_S = float(os.environ.get("BENCH_CATCH_UP_LIMIT_S", "300"))
+LIMIT_S = float(os.environ.get("BENCH_CATCH_UP_LIMIT_S", "180"))
 TARGET_S = 60.0
 TOPIC = "identification.events.v1"
 GROUP = "referral"
