@@ -184,11 +184,13 @@ def _wait_caught_up(
     if lag_probe is not None:
         lag_probe.close()
     records = _received(platform, subjects, since)
+    ids = [r["event_id"] for r in records]
     return {
         "caught_up_s": None,
         "lag_zero_s": lag_zero_s,
         "applied": len(records),
         "applied_once": False,
+        "duplicates": len(ids) - len(set(ids)),
         **last,
     }
 
@@ -211,7 +213,11 @@ def _rows(name: str, outcome: dict[str, Any]) -> list[dict[str, Any]]:
         row(
             "4",
             f"{name}: every event applied once ({outcome['applied']} of {outcome['produced']})",
-            "yes" if outcome["applied_once"] else "no",
+            "yes"
+            if outcome["applied_once"]
+            else f"not yet ({outcome.get('duplicates', 0)} applied twice)"
+            if caught_up is None
+            else "no",
             "",
             "",
             "yes",
