@@ -13,7 +13,12 @@ pytestmark = pytest.mark.integration
 
 RECORDS = [
     {"owner_country": "AL", "owner_agency": "state-police", "assigned_to": [], "status": "proposed"},
-    {"owner_country": "AL", "owner_agency": "social-services", "assigned_to": ["u-1", "u-2"], "person_id": "p-1"},
+    {
+        "owner_country": "AL",
+        "owner_agency": "social-services",
+        "assigned_to": ["u-1", "u-2"],
+        "person_id": "p-1",
+    },
     {"owner_country": "AL", "owner_agency": "state-police", "assigned_to": ["u-1"], "person_id": None},
     {"owner_country": "XK", "owner_agency": "state-police", "status": "accepted", "case_id": "c-1"},
     {"owner_country": "ME", "owner_agency": None, "assigned_to": [None], "version": 3, "flag": True},
