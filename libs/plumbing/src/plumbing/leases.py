@@ -6,15 +6,21 @@ A lease is free when its field is unset or has expired. Written as one filter th
 with `$`, so every claim scanned the whole collection (measured on the exchange relay: 19 ms per claim at a few
 hundred records, the largest share of the server's time under load, and growing with the collection). Two plain
 filters, tried one after the other, select the same documents, each led by the caller's indexed condition.
+
+A claim is a read of candidate ids and a conditional `update_one` by `_id` (the lease still free: exactly one
+claimer's write matches), then a read of the claimed document by `_id`. Not `find_one_and_update`: on the
+embedded server a findAndModify that matches costs a walk of the whole collection (measured: 2.9 ms at 300
+documents, 21 ms at 3,000, whatever the filter), an `update_one` by `_id` 0.7-1.1 ms at either size. `claims`
+takes several documents from one read of candidates (the relay's drain of a backlog: the candidates' read costs
+the size of the backlog on that server, once per batch instead of once per document).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
-from pymongo import ReturnDocument
 from pymongo.collection import Collection
 
 
@@ -27,15 +33,37 @@ def claim(
     projection: Mapping[str, Any] | None = None,
 ) -> dict[str, Any] | None:
     """Apply `update` (which sets the lease) to one document matching `conditions` whose lease is free at `now`,
-    atomically (find-and-modify), and return it as it is after the update; None when there is none. Documents
-    never leased are taken before those whose lease expired. Put the most selective indexed condition first."""
+    atomically (a conditional write), and return it as it is after the update; None when there is none.
+    Documents never leased are taken before those whose lease expired. Put the most selective indexed condition
+    first."""
+    return next(claims(collection, conditions, lease_field, now, update, projection, limit=CANDIDATES), None)
+
+
+CANDIDATES = 10  # ids read per claim: a few, in case other claimers take the first ones meanwhile
+
+
+def claims(
+    collection: Collection,
+    conditions: Mapping[str, Any],
+    lease_field: str,
+    now: datetime,
+    update: Mapping[str, Any],
+    projection: Mapping[str, Any] | None = None,
+    *,
+    limit: int,
+) -> Iterator[dict[str, Any]]:
+    """Claim, one by one as they are asked for, the documents among the first `limit` candidates whose lease is
+    still free when their turn comes (see `claim`)."""
+    others = {name: value for name, value in conditions.items() if name != "_id"}
     for free in (None, {"$lte": now}):
-        found = collection.find_one_and_update(
-            {**conditions, lease_field: free},
-            dict(update),
-            projection=dict(projection) if projection is not None else None,
-            return_document=ReturnDocument.AFTER,
-        )
-        if found is not None:
-            return dict(found)
-    return None
+        candidates = [
+            row["_id"] for row in collection.find({**conditions, lease_field: free}, {"_id": 1}).limit(limit)
+        ]
+        for doc_id in candidates:
+            # `_id` first: the embedded server plans by the first member an index serves.
+            taken = collection.update_one({"_id": doc_id, **others, lease_field: free}, dict(update))
+            if taken.matched_count != 1:
+                continue  # another claimer's, or no longer matching
+            found = collection.find_one({"_id": doc_id}, dict(projection) if projection is not None else None)
+            if found is not None:
+                yield dict(found)
