@@ -73,7 +73,9 @@ def test_broker_outage_keeps_events_pending_and_publishes_them_after_restart(kaf
     during = [closed(case_id) for _ in range(5)]
     stopped = False
     try:
-        cases.insert_one({"_id": case_id, "pending_events": [before]})
+        # Written as services write events (the mark the relay finds them by): a document inserted without it is
+        # found only by the relay's start-up sweep, which may have run before this insert.
+        cases.update_one({"_id": case_id}, push_events([before]), upsert=True)
         until(lambda: applied == [before["id"]], 60, "the event before the outage to be applied")
 
         kafka.server.stop()
