@@ -1,0 +1,347 @@
+"""The scale figure of `make bench` (figure 3; run with `pytest -m bench bench/`, never by `make test`).
+
+What an officer waits for once the identification database is large: a case read, a page of a national system's
+synchronisation (`GET /v1/identification/persons?updated_since=...&limit=50`), a duplicate search, and a person
+read while the access log holds many entries; at BENCH_SCALE_PEOPLE people (default 10,000) and, opt-in, again at
+BENCH_SCALE_LARGE people (e.g. 1000000; 0, the default, skips it). The access log holds as many seeded entries as
+there are people (BENCH_SCALE_ACCESS_LOG_PER_PERSON, default 1), so the issue's "1,000,000 access-log entries" go
+with the 1M run. Target (issue #16): the large figures within 1.5x of the small ones; the number of decryptions
+per duplicate search reported.
+
+Seed: bench/seed_people.py writes people (names of Albania, Kosovo and Montenegro in both scripts and several
+spellings) with identification's own document classes, sealer and keys (the platform's key file), in batches,
+straight into the service's database; then access-log entries in the log's format and hash chain. The
+identification API is stopped while it seeds (nothing else appends to its access log then) and started again, so
+its workers find the new tip from the chain head.
+
+Measured through the gateway with `al-police`'s token (keep-alive, one request at a time), each request naming a
+different record of her agency (a random seeded one). Decryptions per search: the service's own counter
+(`thb_field_decryptions_total` on the API's /metrics, aggregated over its workers) before and after each search,
+beside the `candidates_examined` of the answer (each examined candidate is decrypted once). The two query shapes
+that can grow with the data (the page's scope alternative and the search's candidate selection) are also run
+with pymongo and explained, so that the figures say where the time goes.
+
+Results: printed, and written to .local/bench/scale.json (with its rows of the summary table); docs/performance.md
+records the figures with the machine and date. Nothing here is asserted as a target.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import random
+import re
+import statistics
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import httpx
+import pytest
+
+from bench.figures import row, summary, write_result
+from bench.seed_people import Seeder, person, search_body, seed_access_log
+
+# `disruptive`: it stops and starts the identification API (conftest.py runs such tests last), and it leaves a
+# large database behind it. Seeding a large size takes far longer than pytest's default limit (300 s).
+LIMIT_S = int(os.environ.get("BENCH_SCALE_LIMIT_S", "0")) or (
+    900 if not int(os.environ.get("BENCH_SCALE_LARGE", "0")) else 6 * 3600
+)
+pytestmark = [pytest.mark.bench, pytest.mark.disruptive, pytest.mark.timeout(LIMIT_S)]
+
+SMALL = int(os.environ.get("BENCH_SCALE_PEOPLE", "10000"))
+LARGE = int(os.environ.get("BENCH_SCALE_LARGE", "0"))
+LOG_PER_PERSON = float(os.environ.get("BENCH_SCALE_ACCESS_LOG_PER_PERSON", "1"))
+READS = int(os.environ.get("BENCH_SCALE_READS", "200"))
+PAGES = int(os.environ.get("BENCH_SCALE_PAGES", "50"))
+SEARCHES = int(os.environ.get("BENCH_SCALE_SEARCHES", "40"))
+SEED = int(os.environ.get("BENCH_SCALE_SEED", "1"))
+USER = "al-police"
+SYNC_NEWER = 200  # the synchronisation's `updated_since` leaves this many of the agency's records after it
+OPERATIONS = ("case read", "sync page (updated_since, limit 50)", "duplicate search", "person read")
+DECRYPTIONS = re.compile(r'^thb_field_decryptions_total\{outcome="ok"\} ([0-9.e+]+)$', re.MULTILINE)
+
+
+def claims_of(token: str) -> dict[str, Any]:
+    payload = token.split(".")[1]
+    return dict(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))))
+
+
+def single(value: Any) -> str:
+    return str(value[0] if isinstance(value, list) else value)
+
+
+def timed(call: Any) -> float:
+    started = time.perf_counter()
+    call()
+    return (time.perf_counter() - started) * 1000
+
+
+def decryptions(client: httpx.Client) -> float:
+    found = DECRYPTIONS.search(client.get("/metrics").text)
+    return float(found.group(1)) if found else float("nan")
+
+
+def explain(collection: Any, where: dict[str, Any], limit: int) -> dict[str, Any]:
+    """What the server does for one query shape of the service: its time from pymongo and its plan."""
+    cursor = lambda: collection.find(where).sort([("updated_at", 1), ("_id", 1)]).limit(limit)  # noqa: E731
+    times = [timed(lambda: list(cursor())) for _ in range(5)]
+    out: dict[str, Any] = {
+        "pymongo_median_ms": round(statistics.median(times), 2),
+        "returned": len(list(cursor())),
+    }
+    try:
+        plan = cursor().explain()
+        stats = plan.get("executionStats", {})
+        winning = plan.get("queryPlanner", {}).get("winningPlan", {})
+        out |= {
+            "docs_examined": stats.get("totalDocsExamined"),
+            "keys_examined": stats.get("totalKeysExamined"),
+            "plan": json.dumps(winning, default=str)[:300],
+        }
+    except Exception as error:  # noqa: BLE001 - the embedded server may not explain every shape
+        out["plan"] = f"explain failed: {type(error).__name__}: {error}"[:300]
+    return out
+
+
+@dataclass
+class Reader:
+    """The four operations at one size, as `al-police` does them through the gateway."""
+
+    gateway: httpx.Client
+    direct: httpx.Client  # the identification API itself: its /metrics only
+    seeder: Seeder
+    mine: list[tuple[str, str, datetime]]  # her agency's seeded people: (person id, case id, updated_at)
+    everyone: list[
+        int
+    ]  # indexes of her country's seeded people (duplicate searches look at the whole country)
+    since: str
+    pick: random.Random
+    searches: list[dict[str, Any]] = field(default_factory=list)
+
+    def case_read(self) -> None:
+        self.gateway.get(f"/v1/identification/cases/{self.pick.choice(self.mine)[1]}").raise_for_status()
+
+    def person_read(self) -> None:
+        self.gateway.get(f"/v1/identification/persons/{self.pick.choice(self.mine)[0]}").raise_for_status()
+
+    def sync_page(self) -> None:
+        answer = self.gateway.get(
+            "/v1/identification/persons", params={"updated_since": self.since, "limit": 50}
+        )
+        answer.raise_for_status()
+        assert len(answer.json()["items"]) == 50
+
+    def duplicate_search(self) -> float:
+        index = self.pick.choice(self.everyone)
+        target = person(self.seeder.seed, index, self.seeder.now)
+        counted = decryptions(self.direct)
+        started = time.perf_counter()
+        answer = self.gateway.post(
+            "/v1/identification/duplicate-searches",
+            json=search_body(self.seeder.seed, index, self.seeder.now),
+            headers={"Idempotency-Key": f"bench-{uuid.uuid4()}"},
+        )
+        elapsed = (time.perf_counter() - started) * 1000
+        answer.raise_for_status()
+        found = answer.json()
+        self.searches.append(
+            {
+                "ms": elapsed,
+                "candidates_examined": found["candidates_examined"],
+                "decryptions": decryptions(self.direct) - counted,
+                # Did the search find the person it was typed for (in full, or as a restricted match)?
+                "found": target.id in {c["person_id"] for c in found["candidates"]}
+                or target.case_id in {c.get("case_id") for c in found["restricted_candidates"]},
+            }
+        )
+        return elapsed
+
+    def measure(self) -> dict[str, list[float]]:
+        for call in (self.case_read, self.person_read, self.sync_page, self.duplicate_search):
+            for _ in range(3):  # warm-up: connections, workers, code paths
+                call()
+        self.searches.clear()
+        return {
+            "case read": [timed(self.case_read) for _ in range(READS)],
+            "sync page (updated_since, limit 50)": [timed(self.sync_page) for _ in range(PAGES)],
+            "duplicate search": [self.duplicate_search() for _ in range(SEARCHES)],
+            "person read": [timed(self.person_read) for _ in range(READS)],
+        }
+
+
+def query_shapes(runtime: Any, seeder: Seeder, country: str, agency: str, since: datetime) -> dict[str, Any]:
+    """The query shapes behind the page and the search, as the repository sends them (plumbing.repository
+    .alternatives: the caller's conditions first, the agency's scope as one filter per branch)."""
+    from identification.adapters.documents import PersonDocument
+    from identification.domain import names
+    from identification.service_layer.persons import parse_birth
+
+    persons = PersonDocument._get_collection()
+    sample = search_body(seeder.seed, seeder.ids_by_country[country][0], seeder.now)
+    birth = parse_birth(sample, seeder.now.date(), [])
+    keys = names.blocking_keys(sample["given_names"], sample["surnames"], birth)
+    sealer = runtime.deps.sealer
+    name_tokens = sealer.search_tokens(country, {k for k in keys if not k.startswith("y:")})
+    year_tokens = sealer.search_tokens(country, {k for k in keys if k.startswith("y:")})
+    return {
+        "sync page: agency branch": explain(
+            persons, {"updated_at": {"$gte": since}, "owner_country": country, "owner_agency": agency}, 51
+        ),
+        "search: name keys and a searched year": explain(
+            persons,
+            {
+                "blocking_keys": {"$in": name_tokens},
+                "year_keys": {"$in": year_tokens},
+                "owner_country": country,
+            },
+            301,
+        ),
+        "search: name keys and no recorded birth": explain(
+            persons,
+            {"blocking_keys": {"$in": name_tokens}, "year_keys": {"$size": 0}, "owner_country": country},
+            301,
+        ),
+        "search example": sample,
+    }
+
+
+def test_scale_of_the_identification_reads(running_platform: Any) -> None:
+    from identification.adapters.documents import PersonDocument
+    from identification.bootstrap import build_runtime
+
+    api = running_platform.processes["identification-api"]
+    runtime = build_runtime(dict(api.process.env))  # the API's key file, configuration and database
+    access_log = runtime.access_log()
+    claims = claims_of(running_platform.token(USER))
+    country, agency, azp = single(claims["country"]), single(claims["agency"]), str(claims["azp"])
+    seeder = Seeder(runtime, seed=SEED)
+    before = PersonDocument._get_collection().count_documents({})
+    sizes = [SMALL] + ([LARGE] if LARGE > SMALL else [])
+    runs: list[dict[str, Any]] = []
+    pick = random.Random(SEED)
+
+    for size in sizes:
+        # Seed, the API stopped meanwhile (nothing else appends to its access log).
+        seeded_before = seeder.seeded
+        api.process.stop(timeout=10)
+        try:
+            seeding_s = seeder.seed_to(size, progress)
+            ids = [pid for pairs in seeder.by_scope.values() for pid, _, _ in pairs]
+            last_seq, _ = access_log.chain.read_tip()
+            log_s = 0.0
+            wanted = int(size * LOG_PER_PERSON)
+            if wanted > last_seq:
+                last_seq, log_s = seed_access_log(access_log, wanted - last_seq, ids, seed=SEED, azp=azp)
+        finally:
+            running_platform.start("identification-api")
+        # A fresh token: seeding a large size outlives the reused one.
+        headers = {
+            "Authorization": f"Bearer {running_platform.token(USER, fresh=True)}",
+            "X-Purpose": "identification",
+        }
+        mine = seeder.scope(country, agency)
+        newest = sorted(updated for _, _, updated in mine)
+        since = newest[-SYNC_NEWER] if len(newest) >= SYNC_NEWER else newest[0]
+        with (
+            httpx.Client(base_url=running_platform.gateway, headers=headers, timeout=600) as gateway,
+            httpx.Client(base_url=running_platform.urls["identification"], timeout=60) as direct,
+        ):
+            reader = Reader(
+                gateway,
+                direct,
+                seeder,
+                mine,
+                seeder.ids_by_country[country],
+                since.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                pick,
+            )
+            samples = reader.measure()
+        searches = reader.searches
+        runs.append(
+            {
+                "people_seeded": seeder.seeded,
+                "people_in_database": seeder.seeded + before,
+                "people_of_the_country": len(reader.everyone),
+                "people_of_the_agency": len(mine),
+                "access_log_entries": last_seq,
+                "seeding_s": round(seeding_s, 1),
+                "seeding_s_per_10k_people": round(seeding_s / max(1, size - seeded_before) * 10_000, 1),
+                "access_log_seeding_s": round(log_s, 1),
+                "operations": {name: summary(values) for name, values in samples.items()},
+                # summary() names its fields *_ms: for these two they are counts.
+                "decryptions_per_search": summary([s["decryptions"] for s in searches]),
+                "decryptions_max": max(s["decryptions"] for s in searches),
+                "candidates_examined_per_search": summary(
+                    [float(s["candidates_examined"]) for s in searches]
+                ),
+                "searched_person_found": f"{sum(s['found'] for s in searches)}/{len(searches)}",
+                "query_shapes": query_shapes(runtime, seeder, country, agency, since),
+            }
+        )
+
+    write_result(
+        "scale",
+        {
+            "sizes": sizes,
+            "reads_per_operation": READS,
+            "pages": PAGES,
+            "searches": SEARCHES,
+            "access_log_entries_per_person": LOG_PER_PERSON,
+            "runs": runs,
+        },
+        summary_rows(runs),
+    )
+
+
+def progress(done: int, seconds: float) -> None:
+    if done % 50_000 == 0:
+        print(f"seeded {done} people in {seconds:.0f} s", flush=True)
+
+
+def summary_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    small, large = runs[0], runs[-1]
+    rows = []
+    for name in OPERATIONS:
+        low, high = small["operations"][name], large["operations"][name]
+        if large is small:
+            rows.append(
+                row(
+                    "3",
+                    f"{name} at {small['people_in_database']:,} people, p50 / p99",
+                    f"{low['median_ms']:.1f} / {low['p99_ms']:.1f} ms",
+                    "",
+                    "",
+                    "<= 1.5x at 1M (large size not run)",
+                    None,
+                )
+            )
+            continue
+        ratio = high["median_ms"] / low["median_ms"]
+        rows.append(
+            row(
+                "3",
+                f"{name}: {large['people_in_database']:,} vs {small['people_in_database']:,} people, p50 (p99)",
+                f"{high['median_ms']:.1f} ms ({high['p99_ms']:.1f})",
+                f"{low['median_ms']:.1f} ms ({low['p99_ms']:.1f})",
+                f"{ratio:.2f}x (p99 {high['p99_ms'] / low['p99_ms']:.2f}x)",
+                "<= 1.5x at 1M",
+                ratio <= 1.5 if large["people_in_database"] >= 1_000_000 else None,
+            )
+        )
+    for run in runs:
+        rows.append(
+            row(
+                "3",
+                f"decryptions per duplicate search at {run['people_in_database']:,} people, median (max)",
+                f"{run['decryptions_per_search']['median_ms']:.0f} ({run['decryptions_max']:.0f})",
+                "",
+                "",
+                "reported",
+                None,
+            )
+        )
+    return rows
