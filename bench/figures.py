@@ -46,6 +46,17 @@ def row(
     }
 
 
+def new_person(surname: str, date_of_birth: str, sex: str) -> dict[str, Any]:
+    """A registration body (POST /v1/identification/persons) of a person the officer found to be new."""
+    return {
+        "given_names": ["Bench"],
+        "surnames": [surname],
+        "date_of_birth": date_of_birth,
+        "sex": sex,
+        "duplicate_check": {"outcome": "new_person", "reason": "no_candidates"},
+    }
+
+
 def machine() -> dict[str, str]:
     return {
         "date": time.strftime("%Y-%m-%d %H:%M"),

@@ -39,7 +39,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bench.figures import row, write_result
+from bench.figures import new_person, row, write_result
 from bench.measure import command, group_pids, is_python, rss_mib
 from devstack.paths import REPO_ROOT, data_dir
 
@@ -50,13 +50,7 @@ WHOLE_STACK = os.environ.get("BENCH_FOOTPRINT_STACK", "1") != "0"
 LIMIT_MB = 120
 STACK_TARGET_S = 60
 USER = "al-police"
-PERSON = {
-    "given_names": ["Bench"],
-    "surnames": ["Footprint"],
-    "date_of_birth": "2011",
-    "sex": "female",
-    "duplicate_check": {"outcome": "new_person", "reason": "no_candidates"},
-}
+PERSON = new_person("Footprint", "2011", "female")
 
 
 def groups_of(platform: Any, servers: dict[str, Any]) -> dict[str, tuple[str, int]]:

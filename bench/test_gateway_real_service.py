@@ -31,7 +31,7 @@ import httpx
 import pytest
 
 from bench.__main__ import free_port, nginx_conf, process
-from bench.figures import row, write_result
+from bench.figures import new_person, row, write_result
 from bench.measure import cpu_seconds, group_pids, write_report_script, wrk_get
 
 pytestmark = pytest.mark.bench
@@ -40,13 +40,7 @@ DURATION = int(os.environ.get("BENCH_FIG5_DURATION", "10"))
 ROUNDS = int(os.environ.get("BENCH_FIG5_ROUNDS", "2"))
 CONNECTIONS = int(os.environ.get("BENCH_FIG5_CONNECTIONS", "32"))
 USER = "al-police"
-PERSON = {
-    "given_names": ["Bench"],
-    "surnames": ["Saturation"],
-    "date_of_birth": "2009",
-    "sex": "male",
-    "duplicate_check": {"outcome": "new_person", "reason": "no_candidates"},
-}
+PERSON = new_person("Saturation", "2009", "male")
 
 
 def _median(values: list[float]) -> float:

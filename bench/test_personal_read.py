@@ -28,7 +28,7 @@ import pytest
 from pymongo import MongoClient
 from pymongo.write_concern import WriteConcern
 
-from bench.figures import row, summary, write_result
+from bench.figures import new_person, row, summary, write_result
 
 pytestmark = pytest.mark.bench
 
@@ -38,13 +38,7 @@ USER = "al-police"
 # The same stack (gateway, token, connexion, scope) answering no personal data from one small read: what a read
 # costs before the person's own work (her record, the restriction check, the access-log entry).
 STACK_ONLY = "/v1/identification/indicator-sets"
-PERSON = {
-    "given_names": ["Bench"],
-    "surnames": ["Reader"],
-    "date_of_birth": "2010",
-    "sex": "female",
-    "duplicate_check": {"outcome": "new_person", "reason": "no_candidates"},
-}
+PERSON = new_person("Reader", "2010", "female")
 
 
 def timed(call: Any, count: int) -> list[float]:
