@@ -29,10 +29,13 @@ class OwnedDocument(OutboxFields):
     meta: dict[str, Any] = {  # mongoengine reads it at class creation
         "abstract": True,
         "indexes": [
-            # Scope + stable list order (updated_at, id): every list is filtered by country first.
+            # Scope + stable list order (updated_at, id), one index per branch of a scope (plumbing.security's
+            # need-to-know: the country; an agency of it; what is assigned to a user): the scope's equalities
+            # first, then the page's range on updated_at or its equality with a range on the id. So a page reads
+            # the caller's own records from where it starts, never the whole country or collection (docs/performance.md).
             {"fields": ["owner_country", "updated_at", "id"]},
-            {"fields": ["owner_country", "owner_agency"]},
-            {"fields": ["assigned_to"]},
+            {"fields": ["owner_country", "owner_agency", "updated_at", "id"]},
+            {"fields": ["assigned_to", "owner_country", "updated_at", "id"]},
             # The follow-up steps' claim (plumbing.steps): only records with steps have an entry.
             {"fields": ["pending_steps.due"], "sparse": True},
             # The retention job's claim (plumbing.retention): when the record should next be looked at.

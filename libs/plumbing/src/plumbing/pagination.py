@@ -101,22 +101,23 @@ class PageRequest:
         return cls(chosen, decode_cursor(cursor) if cursor else None, since)
 
     def mongo_filter(self, updated_field: str = "updated_at", id_field: str = "_id") -> dict[str, Any]:
-        """The condition to AND with the caller's scope: strictly after the cursor, at/after updated_since."""
-        clauses: list[dict[str, Any]] = []
-        if self.updated_since is not None:
-            clauses.append({updated_field: {"$gte": self.updated_since}})
-        if self.after is not None:
-            clauses.append(
-                {
-                    "$or": [
-                        {updated_field: {"$gt": self.after.updated_at}},
-                        {updated_field: self.after.updated_at, id_field: {"$gt": self.after.id}},
-                    ]
-                }
-            )
-        if not clauses:
-            return {}
-        return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+        """The condition to AND with the caller's scope: strictly after the cursor, at/after updated_since.
+
+        Only one of the two bounds is ever sent, because one always implies the other (a cursor before
+        `updated_since` is overtaken by it; one at or after it already implies it), and the cursor's `$or` is a
+        range on `updated_at` or an equality on it with a range on the id: shapes a compound index with the
+        scope's members first serves (plumbing.repository.alternatives splits the `$or`)."""
+        after, since = self.after, self.updated_since
+        if after is not None and (since is None or since <= after.updated_at):
+            return {
+                "$or": [
+                    {updated_field: {"$gt": after.updated_at}},
+                    {updated_field: after.updated_at, id_field: {"$gt": after.id}},
+                ]
+            }
+        if since is not None:
+            return {updated_field: {"$gte": since}}
+        return {}
 
     @staticmethod
     def mongo_sort(updated_field: str = "updated_at", id_field: str = "_id") -> list[tuple[str, int]]:

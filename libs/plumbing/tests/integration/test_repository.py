@@ -469,3 +469,102 @@ def test_ping_is_false_when_the_server_is_unreachable():
         assert connections.ping("plumbing-unreachable", timeout_ms=300) is False
     finally:
         connections.disconnect("plumbing-unreachable")
+
+
+def _finds_while(database, action):
+    """The find commands the server received on `dossiers` while `action` ran (the server's own profiler)."""
+    database.command("profile", 2)  # the test's own fresh database: nothing else is recorded in it
+    try:
+        action()
+    finally:
+        database.command("profile", 0)
+    return [
+        entry["command"]
+        for entry in database.system.profile.find({"op": "query", "ns": f"{database.name}.dossiers"})
+        if "find" in entry.get("command", {})
+    ]
+
+
+def test_a_sync_page_reads_only_the_callers_records_from_where_it_starts(database, clock):
+    """A national system syncing an agency's records: each query of each page is served by an index and reads
+    the caller's own records after the page's start, not the country's or the collection's (docs/performance.md,
+    figure 3: before, every page scanned the collection)."""
+    me = caller(agency="al-police", sub="officer")
+    mine = ScopedRepository(Dossier, me, clock)
+    others = {
+        "agency": ScopedRepository(
+            Dossier, caller(agency="al-social-services", roles=("social-worker",)), clock
+        ),
+        "country": ScopedRepository(Dossier, caller(country="XK"), clock),
+    }
+    visible = []
+    for n in range(60):
+        clock.advance(seconds=1)
+        visible.append(mine.insert(Dossier(note=f"mine-{n}")).id)
+        for repo in others.values():
+            doc = repo.insert(Dossier(note=f"other-{n}"))
+            if n % 10 == 0 and repo is others["agency"]:
+                doc.assigned_to = ["officer"]  # assigned to her: in her scope too
+                repo.update(doc)
+                visible.append(doc.id)
+    since = datetime(2025, 6, 1, 8, 0, 31, tzinfo=UTC)
+    expected = [
+        d.id
+        for d in sorted(Dossier.objects(id__in=visible), key=lambda d: (d.updated_at, d.id))
+        if d.updated_at >= since
+    ]
+
+    seen: list[str] = []
+
+    def sync() -> None:
+        cursor = None
+        while True:
+            page = mine.list_page(limit=7, cursor=cursor, updated_since=since)
+            seen.extend(d.id for d in page.items)
+            if (cursor := page.next_cursor) is None:
+                break
+
+    finds = _finds_while(database, sync)
+    assert seen == expected and len(expected) < 60
+    assert finds, "the profiler recorded the pages' queries"
+    collection = Dossier._get_collection()
+    for command in finds:
+        plan = (
+            collection.find(command["filter"])
+            .sort(list(command["sort"].items()))
+            .limit(command["limit"])
+            .explain()
+        )
+        examined = plan["executionStats"]["totalDocsExamined"]
+        # Never more than her records after the start (the whole collection is 180 + her 60).
+        assert examined <= len(expected), (command["filter"], examined)
+        assert "COLLSCAN" not in str(plan["queryPlanner"]["winningPlan"]), command["filter"]
+
+
+def test_an_exclusion_is_applied_without_losing_a_page_row(database, clock):
+    """What a restriction of processing hides (`$nin`) is checked in the process: a page still holds `limit` of the
+    records not hidden, in order, however many hidden ones come first."""
+    repo = ScopedRepository(Dossier, caller(roles=("case-manager",)), clock)
+    for n in range(30):
+        clock.advance(seconds=1)
+        repo.insert(Dossier(note="hidden" if n < 12 or n % 3 == 0 else f"shown-{n}"))
+    shown = [d.note for d in repo.find(note__nin=["hidden"])]
+    assert shown[:3] == ["shown-13", "shown-14", "shown-16"] and "hidden" not in shown
+    assert [d.note for d in repo.find(limit=5, note__nin=["hidden"])] == shown[:5]
+    page = repo.list_page(limit=5, note__nin=["hidden"])
+    assert [d.note for d in page.items] == shown[:5] and page.next_cursor
+    rest = repo.list_page(limit=50, cursor=page.next_cursor, note__nin=["hidden"])
+    assert [d.note for d in rest.items] == shown[5:] and rest.next_cursor is None
+
+    # A restriction hides records by id: the page beside it is still served by an index.
+    since = datetime(2025, 6, 1, 8, 0, 20, tzinfo=UTC)
+    hidden = [d.id for d in Dossier.objects(note="hidden")]
+    pages: list = []
+    finds = _finds_while(
+        database, lambda: pages.append(repo.list_page(limit=3, updated_since=since, id__nin=hidden))
+    )
+    assert [d.note for d in pages[0].items] == [n for n in shown if int(n.split("-")[1]) >= 19][:3]
+    collection = Dossier._get_collection()
+    for command in finds:
+        plan = collection.find(command["filter"]).sort(list(command["sort"].items())).explain()
+        assert "COLLSCAN" not in str(plan["queryPlanner"]["winningPlan"]), command["filter"]

@@ -65,13 +65,19 @@ def test_walk_all_pages_without_gaps_or_repeats():
 
 
 def test_mongo_filter_is_strictly_after_the_cursor():
+    after_cursor = {"$or": [{"updated_at": {"$gt": T0}}, {"updated_at": T0, "_id": {"$gt": "k"}}]}
+    # The cursor is at or after updated_since: it implies updated_since, so it alone is the bound.
     request = PageRequest.parse(10, encode_cursor(T0, "k"), "2025-01-01T00:00:00Z")
-    assert request.mongo_filter() == {
-        "$and": [
-            {"updated_at": {"$gte": datetime(2025, 1, 1, tzinfo=UTC)}},
-            {"$or": [{"updated_at": {"$gt": T0}}, {"updated_at": T0, "_id": {"$gt": "k"}}]},
-        ]
+    assert T0 >= datetime(2025, 1, 1, tzinfo=UTC)
+    assert request.mongo_filter() == after_cursor
+    assert PageRequest.parse(10, encode_cursor(T0, "k")).mongo_filter() == after_cursor
+    assert PageRequest.parse(10, encode_cursor(T0, "k"), T0.isoformat()).mongo_filter() == after_cursor
+    # updated_since after the cursor: every record from it on is after the cursor too.
+    later = T0 + timedelta(milliseconds=1)
+    assert PageRequest.parse(10, encode_cursor(T0, "k"), later.isoformat()).mongo_filter() == {
+        "updated_at": {"$gte": later}
     }
+    assert PageRequest.parse(10).mongo_filter() == {}
     assert PageRequest.mongo_sort() == [("updated_at", 1), ("_id", 1)]
     with pytest.raises(Problem):
         PageRequest.parse(10, None, "2025-01-01T00:00:00")  # no offset: ambiguous instant
