@@ -20,6 +20,17 @@ from services.exchange.tests.unit.fakes import World, user
 XK, ME = user("xk-contact-point"), user("me-contact-point")
 
 
+class Rows(list):  # type: ignore[type-arg]
+    """A find's answer: the rows, and `limit` as a pymongo cursor has it."""
+
+    def limit(self, count: int) -> Rows:
+        return Rows(self[:count]) if count else self
+
+
+def _project(row: dict[str, Any], projection: dict[str, Any] | None) -> dict[str, Any]:
+    return dict(row) if projection is None else {k: row.get(k) for k in ("_id", *projection)}
+
+
 class StoreCollection:
     """The pymongo calls the selection makes, on the fake store's rows (filters by plumbing's matcher)."""
 
@@ -27,10 +38,14 @@ class StoreCollection:
         self.store = store
         self.selections: list[dict[str, Any]] = []  # the filters of the finds
 
-    def find(self, query: dict[str, Any], projection: dict[str, Any]) -> list[dict[str, Any]]:
+    def find(self, query: dict[str, Any], projection: dict[str, Any] | None = None) -> Rows:
         self.selections.append(query)
         rows = self.store.snapshot(ExchangeCaseDocument)
-        return [{k: row.get(k) for k in projection} for row in rows if matches(row, query)]
+        return Rows(_project(row, projection) for row in rows if matches(row, query))
+
+    def find_one(self, query: dict[str, Any], projection: dict[str, Any] | None = None) -> Any:
+        rows = self.store.snapshot(ExchangeCaseDocument)
+        return next((_project(row, projection) for row in rows if matches(row, query)), None)
 
     def update_one(self, query: dict[str, Any], update: dict[str, Any]) -> Any:
         with self.store.lock:

@@ -12,11 +12,11 @@ the whole collection (350-700 ms, growing with it). So the claim is two steps, e
 
 - **Grace**: a record written less than `grace_s` ago is left alone; the request that wrote it is delivering
   its envelopes itself right now (outgoing.deliver runs after the store).
-- **Lease**: `claim` reads the candidates (id, owner, lease) with that find, and takes the first whose lease is
-  free or expired with a compare-and-set `update_one({_id, delivery_lease_until: <the value read>})`: equality
-  on `_id`, atomic, so two relay replicas never both take a record (the second finds the lease changed).
-  `release` frees it; `hold` keeps it as that record's back-off after a failed delivery. The lease does not
-  change the record's version, so it never makes a command conflict.
+- **Lease**: `claim` takes the first candidate whose lease is free or expired with the platform's claim
+  (`plumbing.leases.claim`: candidate ids from that find, then a conditional `update_one` by `_id`), atomic, so
+  two relay replicas never both take a record (the second finds the lease taken). `release` frees it; `hold`
+  keeps it as that record's back-off after a failed delivery. The lease does not change the record's version,
+  so it never makes a command conflict.
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ from typing import Any
 from pymongo.collection import Collection
 
 from exchange.adapters.documents import ExchangeCaseDocument
-from plumbing.clock import Clock, as_utc, to_millis
+from plumbing.clock import Clock, to_millis
+from plumbing.leases import claim
 
 LEASE = "delivery_lease_until"
 
@@ -64,17 +65,15 @@ class UndeliveredRecords:
     def claim(self) -> Claimed | None:
         """Take one record whose envelopes wait and whose lease is free (or expired); None when there is none."""
         now = to_millis(self.clock.now())
-        collection = self._collection()
-        for row in collection.find(self.query(), {"_id": 1, "owner_country": 1, LEASE: 1}):
-            held = row.get(LEASE)
-            if held is not None and as_utc(held) > now:
-                continue  # another relay's, or this record's back-off
-            taken = collection.update_one(
-                {"_id": row["_id"], LEASE: held}, {"$set": {LEASE: now + self.lease}}
-            )
-            if taken.matched_count == 1:
-                return Claimed(str(row["_id"]), str(row["owner_country"]))
-        return None
+        taken = claim(
+            self._collection(),
+            self.query(),
+            LEASE,
+            now,
+            {"$set": {LEASE: now + self.lease}},
+            {"owner_country": 1},
+        )
+        return None if taken is None else Claimed(str(taken["_id"]), str(taken["owner_country"]))
 
     def release(self, record_id: str) -> None:
         self._collection().update_one({"_id": record_id}, {"$set": {LEASE: None}})
