@@ -568,3 +568,30 @@ def test_an_exclusion_is_applied_without_losing_a_page_row(database, clock):
     for command in finds:
         plan = collection.find(command["filter"]).sort(list(command["sort"].items())).explain()
         assert "COLLSCAN" not in str(plan["queryPlanner"]["winningPlan"]), command["filter"]
+
+
+class Creature(OwnedDocument):
+    """A class with subclasses: mongoengine keeps them in one collection, told apart by `_cls`."""
+
+    meta = {"collection": "creatures", "db_alias": ALIAS, "allow_inheritance": True}
+    RETENTION_CLASS = "case"
+    note = StringField()
+
+
+class Cat(Creature):
+    pass
+
+
+class Dog(Creature):
+    pass
+
+
+def test_a_subclass_repository_never_answers_a_sibling_class_record(database, clock):
+    """A get reads by `_id` and checks the scope in the process; for a class with subclasses the server decides
+    (its class filter), so the repository of one subclass never answers another's record of the same id space."""
+    officer = caller(roles=("case-manager",))
+    dog = ScopedRepository(Dog, officer, clock).insert(Dog(note="dog"))
+    with pytest.raises(NotFound):
+        ScopedRepository(Cat, officer, clock).get(dog.id)
+    assert isinstance(ScopedRepository(Creature, officer, clock).get(dog.id), Dog)
+    assert ScopedRepository(Dog, officer, clock).get(dog.id).note == "dog"
