@@ -74,6 +74,7 @@ class Inbox:
         self.keep = dict(keep or {})
         self._kept_for = kept_for
         self._expiry_ready = False
+        self._page_indexes: set[tuple[str, ...]] = set()
 
     def key(self, event_id: str) -> str:
         return f"{self.consumer_name}:{event_id}"
@@ -120,7 +121,17 @@ class Inbox:
 
     def page(self, request: PageRequest, **where: Any) -> Page[dict[str, Any]]:
         """This consumer's records matching `where` (e.g. `country=...`), oldest first, one page."""
+        self._ensure_page_index(tuple(sorted(where)))
         return find_page(self.collection, {"consumer": self.consumer_name, **where}, request)
+
+    def _ensure_page_index(self, members: tuple[str, ...]) -> None:
+        """The index a page of these members is served by (the consumer and the members by equality, then the
+        page's order), made once per process and set of members; idempotent on the server."""
+        if members in self._page_indexes:
+            return
+        keys = [("consumer", 1), *((name, 1) for name in members), ("updated_at", 1), ("_id", 1)]
+        self.collection.create_index(keys, name="page_" + "_".join(["consumer", *members]))
+        self._page_indexes.add(members)
 
     def view(self, row: Mapping[str, Any]) -> dict[str, Any]:
         """One record as an API shows it, ids and codes only: event id and type, aggregate id, the fields kept

@@ -161,10 +161,18 @@ def build_page(rows: Sequence[T], request: PageRequest, key: Callable[[T], tuple
 def find_page(
     collection: Collection, condition: Mapping[str, Any], request: PageRequest
 ) -> Page[dict[str, Any]]:
-    """One page of the plain documents of `collection` matching `condition` (the caller's scope: AND-ed with
-    the page's own bounds), in (updated_at, _id) order. For collections without a document class; owned
-    records are paged by ScopedRepository.list_page."""
-    clauses = [dict(part) for part in (condition, request.mongo_filter()) if part]
-    where = clauses[0] if len(clauses) == 1 else ({"$and": clauses} if clauses else {})
-    rows = list(collection.find(where).sort(request.mongo_sort()).limit(request.fetch))
-    return build_page(rows, request, key=lambda row: (row["updated_at"], row["_id"]))
+    """One page of the plain documents of `collection` matching `condition` (plain equalities, the caller's
+    scope: AND-ed with the page's own bounds), in (updated_at, _id) order. For collections without a document
+    class; owned records are paged by ScopedRepository.list_page.
+
+    The cursor's two branches are asked as two flat filters and merged here: a filter with an `$or` is served
+    by no index on the embedded Mongo-wire server (docs/engineering.md), and each branch is, by an index on the
+    condition's members followed by (updated_at, _id)."""
+    bounds = request.mongo_filter()
+    rows: dict[Any, dict[str, Any]] = {}
+    for branch in bounds.get("$or") or [bounds]:
+        where = {**condition, **branch}
+        for row in collection.find(where).sort(request.mongo_sort()).limit(request.fetch):
+            rows.setdefault(row["_id"], row)
+    ordered = sorted(rows.values(), key=lambda row: (row["updated_at"], row["_id"]))[: request.fetch]
+    return build_page(ordered, request, key=lambda row: (row["updated_at"], row["_id"]))

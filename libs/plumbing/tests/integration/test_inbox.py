@@ -106,3 +106,49 @@ def test_records_expire_after_the_configured_retention_of_inbox_entries(db) -> N
     ttl = indexes["retention_received_at"]
     assert dict(ttl["key"]) == {"received_at": 1}
     assert ttl["expireAfterSeconds"] == 30 * 24 * 3600  # config/platform.yaml retention.inbox-entry: 30 days
+
+
+def test_a_page_of_received_events_lists_one_countrys_records_by_index(db) -> None:
+    """The listing a national system reads (`GET .../received-events`): one country's records of this consumer,
+    oldest first, every one once across pages (records received in the same millisecond included), each query
+    served by the page index and reading that country's records after the cursor, not the collection."""
+    from datetime import UTC, datetime, timedelta
+
+    from plumbing.pagination import PageRequest
+
+    moments = iter([datetime(2026, 1, 1, tzinfo=UTC) + timedelta(milliseconds=n // 3) for n in range(90)])
+    inbox = Inbox(
+        db["received"],
+        "referral",
+        keep={"country": lambda e: e["data"]["country"]},
+        clock=lambda: next(moments),
+    )
+    other = Inbox(db["received"], "return", keep={"country": lambda e: e["data"]["country"]})
+    for n in range(90):
+        record = {**event(), "data": {"country": ("AL", "XK", "ME")[n % 3] if n % 2 else "AL"}}
+        inbox.record_once(record)
+        other.record_once(record)
+    expected = [
+        row["_id"]
+        for row in db["received"]
+        .find({"consumer": "referral", "country": "XK"})
+        .sort([("updated_at", 1), ("_id", 1)])
+    ]
+    seen: list[str] = []
+    cursor = None
+    db.command("profile", 2)  # this test's own database: only its queries are recorded
+    try:
+        while True:
+            page = inbox.page(PageRequest.parse(4, cursor), country="XK")
+            seen += [inbox.key(row["event_id"]) for row in page.items]
+            if (cursor := page.next_cursor) is None:
+                break
+    finally:
+        db.command("profile", 0)
+    assert seen == expected and len(expected) == 15
+    finds = [e["command"] for e in db.system.profile.find({"op": "query", "ns": f"{db.name}.received"})]
+    assert finds
+    for command in finds:
+        plan = db["received"].find(command["filter"]).sort(list(command["sort"].items())).explain()
+        assert "COLLSCAN" not in str(plan["queryPlanner"]["winningPlan"]), command["filter"]
+        assert plan["executionStats"]["totalDocsExamined"] <= len(expected), command["filter"]
