@@ -13,9 +13,10 @@ embedded server a findAndModify that matches costs a walk of the whole collectio
 documents, 21 ms at 3,000, whatever the filter), an `update_one` by `_id` 0.7-1.1 ms at either size. `claims`
 takes several documents from one read of candidates (the candidates' read costs the size of the backlog on that
 server, once per batch instead of once per document). `claim_batch` (the outbox relay's drain of a backlog) also
-sends the conditional updates in one bulk write and reads the claimed documents back in one `_id` `$in` read:
-three round trips for up to `limit` documents (measured at 3,000 documents: 0.8 ms per update in a bulk of 25
-against 1.3 ms one by one; `$in` of 25 ids 2.5 ms, a point lookup each, against 0.5 ms per `find_one`).
+claims them in one `update_many` on their ids and reads them back in one `_id` `$in` read: three statements for
+up to `limit` documents. Measured on the embedded server at 3,000 documents of 3 kB: claiming 100 took 51 ms
+with one `update_many`, 359 ms as a bulk write of 100 `update_one` (one commit, one journal sync, each), about
+1.3 ms each one by one; an `$in` read of 25 ids 2.5 ms (a point lookup each), a `find_one` 0.5 ms.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
-from pymongo import UpdateOne
 from pymongo.collection import Collection
 
 
@@ -86,11 +86,12 @@ def claim_batch(
 ) -> list[dict[str, Any]]:
     """Claim up to `limit` documents at once (see `claim`) and return them as they are after the update, never
     leased first. `mine` is a filter that only the documents carrying this very claim match (the claimer's name
-    and the lease's end `update` sets): a bulk write says how many of its updates matched, not which."""
+    and the lease's end `update` sets): `update_many` says how many documents it updated, not which."""
     others = {name: value for name, value in conditions.items() if name != "_id"}
     candidates: list[Any] = []
+    claimed = 0
     for free in (None, {"$lte": now}):
-        wanted = limit - len(candidates)
+        wanted = limit - claimed
         if wanted <= 0:
             break  # a full batch of never-leased documents: the expired ones wait for the next batch
         ids = [
@@ -98,12 +99,14 @@ def claim_batch(
         ]
         if not ids:
             continue
-        # Each update is conditional on the lease being still free: of several claimers, exactly one matches.
-        # `_id` first: the embedded server plans by the first member an index serves.
-        claims_ = [UpdateOne({"_id": doc_id, **others, lease_field: free}, dict(update)) for doc_id in ids]
-        if collection.bulk_write(claims_, ordered=False).matched_count:
+        # One update for them all, conditional on the lease being still free, which it checks and sets
+        # atomically per document: of several claimers, exactly one takes each document. `_id` first: the
+        # embedded server plans by the first member an index serves.
+        matched = collection.update_many({"_id": {"$in": ids}, **others, lease_field: free}, dict(update))
+        if matched.matched_count:
+            claimed += matched.matched_count
             candidates.extend(ids)
-    if not candidates:
+    if not claimed:
         return []
     # Read after the claim: what another claimer may still have changed is over once the lease is ours.
     read = collection.find({"_id": {"$in": candidates}, **mine}, dict(projection) if projection else None)
