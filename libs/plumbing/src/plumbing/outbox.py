@@ -21,9 +21,9 @@ The relay (its own process, started by plumbing.worker.run_relay: a service's wo
 2. publish their pending events in list order per document, in rounds: the next event of every document of the
    batch is sent, then every acknowledgement is waited for (one broker round trip per round, not per event; an
    event is never sent before its document's previous one was acknowledged);
-3. remove the acknowledged events by id (events appended meanwhile are untouched) and release the lease: for a
-   document whose list is still exactly what was published, in one conditional update (bulk-written for the
-   batch) that also removes the mark; otherwise `$pull` then release as in 5;
+3. remove the acknowledged events (events appended meanwhile are untouched) and release the lease: for the
+   documents whose list is still exactly what was published, in one conditional `update_many` for the batch
+   that also removes their marks; otherwise `$pull` by id, then release as in 5;
 4. on a failure stop for that document (later events must not overtake it), keep the lease as a per-document
    back-off, send no further round and back off globally; never crash: the events stay pending and are retried;
 5. release the lease, and the mark only when nothing is left (an event appended meanwhile keeps it).
@@ -53,7 +53,6 @@ from typing import Any
 from kafka import KafkaProducer
 from mongoengine import BooleanField, DateTimeField, DictField, Document, ListField, StringField
 from prometheus_client import Counter, Gauge
-from pymongo import UpdateOne
 from pymongo.collection import Collection
 
 from plumbing.events import to_kafka
@@ -64,8 +63,9 @@ from plumbing.telemetry_kafka import inject_headers, producer_span
 log = logging.getLogger(__name__)
 
 PENDING = "pending_events"
-# Documents claimed from one read of candidates: the read costs the backlog's size on the embedded server.
-CLAIM_BATCH = 100
+# Documents claimed from one read of candidates (the read costs the backlog's size on the embedded server) and
+# published together: their events share the broker round trips, their claims one update and their removals one.
+CLAIM_BATCH = 200
 MARK = "outbox_pending"  # True while the document may have pending events (see the module doc)
 LEASE_UNTIL = "outbox_lease_until"
 LEASE_OWNER = "outbox_lease_owner"
@@ -158,7 +158,7 @@ def default_topic_for(envelope: Mapping[str, Any]) -> str:
 KAFKA, UNPUBLISHABLE, LOST = "kafka", "unpublishable", "lease lost"
 
 
-@dataclass(eq=False)
+@dataclass
 class _Claimed:
     """A document the relay holds the lease of during one batch: its pending events as read after the claim,
     and how many of them (a prefix: sent in order) the broker acknowledged."""
@@ -385,8 +385,8 @@ class Relay:
     def _finish(self, collection: Collection, claimed: list[_Claimed]) -> None:
         """Remove each document's acknowledged events and free (or keep, as a back-off) its lease.
 
-        A document whose events were all acknowledged is finished in one conditional update, in one bulk write
-        for the whole batch; the others (a failure, a lease lost, a stop) one by one as before."""
+        The documents whose events were all acknowledged are finished together in one conditional update; the
+        others (a failure, a lease lost, a stop) one by one as before."""
         complete = [entry for entry in claimed if entry.complete]
         if complete:
             self._finish_complete(collection, complete)
@@ -411,13 +411,29 @@ class Relay:
             collection.update_one({"_id": entry.doc_id}, {"$pull": {PENDING: {"id": {"$in": ids}}}})
 
     def _finish_complete(self, collection: Collection, complete: list[_Claimed]) -> None:
-        """Remove the published events, free the lease and the mark, in one update per document, provided the
-        pending list is still exactly what was published: nothing appended meanwhile (which must keep the mark)
-        and the lease still ours. Any document that changed is finished as before: pull, then `_release`."""
-        updates = [UpdateOne(*self._done_update(entry)) for entry in complete]
-        if collection.bulk_write(updates, ordered=False).matched_count == len(updates):
+        """Empty the outbox, free the lease and remove the mark of the fully published documents: one
+        `update_many` per number of events read (normally one for the whole batch), applied, atomically per
+        document, only where the list is still exactly what was read and published. It is when the lease is
+        still ours (no other relay removed anything since our read, which came after our claim) and the list has
+        no element at index n: writers only append (`push_events`), so an event appended meanwhile, which must
+        keep the mark, makes a document not match. Any document that did not is finished as before: pull, then
+        `_release`. (No list of event ids in the condition: the embedded server tests `$in` membership one by
+        one, which made the update cost grow with the square of the batch.)"""
+        by_count: dict[int, list[Any]] = {}
+        for entry in complete:
+            by_count.setdefault(len(entry.events), []).append(entry.doc_id)
+        updated = 0
+        for count, doc_ids in by_count.items():
+            where = {
+                "_id": {"$in": doc_ids},  # first: the embedded server plans by it
+                LEASE_OWNER: self.owner,
+                f"{PENDING}.{count}": {"$exists": False},
+            }
+            done = {"$set": {PENDING: [], LEASE_UNTIL: None, LEASE_OWNER: None}, "$unset": {MARK: ""}}
+            updated += collection.update_many(where, done).matched_count
+        if updated == len(complete):
             return
-        # A bulk write says how many matched, not which: read which still hold our lease or our events.
+        # `update_many` says how many it updated, not which: read which still hold our lease or our events.
         by_id = {entry.doc_id: entry for entry in complete}
         rows = collection.find({"_id": {"$in": list(by_id)}}, {f"{PENDING}.id": 1, LEASE_OWNER: 1})
         for row in rows:
@@ -427,22 +443,6 @@ class Relay:
                 self._pull(collection, entry)
             if row.get(LEASE_OWNER) == self.owner:
                 self._release(collection, entry.doc_id)
-
-    def _done_update(self, entry: _Claimed) -> tuple[dict[str, Any], dict[str, Any]]:
-        """The conditional update that finishes a fully published document (filter, update).
-
-        The list is exactly the published events when it holds each of their n distinct ids and has no element
-        at index n: then the `$pull` empties it and the mark may go. Writers only append, so an event appended
-        meanwhile makes index n exist and the update match nothing; the lease is still ours when the owner is
-        us (a relay that took it over would have set its own name)."""
-        ids = list(dict.fromkeys(envelope["id"] for envelope in entry.events))
-        where: dict[str, Any] = {"_id": entry.doc_id, LEASE_OWNER: self.owner}
-        where[f"{PENDING}.{len(ids)}"] = {"$exists": False}
-        update: dict[str, Any] = {"$set": {LEASE_UNTIL: None, LEASE_OWNER: None}, "$unset": {MARK: ""}}
-        if ids:  # `$all` of nothing matches nothing
-            where[f"{PENDING}.id"] = {"$all": ids}
-            update["$pull"] = {PENDING: {"id": {"$in": ids}}}
-        return where, update
 
     def _send(self, topic: str, record: Any, envelope: Mapping[str, Any]) -> Any:
         """Hand the record to the producer; the future resolves with the broker's acknowledgement. The span

@@ -21,6 +21,7 @@ from mongoengine import StringField, connect, disconnect
 from pymongo import MongoClient
 from pymongo.collection import Collection
 
+from plumbing import outbox
 from plumbing.events import new_event
 from plumbing.kafka import CLOUD_EVENT_TRAIT, TopicSpec, ensure_topics, make_producer
 from plumbing.outbox import CLAIM_BATCH, OutboxFields, Relay, notify_relay, push_events
@@ -206,15 +207,31 @@ def _asyncapi_with(topic: str) -> Any:
     return path
 
 
-def test_two_relays_with_leases_never_publish_a_document_twice(cases, bootstrap, topic) -> None:
+def test_two_relays_with_leases_never_publish_a_document_twice(cases, bootstrap, topic, monkeypatch) -> None:
+    # Small batches, so that the two relays' claims interleave over the 30 documents (one batch would take all).
+    monkeypatch.setattr(outbox, "CLAIM_BATCH", 4)
     ids = [str(uuid.uuid4()) for _ in range(30)]
     expected = {}
     for case_id in ids:
         expected[case_id] = [closed(case_id) for _ in range(4)]
         Case(case_id=case_id, pending_events=expected[case_id]).save()
-    relays = [
-        Relay([Case], partial(make_producer, bootstrap), lambda e: topic, poll_interval_s=0.05) for _ in "ab"
-    ]
+    arrived: list[str] = []
+    both_hold_a_batch = threading.Event()
+
+    def producer() -> Any:
+        # A relay makes its producer at its first send, holding its first batch: waiting there for the other
+        # relay to hold one too makes both publish (else the first to start may drain all 30 documents alone).
+        arrived.append(threading.current_thread().name)
+        if len(arrived) >= 2:
+            both_hold_a_batch.set()
+        both_hold_a_batch.wait(timeout=30)
+        return make_producer(bootstrap)
+
+    relays = [Relay([Case], producer, lambda e: topic, poll_interval_s=0.05) for _ in "ab"]
+    for relay in relays:
+        # No readiness probe between passes: it looks up a platform topic this broker lacks (5 s, and a producer
+        # made outside a batch), so one relay would sit in it while the other drains everything.
+        relay.ready.set()
     threads = [threading.Thread(target=r.run, kwargs={"install_signal_handlers": False}) for r in relays]
     for thread in threads:
         thread.start()
