@@ -11,8 +11,12 @@ A claim is a read of candidate ids and a conditional `update_one` by `_id` (the 
 claimer's write matches), then a read of the claimed document by `_id`. Not `find_one_and_update`: on the
 embedded server a findAndModify that matches costs a walk of the whole collection (measured: 2.9 ms at 300
 documents, 21 ms at 3,000, whatever the filter), an `update_one` by `_id` 0.7-1.1 ms at either size. `claims`
-takes several documents from one read of candidates (the relay's drain of a backlog: the candidates' read costs
-the size of the backlog on that server, once per batch instead of once per document).
+takes several documents from one read of candidates (the candidates' read costs the size of the backlog on that
+server, once per batch instead of once per document). `claim_batch` (the outbox relay's drain of a backlog) also
+claims them in one `update_many` on their ids and reads them back in one `_id` `$in` read: three statements for
+up to `limit` documents. Measured on the embedded server at 3,000 documents of 3 kB: claiming 100 took 51 ms
+with one `update_many`, 359 ms as a bulk write of 100 `update_one` (one commit, one journal sync, each), about
+1.3 ms each one by one; an `$in` read of 25 ids 2.5 ms (a point lookup each), a `find_one` 0.5 ms.
 """
 
 from __future__ import annotations
@@ -67,3 +71,44 @@ def claims(
             found = collection.find_one({"_id": doc_id}, dict(projection) if projection is not None else None)
             if found is not None:
                 yield dict(found)
+
+
+def claim_batch(
+    collection: Collection,
+    conditions: Mapping[str, Any],
+    lease_field: str,
+    now: datetime,
+    update: Mapping[str, Any],
+    projection: Mapping[str, Any] | None = None,
+    *,
+    limit: int,
+    mine: Mapping[str, Any],
+) -> list[dict[str, Any]]:
+    """Claim up to `limit` documents at once (see `claim`) and return them as they are after the update, never
+    leased first. `mine` is a filter that only the documents carrying this very claim match (the claimer's name
+    and the lease's end `update` sets): `update_many` says how many documents it updated, not which."""
+    others = {name: value for name, value in conditions.items() if name != "_id"}
+    candidates: list[Any] = []
+    claimed = 0
+    for free in (None, {"$lte": now}):
+        wanted = limit - claimed
+        if wanted <= 0:
+            break  # a full batch of never-leased documents: the expired ones wait for the next batch
+        ids = [
+            row["_id"] for row in collection.find({**conditions, lease_field: free}, {"_id": 1}).limit(wanted)
+        ]
+        if not ids:
+            continue
+        # One update for them all, conditional on the lease being still free, which it checks and sets
+        # atomically per document: of several claimers, exactly one takes each document. `_id` first: the
+        # embedded server plans by the first member an index serves.
+        matched = collection.update_many({"_id": {"$in": ids}, **others, lease_field: free}, dict(update))
+        if matched.matched_count:
+            claimed += matched.matched_count
+            candidates.extend(ids)
+    if not claimed:
+        return []
+    # Read after the claim: what another claimer may still have changed is over once the lease is ours.
+    read = collection.find({"_id": {"$in": candidates}, **mine}, dict(projection) if projection else None)
+    found = {row["_id"]: dict(row) for row in read}
+    return [found[doc_id] for doc_id in candidates if doc_id in found]

@@ -9,23 +9,29 @@ own document: that is what makes "stored" and "will be published" one atomic fac
 The relay (its own process, started by plumbing.worker.run_relay: a service's worker entry point, or
 `python -m plumbing.cli.relay`) loops over the registered collections:
 
-1. claim one document that has pending events and no live lease, with find_one_and_update setting
-   `outbox_lease_until` / `outbox_lease_owner` (so replicas never work on the same document at once). The
-   documents with pending events are found through `outbox_pending`, set by every write that appends events
-   and removed by the relay once nothing is left: a sparse index on it holds only them, so a claim costs the
-   same at a thousand records and at a million (`pending_events.0` cannot be indexed that way; measured, the
-   claim that scanned for it took 19 ms at a few hundred exchange records). A sweep at start-up marks
-   documents whose pending events were written without the mark, e.g. before it existed or by a writer outside
-   the repository (a scan of each collection: once per start, not periodically, as it grows with the data);
-2. publish its pending events in list order, waiting for each broker acknowledgement;
-3. after each ack, `$pull` exactly that event by id (events appended meanwhile are untouched);
-4. on the first failure stop for that document (later events must not overtake it), keep the lease as a
-   per-document back-off and back off globally; never crash: the events stay pending and are retried;
-5. release the lease when the snapshot is published.
+1. claim a batch of documents (up to CLAIM_BATCH) that have pending events and no live lease, with conditional
+   updates setting `outbox_lease_until` / `outbox_lease_owner` (so replicas never work on the same document at
+   once; plumbing.leases.claim_batch), then read them. The documents with pending events are found through
+   `outbox_pending`, set by every write that appends events and removed by the relay once nothing is left: a
+   sparse index on it holds only them, so a claim costs the same at a thousand records and at a million
+   (`pending_events.0` cannot be indexed that way; measured, the claim that scanned for it took 19 ms at a few
+   hundred exchange records). A sweep at start-up marks documents whose pending events were written without
+   the mark, e.g. before it existed or by a writer outside the repository (a scan of each collection: once per
+   start, not periodically, as it grows with the data);
+2. publish their pending events in list order per document, in rounds: the next event of every document of the
+   batch is sent, then every acknowledgement is waited for (one broker round trip per round, not per event; an
+   event is never sent before its document's previous one was acknowledged);
+3. remove the acknowledged events (events appended meanwhile are untouched) and release the lease: for the
+   documents whose list is still exactly what was published, in one conditional `update_many` for the batch
+   that also removes their marks; otherwise `$pull` by id, then release as in 5;
+4. on a failure stop for that document (later events must not overtake it), keep the lease as a per-document
+   back-off, send no further round and back off globally; never crash: the events stay pending and are retried;
+5. release the lease, and the mark only when nothing is left (an event appended meanwhile keeps it).
 
 Guarantee: every event reaches its topic at least once, in order per aggregate. A duplicate is possible when
-the relay dies (or the $pull fails) between the ack and the $pull, or when a relay is paused longer than its
-lease while a send is in flight; consumers apply each event once through plumbing.inbox.
+the relay dies (or the $pull fails) between the ack and the $pull (with batches: any acknowledged event of the
+batch), or when a relay is paused longer than its lease while a send is in flight; consumers apply each event
+once through plumbing.inbox.
 """
 
 from __future__ import annotations
@@ -38,7 +44,8 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import FrameType
 from typing import Any
@@ -50,14 +57,15 @@ from pymongo.collection import Collection
 
 from plumbing.events import to_kafka
 from plumbing.kafka import topic_for_event
-from plumbing.leases import claims
+from plumbing.leases import claim_batch
 from plumbing.telemetry_kafka import inject_headers, producer_span
 
 log = logging.getLogger(__name__)
 
 PENDING = "pending_events"
-# Documents claimed from one read of candidates: the read costs the backlog's size on the embedded server.
-CLAIM_BATCH = 100
+# Documents claimed from one read of candidates (the read costs the backlog's size on the embedded server) and
+# published together: their events share the broker round trips, their claims one update and their removals one.
+CLAIM_BATCH = 200
 MARK = "outbox_pending"  # True while the document may have pending events (see the module doc)
 LEASE_UNTIL = "outbox_lease_until"
 LEASE_OWNER = "outbox_lease_owner"
@@ -146,6 +154,26 @@ def default_topic_for(envelope: Mapping[str, Any]) -> str:
     return topic_for_event(str(envelope["type"]))
 
 
+# Why a claimed document stopped publishing before its last event (None: it did not).
+KAFKA, UNPUBLISHABLE, LOST = "kafka", "unpublishable", "lease lost"
+
+
+@dataclass
+class _Claimed:
+    """A document the relay holds the lease of during one batch: its pending events as read after the claim,
+    and how many of them (a prefix: sent in order) the broker acknowledged."""
+
+    doc_id: Any
+    events: list[dict[str, Any]]
+    lease_until: datetime
+    acked: int = 0
+    stopped: str | None = None
+
+    @property
+    def complete(self) -> bool:
+        return self.stopped is None and self.acked == len(self.events)
+
+
 class Relay:
     """Publishes the outbox of the given document classes (or pymongo collections); see the module doc.
 
@@ -212,33 +240,28 @@ class Relay:
         self._run_sweep()
         for collection in self.collections:
             while not self.stopping:
-                taken = 0
-                for doc in self._claims(collection):
-                    taken += 1
-                    count, ok = self._publish_document(collection, doc)
-                    published += count
-                    if not ok:
-                        return (
-                            published,
-                            True,
-                        )  # the broker is the likely culprit: back off, don't try the rest
-                    if self.stopping:
-                        break
-                if not taken:
+                batch = self._claims(collection)
+                if not batch:
                     break
+                count, ok = self._publish_batch(collection, batch)
+                published += count
+                if not ok:
+                    return published, True  # the broker is the likely culprit: back off, don't try the rest
         return published, False
 
-    def _claims(self, collection: Collection) -> Iterator[dict[str, Any]]:
-        """Documents to publish, claimed one by one from one read of candidates (plumbing.leases.claims)."""
+    def _claims(self, collection: Collection) -> list[dict[str, Any]]:
+        """Up to CLAIM_BATCH documents to publish, claimed together (plumbing.leases.claim_batch)."""
         now = self.clock()
-        return claims(
+        until = now + self.lease
+        return claim_batch(
             collection,
             {MARK: True},
             LEASE_UNTIL,
             now,
-            {"$set": {LEASE_UNTIL: now + self.lease, LEASE_OWNER: self.owner}},
+            {"$set": {LEASE_UNTIL: until, LEASE_OWNER: self.owner}},
             {PENDING: 1, LEASE_UNTIL: 1},
             limit=CLAIM_BATCH,
+            mine={LEASE_OWNER: self.owner, LEASE_UNTIL: until},
         )
 
     def sweep(self) -> int:
@@ -281,20 +304,44 @@ class Relay:
             return
         collection.update_one(ours, free)
 
-    def _publish_document(self, collection: Collection, doc: dict[str, Any]) -> tuple[int, bool]:
-        doc_id = doc["_id"]
-        lease_until = _parse_time(doc.get(LEASE_UNTIL)) or self.clock()
-        published = 0
-        margin = timedelta(seconds=self.send_timeout_s + 1.0)
-        for envelope in doc.get(PENDING) or []:
-            if self.stopping:
+    def _publish_batch(self, collection: Collection, docs: Sequence[dict[str, Any]]) -> tuple[int, bool]:
+        """Publish the claimed documents' events, then remove the acknowledged ones and free the leases.
+        Returns (events published, False when Kafka failed).
+
+        Sent in rounds: round k sends the k-th pending event of every document still going, all before waiting
+        for any acknowledgement, then waits for them all. So a backlog of one-event documents costs one broker
+        round trip per batch, not per event, while an event is still never sent before the previous event of
+        its document was acknowledged: a document's events cannot overtake one another even if the broker
+        refused one of them and accepted the next (e.g. a record too large), or a topic differs."""
+        claimed = [
+            _Claimed(
+                doc["_id"], list(doc.get(PENDING) or []), _parse_time(doc.get(LEASE_UNTIL)) or self.clock()
+            )
+            for doc in docs
+        ]
+        failed = False
+        while not failed and not self.stopping:
+            due = [entry for entry in claimed if entry.stopped is None and entry.acked < len(entry.events)]
+            if not due:
                 break
-            if lease_until - self.clock() < margin:
-                renewed = self._renew(collection, doc_id)
+            failed = self._publish_round(collection, due)
+        self._finish(collection, claimed)
+        return sum(entry.acked for entry in claimed), not failed
+
+    def _publish_round(self, collection: Collection, due: list[_Claimed]) -> bool:
+        """Send the next event of each document, then wait for every acknowledgement; True when Kafka failed."""
+        sent: list[tuple[_Claimed, str, Any]] = []
+        errors: list[tuple[str, BaseException]] = []
+        margin = timedelta(seconds=self.send_timeout_s + 1.0)
+        for entry in due:
+            if entry.lease_until - self.clock() < margin:
+                renewed = self._renew(collection, entry.doc_id)
                 if renewed is None:
                     log.warning("lease lost on %s; leaving the document to its new owner", collection.name)
-                    return published, True
-                lease_until = renewed
+                    entry.stopped = LOST
+                    continue
+                entry.lease_until = renewed
+            envelope = entry.events[entry.acked]
             try:
                 topic = self.topic_for(envelope)
                 record = to_kafka(envelope)
@@ -302,31 +349,108 @@ class Relay:
                 # Nothing is dropped: the event stays pending (blocking only its own aggregate) for an operator.
                 log.error("unpublishable event in %s: %s", collection.name, type(exc).__name__)
                 FAILURES.labels("unpublishable").inc()
-                self._hold(collection, doc_id, self.max_backoff_s)
-                return published, False
+                entry.stopped = UNPUBLISHABLE
+                continue
             try:
-                self._send(topic, record, envelope)
+                sent.append((entry, topic, self._send(topic, record, envelope)))
+            except Exception as exc:  # noqa: BLE001 - no metadata, buffer full: the broker is away
+                errors.append((topic, exc))
+                entry.stopped = KAFKA
+                break  # send nothing more; what was sent already is still waited for below
+        # One deadline for the round: every record was handed to the producer before it started, so each had
+        # at least the producer's own delivery timeout (see the class doc).
+        deadline = time.monotonic() + self.send_timeout_s
+        for entry, topic, future in sent:
+            try:
+                future.get(timeout=max(0.0, deadline - time.monotonic()))
             except Exception as exc:  # noqa: BLE001 - Kafka trouble: keep the event, retry after a back-off
-                log.warning("publish to %s failed (%s); will retry", topic, type(exc).__name__)
-                self.ready.clear()
-                FAILURES.labels("kafka").inc()
-                self._drop_producer()
-                self._hold(collection, doc_id, min(self._backoff_s, self.max_backoff_s))
-                return published, False
-            self.ready.set()
-            collection.update_one({"_id": doc_id}, {"$pull": {PENDING: {"id": envelope["id"]}}})
+                errors.append((topic, exc))
+                entry.stopped = KAFKA
+                continue
+            entry.acked += 1
             PUBLISHED.labels(topic).inc()
             self.published_total += 1
-            published += 1
-        self._release(collection, doc_id)
-        return published, True
+        if errors:
+            topic, error = errors[0]
+            log.warning(
+                "publish to %s failed (%s, %d event(s)); will retry", topic, type(error).__name__, len(errors)
+            )
+            FAILURES.labels("kafka").inc(len(errors))
+            self.ready.clear()
+            self._drop_producer()
+        elif sent:
+            self.ready.set()
+        return bool(errors)
 
-    def _send(self, topic: str, record: Any, envelope: Mapping[str, Any]) -> None:
+    def _finish(self, collection: Collection, claimed: list[_Claimed]) -> None:
+        """Remove each document's acknowledged events and free (or keep, as a back-off) its lease.
+
+        The documents whose events were all acknowledged are finished together in one conditional update; the
+        others (a failure, a lease lost, a stop) one by one as before."""
+        complete = [entry for entry in claimed if entry.complete]
+        if complete:
+            self._finish_complete(collection, complete)
+        for entry in claimed:
+            if entry.complete:
+                continue
+            self._pull(collection, entry)
+            if entry.stopped == KAFKA:
+                self._hold(collection, entry.doc_id, min(self._backoff_s, self.max_backoff_s))
+            elif entry.stopped == UNPUBLISHABLE:
+                self._hold(collection, entry.doc_id, self.max_backoff_s)
+            elif entry.stopped is None:
+                # Stopping, or the pass ended early (another document's failure): the rest waits for a next pass.
+                self._release(collection, entry.doc_id)
+            # LOST: the lease is another relay's; only our acknowledged events are ours to remove.
+
+    def _pull(self, collection: Collection, entry: _Claimed) -> None:
+        """Remove the acknowledged events, by id: an event appended meanwhile is untouched. Not conditional on
+        the lease: an acknowledged event may always go (a new owner would only publish it once more)."""
+        if entry.acked:
+            ids = [envelope["id"] for envelope in entry.events[: entry.acked]]
+            collection.update_one({"_id": entry.doc_id}, {"$pull": {PENDING: {"id": {"$in": ids}}}})
+
+    def _finish_complete(self, collection: Collection, complete: list[_Claimed]) -> None:
+        """Empty the outbox, free the lease and remove the mark of the fully published documents: one
+        `update_many` per number of events read (normally one for the whole batch), applied, atomically per
+        document, only where the list is still exactly what was read and published. It is when the lease is
+        still ours (no other relay removed anything since our read, which came after our claim) and the list has
+        no element at index n: writers only append (`push_events`), so an event appended meanwhile, which must
+        keep the mark, makes a document not match. Any document that did not is finished as before: pull, then
+        `_release`. (No list of event ids in the condition: the embedded server tests `$in` membership one by
+        one, which made the update cost grow with the square of the batch.)"""
+        by_count: dict[int, list[Any]] = {}
+        for entry in complete:
+            by_count.setdefault(len(entry.events), []).append(entry.doc_id)
+        updated = 0
+        for count, doc_ids in by_count.items():
+            where = {
+                "_id": {"$in": doc_ids},  # first: the embedded server plans by it
+                LEASE_OWNER: self.owner,
+                f"{PENDING}.{count}": {"$exists": False},
+            }
+            done = {"$set": {PENDING: [], LEASE_UNTIL: None, LEASE_OWNER: None}, "$unset": {MARK: ""}}
+            updated += collection.update_many(where, done).matched_count
+        if updated == len(complete):
+            return
+        # `update_many` says how many it updated, not which: read which still hold our lease or our events.
+        by_id = {entry.doc_id: entry for entry in complete}
+        rows = collection.find({"_id": {"$in": list(by_id)}}, {f"{PENDING}.id": 1, LEASE_OWNER: 1})
+        for row in rows:
+            entry = by_id[row["_id"]]
+            stored = {envelope.get("id") for envelope in row.get(PENDING) or []}
+            if any(envelope["id"] in stored for envelope in entry.events):
+                self._pull(collection, entry)
+            if row.get(LEASE_OWNER) == self.owner:
+                self._release(collection, entry.doc_id)
+
+    def _send(self, topic: str, record: Any, envelope: Mapping[str, Any]) -> Any:
+        """Hand the record to the producer; the future resolves with the broker's acknowledgement. The span
+        covers the hand-over (the acknowledgement is waited for with the rest of the round)."""
         producer = self._get_producer()
         with producer_span(topic, envelope.get("traceparent"), envelope.get("type")):
             headers = inject_headers(record.headers)
-            future = producer.send(topic, key=record.key, value=record.value, headers=headers)
-            future.get(timeout=self.send_timeout_s)
+            return producer.send(topic, key=record.key, value=record.value, headers=headers)
 
     def _get_producer(self) -> KafkaProducer:
         if self._producer is None:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from plumbing.leases import claim, claims
+from plumbing.leases import claim, claim_batch, claims
 
 pytestmark = pytest.mark.integration
 
@@ -75,3 +75,57 @@ def test_a_batch_claims_from_one_read_and_skips_what_another_took_meanwhile(data
     assert rest == others[1:]
     assert first[LEASE] == NOW + timedelta(minutes=1)  # returned as it is after the claim
     assert collection.find_one({"_id": "d4"}).get(LEASE) is None  # beyond the batch: still free
+
+
+def take_batch(collection, owner: str, limit: int, now=NOW):
+    until = now + timedelta(minutes=1)
+    update = {"$set": {LEASE: until, "owner": owner}}
+    return claim_batch(
+        collection,
+        {"due": {"$lte": now}},
+        LEASE,
+        now,
+        update,
+        limit=limit,
+        mine={"owner": owner, LEASE: until},
+    )
+
+
+def test_a_batch_claim_takes_never_leased_documents_first_then_expired_ones_never_live_ones(database) -> None:
+    collection = database["lease_batch_claims"]
+    collection.insert_many(
+        [
+            {"_id": "live", "due": NOW, LEASE: NOW + timedelta(seconds=5), "owner": "other"},
+            {"_id": "expired", "due": NOW, LEASE: NOW - timedelta(seconds=5), "owner": "other"},
+            {"_id": "never", "due": NOW},
+            {"_id": "released", "due": NOW, LEASE: None},
+            {"_id": "not-due", "due": NOW + timedelta(hours=1)},
+        ]
+    )
+    first = take_batch(collection, "a", limit=2)
+    assert sorted(found["_id"] for found in first) == ["never", "released"]  # a full batch: expired ones wait
+    assert all(found[LEASE] == NOW + timedelta(minutes=1) and found["owner"] == "a" for found in first)
+    assert [found["_id"] for found in take_batch(collection, "b", limit=5)] == ["expired"]
+    assert take_batch(collection, "c", limit=5) == []
+    assert collection.find_one({"_id": "live"})["owner"] == "other"
+
+
+def test_concurrent_batch_claimers_never_take_one_document_twice(database) -> None:
+    collection = database["lease_batch_race"]
+    collection.insert_many([{"_id": f"d{n}", "due": NOW} for n in range(60)])
+    taken: dict[str, list[str]] = {}
+
+    def claimer(owner: str) -> None:
+        taken[owner] = []
+        while batch := take_batch(collection, owner, limit=7):
+            taken[owner].extend(found["_id"] for found in batch)
+
+    threads = [threading.Thread(target=claimer, args=(f"claimer-{n}",)) for n in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    every = [doc_id for ids in taken.values() for doc_id in ids]
+    assert sorted(every) == sorted(f"d{n}" for n in range(60))  # each once
+    for owner, ids in taken.items():  # and each returned to the claimer whose lease it carries
+        assert all(collection.find_one({"_id": doc_id})["owner"] == owner for doc_id in ids)

@@ -21,9 +21,10 @@ from mongoengine import StringField, connect, disconnect
 from pymongo import MongoClient
 from pymongo.collection import Collection
 
+from plumbing import outbox
 from plumbing.events import new_event
 from plumbing.kafka import CLOUD_EVENT_TRAIT, TopicSpec, ensure_topics, make_producer
-from plumbing.outbox import OutboxFields, Relay, notify_relay, push_events
+from plumbing.outbox import CLAIM_BATCH, OutboxFields, Relay, notify_relay, push_events
 
 pytestmark = pytest.mark.integration
 ALIAS = "outbox-tests"
@@ -206,15 +207,31 @@ def _asyncapi_with(topic: str) -> Any:
     return path
 
 
-def test_two_relays_with_leases_never_publish_a_document_twice(cases, bootstrap, topic) -> None:
+def test_two_relays_with_leases_never_publish_a_document_twice(cases, bootstrap, topic, monkeypatch) -> None:
+    # Small batches, so that the two relays' claims interleave over the 30 documents (one batch would take all).
+    monkeypatch.setattr(outbox, "CLAIM_BATCH", 4)
     ids = [str(uuid.uuid4()) for _ in range(30)]
     expected = {}
     for case_id in ids:
         expected[case_id] = [closed(case_id) for _ in range(4)]
         Case(case_id=case_id, pending_events=expected[case_id]).save()
-    relays = [
-        Relay([Case], partial(make_producer, bootstrap), lambda e: topic, poll_interval_s=0.05) for _ in "ab"
-    ]
+    arrived: list[str] = []
+    both_hold_a_batch = threading.Event()
+
+    def producer() -> Any:
+        # A relay makes its producer at its first send, holding its first batch: waiting there for the other
+        # relay to hold one too makes both publish (else the first to start may drain all 30 documents alone).
+        arrived.append(threading.current_thread().name)
+        if len(arrived) >= 2:
+            both_hold_a_batch.set()
+        both_hold_a_batch.wait(timeout=30)
+        return make_producer(bootstrap)
+
+    relays = [Relay([Case], producer, lambda e: topic, poll_interval_s=0.05) for _ in "ab"]
+    for relay in relays:
+        # No readiness probe between passes: it looks up a platform topic this broker lacks (5 s, and a producer
+        # made outside a batch), so one relay would sit in it while the other drains everything.
+        relay.ready.set()
     threads = [threading.Thread(target=r.run, kwargs={"install_signal_handlers": False}) for r in relays]
     for thread in threads:
         thread.start()
@@ -327,11 +344,36 @@ def test_a_document_whose_events_are_all_published_leaves_the_claims(cases, boot
     Case(case_id=case_id, pending_events=[closed(case_id)], outbox_pending=True).save()
     relay = Relay([Case], partial(make_producer, bootstrap), lambda e: topic)
     collection = Case._get_collection()
-    claimed = next(relay._claims(collection), None)
-    assert claimed is not None and claimed["_id"] == case_id
+    claimed = relay._claims(collection)
+    assert [doc["_id"] for doc in claimed] == [case_id]
     collection.update_one({"_id": case_id}, push_events([closed(case_id)]))  # a write during the publication
-    relay._publish_document(collection, claimed)
+    relay._publish_batch(collection, claimed)
     assert collection.find_one({"_id": case_id})["outbox_pending"] is True
     assert relay.run_once() == (1, False)
     assert "outbox_pending" not in collection.find_one({"_id": case_id})
-    assert next(relay._claims(collection), None) is None
+    assert relay._claims(collection) == []
+
+
+def test_a_backlog_of_several_batches_is_published_in_order_per_document_and_removed(
+    cases, bootstrap, topic
+) -> None:
+    # More documents than one batch claims (plumbing.outbox.CLAIM_BATCH), with one to three events each: every
+    # event on the topic once, each document's in order on its partition, every outbox empty and unmarked.
+    expected = {}
+    for n in range(CLAIM_BATCH + 20):
+        case_id = str(uuid.uuid4())
+        expected[case_id] = [closed(case_id) for _ in range(1 + n % 3)]
+        cases.update_one({"_id": case_id}, push_events(expected[case_id]), upsert=True)
+    total = sum(len(envelopes) for envelopes in expected.values())
+    producer = make_producer(bootstrap)
+    try:
+        assert Relay([Case], producer, lambda e: topic).run_once() == (total, False)
+    finally:
+        producer.close()
+    records = read_topic(bootstrap, topic, total)
+    for case_id, envelopes in expected.items():
+        mine = [r for r in records if r.key == case_id.encode()]
+        assert [event_ids(r) for r in sorted(mine, key=lambda r: r.offset)] == [e["id"] for e in envelopes]
+    assert cases.count_documents({"pending_events.0": {"$exists": True}}) == 0
+    assert cases.count_documents({"outbox_pending": {"$exists": True}}) == 0
+    assert cases.count_documents({"outbox_lease_owner": {"$ne": None}}) == 0
