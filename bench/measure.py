@@ -38,6 +38,21 @@ def group_pids(pgid: int) -> list[int]:
     return sorted(pids)
 
 
+def groups_of(platform: Any, servers: dict[str, Any]) -> dict[str, tuple[str, int]]:
+    """name -> (kind, process group id) of every platform process and of every server this session started."""
+    out = {name: ("platform", item.process.proc.pid) for name, item in platform.processes.items()}
+    for name, handle in servers.items():
+        process = getattr(handle.server, "process", None)
+        if process is not None and process.proc is not None:
+            out[name] = ("server", process.proc.pid)
+    return out
+
+
+def group_cpu_seconds(groups: dict[str, tuple[str, int]]) -> dict[str, float]:
+    """CPU time used so far by every member of each group (a gunicorn master and its workers together)."""
+    return {name: cpu_seconds(group_pids(pgid)) for name, (_kind, pgid) in groups.items()}
+
+
 def cpu_seconds(pids: list[int]) -> float:
     """User plus system CPU time the processes have used so far (fields 14 and 15 of /proc/<pid>/stat)."""
     total = 0

@@ -26,6 +26,7 @@ from kafka.admin import KafkaAdminClient, NewTopic
 from pymongo import MongoClient
 
 from bench.figures import row, summary, write_result
+from bench.measure import group_cpu_seconds, groups_of
 
 pytestmark = pytest.mark.bench
 
@@ -34,6 +35,8 @@ SAMPLES = int(os.environ.get("BENCH_SAMPLES", "30"))
 REPETITIONS = 3
 BACKGROUND_PER_S = float(os.environ.get("BENCH_BACKGROUND_FORMS_PER_S", "20"))
 POLL_S = 0.005
+COST_FORMS = int(os.environ.get("BENCH_COST_FORMS", "30"))
+IDLE_S = 5.0
 NOTIFICATION = {
     "form_type": "notification",
     "legal_basis": "protection-of-vital-interests",
@@ -109,7 +112,7 @@ def kafka_floor(bootstrap: str, samples: int) -> list[float]:
 
 
 def wait_arrived(
-    cases: Any, case_id: str, form_id: str, recipient: str, timeout_s: float = 30
+    cases: Any, case_id: str, form_id: str, recipient: str, timeout_s: float = 30, poll_s: float = POLL_S
 ) -> tuple[float, float]:
     """Until the recipient's record holds the form and the sender's record (`case_id`) holds the receipt for it.
     Both are read by indexed equality (the sender's record by `_id`, the recipient's by country and the shared
@@ -131,7 +134,7 @@ def wait_arrived(
                 received_at = time.perf_counter()
         if received_at and held_at:
             return received_at, held_at
-        time.sleep(POLL_S)
+        time.sleep(poll_s)
     raise AssertionError(f"form {form_id} not delivered and receipted within {timeout_s} s")
 
 
@@ -147,7 +150,39 @@ def background_load(gateway: Gateway, stop: threading.Event, sent: list[float]) 
         stop.wait(max(0.0, due - time.monotonic()))
 
 
-def test_cross_border_send_until_delivered_and_receipted(running_platform: Any) -> None:
+def cpu_per_form(gateway: Gateway, cases: Any, groups: dict[str, tuple[str, int]]) -> dict[str, Any]:
+    """What one form costs the machine: the CPU time (core-milliseconds) each process group spends on a form
+    drafted, sent, delivered, stored and receipted, over COST_FORMS forms one after the other (each finished
+    before the next), less what the same groups use idle over as long (relays' and consumers' polls, the
+    servers' housekeeping). The observer polls every 50 ms here, so that its own reads weigh little."""
+    start = group_cpu_seconds(groups)
+    time.sleep(IDLE_S)
+    idle = {name: used - start[name] for name, used in group_cpu_seconds(groups).items()}
+    start, started = group_cpu_seconds(groups), time.monotonic()
+    for _ in range(COST_FORMS):
+        case_id, form_id = gateway.draft("xk-contact-point", "ME")
+        gateway.send("xk-contact-point", case_id, form_id)
+        wait_arrived(cases, case_id, form_id, "ME", poll_s=0.05)
+    elapsed = time.monotonic() - started
+    used = {name: value - start[name] for name, value in group_cpu_seconds(groups).items()}
+    per_form = {
+        name: max(0.0, used[name] - idle[name] * elapsed / IDLE_S) * 1000 / COST_FORMS for name in used
+    }
+    total = sum(per_form.values())
+    return {
+        "forms": COST_FORMS,
+        "seconds": round(elapsed, 1),
+        "core_ms_per_form": {
+            name: round(ms, 1) for name, ms in sorted(per_form.items(), key=lambda i: -i[1])
+        },
+        "total_core_ms_per_form": round(total, 1),
+        "cores_needed_at_20_per_s": round(total * 20 / 1000, 2),
+    }
+
+
+def test_cross_border_send_until_delivered_and_receipted(
+    running_platform: Any, kafka: Any, mongo: Any, keycloak: Any
+) -> None:
     gateway = Gateway(running_platform)
     mongo = MongoClient(running_platform.env["MONGODB_URI"])
     cases = mongo["thb_exchange"]["exchange_cases"]
@@ -161,6 +196,11 @@ def test_cross_border_send_until_delivered_and_receipted(running_platform: Any) 
         gateway.send("xk-contact-point", case_id, form_id)
         wait_arrived(cases, case_id, form_id, "ME")
     kafka_floor(bootstrap, 5)
+    cost = cpu_per_form(
+        gateway,
+        cases,
+        groups_of(running_platform, {"kafka": kafka, "keycloak": keycloak, "mongo-wire": mongo}),
+    )
 
     stop, background_sent = threading.Event(), list[float]()
     loader = threading.Thread(target=background_load, args=(gateway, stop, background_sent), daemon=True)
@@ -206,6 +246,7 @@ def test_cross_border_send_until_delivered_and_receipted(running_platform: Any) 
         "background_forms_per_s": {"asked": BACKGROUND_PER_S, "achieved": round(achieved, 1)},
         "repetitions": repetitions,
         "median_minus_floor_ms": over_floor,
+        "cpu_per_form": cost,
     }
     load = f"background {round(achieved, 1)}/s of {BACKGROUND_PER_S:g} asked"
     write_result(
@@ -229,6 +270,15 @@ def test_cross_border_send_until_delivered_and_receipted(running_platform: Any) 
                 "",
                 "< 150 ms at 20/s",
                 worst_p99 < 150 and BACKGROUND_PER_S >= 20 and achieved >= 19,
+            ),
+            row(
+                "7",
+                f"CPU per form, all processes (largest: {', '.join(list(cost['core_ms_per_form'])[:3])})",
+                f"{cost['total_core_ms_per_form']:.0f} core-ms",
+                f"{os.cpu_count()} cores",
+                f"{cost['cores_needed_at_20_per_s']:.2f} cores at 20/s",
+                "context",
+                None,
             ),
         ],
     )

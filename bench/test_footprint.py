@@ -40,7 +40,7 @@ import httpx
 import pytest
 
 from bench.figures import new_person, row, write_result
-from bench.measure import command, group_pids, is_python, rss_mib
+from bench.measure import command, group_pids, groups_of, is_python, rss_mib
 from devstack.paths import REPO_ROOT, data_dir
 
 pytestmark = pytest.mark.bench
@@ -51,16 +51,6 @@ LIMIT_MB = 120
 STACK_TARGET_S = 60
 USER = "al-police"
 PERSON = new_person("Footprint", "2011", "female")
-
-
-def groups_of(platform: Any, servers: dict[str, Any]) -> dict[str, tuple[str, int]]:
-    """name -> (kind, process group id) of every platform process and of every server this session started."""
-    out = {name: ("platform", item.process.proc.pid) for name, item in platform.processes.items()}
-    for name, handle in servers.items():
-        process = getattr(handle.server, "process", None)
-        if process is not None and process.proc is not None:
-            out[name] = ("server", process.proc.pid)
-    return out
 
 
 def sample(groups: dict[str, tuple[str, int]], peak: dict[int, dict[str, Any]]) -> None:
