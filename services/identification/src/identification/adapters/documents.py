@@ -30,6 +30,12 @@ class PersonDocument(OwnedDocument):
     meta: ClassVar[dict[str, Any]] = {  # type: ignore[misc]
         "collection": "persons",
         "indexes": [
+            # The duplicate search asks `{blocking_keys: {$in: tokens}, owner_country}` (the repository adds the
+            # country): the embedded server serves that shape from this compound index alone (equalities, then
+            # one `$in`), and plans nothing for it with a `$or` or `$and` in the filter (docs/engineering.md).
+            {"fields": ["owner_country", "blocking_keys"]},
+            # While a restriction of processing hides someone, the filter also holds `_id: {$nin: [...]}`: two
+            # operators, which that server serves from its first member's own index, this one.
             {"fields": ["blocking_keys"]},
             # One person per national system's own reference: a concurrent retry cannot register it twice.
             {
