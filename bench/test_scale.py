@@ -204,7 +204,9 @@ def query_shapes(runtime: Any, seeder: Seeder, country: str, agency: str, since:
             persons, {"updated_at": {"$gte": since}, "owner_country": country, "owner_agency": agency}, 51
         ),
         # What the search sends since it ranks in the process (service_layer/duplicates.select_candidates): the
-        # name tokens and the country, no limit (the candidates are ranked here before the cap).
+        # name tokens and the country, no limit (the candidates are ranked here before the cap). The server walks
+        # the blocking_keys index for it (its first member); its explain says COLLSCAN, not mirroring that step:
+        # "variant: name keys alone" below is the walk.
         "search: name keys and the country": explain(
             persons,
             {"blocking_keys": {"$in": name_tokens}, "owner_country": country},

@@ -31,11 +31,10 @@ class PersonDocument(OwnedDocument):
         "collection": "persons",
         "indexes": [
             # The duplicate search asks `{blocking_keys: {$in: tokens}, owner_country}` (the repository adds the
-            # country): the embedded server serves that shape from this compound index alone (equalities, then
-            # one `$in`), and plans nothing for it with a `$or` or `$and` in the filter (docs/engineering.md).
-            {"fields": ["owner_country", "blocking_keys"]},
-            # While a restriction of processing hides someone, the filter also holds `_id: {$nin: [...]}`: two
-            # operators, which that server serves from its first member's own index, this one.
+            # country, and `_id: {$nin}` while a restriction hides someone): a flat filter, which the embedded
+            # server serves from the index of its first member, this one. No compound index leading with
+            # owner_country: that server walks the first such index for any filter falling back to
+            # owner_country (the sync page), and a multikey one holds several entries per person.
             {"fields": ["blocking_keys"]},
             # One person per national system's own reference: a concurrent retry cannot register it twice.
             {
