@@ -25,7 +25,7 @@ import copy
 import functools
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -464,6 +464,14 @@ class FakeRepository(Generic[T]):
     def find(self, *, limit: int | None = None, **filters: Any) -> list[T]:
         rows = self._visible(self._user_query(filters))
         return [self.store.load(self.document_class, row) for row in (rows[:limit] if limit else rows)]
+
+    def rows(self, where: Mapping[str, Any], members: Sequence[str]) -> list[dict[str, Any]]:
+        """`ProjectingRepository.rows`: the visible rows, only `_id`, `updated_at` and `members`."""
+        wanted = {"_id", "updated_at", *members}
+        return [
+            {name: copy.deepcopy(value) for name, value in row.items() if name in wanted}
+            for row in self._visible(dict(where))
+        ]
 
     def list_page(
         self,

@@ -6,7 +6,7 @@ names them in its `Deps`, so handlers are written against these and tested on th
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
@@ -69,6 +69,15 @@ class ScopedRecords(Protocol[D]):
         *,
         events: Iterable[Mapping[str, Any]] = (),
     ) -> bool: ...
+
+
+class ProjectedRecords(ScopedRecords[D], Protocol[D]):
+    """`ScopedRecords` that also answer raw rows: `plumbing.rows.ProjectingRepository` and the scoped fake."""
+
+    def rows(self, where: Mapping[str, Any], members: Sequence[str]) -> list[dict[str, Any]]:
+        """The stored rows (`_id`, `updated_at` and `members`) of the records `find(__raw__=where)` returns, in
+        its order: the same scope and restrictions, without building documents."""
+        ...
 
 
 class SystemRecords(Protocol[D]):

@@ -23,6 +23,7 @@ from plumbing.config import PlatformConfig, Settings, load_platform_config
 from plumbing.crypto import FieldCipher, RequestFingerprinter, ResponseSealer
 from plumbing.keys import load_keys
 from plumbing.repository import ExistencePolicy, ScopedRepository, ScopePolicy, SystemRepository
+from plumbing.rows import ProjectingRepository
 from plumbing.service_auth import allowed_clients
 from plumbing.steps import complete
 
@@ -61,6 +62,11 @@ def scoped(clock: Clock, document_class: type, caller: Caller, policy: ScopePoli
     return ScopedRepository(document_class, caller, clock, policy)
 
 
+def projecting(clock: Clock, document_class: type, caller: Caller, policy: ScopePolicy | None = None) -> Any:
+    """A scoped repository that also answers raw rows (the duplicate search's candidates, plumbing.rows)."""
+    return ProjectingRepository(document_class, caller, clock, policy)
+
+
 def unscoped(clock: Clock, document_class: type, actor: str) -> Any:
     """For the follow-up steps only (service_layer/follow_up.py), in the API and in the relay."""
     return SystemRepository(document_class, clock, actor=actor)
@@ -81,7 +87,7 @@ def build_runtime(environ: Mapping[str, str] | None = None, clock: Clock | None 
         sealer=PersonSealer(cipher),
         indicator_sets=CatalogueSource(),
         repository=partial(scoped, clock),
-        existence_repository=partial(scoped, clock, policy=ExistencePolicy.from_config(config)),
+        existence_repository=partial(projecting, clock, policy=ExistencePolicy.from_config(config)),
         next_sequence=next_sequence,
         system_repository=partial(unscoped, clock),
         complete_step=complete,

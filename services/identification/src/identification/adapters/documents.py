@@ -30,6 +30,11 @@ class PersonDocument(OwnedDocument):
     meta: ClassVar[dict[str, Any]] = {  # type: ignore[misc]
         "collection": "persons",
         "indexes": [
+            # The duplicate search asks `{blocking_keys: {$in: tokens}, owner_country}` (the repository adds the
+            # country, and `_id: {$nin}` while a restriction hides someone): a flat filter, which the embedded
+            # server serves from the index of its first member, this one. No compound index leading with
+            # owner_country: that server walks the first such index for any filter falling back to
+            # owner_country (the sync page), and a multikey one holds several entries per person.
             {"fields": ["blocking_keys"]},
             # One person per national system's own reference: a concurrent retry cannot register it twice.
             {

@@ -116,3 +116,26 @@ def blocking_keys(
     if birth is not None and len(birth.years()) <= MAX_YEAR_KEYS:
         keys.update(f"y:{year}" for year in birth.years())
     return frozenset(keys)
+
+
+def blocking_evidence(given_names: Iterable[str], surnames: Iterable[str]) -> list[frozenset[str]]:
+    """The parts of a searched name that a candidate can share, each as the plaintext keys that show it (keys of
+    `blocking_keys`): the full name, and each word by its sound (a surname word also by the surname key).
+
+    Counting parts, not keys, is what tells a likely match from a namesake: everyone called Hoxha shares both
+    ``s:hoxha`` and the sound of Hoxha, which are one part (the surname); sharing the given name too is two.
+    """
+    given = name_parts(given_names)
+    family = name_parts(surnames)
+    parts: list[frozenset[str]] = []
+    if given or family:
+        parts.append(frozenset({"n:" + " ".join(sorted(given + family))}))
+    for word in given:
+        if key := phonetic_key(word):
+            parts.append(frozenset({"p:" + key}))
+    for word in family:
+        keys = {"s:" + " ".join(family)}
+        if key := phonetic_key(word):
+            keys.add("p:" + key)
+        parts.append(frozenset(keys))
+    return parts

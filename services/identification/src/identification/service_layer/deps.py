@@ -12,6 +12,7 @@ from identification.domain.indicators import IndicatorCatalogue, IndicatorSet
 from plumbing.auth import Caller
 from plumbing.clock import Clock
 from plumbing.config import PlatformConfig
+from plumbing.ports import ProjectedRecords
 from plumbing.ports import ScopedRecords as Repository
 from plumbing.ports import SystemRecords as SystemRepository
 from plumbing.steps import StepCompleter
@@ -21,6 +22,8 @@ SOURCE = "/identification"
 
 # (document class, caller) -> that caller's repository of that class (plumbing.repository.ScopedRepository)
 RepositoryFactory = Callable[[type, Caller], Repository[Any]]
+# The same, for repositories that also answer raw rows (plumbing.rows.ProjectingRepository)
+ProjectingRepositoryFactory = Callable[[type, Caller], ProjectedRecords[Any]]
 # (document class, actor) -> the unscoped repository of that class, writing as `actor`
 SystemRepositoryFactory = Callable[[type, str], SystemRepository[Any]]
 # country, year -> next sequence number (atomic)
@@ -46,7 +49,8 @@ class Deps:
     repository: RepositoryFactory
     # The same records by existence, not content: every record of the caller's country (ExistencePolicy), for a
     # duplicate search to tell an officer that a match is known in another agency. Never for reading content.
-    existence_repository: RepositoryFactory
+    # It also answers raw rows, so that the search ranks candidates without building a document for each.
+    existence_repository: ProjectingRepositoryFactory
     next_sequence: SequenceAllocator
     # The follow-up steps of two-aggregate commands: their unscoped repositories, and how a done step is removed.
     system_repository: SystemRepositoryFactory

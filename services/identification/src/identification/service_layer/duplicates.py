@@ -1,5 +1,6 @@
-"""Duplicate search: keyed blocking keys select a few hundred candidates at most; only those are decrypted and
-scored by the domain (`duplicates.rank`). The search is stored with ids, scores and reason codes only.
+"""Duplicate search: keyed blocking keys select candidates, ranked by how much of the searched name they share
+and capped (`choose`); only those are decrypted and scored by the domain (`duplicates.rank`). The search is
+stored with ids, scores and reason codes only.
 
 Candidates come from the whole of the caller's country (`Deps.existence_repository`), because the duplicate a
 protocol exists to avoid is the child registered by another agency. What the caller may read (need-to-know,
@@ -8,6 +9,8 @@ its level, score and reasons, the owning agency and the case to ask about — ne
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +30,8 @@ from plumbing.errors import NotFound
 
 MAX_CANDIDATES = 300
 MAX_RESULTS = 20
+# A key shared by more candidates than this (after the birth-year check) is common (`choose`).
+COMMON_KEY = 50
 
 
 def _facts(details: dict[str, Any], sex: str, nationalities: list[str]) -> duplicates.PersonFacts:
@@ -53,31 +58,66 @@ def select_by_birth_and_sex(
     return deps.existence_repository(PersonDocument, caller).find(limit=MAX_CANDIDATES, __raw__=condition)
 
 
-def select_candidates(deps: Deps, caller: Caller, keys: frozenset[str]) -> list[PersonDocument]:
+def select_candidates(
+    deps: Deps, caller: Caller, keys: frozenset[str], evidence: Sequence[frozenset[str]]
+) -> list[PersonDocument]:
     """Name keys select; when the search has birth years, a candidate must share one or have none recorded.
-    Over the cap, only the selective keys (full name, surname) are kept; still over it, the first MAX_CANDIDATES
-    in list order are examined (the answer says how many were)."""
+    `evidence`: the parts of the searched name (`names.blocking_evidence`), to rank by (`choose`).
+
+    The server is asked only `{blocking_keys: {$in: tokens}}` (with the country the repository adds), a flat
+    filter it serves from an index, for raw rows (ids and keys, no document built); the birth years are checked
+    here. A filter with `$or` for the years made it scan the whole collection (docs/performance.md, Scale)."""
+    name_keys = sorted(k for k in keys if not k.startswith("y:"))
+    if not name_keys:
+        return []
+    # Each key as its tokens (one per index key of the country, so that records keyed before a rotation are
+    # found), and back: which of the search's keys a stored token is.
+    key_of = {token: key for key in name_keys for token in deps.sealer.search_tokens(caller.country, {key})}
+    year_tokens = set(deps.sealer.search_tokens(caller.country, {k for k in keys if k.startswith("y:")}))
     repo = deps.existence_repository(PersonDocument, caller)
-    name_keys = {k for k in keys if not k.startswith("y:")}
-    year_tokens = deps.sealer.search_tokens(caller.country, {k for k in keys if k.startswith("y:")})
-    found: list[PersonDocument] = []
-    for selected in (name_keys, {k for k in name_keys if k[:2] in ("n:", "s:")}):
-        if not selected:
-            return []
-        condition: dict[str, Any] = {
-            "blocking_keys": {"$in": deps.sealer.search_tokens(caller.country, selected)}
-        }
-        if year_tokens:
-            condition = {
-                "$and": [
-                    condition,
-                    {"$or": [{"year_keys": {"$in": year_tokens}}, {"year_keys": {"$size": 0}}]},
-                ]
-            }
-        found = repo.find(limit=MAX_CANDIDATES + 1, __raw__=condition)
-        if len(found) <= MAX_CANDIDATES:
-            return found
-    return found[:MAX_CANDIDATES]
+    shared: dict[str, frozenset[str]] = {}  # in list order (updated_at, id)
+    for row in repo.rows({"blocking_keys": {"$in": sorted(key_of)}}, ("blocking_keys", "year_keys")):
+        years = row.get("year_keys") or []
+        if year_tokens and years and year_tokens.isdisjoint(years):
+            continue  # born in none of the searched years (no years recorded: kept)
+        held = frozenset(key_of[t] for t in row.get("blocking_keys") or [] if t in key_of)
+        if held:
+            shared[str(row["_id"])] = held
+    chosen = choose(shared, evidence)
+    if not chosen:
+        return []
+    # The documents of the chosen only, through the repository again (scope and restrictions as for any read).
+    docs = {doc.id: doc for doc in repo.find(__raw__={"_id": {"$in": chosen}})}
+    return [docs[pid] for pid in chosen if pid in docs]
+
+
+def choose(shared: Mapping[str, frozenset[str]], evidence: Sequence[frozenset[str]]) -> list[str]:
+    """The candidates to examine (at most MAX_CANDIDATES), best evidence first, from `shared`: each candidate's
+    id (in list order) and the search's keys it shares.
+
+    A key shared by more than COMMON_KEY candidates (a common surname, the sound of a common given name) is a
+    fixed share of the country: it does not select a candidate on its own while any candidate has better
+    evidence, a key that selects at most COMMON_KEY or two parts of the name (given name and surname, say).
+    Otherwise what the cap examined would grow with the population, and "the first 300 in list order" of a
+    common surname need not hold the person searched for. When no candidate has such evidence (every key of
+    the search is common), all of them compete for the cap. Ranked by the parts of the name shared, then by how
+    rare the shared keys are (the sum of 1 / candidates per key), then list order."""
+    held = Counter(key for keys in shared.values() for key in keys)
+
+    def parts(keys: frozenset[str]) -> int:
+        return sum(1 for part in evidence if part & keys)
+
+    qualified = [
+        pid
+        for pid, keys in shared.items()
+        if parts(keys) >= 2 or any(held[key] <= COMMON_KEY for key in keys)
+    ]
+    order = {pid: position for position, pid in enumerate(shared)}
+    ranked = sorted(
+        qualified or list(shared),
+        key=lambda pid: (-parts(shared[pid]), -sum(1 / held[key] for key in shared[pid]), order[pid]),
+    )
+    return ranked[:MAX_CANDIDATES]
 
 
 @dataclass(frozen=True)
@@ -119,11 +159,13 @@ def search(deps: Deps, caller: Caller, body: dict[str, Any]) -> SearchOutcome:
         errors.append(ErrorDetail("name_or_birth_required", ""))
     raise_all(errors, "invalid search")
     keys = set(names.blocking_keys(given, family, birth))
+    evidence = names.blocking_evidence(given, family)
     for alias in aliases:
         g, f = _split_alias(alias)
         keys |= names.blocking_keys(g, f, birth)
+        evidence += names.blocking_evidence(g, f)
     if named:
-        candidates = select_candidates(deps, caller, frozenset(keys))
+        candidates = select_candidates(deps, caller, frozenset(keys), evidence)
     else:
         candidates = select_by_birth_and_sex(deps, caller, frozenset(keys), Sex(body.get("sex", "unknown")))
     criteria = duplicates.PersonFacts(

@@ -1,0 +1,121 @@
+"""Which registered people a duplicate search examines (service_layer/duplicates.py `select_candidates`,
+`choose`), on fakes: the person searched for is found among many namesakes, only the caller's country is looked
+at, and the birth years searched leave out people born in other years."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from identification.service_layer import duplicates, persons
+from identification.service_layer.deps import Deps
+from services.identification.tests.unit.fakes import user
+
+COMMON_SURNAME = "Hoxha"
+GIVEN = [
+    "Arben",
+    "Ilir",
+    "Besnik",
+    "Dritan",
+    "Gentian",
+    "Artan",
+    "Fatmir",
+    "Valon",
+    "Shpetim",
+    "Luan",
+    "Erion",
+]
+
+
+def register(deps: Deps, username: str = "al-police", **fields: Any) -> str:
+    body = {"given_names": ["Ëngjëll"], "surnames": [COMMON_SURNAME], "date_of_birth": "2010", "sex": "male"}
+    view, created = persons.register_person(deps, user(username), {**body, **fields})
+    assert created
+    return str(view["id"])
+
+
+def search(deps: Deps, body: dict[str, Any], username: str = "al-case-manager") -> dict[str, Any]:
+    return duplicates.search(deps, user(username), body).view
+
+
+def found(view: dict[str, Any]) -> list[str]:
+    return [c["person_id"] for c in view["candidates"]]
+
+
+@pytest.fixture
+def small_caps(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cap of 5 and keys held by more than 3 people common: the same rules as 300 and 50, at a test's size."""
+    monkeypatch.setattr(duplicates, "MAX_CANDIDATES", 5)
+    monkeypatch.setattr(duplicates, "COMMON_KEY", 3)
+
+
+@pytest.mark.usefixtures("small_caps")
+def test_a_person_with_a_rare_name_is_found_among_more_namesakes_than_the_cap(deps: Deps) -> None:
+    for given in GIVEN:  # more people called Hoxha, born the same year, than the search examines
+        register(deps, given_names=[given])
+    zamir = register(deps, given_names=["Zamir"])
+
+    view = search(deps, {"given_names": ["Zamir"], "surnames": ["Hodža"], "date_of_birth": "2010"})
+
+    assert found(view)[0] == zamir
+    # The namesakes who share only the common surname are not examined: their number grows with the country.
+    assert view["candidates_examined"] == 1
+
+
+@pytest.mark.usefixtures("small_caps")
+def test_a_misspelt_search_still_finds_the_person_sharing_given_name_and_surname(deps: Deps) -> None:
+    for given in GIVEN:
+        register(deps, given_names=[given])
+    for _ in range(4):  # the given name is common too
+        register(deps, given_names=["Arben"], surnames=["Krasniqi"])
+    arben = register(deps, given_names=["Arben"])
+
+    # Typos in both names: "Hoxhe" is no stored surname and "Arbin Hoxhe" no stored full name; only the sounds
+    # of both words match hers, and each sound alone is common.
+    view = search(deps, {"given_names": ["Arbin"], "surnames": ["Hoxhe"], "date_of_birth": "2010"})
+
+    assert arben in found(view)
+    assert view["candidates_examined"] <= duplicates.MAX_CANDIDATES
+
+
+@pytest.mark.usefixtures("small_caps")
+def test_when_every_key_is_common_the_cap_still_bounds_what_is_examined(deps: Deps) -> None:
+    for given in GIVEN:
+        register(deps, given_names=[given])
+
+    view = search(deps, {"surnames": [COMMON_SURNAME], "date_of_birth": "2010"})
+
+    assert view["candidates_examined"] == 5
+
+
+def test_a_person_of_another_country_is_never_a_candidate(deps: Deps) -> None:
+    register(deps, "xk-police")
+    register(deps, "xk-police", given_names=["Arben"])
+    mine = register(deps, "al-labour")
+
+    for username in ("al-case-manager", "al-police"):
+        view = search(deps, {"given_names": ["Engjell"], "surnames": ["Hoxha"]}, username)
+        ids = found(view) + [c["case_id"] for c in view["restricted_candidates"]]
+        assert len(ids) == 1 and view["candidates_examined"] == 1
+    assert found(search(deps, {"given_names": ["Engjell"], "surnames": ["Hoxha"]})) == [mine]
+
+
+def test_a_candidate_born_in_none_of_the_searched_years_is_left_out(deps: Deps) -> None:
+    born_2010 = register(deps, date_of_birth="2010-05-01")
+    register(deps, date_of_birth="1990")
+
+    view = search(deps, {"given_names": ["Engjell"], "surnames": ["Hoxha"], "date_of_birth": "2010"})
+
+    assert found(view) == [born_2010] and view["candidates_examined"] == 1
+
+
+def test_a_candidate_without_a_recorded_birth_is_kept_whatever_the_years_searched(deps: Deps) -> None:
+    unknown_birth = register(deps, date_of_birth=None)
+    register(deps, date_of_birth="1990")
+
+    view = search(deps, {"given_names": ["Engjell"], "surnames": ["Hoxha"], "date_of_birth": "2010"})
+
+    assert found(view) == [unknown_birth]
+    # Without years searched, both are candidates.
+    assert len(found(search(deps, {"given_names": ["Engjell"], "surnames": ["Hoxha"]}))) == 2
