@@ -198,9 +198,13 @@ def test_a_head_behind_the_entries_still_yields_one_chain(access_log, db, clock,
         record(access_log, [f"p{n}"])
     assert access_log.flush()
     lag(db)
-    fourth = record(AccessLog(db, clock), ["p3"])  # a writer that starts now (a new process) reads the head
+    writer = AccessLog(db, clock)  # a writer that starts now (a new process) reads the head
+    fourth = record(writer, ["p3"])
     third = db.access_log.find_one({"_id": 3})
     assert (fourth.seq, fourth.prev_hash) == (4, third["hash"])
+    # Its head update is written after the answer, by its own thread: wait for it, as that process would have
+    # done within 100 ms, before the head is compared with the entries.
+    assert writer.flush()
     assert access_log.verify_chain().ok
     assert db.access_log_head.find_one({"_id": "head"})["seq"] == 4
 
