@@ -21,13 +21,13 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, cast
 
 from mongoengine.errors import NotUniqueError
 from pymongo.collection import Collection
 
-from plumbing.clock import Clock, SystemClock, to_millis
+from plumbing.clock import Clock, SystemClock, as_utc, to_millis
 from plumbing.config import PlatformConfig, platform_config
 from plumbing.documents import PROTECTED_FIELDS, OwnedDocument, new_id
 from plumbing.errors import Conflict, NotFound, OutOfScope
@@ -243,6 +243,9 @@ def conjunction(clauses: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 # More alternatives than this and one filter with `$or` is sent instead (correct, only slower).
 MAX_ALTERNATIVES = 8
+# A page's first window of updated_at after its start, and how much wider each next one is (`_windowed`).
+FIRST_WINDOW = timedelta(seconds=1)
+WIDENING = 4
 
 
 def _without_exclusions(where: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -319,14 +322,49 @@ class _Repository(ABC, Generic[T]):
             return None
         return alternatives([dict(p) for p in (*parts, scope) if p])
 
-    def _each(self, where: list[dict[str, Any]], limit: int | None) -> list[T]:
-        """The records matching any alternative, once each, in the stable order (updated_at, id)."""
+    def _each(self, where: list[dict[str, Any]], limit: int | None, *, windowed: bool = False) -> list[T]:
+        """The records matching any alternative, once each, in the stable order (updated_at, id); `windowed`: a
+        page's alternatives, asked window by window (`_windowed`)."""
         found: dict[str, T] = {}
         for alternative in where:
-            for doc in self._matching(alternative, limit):
+            docs = (
+                self._windowed(alternative, limit)
+                if windowed and limit
+                else self._matching(alternative, limit)
+            )
+            for doc in docs:
                 found.setdefault(doc.id, doc)
         ordered = sorted(found.values(), key=lambda doc: (doc.updated_at, doc.id))
         return ordered[:limit] if limit else ordered
+
+    def _windowed(self, alternative: dict[str, Any], limit: int) -> list[T]:
+        """The first `limit` records matching a page's alternative whose `updated_at` starts somewhere (the page's
+        `updated_since` or cursor), asked one window of `updated_at` after the other from there: FIRST_WINDOW,
+        then each WIDENING times wider, until the page is full; once a window reaches a day past the present,
+        that one is open to the future. Any other alternative is asked in one query.
+
+        Why: the embedded Mongo-wire server reads every index entry a filter selects before it sorts and cuts to
+        the limit (docs/engineering.md), so one query for everything after a page's start cost all the caller's
+        records changed since (figure 3 of docs/performance.md: a sync page behind thousands of new records).
+        A window costs what changed in it, so a page reads about its own size and the empty windows before it,
+        however many records exist. On MongoDB each window is a bounded range of the same index."""
+        lower = alternative.get("updated_at")
+        if not (isinstance(lower, Mapping) and len(lower) == 1 and next(iter(lower)) in ("$gt", "$gte")):
+            return self._matching(alternative, limit)
+        op, start = next(iter(lower.items()))
+        if not isinstance(start, datetime):
+            return self._matching(alternative, limit)
+        start = as_utc(start)  # a naive instant is UTC to the server too
+        horizon = to_millis(self.clock.now()) + timedelta(days=1)
+        width = FIRST_WINDOW
+        found: list[T] = []
+        while True:
+            end = start + width
+            window = {op: start} if end > horizon else {op: start, "$lt": end}
+            found += self._matching({**alternative, "updated_at": window}, limit - len(found))
+            if len(found) >= limit or end > horizon:
+                return found
+            start, op, width = end, "$gte", width * WIDENING
 
     def _matching(self, alternative: dict[str, Any], limit: int | None) -> list[T]:
         """The first `limit` records (all without one) matching one alternative, in (updated_at, id) order.
@@ -410,7 +448,8 @@ class _Repository(ABC, Generic[T]):
         where = self._where(self._user_query(filters), request.mongo_filter())
         if where is None:
             return Page(items=[], limit=size)
-        return build_page(self._each(where, request.fetch), request, key=lambda doc: (doc.updated_at, doc.id))
+        rows = self._each(where, request.fetch, windowed=True)
+        return build_page(rows, request, key=lambda doc: (doc.updated_at, doc.id))
 
     # ------------------------------------------------------------------------------------------ writes
 

@@ -2,7 +2,7 @@
 
 import threading
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
@@ -472,16 +472,21 @@ def test_ping_is_false_when_the_server_is_unreachable():
 
 
 def _finds_while(database, action):
-    """The find commands the server received on `dossiers` while `action` ran (the server's own profiler)."""
-    database.command("profile", 2)  # the test's own fresh database: nothing else is recorded in it
+    """The find commands the server received on `dossiers` while `action` ran (the server's own profiler; the
+    module's tests share the database, so only the entries recorded after those already there count)."""
+    before = database.system.profile.count_documents({})
+    database.command("profile", 2)
     try:
         action()
     finally:
         database.command("profile", 0)
+    entries = list(database.system.profile.find({}))[before:]
     return [
         entry["command"]
-        for entry in database.system.profile.find({"op": "query", "ns": f"{database.name}.dossiers"})
-        if "find" in entry.get("command", {})
+        for entry in entries
+        if entry.get("op") == "query"
+        and entry.get("ns") == f"{database.name}.dossiers"
+        and "find" in entry.get("command", {})
     ]
 
 
@@ -595,3 +600,38 @@ def test_a_subclass_repository_never_answers_a_sibling_class_record(database, cl
         ScopedRepository(Cat, officer, clock).get(dog.id)
     assert isinstance(ScopedRepository(Creature, officer, clock).get(dog.id), Dog)
     assert ScopedRepository(Dog, officer, clock).get(dog.id).note == "dog"
+
+
+def test_a_page_behind_many_newer_records_reads_about_its_own_size(database, clock):
+    """A sync page whose start has hundreds of newer records after it asks for `updated_at` window by window, so
+    the server reads about the page, not everything changed since (docs/performance.md, figure 3); and a record
+    stamped in the future (another host's clock) still comes, in the last page."""
+    repo = ScopedRepository(Dossier, caller(roles=("case-manager",)), clock)
+    stored = []
+    for n in range(200):
+        clock.advance(seconds=1)
+        stored.append(repo.insert(Dossier(note=str(n))))
+    ahead = stored[50]
+    Dossier._get_collection().update_one(
+        {"_id": ahead.id}, {"$set": {"updated_at": clock.now() + timedelta(days=30)}}
+    )
+    since = stored[10].updated_at
+    pages: list = []
+    finds = _finds_while(database, lambda: pages.append(repo.list_page(limit=5, updated_since=since)))
+    assert [d.note for d in pages[0].items] == ["10", "11", "12", "13", "14"]
+    collection = Dossier._get_collection()
+    examined = sum(
+        collection.find(c["filter"])
+        .sort(list(c["sort"].items()))
+        .explain()["executionStats"]["totalDocsExamined"]
+        for c in finds
+    )
+    assert examined <= 40, examined  # one query for all since then reads 190
+
+    seen, cursor = [], None
+    while True:
+        page = repo.list_page(limit=40, cursor=cursor, updated_since=since)
+        seen += [d.note for d in page.items]
+        if (cursor := page.next_cursor) is None:
+            break
+    assert seen == [str(n) for n in range(10, 200) if n != 50] + ["50"]
