@@ -58,12 +58,9 @@ def claims(
 ) -> Iterator[dict[str, Any]]:
     """Claim, one by one as they are asked for, the documents among the first `limit` candidates whose lease is
     still free when their turn comes (see `claim`)."""
-    others = {name: value for name, value in conditions.items() if name != "_id"}
+    others = _beside_id(conditions)
     for free in (None, {"$lte": now}):
-        candidates = [
-            row["_id"] for row in collection.find({**conditions, lease_field: free}, {"_id": 1}).limit(limit)
-        ]
-        for doc_id in candidates:
+        for doc_id in _candidates(collection, conditions, lease_field, free, limit):
             # `_id` first: the embedded server plans by the first member an index serves.
             taken = collection.update_one({"_id": doc_id, **others, lease_field: free}, dict(update))
             if taken.matched_count != 1:
@@ -87,16 +84,14 @@ def claim_batch(
     """Claim up to `limit` documents at once (see `claim`) and return them as they are after the update, never
     leased first. `mine` is a filter that only the documents carrying this very claim match (the claimer's name
     and the lease's end `update` sets): `update_many` says how many documents it updated, not which."""
-    others = {name: value for name, value in conditions.items() if name != "_id"}
+    others = _beside_id(conditions)
     candidates: list[Any] = []
     claimed = 0
     for free in (None, {"$lte": now}):
         wanted = limit - claimed
         if wanted <= 0:
             break  # a full batch of never-leased documents: the expired ones wait for the next batch
-        ids = [
-            row["_id"] for row in collection.find({**conditions, lease_field: free}, {"_id": 1}).limit(wanted)
-        ]
+        ids = _candidates(collection, conditions, lease_field, free, wanted)
         if not ids:
             continue
         # One update for them all, conditional on the lease being still free, which it checks and sets
@@ -112,3 +107,16 @@ def claim_batch(
     read = collection.find({"_id": {"$in": candidates}, **mine}, dict(projection) if projection else None)
     found = {row["_id"]: dict(row) for row in read}
     return [found[doc_id] for doc_id in candidates if doc_id in found]
+
+
+def _candidates(
+    collection: Collection, conditions: Mapping[str, Any], lease_field: str, free: Any, limit: int
+) -> list[Any]:
+    """The ids of up to `limit` documents matching `conditions` whose lease field matches `free` (unset, or
+    expired): one read, the claimers' own conditional writes decide which of them each one takes."""
+    return [row["_id"] for row in collection.find({**conditions, lease_field: free}, {"_id": 1}).limit(limit)]
+
+
+def _beside_id(conditions: Mapping[str, Any]) -> dict[str, Any]:
+    """The conditions other than `_id`, which a claim's write names itself, first."""
+    return {name: value for name, value in conditions.items() if name != "_id"}
