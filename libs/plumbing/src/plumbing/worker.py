@@ -17,6 +17,8 @@ table — and calls `run_relay` or `run_consumer`. Both start the same way and r
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import partial
 from typing import Any
@@ -89,18 +91,105 @@ def run_consumer(
     settings: Settings | None = None,
     raw_handlers: Mapping[str, RawHandler] | None = None,
     extra_topics: Sequence[TopicSpec] = (),
+    own_lanes: Iterable[str] = (),
     **loop_options: Any,
 ) -> None:
     """Consume `topics` as the consumer group `service` until SIGTERM/SIGINT. `handlers(database)` builds the
     handler table `{event type: handler}` once the database is registered; types without an entry are skipped
     (plumbing.kafka.ConsumerLoop). `raw_handlers` `{topic: handler}` consume topics whose records are not
     CloudEvents (subscribed too). `extra_topics` are created at start besides asyncapi.yaml's (topics derived
-    from configuration). `loop_options` go to ConsumerLoop (max_attempts, backoff_s, producer_options, ...)."""
+    from configuration). `loop_options` go to ConsumerLoop (max_attempts, backoff_s, producer_options, ...).
+
+    `own_lanes`: topics each consumed by a loop of its own (its own connection and thread, the same group and
+    handlers), so that a backlog on one does not hold up the records of the others (a loop handles its records
+    one after the other). The other topics share the first loop. Kafka gives each topic's partitions to the
+    group's members that subscribed to it, so the lanes split the work and nothing is consumed twice."""
     settings, database, bootstrap = start(service, settings)
     # A consumer subscribing to a missing topic would wait for metadata: fail, restart.
     ensure_topics(bootstrap, [*load_topics(), *extra_topics])
-    loop = ConsumerLoop(
-        list(topics), service, handlers(database), bootstrap, raw_handlers=raw_handlers, **loop_options
-    )
-    worker_endpoints.serve(loop.ready)
-    loop.run()
+    table = handlers(database)
+    raw = dict(raw_handlers or {})
+    loops = [
+        ConsumerLoop(
+            events, service, table, bootstrap, raw_handlers={t: raw[t] for t in raws}, **loop_options
+        )
+        for events, raws in lanes(topics, raw, own_lanes)
+    ]
+    consumer = loops[0] if len(loops) == 1 else ConsumerLanes(loops)
+    worker_endpoints.serve(consumer.ready)
+    consumer.run()
+
+
+def lanes(
+    topics: Sequence[str], raw_topics: Iterable[str], own_lanes: Iterable[str]
+) -> list[tuple[list[str], list[str]]]:
+    """The loops of a consumer process as (event topics, raw topics): the topics of `own_lanes` one loop each,
+    every other topic in the first."""
+    raw = list(raw_topics)
+    every = list(dict.fromkeys([*topics, *raw]))
+    separate = [topic for topic in dict.fromkeys(own_lanes) if topic in every]
+    groups = [[topic for topic in every if topic not in separate], *([topic] for topic in separate)]
+    return [([t for t in group if t not in raw], [t for t in group if t in raw]) for group in groups if group]
+
+
+class ConsumerLanes:
+    """Consumer loops of one process, each in its own thread (see run_consumer's `own_lanes`): stopped together
+    by SIGTERM/SIGINT or stop(); when one ends on its own (a failure it could not handle) the others are stopped
+    too and run() raises it, so that the process exits and is restarted whole."""
+
+    def __init__(self, loops: Sequence[ConsumerLoop]) -> None:
+        self.loops = list(loops)
+        self._ended = threading.Event()
+
+    @property
+    def ready(self) -> _AllReady:
+        return _AllReady(self.loops)
+
+    def stop(self, *_: Any) -> None:
+        for loop in self.loops:
+            loop.stop()
+        self._ended.set()
+
+    def run(self, *, install_signal_handlers: bool = True) -> None:
+        failures: list[BaseException] = []
+
+        def lane(loop: ConsumerLoop) -> None:
+            try:
+                loop.run(install_signal_handlers=False)
+            except BaseException as exc:  # noqa: BLE001 - raised again by run() below
+                failures.append(exc)
+            finally:
+                self._ended.set()
+
+        previous: dict[signal.Signals, Any] = {}
+        if install_signal_handlers and threading.current_thread() is threading.main_thread():
+            previous = {
+                signum: signal.signal(signum, self.stop) for signum in (signal.SIGTERM, signal.SIGINT)
+            }
+        threads = [
+            threading.Thread(target=lane, args=(loop,), name=f"consumer-lane-{n}")
+            for n, loop in enumerate(self.loops)
+        ]
+        try:
+            for thread in threads:
+                thread.start()
+            while not self._ended.wait(1.0):  # timed, so that a signal's handler runs promptly in this thread
+                pass
+            self.stop()
+            for thread in threads:
+                thread.join()
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+        if failures:
+            raise failures[0]
+
+
+class _AllReady:
+    """Ready while every loop of the process is: what /readyz answers for a consumer with lanes."""
+
+    def __init__(self, loops: Sequence[ConsumerLoop]) -> None:
+        self._loops = loops
+
+    def is_set(self) -> bool:
+        return all(loop.ready.is_set() for loop in self._loops)

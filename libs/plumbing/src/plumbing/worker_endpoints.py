@@ -10,12 +10,19 @@ from __future__ import annotations
 import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Protocol
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 
+class Readiness(Protocol):
+    """What /readyz asks: a loop's `ready` event, or anything that answers the same question."""
+
+    def is_set(self) -> bool: ...
+
+
 def serve(
-    ready: threading.Event, port: int | None = None, host: str = "127.0.0.1"
+    ready: Readiness, port: int | None = None, host: str = "127.0.0.1"
 ) -> ThreadingHTTPServer | None:
     """Start the endpoints in a daemon thread; without a port (THB_WORKER_PORT unset) nothing is served."""
     if port is None:

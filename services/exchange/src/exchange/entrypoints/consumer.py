@@ -1,6 +1,6 @@
 """The exchange service's consumer process: `python -m exchange.entrypoints.consumer`.
 
-One consumer group (`exchange`), one loop (plumbing.worker.run_consumer), two kinds of records:
+One consumer group (`exchange`), consumer loops of plumbing.worker.run_consumer, two kinds of records:
 
 - identification and return events (`TOPICS`), each recorded once in the received-events inbox (`handlers`); a
   return stopped is first told to the partners the return's forms went to (service_layer/return_stops.py); an
@@ -16,7 +16,9 @@ One consumer group (`exchange`), one loop (plumbing.worker.run_consumer), two ki
   inbox record is written, so a crash in between is completed by the redelivery, which sends nothing twice;
 - every configured country's inbox topic (`exchange.inbox.<country>`, `inbox_handlers`): each record is a sealed
   envelope, not a CloudEvent, so it goes unparsed to a raw handler (plumbing.kafka.RawRecord), which calls
-  `receiving.receive_envelope(deps, country, token)` for the country the topic belongs to.
+  `receiving.receive_envelope(deps, country, token)` for the country the topic belongs to. Each inbox has a
+  loop of its own in this process (plumbing.worker.run_consumer's `own_lanes`), so the forms queued for one
+  country never delay another's.
 
 What happens to an envelope and its offset (the offset is committed only once the handler returned):
 
@@ -157,6 +159,9 @@ def main() -> None:
             partial(handlers, deps=lambda: runtime.deps),
             settings=runtime.settings,
             raw_handlers=inbox_handlers(runtime.deps),
+            # Each inbox in a loop of its own: a burst of forms to one country does not hold up the receipts
+            # and forms arriving for the others (docs/performance.md, cross-border figure).
+            own_lanes=[inbox_topic(country) for country in sorted(runtime.config.country_codes)],
             # A partner added to config/platform.yaml only gets its inbox topics here, like the declared ones.
             extra_topics=inbox_topic_specs(runtime.config.country_codes, load_topics()),
             producer_options=PRODUCER_OPTIONS,  # a dead-lettered envelope may be as large as the largest one
