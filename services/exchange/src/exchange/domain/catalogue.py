@@ -10,13 +10,14 @@ failure (`CatalogueError` naming the file and pointer):
 4. roles are roles of the platform; `answers` and `about` name known form types; exactly one `current` version
    per form type that is not retired.
 
-Adding a form type, retiring one or adding a version beside the old is a change of these files only.
+Adding a form type, retiring one or adding a version beside the old is a change of these files only. Reading
+the files, the schema check and the wording of a problem are shared with the other catalogues
+(plumbing.catalogue_files); the rules are this module's.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -25,16 +26,23 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-import yaml
 from referencing import Registry, Resource
 
 from exchange.domain import minimisation
 from exchange.domain.errors import CatalogueError, DomainError, ErrorDetail
+from plumbing.catalogue_files import (
+    document_schema_problems,
+    json_pointer,
+    missing_labels,
+    read_json_schema,
+    read_yaml,
+)
 
 DATA_PACKAGE = "exchange.forms"
 FORM_TYPE_SCHEMA = "form-type.schema.json"
 LABELS_SCHEMA = "labels.schema.json"
 FALLBACK_LANGUAGE = "en"
+CATALOGUE = "form catalogue"  # how its problems begin
 
 CURRENT, ACCEPTED, RETIRED = "current", "accepted", "retired"
 FORM, CONTROL = "form", "control"
@@ -152,11 +160,11 @@ class FormCatalogue:
     ) -> FormCatalogue:
         """Every `types/*.yaml` of `folder` and its `labels.yaml`."""
         documents = {
-            f"types/{item.name}": _read_yaml(item)
+            f"types/{item.name}": read_yaml(item)
             for item in sorted(folder.joinpath("types").iterdir(), key=lambda t: t.name)
             if item.name.endswith(".yaml")
         }
-        labels = _read_yaml(folder.joinpath("labels.yaml"))
+        labels = read_yaml(folder.joinpath("labels.yaml"))
         return cls.from_documents(documents, labels, languages=languages, roles=roles)
 
     @classmethod
@@ -170,18 +178,14 @@ class FormCatalogue:
     ) -> FormCatalogue:
         """`documents`: file name -> parsed form type. Raises `CatalogueError` listing every problem."""
         required_languages = tuple(dict.fromkeys(languages))
-        problems = list(_check_documents(documents, labels))
-        if problems:
-            raise CatalogueError("form catalogue: invalid:\n  " + "\n  ".join(problems))
+        CatalogueError.raise_all(CATALOGUE, _check_documents(documents, labels))
         field_labels = {name: _labels(raw) for name, raw in labels["fields"].items()}
         code_labels = {
             lst: {code: _labels(raw) for code, raw in codes.items()} for lst, codes in labels["codes"].items()
         }
         types = {doc["type"]: _form_type(doc) for doc in documents.values()}
         catalogue = cls(types, field_labels, code_labels, required_languages)
-        problems = list(catalogue._rule_problems(documents, frozenset(roles)))
-        if problems:
-            raise CatalogueError("form catalogue: invalid:\n  " + "\n  ".join(problems))
+        CatalogueError.raise_all(CATALOGUE, catalogue._rule_problems(documents, frozenset(roles)))
         return catalogue
 
     # -------------------------------------------------------------------------------------------- reads
@@ -261,7 +265,7 @@ class FormCatalogue:
         try:
             jsonschema.Draft202012Validator.check_schema(schema)
         except jsonschema.SchemaError as exc:
-            yield f"{where}{_pointer(exc.absolute_path)}: not a JSON Schema ({exc.validator})"
+            yield f"{where}{json_pointer(exc.absolute_path)}: not a JSON Schema ({exc.validator})"
             return
         if schema.get("type") != "object":
             yield f"{where}: a form's content is an object"
@@ -281,23 +285,17 @@ class FormCatalogue:
                     yield from self._labelled(known[value], f"{where}{pointer}")
 
     def _labelled(self, labels: Labels, where: str) -> Iterator[str]:
-        missing = [language for language in self.languages if language not in labels]
-        if missing:
-            yield f"{where}: labels missing in {', '.join(missing)}"
+        return missing_labels(labels, self.languages, where)
 
 
 # ------------------------------------------------------------------------------------------------ helpers
 
 
-def _read_yaml(item: Traversable | Path) -> Any:
-    return yaml.load(item.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
-
-
 @functools.cache
 def _meta_validators() -> tuple[jsonschema.Draft202012Validator, jsonschema.Draft202012Validator]:
     package = resources.files(DATA_PACKAGE)
-    form_type = json.loads(package.joinpath(FORM_TYPE_SCHEMA).read_text(encoding="utf-8"))
-    labels = json.loads(package.joinpath(LABELS_SCHEMA).read_text(encoding="utf-8"))
+    form_type = read_json_schema(package.joinpath(FORM_TYPE_SCHEMA))
+    labels = read_json_schema(package.joinpath(LABELS_SCHEMA))
     registry: Registry[Any] = Registry().with_resource(form_type["$id"], Resource.from_contents(form_type))
     return (
         jsonschema.Draft202012Validator(form_type, registry=registry),
@@ -310,10 +308,8 @@ def _check_documents(documents: Mapping[str, Any], labels: Any) -> Iterator[str]
     if not documents:
         yield "no form types"
     for name, doc in documents.items():
-        for error in form_type_validator.iter_errors(doc):
-            yield f"{name}: {_pointer(error.absolute_path) or '/'}: {error.validator} failed"
-    for error in labels_validator.iter_errors(labels):
-        yield f"labels.yaml: {_pointer(error.absolute_path) or '/'}: {error.validator} failed"
+        yield from document_schema_problems(form_type_validator, name, doc)
+    yield from document_schema_problems(labels_validator, "labels.yaml", labels)
 
 
 def _labels(raw: Mapping[str, Any]) -> Labels:
@@ -347,27 +343,19 @@ def _form_type(doc: Mapping[str, Any]) -> FormType:
     )
 
 
-def _escape(part: Any) -> str:
-    return str(part).replace("~", "~0").replace("/", "~1")
-
-
-def _pointer(path: Iterable[Any]) -> str:
-    return "".join(f"/{_escape(part)}" for part in path)
-
-
 def schema_error_details(error: jsonschema.ValidationError, prefix: str) -> Iterator[ErrorDetail]:
     """One or more {code, pointer} for a schema error; an extra or missing field is named by its own pointer."""
-    where = prefix + _pointer(error.absolute_path)
+    where = prefix + json_pointer(error.absolute_path)
     code = ERROR_CODES.get(str(error.validator), "invalid")
     instance, schema = error.instance, error.schema
     if error.validator == "additionalProperties" and isinstance(instance, Mapping):
         allowed = set((schema or {}).get("properties", {})) if isinstance(schema, Mapping) else set()
         for name in sorted(set(instance) - allowed):
-            yield ErrorDetail(code, f"{where}/{_escape(name)}")
+            yield ErrorDetail(code, where + json_pointer([name]))
     elif error.validator == "required" and isinstance(instance, Mapping):
         for name in error.validator_value:
             if name not in instance:
-                yield ErrorDetail(code, f"{where}/{_escape(name)}")
+                yield ErrorDetail(code, where + json_pointer([name]))
     else:
         yield ErrorDetail(code, where)
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TypeAlias
 
-from plumbing.errors import CodedConflict, CodedForbidden, CodedViolation, ConfigError, Violation
+from plumbing import catalogue_files
+from plumbing.errors import CodedConflict, CodedForbidden, CodedViolation, Violation
 
 ErrorDetail: TypeAlias = Violation
 
@@ -50,6 +51,6 @@ class NotPermitted(CodedForbidden):
     """The form type's roles do not include the caller's. `code` is stable, e.g. `role_may_not_send`."""
 
 
-class CatalogueError(ConfigError):
+class CatalogueError(catalogue_files.CatalogueError):
     """The form catalogue breaks its schema or a rule: the process refuses to start. The message names the
     file and the JSON pointer."""

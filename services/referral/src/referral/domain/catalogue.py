@@ -12,13 +12,14 @@ Loading refuses to start (`CatalogueError`, naming file and pointer) unless:
    for children, municipalities belong to a country with rules, and every partner country of the platform
    configuration has rules and municipalities.
 
-Adding a service type, a reason or a municipality is a change of these files only.
+Adding a service type, a reason or a municipality is a change of these files only. Reading the files, the
+schema check and the wording of a problem are shared with the other catalogues (plumbing.catalogue_files); the
+rules are this module's.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -29,14 +30,15 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jsonschema
-import yaml
 
+from plumbing.catalogue_files import missing_labels, read_json_schema, read_yaml_files, schema_problems
 from plumbing.i18n import with_cyrillic
 from referral.domain.errors import CatalogueError, DomainError
 
 DATA_PACKAGE = "referral.catalogue"
 SCHEMA = "catalogue.schema.json"
 FILES = ("service-types", "field-sets", "reasons", "deadlines", "countries", "municipalities")
+CATALOGUE = "referral catalogue"  # how its problems begin
 FALLBACK_LANGUAGE = "en"
 CHILD, ADULT = "child", "adult"
 # Reason lists by the action that needs a reason.
@@ -124,8 +126,7 @@ class ReferralCatalogue:
     def load(
         cls, folder: Traversable | Path, *, languages: Iterable[str], countries: Iterable[str]
     ) -> ReferralCatalogue:
-        documents = {name: _read_yaml(folder.joinpath(f"{name}.yaml")) for name in FILES}
-        return cls.from_documents(documents, languages=languages, countries=countries)
+        return cls.from_documents(read_yaml_files(folder, FILES), languages=languages, countries=countries)
 
     @classmethod
     def from_documents(
@@ -133,18 +134,9 @@ class ReferralCatalogue:
     ) -> ReferralCatalogue:
         """`documents`: file name (without .yaml) -> parsed content. Raises `CatalogueError` listing every
         problem found."""
-        required = tuple(dict.fromkeys(languages))
-        problems = [
-            f"{_file_of(error.absolute_path)}: {_pointer(list(error.absolute_path)[1:]) or '/'}: "
-            f"{error.validator} failed"
-            for error in _validator().iter_errors(dict(documents))
-        ]
-        if problems:
-            raise CatalogueError("referral catalogue: invalid:\n  " + "\n  ".join(problems))
-        catalogue = _build(documents, required)
-        problems = list(_rule_problems(catalogue, documents, frozenset(countries)))
-        if problems:
-            raise CatalogueError("referral catalogue: invalid:\n  " + "\n  ".join(problems))
+        CatalogueError.raise_all(CATALOGUE, schema_problems(_validator(), documents))
+        catalogue = _build(documents, tuple(dict.fromkeys(languages)))
+        CatalogueError.raise_all(CATALOGUE, _rule_problems(catalogue, documents, frozenset(countries)))
         return catalogue
 
     # -------------------------------------------------------------------------------------------- reads
@@ -196,15 +188,9 @@ class ReferralCatalogue:
 # ------------------------------------------------------------------------------------------------ building
 
 
-def _read_yaml(item: Traversable | Path) -> Any:
-    return yaml.load(item.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
-
-
 @functools.cache
 def _validator() -> jsonschema.Draft202012Validator:
-    schema = json.loads(resources.files(DATA_PACKAGE).joinpath(SCHEMA).read_text(encoding="utf-8"))
-    jsonschema.Draft202012Validator.check_schema(schema)
-    return jsonschema.Draft202012Validator(schema)
+    return jsonschema.Draft202012Validator(read_json_schema(resources.files(DATA_PACKAGE).joinpath(SCHEMA)))
 
 
 def _labelled(code: str, raw: Mapping[str, Any]) -> Labelled:
@@ -248,7 +234,7 @@ def _build(documents: Mapping[str, Any], languages: tuple[str, ...]) -> Referral
             zone = ZoneInfo(raw["timezone"])
         except (ZoneInfoNotFoundError, ValueError):
             raise CatalogueError(
-                f"referral catalogue: invalid:\n  countries: /countries/{code}/timezone: unknown time zone"
+                f"{CATALOGUE}: invalid:\n  countries: /countries/{code}/timezone: unknown time zone"
             ) from None
         countries[code] = CountryRules(
             code=code,
@@ -318,9 +304,7 @@ def _rule_problems(
         ),
     ]
     for where, item in labelled:
-        missing = [language for language in catalogue.languages if language not in item.labels]
-        if missing:
-            yield f"{where}/labels: labels missing in {', '.join(missing)}"
+        yield from missing_labels(item.labels, catalogue.languages, f"{where}/labels")
     for code, field_set in catalogue.field_sets.items():
         for name in field_set.fields:
             if name not in catalogue.known_fields:
@@ -353,19 +337,3 @@ def _rule_problems(
             yield f"countries: /countries: the partner country {country} has no rules"
         if not catalogue.municipalities.get(country):
             yield f"municipalities: the partner country {country} has no municipalities"
-
-
-# ------------------------------------------------------------------------------------------------ helpers
-
-
-def _escape(part: Any) -> str:
-    return str(part).replace("~", "~0").replace("/", "~1")
-
-
-def _pointer(path: Iterable[Any]) -> str:
-    return "".join(f"/{_escape(part)}" for part in path)
-
-
-def _file_of(path: Iterable[Any]) -> str:
-    parts = list(path)
-    return str(parts[0]) if parts else "catalogue"

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from typing import TypeAlias
 
-from plumbing.errors import CodedConflict, CodedForbidden, CodedViolation, ConfigError, Violation
+from plumbing import catalogue_files
+from plumbing.errors import CodedConflict, CodedForbidden, CodedViolation, Violation
 
 ErrorDetail: TypeAlias = Violation
 
@@ -35,7 +36,7 @@ class NotPermitted(CodedForbidden):
     """The caller may see the record, but this action belongs to another party. `code` is stable."""
 
 
-class CatalogueError(ConfigError):
+class CatalogueError(catalogue_files.CatalogueError):
     """The referral catalogue breaks its schema or a cross-check: the process refuses to start. The message
     names the file and the JSON pointer of every problem."""
 

@@ -13,12 +13,13 @@ Loading refuses to start (`CatalogueError`, naming file and pointer) unless:
    return and one that is not, and every partner country of the platform configuration is a known country code.
 
 Adding a reason, a panel role or a special need, or changing a deadline, is a change of these files only.
+Reading the files, the schema check and the wording of a problem are shared with the other catalogues
+(plumbing.catalogue_files); the rules are this module's.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -28,14 +29,15 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-import yaml
 
+from plumbing.catalogue_files import missing_labels, read_json_schema, read_yaml_files, schema_problems
 from plumbing.i18n import with_cyrillic
 from voluntary_return.domain.errors import CatalogueError, DomainError
 
 DATA_PACKAGE = "voluntary_return.catalogue"
 SCHEMA = "catalogue.schema.json"
 FILES = ("reasons", "consent", "best-interests", "plan", "countries", "deadlines")
+CATALOGUE = "return catalogue"  # how its problems begin
 FALLBACK_LANGUAGE = "en"
 # Reason lists by the action that needs a reason.
 STOP, CLOSE = "stop", "close"
@@ -116,8 +118,7 @@ class ReturnCatalogue:
     def load(
         cls, folder: Traversable | Path, *, languages: Iterable[str], countries: Iterable[str]
     ) -> ReturnCatalogue:
-        documents = {name: _read_yaml(folder.joinpath(f"{name}.yaml")) for name in FILES}
-        return cls.from_documents(documents, languages=languages, countries=countries)
+        return cls.from_documents(read_yaml_files(folder, FILES), languages=languages, countries=countries)
 
     @classmethod
     def from_documents(
@@ -125,17 +126,9 @@ class ReturnCatalogue:
     ) -> ReturnCatalogue:
         """`documents`: file name (without .yaml) -> parsed content; `countries`: the platform's partner
         countries. Raises `CatalogueError` listing every problem found."""
-        problems = [
-            f"{_file_of(error.absolute_path)}: {_pointer(list(error.absolute_path)[1:]) or '/'}: "
-            f"{error.validator} failed"
-            for error in _validator().iter_errors(dict(documents))
-        ]
-        if problems:
-            raise CatalogueError("return catalogue: invalid:\n  " + "\n  ".join(problems))
+        CatalogueError.raise_all(CATALOGUE, schema_problems(_validator(), documents))
         catalogue = _build(documents, tuple(dict.fromkeys(languages)), frozenset(countries))
-        problems = list(_rule_problems(catalogue))
-        if problems:
-            raise CatalogueError("return catalogue: invalid:\n  " + "\n  ".join(problems))
+        CatalogueError.raise_all(CATALOGUE, _rule_problems(catalogue))
         return catalogue
 
     # -------------------------------------------------------------------------------------------- reads
@@ -166,15 +159,9 @@ class ReturnCatalogue:
 # ------------------------------------------------------------------------------------------------ building
 
 
-def _read_yaml(item: Traversable | Path) -> Any:
-    return yaml.load(item.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
-
-
 @functools.cache
 def _validator() -> jsonschema.Draft202012Validator:
-    schema = json.loads(resources.files(DATA_PACKAGE).joinpath(SCHEMA).read_text(encoding="utf-8"))
-    jsonschema.Draft202012Validator.check_schema(schema)
-    return jsonschema.Draft202012Validator(schema)
+    return jsonschema.Draft202012Validator(read_json_schema(resources.files(DATA_PACKAGE).joinpath(SCHEMA)))
 
 
 def _labelled(code: str, raw: Mapping[str, Any]) -> Labelled:
@@ -244,9 +231,7 @@ def _rule_problems(catalogue: ReturnCatalogue) -> Iterator[str]:
         *((f"plan: /special_needs/{c}", n) for c, n in catalogue.special_needs.items()),
     ]
     for where, item in labelled:
-        missing = [language for language in catalogue.languages if language not in item.labels]
-        if missing:
-            yield f"{where}/labels: labels missing in {', '.join(missing)}"
+        yield from missing_labels(item.labels, catalogue.languages, f"{where}/labels")
     for role in sorted(catalogue.panel_rule.at_least_one_of - set(catalogue.panel_roles)):
         yield f"best-interests: /panel_rule/at_least_one_of: unknown panel role {role!r}"
     for code in REQUIRED_STOP_REASONS:
@@ -258,19 +243,3 @@ def _rule_problems(catalogue: ReturnCatalogue) -> Iterator[str]:
         yield "best-interests: /durable_solutions: no solution other than return"
     for country in sorted(catalogue.partners - catalogue.countries):
         yield f"countries: /countries: the partner country {country} is not a known country code"
-
-
-# ------------------------------------------------------------------------------------------------ helpers
-
-
-def _escape(part: Any) -> str:
-    return str(part).replace("~", "~0").replace("/", "~1")
-
-
-def _pointer(path: Iterable[Any]) -> str:
-    return "".join(f"/{_escape(part)}" for part in path)
-
-
-def _file_of(path: Iterable[Any]) -> str:
-    parts = list(path)
-    return str(parts[0]) if parts else "catalogue"

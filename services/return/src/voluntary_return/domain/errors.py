@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from typing import TypeAlias
 
-from plumbing.errors import CodedConflict, CodedForbidden, CodedViolation, ConfigError, Violation
+from plumbing import catalogue_files
+from plumbing.errors import CodedConflict, CodedForbidden, CodedViolation, Violation
 
 ErrorDetail: TypeAlias = Violation
 
@@ -41,6 +42,6 @@ class NotPermitted(CodedForbidden):
     """The caller may see the case, but this action needs another role. `code` is stable."""
 
 
-class CatalogueError(ConfigError):
+class CatalogueError(catalogue_files.CatalogueError):
     """The return catalogue breaks its schema or a cross-check: the process refuses to start. The message names
     the file and the JSON pointer of every problem."""
