@@ -10,18 +10,18 @@ filters, tried one after the other, select the same documents, each led by the c
 A claim is a read of candidate ids and a conditional `update_one` by `_id` (the lease still free: exactly one
 claimer's write matches), then a read of the claimed document by `_id`. Not `find_one_and_update`: on the
 embedded server a findAndModify that matches costs a walk of the whole collection (measured: 2.9 ms at 300
-documents, 21 ms at 3,000, whatever the filter), an `update_one` by `_id` 0.7-1.1 ms at either size. `claims`
-takes several documents from one read of candidates (the candidates' read costs the size of the backlog on that
-server, once per batch instead of once per document). `claim_batch` (the outbox relay's drain of a backlog) also
-claims them in one `update_many` on their ids and reads them back in one `_id` `$in` read: three statements for
-up to `limit` documents. Measured on the embedded server at 3,000 documents of 3 kB: claiming 100 took 51 ms
+documents, 21 ms at 3,000, whatever the filter), an `update_one` by `_id` 0.7-1.1 ms at either size.
+`claim_batch` (the outbox relay's drain of a backlog) takes several documents from one read of candidates (that
+read costs the size of the backlog on that server, once per batch instead of once per document), claims them in
+one `update_many` on their ids and reads them back in one `_id` `$in` read: three statements for up to `limit`
+documents. Measured on the embedded server at 3,000 documents of 3 kB: claiming 100 took 51 ms
 with one `update_many`, 359 ms as a bulk write of 100 `update_one` (one commit, one journal sync, each), about
 1.3 ms each one by one; an `$in` read of 25 ids 2.5 ms (a point lookup each), a `find_one` 0.5 ms.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -40,34 +40,20 @@ def claim(
     atomically (a conditional write), and return it as it is after the update; None when there is none.
     Documents never leased are taken before those whose lease expired. Put the most selective indexed condition
     first."""
-    return next(claims(collection, conditions, lease_field, now, update, projection, limit=CANDIDATES), None)
-
-
-CANDIDATES = 10  # ids read per claim: a few, in case other claimers take the first ones meanwhile
-
-
-def claims(
-    collection: Collection,
-    conditions: Mapping[str, Any],
-    lease_field: str,
-    now: datetime,
-    update: Mapping[str, Any],
-    projection: Mapping[str, Any] | None = None,
-    *,
-    limit: int,
-) -> Iterator[dict[str, Any]]:
-    """Claim, one by one as they are asked for, the documents among the first `limit` candidates whose lease is
-    still free when their turn comes (see `claim`)."""
     others = _beside_id(conditions)
     for free in (None, {"$lte": now}):
-        for doc_id in _candidates(collection, conditions, lease_field, free, limit):
+        for doc_id in _candidates(collection, conditions, lease_field, free, CANDIDATES):
             # `_id` first: the embedded server plans by the first member an index serves.
             taken = collection.update_one({"_id": doc_id, **others, lease_field: free}, dict(update))
             if taken.matched_count != 1:
-                continue  # another claimer's, or no longer matching
+                continue  # another claimer's, or no longer matching: the next candidate
             found = collection.find_one({"_id": doc_id}, dict(projection) if projection is not None else None)
             if found is not None:
-                yield dict(found)
+                return dict(found)
+    return None
+
+
+CANDIDATES = 10  # ids read per claim: a few, in case other claimers take the first ones meanwhile
 
 
 def claim_batch(

@@ -21,9 +21,7 @@ class Readiness(Protocol):
     def is_set(self) -> bool: ...
 
 
-def serve(
-    ready: Readiness, port: int | None = None, host: str = "127.0.0.1"
-) -> ThreadingHTTPServer | None:
+def serve(ready: Readiness, port: int | None = None, host: str = "127.0.0.1") -> ThreadingHTTPServer | None:
     """Start the endpoints in a daemon thread; without a port (THB_WORKER_PORT unset) nothing is served."""
     if port is None:
         configured = os.environ.get("THB_WORKER_PORT")

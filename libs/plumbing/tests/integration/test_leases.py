@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from plumbing.leases import claim, claim_batch, claims
+from plumbing.leases import claim, claim_batch
 
 pytestmark = pytest.mark.integration
 
@@ -56,25 +56,6 @@ def test_concurrent_claimers_never_take_one_document_twice(database) -> None:
     for thread in threads:
         thread.join()
     assert sorted(taken) == sorted(f"d{n}" for n in range(20))
-
-
-def test_a_batch_claims_from_one_read_and_skips_what_another_took_meanwhile(database) -> None:
-    """The relay drains a backlog in batches (`claims`): candidates read once, each claimed by `_id` when its turn
-    comes; one another claimer took in between is skipped, never taken twice; what is not asked for stays free."""
-    collection = database["lease_batches"]
-    collection.insert_many([{"_id": f"d{n}", "due": NOW} for n in range(5)])
-    batch = claims(
-        collection, {"due": {"$lte": NOW}}, LEASE, NOW, {"$set": {LEASE: NOW + timedelta(minutes=1)}}, limit=4
-    )
-    first = next(batch)
-    others = [d for d in ("d0", "d1", "d2", "d3") if d != first["_id"]]
-    collection.update_one(
-        {"_id": others[0]}, {"$set": {LEASE: NOW + timedelta(minutes=5)}}
-    )  # another claimer
-    rest = [found["_id"] for found in batch]
-    assert rest == others[1:]
-    assert first[LEASE] == NOW + timedelta(minutes=1)  # returned as it is after the claim
-    assert collection.find_one({"_id": "d4"}).get(LEASE) is None  # beyond the batch: still free
 
 
 def take_batch(collection, owner: str, limit: int, now=NOW):
