@@ -373,3 +373,14 @@ def record_for_request(
     )
     context.extra[READ_RECORD] = ReadRecord(resource_type, tuple(ids))
     return entry
+
+
+def read_recorder(access_log: AccessLog) -> Callable[[Caller, str, Sequence[str]], None]:
+    """The `record_read` of a service's Deps: (caller, resource type, ids) -> `record_for_request`. The entry's
+    caller and purpose are the request context's (the verified token and X-Purpose), the same caller the handler
+    passes; the argument is there so that a service layer tested on fakes sees who read what."""
+
+    def record_read(caller: Caller, resource_type: str, ids: Sequence[str]) -> None:
+        record_for_request(access_log, resource_type, ids)
+
+    return record_read

@@ -189,6 +189,20 @@ def new_event(
     return envelope
 
 
+# (event type, aggregate id, data) -> a validated envelope for the outbox
+EventFactory = Callable[[str, str, Mapping[str, Any]], dict[str, Any]]
+
+
+def event_factory(source: str, clock: Callable[[], datetime]) -> EventFactory:
+    """`new_event` as a service's handlers call it (their Deps' `new_event`): the service's `source` and its clock
+    (`clock.now`, so that a test's or a drill's fixed instant is the events' time too) are fixed once, at wiring."""
+
+    def make(event_type: str, aggregate_id: str, data: Mapping[str, Any]) -> dict[str, Any]:
+        return new_event(event_type, aggregate_id, dict(data), source, clock=clock)
+
+    return make
+
+
 def owner_country(envelope: Mapping[str, Any]) -> str | None:
     """The country owning the event's aggregate (`data.owner_country`, which every event of an owned record
     carries), or None: what a consumer keeps to scope what it received by country."""

@@ -685,3 +685,13 @@ class SystemRepository(_Repository[T]):
     ) -> T:
         """Store a record whose owner the system decides (e.g. a consumer building a record from a form)."""
         return self._stamp_new(doc, owner_country, owner_agency, list(events))
+
+
+def system_repositories(clock: Clock) -> Callable[[type, str], SystemRepository[Any]]:
+    """The `system_repository` of a service's Deps: (document class, actor) -> its unscoped repository on the
+    process's clock. For relays, consumers and jobs; a request handler reads through a ScopedRepository."""
+
+    def repository(document_class: type, actor: str) -> SystemRepository[Any]:
+        return SystemRepository(document_class, clock, actor=actor)
+
+    return repository

@@ -3,7 +3,8 @@
 docs/data-protection.md "Retention" decides, per record type, when its period starts (`created`, `last-update`, or
 `closed`: what closed means is the service's rule) and what anonymising removes and keeps. This module is the
 mechanism every service shares; a service declares one `Retained` per document class (its `closed_at` and its
-`anonymise`) and runs a `ServiceRetention` on its scheduler (plumbing.scheduler).
+`anonymise`) and runs a `ServiceRetention` on its scheduler (plumbing.scheduler), built with its deadline jobs by
+`SchedulerParts.for_service` and run by `scheduler_main`.
 
 Why the job stays cheap (no per-pass cost that grows with the collection): every record carries
 `retention_due_at`, the earliest instant it can have passed its period. The repository sets it on insert
@@ -27,13 +28,16 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from plumbing.clock import Clock, as_utc, to_millis
 from plumbing.config import PlatformConfig
 from plumbing.documents import OwnedDocument
 from plumbing.errors import Conflict, NotFound
 from plumbing.scheduler import Claimed, DeadlineJob
+
+if TYPE_CHECKING:
+    from plumbing.startup import Startup
 
 log = logging.getLogger(__name__)
 
@@ -290,6 +294,17 @@ def run_drill(
     return total
 
 
+class JobDeps(Protocol):
+    """What a scheduler reads of a service's Deps: (document class, actor) -> the unscoped repository its jobs
+    write through."""
+
+    @property
+    def system_repository(self) -> Callable[[type, str], Any]: ...
+
+
+D = TypeVar("D", bound=JobDeps)
+
+
 @dataclass(frozen=True)
 class SchedulerParts:
     """What a service's scheduler process runs: its deadline jobs (called once the database is registered) and
@@ -299,6 +314,28 @@ class SchedulerParts:
     clock: Clock
     retention: ServiceRetention
     deadlines: Callable[[], Sequence[DeadlineJob]] = tuple
+
+    @classmethod
+    def for_service(
+        cls,
+        startup: Startup,
+        deps: D,
+        retained: Callable[[D], Sequence[Retained]],
+        deadlines: Sequence[Callable[[D], DeadlineJob]] = (),
+    ) -> SchedulerParts:
+        """The parts of a service's scheduler over its process's start (plumbing.startup: the service, settings,
+        configuration, clock and access log) and its Deps: the retention of its `retained(deps)` classes, written
+        through the Deps' unscoped repositories, and its deadline jobs (each made of the Deps once the database
+        is registered)."""
+        retention = ServiceRetention(
+            startup.service,
+            retained(deps),
+            records=deps.system_repository,
+            config=startup.config,
+            clock=startup.clock,
+            access_log=startup.access_log,
+        )
+        return cls(startup.settings, startup.clock, retention, lambda: [job(deps) for job in deadlines])
 
 
 def scheduler_main(

@@ -66,6 +66,17 @@ def test_new_event_reads_time_from_the_injected_clock() -> None:
     assert envelope["time"] == "2030-01-02T03:04:05.000Z"
 
 
+def test_a_services_event_factory_fixes_its_source_and_clock() -> None:
+    make = events.event_factory("/identification", lambda: datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC))
+    data = closed_data()
+    envelope = make("identification.case.closed.v1", CASE, data)
+    assert (envelope["source"], envelope["subject"]) == ("/identification", CASE)
+    assert envelope["time"] == "2030-01-02T03:04:05.000Z"
+    assert envelope["data"] == data and envelope["data"] is not data  # detached from the caller's mapping
+    with pytest.raises(InvalidEventData):  # validated like every envelope, before anything is written
+        make("identification.case.closed.v1", CASE, closed_data(surname=CANARY))
+
+
 def test_traceparent_defaults_to_the_active_span() -> None:
     context = SpanContext(
         trace_id=0x0AF7651916CD43DD8448EB211C80319C,
