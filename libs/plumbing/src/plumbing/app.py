@@ -38,11 +38,11 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any, Generic, TypeVar
 
 import connexion
 import flask
@@ -55,10 +55,11 @@ from pymongo.errors import PyMongoError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
-from plumbing import health, telemetry
+from plumbing import health, mongo, telemetry
 from plumbing.auth import AuthError
-from plumbing.clock import Clock, SystemClock
-from plumbing.config import PlatformConfig, Settings, load_platform_config, platform_config
+from plumbing.clock import Clock
+from plumbing.config import PlatformConfig, platform_config
+from plumbing.crypto import RequestFingerprinter, ResponseSealer
 from plumbing.error_handlers import (
     allowed_methods,
     handle_auth_error,
@@ -103,6 +104,9 @@ from plumbing.security import (
 )
 from plumbing.service_auth import service_validator
 from plumbing.validation import validator_map
+
+if TYPE_CHECKING:
+    from plumbing.startup import Startup
 
 DEFAULT_MAX_BODY = 1024 * 1024
 
@@ -334,21 +338,25 @@ def create_app(
     return app
 
 
-def create_service_app(
-    service: str,
-    spec_path: str | Path,
-    environ: Mapping[str, str] | None = None,
-    **options: Any,
-) -> connexion.FlaskApp:
-    """The app of a service from its environment: settings (plumbing.config.Settings), the platform
-    configuration (invalid -> ConfigError, the process does not start), the token validator of `<service>-api`
-    (plumbing.service_auth), the system clock; `options` go to create_app (access_log, database, ...)."""
-    settings = Settings.from_env(service, environ)
-    config = load_platform_config(settings.config_path)
-    validator, jwks = service_validator(settings, config, environ)
-    options.setdefault("clock", SystemClock())
+def create_service_app(spec_path: str | Path, startup: Startup, **options: Any) -> connexion.FlaskApp:
+    """The app of a service over what its process read at start (plumbing.startup): the token validator of
+    `<service>-api` (its allowed clients and partner countries, from the same environment), the service's own
+    database, its access log and clock, and the Idempotency-Key store's response sealer and request fingerprinter
+    over its keys; `options` go to create_app (validate_responses, ...)."""
+    validator, jwks = service_validator(startup.settings, startup.config, startup.environ)
     return create_app(
-        service, spec_path, settings=settings, validator=validator, jwks=jwks, config=config, **options
+        startup.service,
+        spec_path,
+        settings=startup.settings,
+        validator=validator,
+        jwks=jwks,
+        config=startup.config,
+        clock=startup.clock,
+        access_log=startup.access_log,
+        database=mongo.get_database,
+        response_sealer=ResponseSealer(startup.keys),
+        request_fingerprinter=RequestFingerprinter(startup.keys, startup.service),
+        **options,
     )
 
 
@@ -365,6 +373,24 @@ def app_on_first_access(build: Callable[[], Any]) -> Callable[[str], Any]:
         return built[0]
 
     return module_getattr
+
+
+R = TypeVar("R")
+
+
+class AppRuntime(Generic[R]):
+    """What an entry point's app was built over (its service's Runtime): its `create_http_app` sets `runtime`, a
+    test sets its own, its handlers `get` it. Reading it before the app was built is a programming error, not a
+    request's: RuntimeError."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+        self.runtime: R | None = None
+
+    def get(self) -> R:
+        if self.runtime is None:
+            raise RuntimeError(f"the {self.service} app was not built")
+        return self.runtime
 
 
 def current_database() -> Any:

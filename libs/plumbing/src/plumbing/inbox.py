@@ -36,6 +36,7 @@ from mongoengine import Document
 from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 
+from plumbing import request_context
 from plumbing.config import platform_config
 from plumbing.pagination import Page, PageRequest, find_page
 
@@ -188,3 +189,18 @@ def applying(
         return record(event)
 
     return apply
+
+
+def country_listing(inbox_of: Callable[[Any], Inbox]) -> Callable[..., dict[str, Any]]:
+    """The `GET /v1/<service>/received-events` handler of a service's HTTP module (`list_received_events =
+    country_listing(received_events.inbox)`): a page of its inbox in the app's database, of the caller's country
+    only (the inbox keeps with each record the `country` owning its aggregate)."""
+
+    def list_received_events(limit: int = 50, cursor: str | None = None) -> dict[str, Any]:
+        from plumbing.app import current_database  # the HTTP app's: a consumer records events without Flask
+
+        inbox = inbox_of(current_database())
+        page = inbox.page(PageRequest.parse(limit, cursor), country=request_context.current_caller().country)
+        return page.body(inbox.view)
+
+    return list_received_events

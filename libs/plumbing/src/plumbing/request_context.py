@@ -12,7 +12,10 @@ import uuid
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from plumbing.auth import Caller
 
 # A client-supplied request id is echoed back and written to logs, so only a short, plain token is accepted;
 # anything else is replaced by a fresh id (never an error: the id is for correlation, not for the client).
@@ -55,7 +58,7 @@ def reset(token: Any) -> None:
     _current.reset(token)
 
 
-def current_caller() -> Any:
+def current_caller() -> Caller:
     """The verified caller of the current request (raises if called outside a secured operation)."""
     context = _current.get()
     if context is None or context.caller is None:

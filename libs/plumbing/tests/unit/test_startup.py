@@ -1,5 +1,6 @@
-"""What every process of a service reads at start (plumbing.startup) and what its scheduler is made of
-(SchedulerParts.for_service). No servers: Mongo is registered lazily and nothing here contacts it."""
+"""What every process of a service reads at start (plumbing.startup) and the two things made of it for any
+service: its HTTP app (plumbing.app.create_service_app) and its scheduler's parts (SchedulerParts.for_service).
+No servers: Mongo is registered lazily and nothing here contacts it."""
 
 from __future__ import annotations
 
@@ -11,9 +12,12 @@ from typing import Any
 
 import pytest
 
+from plumbing import app as app_module
 from plumbing import mongo
+from plumbing.app import create_service_app
 from plumbing.clock import FixedClock
 from plumbing.config import PlatformConfig, Settings
+from plumbing.crypto import RequestFingerprinter
 from plumbing.errors import ConfigError
 from plumbing.keys import KeySet, load_keys
 from plumbing.retention import Retained, SchedulerParts
@@ -86,6 +90,41 @@ def test_a_start_without_a_database_refuses(environ: dict[str, str]) -> None:
     del environ["MONGODB_URI"]
     with pytest.raises(ConfigError, match="MONGODB_URI"):
         Startup.read("demo", environ, CLOCK)
+
+
+# ------------------------------------------------------------------------------------------ the HTTP app
+
+
+def test_the_service_app_is_built_over_what_its_process_read(
+    environ: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    startup = Startup.read("demo", environ, CLOCK)
+    built: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
+    monkeypatch.setattr(app_module, "create_app", lambda *args, **kwargs: built.append((args, kwargs)))
+
+    create_service_app("demo.yaml", startup, validate_responses=True)
+
+    [(args, options)] = built
+    assert args == ("demo", "demo.yaml")
+    assert options["settings"] is startup.settings
+    assert options["config"] is startup.config
+    assert options["clock"] is CLOCK
+    assert options["access_log"] is startup.access_log
+    assert options["database"] is mongo.get_database  # the service's own, registered by the start
+    assert options["validate_responses"] is True
+    validator = options["validator"]
+    assert validator.audience == "demo-api"
+    # THB_ALLOWED_AZP of the same environment
+    assert validator.allowed_azp == {"thb-test", "al-national-system"}
+    assert validator.partner_countries == set(startup.config.country_codes)
+    assert options["jwks"] is validator.jwks
+    # The Idempotency-Key store seals and fingerprints with the process's keys, narrowed to the service.
+    sealer = options["response_sealer"]
+    assert sealer.open(sealer.seal(b"stored", b"key"), b"key") == b"stored"
+    assert sealer.ring == startup.keys.ring("stored-responses")
+    expected = RequestFingerprinter(startup.keys, "demo").fingerprint("createThing", b"{}")
+    assert options["request_fingerprinter"].fingerprint("createThing", b"{}") == expected
+    assert expected != RequestFingerprinter(startup.keys, "other").fingerprint("createThing", b"{}")
 
 
 # ----------------------------------------------------------------------------------------- the scheduler

@@ -1,6 +1,7 @@
 """The small parts every service's wiring takes from plumbing instead of writing its own: the Deps' unscoped
-repositories (plumbing.repository.system_repositories) and access-log recorder (plumbing.access_log.read_recorder).
-No servers."""
+repositories (plumbing.repository.system_repositories) and access-log recorder (plumbing.access_log.read_recorder),
+and in its HTTP module the runtime the app was built over (plumbing.app.AppRuntime) and the received-events
+listing (plumbing.inbox.country_listing). No servers."""
 
 from __future__ import annotations
 
@@ -13,10 +14,13 @@ from mongoengine import StringField
 
 from plumbing import request_context
 from plumbing.access_log import read_recorder
+from plumbing.app import AppRuntime
 from plumbing.auth import Caller
 from plumbing.clock import FixedClock
 from plumbing.documents import OwnedDocument
 from plumbing.idempotency import READ_RECORD, ReadRecord
+from plumbing.inbox import country_listing
+from plumbing.pagination import DEFAULT_LIMIT
 from plumbing.repository import SystemRepository, system_repositories
 from plumbing.request_context import RequestContext
 
@@ -85,3 +89,53 @@ def test_read_recorder_logs_the_read_of_the_current_request(request_of: Any) -> 
 def test_read_recorder_outside_a_request_is_a_programming_error() -> None:
     with pytest.raises(RuntimeError, match="authenticated request"):
         read_recorder(RecordingAccessLog())(caller("u-reader"), "person", ["p1"])  # type: ignore[arg-type]
+
+
+def test_an_app_runtime_is_read_once_the_app_was_built() -> None:
+    state: AppRuntime[str] = AppRuntime("demo")
+    with pytest.raises(RuntimeError, match="the demo app was not built"):
+        state.get()
+    state.runtime = "the runtime"
+    assert state.get() == "the runtime"
+
+
+class FakeInbox:
+    def __init__(self, database: Any) -> None:
+        self.database = database
+        self.asked: list[tuple[Any, dict[str, Any]]] = []
+
+    def page(self, request: Any, **where: Any) -> Any:
+        self.asked.append((request, where))
+        return self
+
+    def body(self, view: Any) -> dict[str, Any]:
+        return {"items": [view({"event_id": "e1"})], "next_cursor": None}
+
+    def view(self, row: dict[str, Any]) -> dict[str, Any]:
+        return {"shown": row["event_id"]}
+
+
+def test_the_received_events_listing_shows_the_callers_country_only(
+    request_of: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from plumbing import app
+
+    database = object()
+    monkeypatch.setattr(app, "current_database", lambda: database)
+    inboxes: list[FakeInbox] = []
+
+    def inbox_of(given: Any) -> FakeInbox:
+        inboxes.append(FakeInbox(given))
+        return inboxes[-1]
+
+    list_received_events = country_listing(inbox_of)  # type: ignore[arg-type]
+    request_of(RequestContext("req-12345678", caller=caller("u-reader", country="XK")))
+
+    assert list_received_events() == {"items": [{"shown": "e1"}], "next_cursor": None}
+    assert list_received_events(limit=3) == {"items": [{"shown": "e1"}], "next_cursor": None}
+
+    [first, second] = inboxes
+    assert first.database is database  # the inbox of the app's database, each request
+    [(request, where)] = first.asked
+    assert (request.limit, where) == (DEFAULT_LIMIT, {"country": "XK"})
+    assert second.asked[0][0].limit == 3
