@@ -470,7 +470,10 @@ def test_the_scheduler_runs_the_deadlines_and_the_retention_logged_in_the_access
     from referral.entrypoints import scheduler
 
     access_log = RecordedAccessLog()
-    runtime = SimpleNamespace(settings=None, config=world.deps.config, deps=world.deps, access_log=access_log)
+    startup = SimpleNamespace(
+        service="referral", settings=None, config=world.deps.config, clock=world.clock, access_log=access_log
+    )
+    runtime = SimpleNamespace(startup=startup, deps=world.deps)
     monkeypatch.setattr(scheduler, "build_runtime", lambda clock=None: runtime)
     rid = _declined(world, shelter["id"])
     world.clock.set(datetime(2031, 6, 1, 10, 30, tzinfo=UTC))

@@ -11,13 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import thb_contracts
-from plumbing import audit, mongo, request_context, subject_access
-from plumbing.app import app_on_first_access, create_app, current_database
-from plumbing.auth import Caller
+from plumbing import audit, request_context, subject_access
+from plumbing.app import AppRuntime, app_on_first_access, create_service_app
 from plumbing.clock import Clock
 from plumbing.identification_records import IdentificationRecords
-from plumbing.pagination import PageRequest
-from plumbing.service_auth import service_validator
+from plumbing.inbox import country_listing
 from referral.adapters import received_events
 from referral.bootstrap import SERVICE, Runtime, build_runtime
 from referral.domain.lifecycle import Action
@@ -28,22 +26,9 @@ SPEC = Path(str(thb_contracts.contract("referral")))  # found by package, not by
 BASE = "/v1/referral"
 
 
-class _State:
-    runtime: Runtime | None = None
-
-
-STATE = _State()
-
-
-def _runtime() -> Runtime:
-    if STATE.runtime is None:
-        raise RuntimeError("the referral app was not built")
-    return STATE.runtime
-
-
-def _caller() -> Caller:
-    caller: Caller = request_context.current_caller()
-    return caller
+STATE: AppRuntime[Runtime] = AppRuntime(SERVICE)
+_runtime = STATE.get
+_caller = request_context.current_caller
 
 
 # ---------------------------------------------------------------------------------------------- directory
@@ -134,11 +119,8 @@ def get_statistics(period: str, scope: str = "country") -> Any:
     return statistics.statistics_report(_runtime().deps, _caller(), period=period, scope=scope)
 
 
-def list_received_events(limit: int = 50, cursor: str | None = None) -> dict[str, Any]:
-    """`GET /v1/referral/received-events`: the caller's country only."""
-    inbox = received_events.inbox(current_database())
-    page = inbox.page(PageRequest.parse(limit, cursor), country=_caller().country)
-    return page.body(inbox.view)
+# GET /received-events: the caller's country's records of the service's inbox (plumbing.inbox).
+list_received_events = country_listing(received_events.inbox)
 
 
 # ---------------------------------------------------------------------------------------- right of access
@@ -148,14 +130,14 @@ def get_subject_access(person_id: str, case_id: list[str] | None = None) -> Any:
     runtime, caller = _runtime(), _caller()
     found = subject_records.records_about(runtime.deps, caller, person_id, case_id or [])
     return subject_access.answer(
-        SERVICE, runtime.access_log, runtime.deps.clock, caller, person_id, case_id or [], found
+        SERVICE, runtime.startup.access_log, runtime.deps.clock, caller, person_id, case_id or [], found
     )
 
 
 # ----------------------------------------------------------------------------------------------- audit
 
 # GET /access-log and /access-log/verification: the same two operations in every service (plumbing.audit).
-list_access_log, verify_access_log = audit.handlers(lambda: _runtime().access_log)
+list_access_log, verify_access_log = audit.handlers(lambda: _runtime().startup.access_log)
 
 
 # ------------------------------------------------------------------------------------------------- app
@@ -167,23 +149,9 @@ def create_http_app(
     runtime = build_runtime(environ, clock)
     # Only the API acts for a user: it alone reads identification on her behalf, where the deployment has it
     # (docs/on-behalf-calls.md); without THB_UPSTREAM_IDENTIFICATION referrers type the case fields in.
-    runtime.deps.identification = IdentificationRecords.where_deployed(runtime.settings)
-    validator, jwks = service_validator(runtime.settings, runtime.config, environ)
+    runtime.deps.identification = IdentificationRecords.where_deployed(runtime.startup.settings)
     STATE.runtime = runtime
-    return create_app(
-        SERVICE,
-        SPEC,
-        settings=runtime.settings,
-        validator=validator,
-        access_log=runtime.access_log,
-        clock=runtime.deps.clock,
-        jwks=jwks,
-        config=runtime.config,
-        database=mongo.get_database,
-        validate_responses=validate_responses,
-        response_sealer=runtime.response_sealer,
-        request_fingerprinter=runtime.request_fingerprinter,
-    )
+    return create_service_app(SPEC, runtime.startup, validate_responses=validate_responses)
 
 
 __getattr__ = app_on_first_access(create_http_app)

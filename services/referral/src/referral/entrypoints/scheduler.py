@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 
 from plumbing.clock import Clock
-from plumbing.retention import SchedulerParts, ServiceRetention, scheduler_main
+from plumbing.retention import SchedulerParts, scheduler_main
 from referral.bootstrap import SERVICE, build_runtime
 from referral.service_layer.deadlines import deadline_job
 from referral.service_layer.retention import retained
@@ -29,16 +29,7 @@ from referral.service_layer.retention import retained
 def build(clock: Clock | None) -> SchedulerParts:
     """The scheduler's parts on `clock` (None: the system clock; a drill's fixed instant otherwise)."""
     runtime = build_runtime(clock=clock)  # the catalogue's deadline profiles and the event factory; no HTTP
-    deps = runtime.deps
-    retention = ServiceRetention(
-        SERVICE,
-        retained(deps),
-        records=deps.system_repository,
-        config=runtime.config,
-        clock=deps.clock,
-        access_log=runtime.access_log,
-    )
-    return SchedulerParts(runtime.settings, deps.clock, retention, deadlines=lambda: [deadline_job(deps)])
+    return SchedulerParts.for_service(runtime.startup, runtime.deps, retained, deadlines=[deadline_job])
 
 
 def main() -> None:
