@@ -1,23 +1,20 @@
-"""Wiring: settings, platform configuration, keys and cipher, the return catalogue, Mongo, the access log, and the
-repositories under the platform's need-to-know policy."""
+"""Wiring: on what every process reads at start (plumbing.startup: settings, platform configuration, keys and
+cipher, Mongo, the access log), the return catalogue and the repositories under the platform's need-to-know
+policy."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from plumbing import mongo
-from plumbing.access_log import AccessLog, record_for_request
+from plumbing.access_log import read_recorder
 from plumbing.auth import Caller
-from plumbing.clock import Clock, SystemClock
-from plumbing.config import PlatformConfig, Settings, load_platform_config
-from plumbing.crypto import FieldCipher, RequestFingerprinter, ResponseSealer
-from plumbing.events import new_event
-from plumbing.keys import load_keys
-from plumbing.repository import NeedToKnowPolicy, ScopedRepository, SystemRepository
+from plumbing.clock import Clock
+from plumbing.events import event_factory
+from plumbing.repository import NeedToKnowPolicy, ScopedRepository, system_repositories
 from plumbing.service_auth import allowed_clients
+from plumbing.startup import Startup
 from voluntary_return.adapters.documents import ReturnCaseDocument
 from voluntary_return.adapters.sealing import CaseSealer
 from voluntary_return.domain.catalogue import ReturnCatalogue
@@ -33,13 +30,10 @@ STATISTICS_FIELDS = (
 
 @dataclass
 class Runtime:
-    settings: Settings
-    config: PlatformConfig
+    startup: Startup
     deps: Deps
+    # Read by every process, not only the API: outside local mode none starts without THB_ALLOWED_AZP.
     allowed_azp: frozenset[str]
-    response_sealer: ResponseSealer
-    request_fingerprinter: RequestFingerprinter
-    access_log: AccessLog
 
 
 def _statistics_source(country: str | None) -> list[ReturnCaseDocument]:
@@ -50,49 +44,23 @@ def _statistics_source(country: str | None) -> list[ReturnCaseDocument]:
 
 
 def build_runtime(environ: Mapping[str, str] | None = None, clock: Clock | None = None) -> Runtime:
-    env = os.environ if environ is None else environ
-    settings = Settings.from_env(SERVICE, env)
-    config = load_platform_config(settings.config_path)
-    # The packaged catalogue, checked against the configuration: an invalid one stops the process here.
-    catalogue = ReturnCatalogue.packaged(config.label_languages, config.country_codes)
-    keys = load_keys(settings, config)
-    cipher = FieldCipher.from_config(keys, config)
-    mongo.connect(settings)  # lazy: no network until the first operation
-    clock = clock or SystemClock()
-    # THB_ACCESS_LOG_MONGODB_URI names a separate audit store; by default the service's own database.
-    access_log_db = mongo.get_database(mongo.access_log_alias(settings, env))
-    access_log = AccessLog(access_log_db, clock, purposes=config.purpose_codes)
+    startup = Startup.read(SERVICE, environ, clock)
+    config, clock = startup.config, startup.clock
     policy = NeedToKnowPolicy.from_config(config)
 
     def repository(document_class: type, caller: Caller) -> Any:
         return ScopedRepository(document_class, caller, clock, policy)
 
-    def system_repository(document_class: type, actor: str) -> Any:
-        return SystemRepository(document_class, clock, actor=actor)
-
-    def record_read(caller: Caller, resource_type: str, ids: Sequence[str]) -> None:
-        record_for_request(access_log, resource_type, ids)  # caller and purpose from the request context
-
-    def event(event_type: str, aggregate_id: str, data: Mapping[str, Any]) -> dict[str, Any]:
-        return new_event(event_type, aggregate_id, dict(data), SOURCE, clock=clock.now)
-
     deps = Deps(
         clock=clock,
         config=config,
-        catalogue=catalogue,
-        sealer=CaseSealer(cipher),
+        # The packaged catalogue, checked against the configuration: an invalid one stops the process here.
+        catalogue=ReturnCatalogue.packaged(config.label_languages, config.country_codes),
+        sealer=CaseSealer(startup.cipher),
         repository=repository,
-        system_repository=system_repository,
-        record_read=record_read,
+        system_repository=system_repositories(clock),
+        record_read=read_recorder(startup.access_log),
         statistics_source=_statistics_source,
-        new_event=event,
+        new_event=event_factory(SOURCE, clock.now),
     )
-    return Runtime(
-        settings,
-        config,
-        deps,
-        allowed_clients(settings, config, env),
-        ResponseSealer(keys),
-        RequestFingerprinter(keys, SERVICE),
-        access_log,
-    )
+    return Runtime(startup, deps, allowed_clients(startup.settings, config, startup.environ))

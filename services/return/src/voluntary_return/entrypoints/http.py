@@ -11,13 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import thb_contracts
-from plumbing import audit, mongo, request_context, subject_access
-from plumbing.app import app_on_first_access, create_app, current_database
-from plumbing.auth import Caller
+from plumbing import audit, request_context, subject_access
+from plumbing.app import AppRuntime, app_on_first_access, create_service_app
 from plumbing.clock import Clock
 from plumbing.identification_records import IdentificationRecords
-from plumbing.pagination import PageRequest
-from plumbing.service_auth import service_validator
+from plumbing.inbox import country_listing
 from voluntary_return.adapters import received_events
 from voluntary_return.bootstrap import SERVICE, Runtime, build_runtime
 from voluntary_return.service_layer import cases, statistics, subject_records
@@ -27,21 +25,12 @@ SPEC = Path(str(thb_contracts.contract("return")))  # found by package, not by t
 BASE = "/v1/return"
 
 
-class _State:
-    runtime: Runtime | None = None
-
-
-STATE = _State()
+STATE: AppRuntime[Runtime] = AppRuntime(SERVICE)
+_caller = request_context.current_caller
 
 
 def _deps() -> Deps:
-    if STATE.runtime is None:
-        raise RuntimeError("the return app was not built")
-    return STATE.runtime.deps
-
-
-def _caller() -> Caller:
-    return request_context.current_caller()
+    return STATE.get().deps
 
 
 def open_case(body: dict[str, Any]) -> Any:
@@ -93,11 +82,8 @@ def get_statistics(period: str, scope: str = "country") -> Any:
     return statistics.statistics_report(_deps(), _caller(), period=period, scope=scope)
 
 
-def list_received_events(limit: int = 50, cursor: str | None = None) -> dict[str, Any]:
-    """`GET /v1/return/received-events`: the caller's country only."""
-    inbox = received_events.inbox(current_database())
-    page = inbox.page(PageRequest.parse(limit, cursor), country=_caller().country)
-    return page.body(inbox.view)
+# GET /received-events: the caller's country's records of the service's inbox (plumbing.inbox).
+list_received_events = country_listing(received_events.inbox)
 
 
 # ---------------------------------------------------------------------------------------- right of access
@@ -106,18 +92,15 @@ def list_received_events(limit: int = 50, cursor: str | None = None) -> dict[str
 def get_subject_access(person_id: str, case_id: list[str] | None = None) -> Any:
     caller, deps = _caller(), _deps()
     found = subject_records.records_about(deps, caller, person_id, case_id or [])
-    assert STATE.runtime is not None
     return subject_access.answer(
-        SERVICE, STATE.runtime.access_log, deps.clock, caller, person_id, case_id or [], found
+        SERVICE, STATE.get().startup.access_log, deps.clock, caller, person_id, case_id or [], found
     )
 
 
 # ----------------------------------------------------------------------------------------------- audit
 
 # GET /access-log and /access-log/verification: the same two operations in every service (plumbing.audit).
-list_access_log, verify_access_log = audit.handlers(
-    lambda: STATE.runtime.access_log if STATE.runtime else None
-)
+list_access_log, verify_access_log = audit.handlers(lambda: STATE.get().startup.access_log)
 
 
 def create_http_app(
@@ -125,23 +108,9 @@ def create_http_app(
 ) -> Any:
     runtime = build_runtime(environ, clock)
     # Only the API acts for a user: it alone reads identification on her behalf, where the deployment has it.
-    runtime.deps.identification = IdentificationRecords.where_deployed(runtime.settings)
-    validator, jwks = service_validator(runtime.settings, runtime.config, environ)
+    runtime.deps.identification = IdentificationRecords.where_deployed(runtime.startup.settings)
     STATE.runtime = runtime
-    return create_app(
-        SERVICE,
-        SPEC,
-        settings=runtime.settings,
-        validator=validator,
-        access_log=runtime.access_log,
-        clock=runtime.deps.clock,
-        jwks=jwks,
-        config=runtime.config,
-        database=mongo.get_database,
-        validate_responses=validate_responses,
-        response_sealer=runtime.response_sealer,
-        request_fingerprinter=runtime.request_fingerprinter,
-    )
+    return create_service_app(SPEC, runtime.startup, validate_responses=validate_responses)
 
 
 __getattr__ = app_on_first_access(create_http_app)

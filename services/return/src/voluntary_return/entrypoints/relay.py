@@ -14,7 +14,7 @@ from voluntary_return.bootstrap import SERVICE, build_runtime
 
 def main() -> None:
     runtime = build_runtime()
-    run_relay(SERVICE, AGGREGATES, settings=runtime.settings)
+    run_relay(SERVICE, AGGREGATES, settings=runtime.startup.settings)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 
 from plumbing.clock import Clock
-from plumbing.retention import SchedulerParts, ServiceRetention, scheduler_main
+from plumbing.retention import SchedulerParts, scheduler_main
 from voluntary_return.bootstrap import SERVICE, build_runtime
 from voluntary_return.service_layer.deadlines import deadline_job
 from voluntary_return.service_layer.retention import retained
@@ -28,16 +28,7 @@ def build(clock: Clock | None) -> SchedulerParts:
     """The service wired on `clock` (None: the system clock; a drill's fixed instant): the catalogue's
     reintegration periods and the event factory, the access log; no HTTP."""
     runtime = build_runtime(clock=clock)
-    deps = runtime.deps
-    retention = ServiceRetention(
-        SERVICE,
-        retained(deps),
-        records=deps.system_repository,
-        config=runtime.config,
-        clock=deps.clock,
-        access_log=runtime.access_log,
-    )
-    return SchedulerParts(runtime.settings, deps.clock, retention, deadlines=lambda: [deadline_job(deps)])
+    return SchedulerParts.for_service(runtime.startup, runtime.deps, retained, deadlines=[deadline_job])
 
 
 def main() -> None:
