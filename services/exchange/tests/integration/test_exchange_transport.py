@@ -91,7 +91,8 @@ def runtime(mongo: Any, bootstrap: str, tmp_path_factory: pytest.TempPathFactory
     built = build_runtime(environ, FixedClock(NOW))
     assert isinstance(built.deps.transport, KafkaTransport)
     # What the consumer process creates at start: asyncapi.yaml's topics, and the inboxes of configured countries.
-    ensure_topics(bootstrap, [*load_topics(), *inbox_topic_specs(built.config.country_codes, load_topics())])
+    countries = built.startup.config.country_codes
+    ensure_topics(bootstrap, [*load_topics(), *inbox_topic_specs(countries, load_topics())])
     yield built
     built.deps.transport.close()
     connections.disconnect()
@@ -313,7 +314,7 @@ def test_an_envelope_kafka_did_not_take_waits_in_outgoing_until_the_relay_delive
     assert status(runtime, XK, case_id, form.id) == "sent"
 
     clock = runtime.deps.clock
-    records = UndeliveredRecords(runtime.config.country_codes, clock, grace_s=30)
+    records = UndeliveredRecords(runtime.startup.config.country_codes, clock, grace_s=30)
     job = DeliveryJob(runtime.deps, records, retry_s=30)  # the relay process's job, with the real transport
     assert records.claim() is None  # within the grace: the request that wrote it may still be delivering
     clock.advance(seconds=31)  # type: ignore[attr-defined]
@@ -401,7 +402,7 @@ def test_the_relays_claim_reads_only_records_with_envelopes_waiting(
         {**filler[0], "_id": waiting_id, "reference": "AL-EX-2026-99999", "outgoing": [{"recipient": "ME"}]}
     )
     try:
-        records = UndeliveredRecords(runtime.config.country_codes, runtime.deps.clock, grace_s=0)
+        records = UndeliveredRecords(runtime.startup.config.country_codes, runtime.deps.clock, grace_s=0)
         claims = [records.claim() for _ in range(3)]  # the same query each time; a claimed record is leased
         taken = [claimed.record_id for claimed in claims if claimed is not None]
         assert taken.count(waiting_id) == 1 and len(set(taken)) == len(taken)

@@ -20,19 +20,22 @@ from typing import Any
 from exchange.adapters.envelope import EnvelopeSealer
 from exchange.adapters.sealing import ContentSealer
 from exchange.adapters.transport import Transport, TransportError
-from exchange.bootstrap import load_catalogue
+from exchange.bootstrap import Runtime, load_catalogue
 from exchange.domain.catalogue import FormCatalogue
-from exchange.domain.events import event_factory
+from exchange.domain.events import SOURCE
 from exchange.domain.evidence import ChainReport, chained, first_logged_since, verify_chain
 from exchange.service_layer import receiving
 from exchange.service_layer.deps import Deps
 from plumbing.auth import Caller
 from plumbing.clock import Clock, FixedClock
+from plumbing.config import Settings
 from plumbing.country_keys import CountryKeys, country_key_rings
 from plumbing.crypto import FieldCipher
+from plumbing.events import event_factory
 from plumbing.fake_store import FakeSequences, FakeStore
 from plumbing.fake_store import checkout_config as repo_config
 from plumbing.keys import KeySet, required_rings, with_new_key
+from plumbing.startup import Startup
 
 NOW = datetime(2026, 6, 1, 9, 30, tzinfo=UTC)
 
@@ -149,10 +152,18 @@ def build_world(
         message_log=message_log,
         contents=ContentSealer(FieldCipher.from_config(keys, config)),
         record_read=reads,
-        new_event=event_factory(clock.now),
+        new_event=event_factory(SOURCE, clock.now),
         system_repository=store.system_repositories(clock),
     )
     return World(store, clock, deps, transport, message_log, reads, keys)
+
+
+def runtime_over(world: World, settings: Settings, access_log: Any = None) -> Runtime:
+    """The service's Runtime over the world's fakes, as its HTTP module and its scheduler read it."""
+    config = world.deps.config
+    cipher = FieldCipher.from_config(world.keys, config)
+    startup = Startup("exchange", {}, settings, config, world.keys, cipher, world.clock, access_log)
+    return Runtime(startup, world.deps)
 
 
 # ---------------------------------------------------------------------------------------------- callers

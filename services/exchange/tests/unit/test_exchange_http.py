@@ -14,14 +14,20 @@ import pytest
 from pymongo.errors import DuplicateKeyError
 
 from exchange.adapters.documents import ExchangeCaseDocument
-from exchange.bootstrap import Runtime
 from exchange.entrypoints import http
 from plumbing.auth import AuthError, Caller
 from plumbing.config import Settings
 from plumbing.crypto import RequestFingerprinter, ResponseSealer
 from plumbing.errors import NotPermitted as PlumbingNotPermitted
 from services.exchange.tests.unit.conftest import notification
-from services.exchange.tests.unit.fakes import USERS, World, build_world, packaged_catalogue, user
+from services.exchange.tests.unit.fakes import (
+    USERS,
+    World,
+    build_world,
+    packaged_catalogue,
+    runtime_over,
+    user,
+)
 from services.exchange.tests.unit.test_exchange_prefill import CASE, PERSON, FakeIdentification
 from tools.contracts import operations
 
@@ -126,7 +132,7 @@ SETTINGS = Settings.from_env("exchange", {"THB_MODE": "local"})
 def app() -> Any:
     # Built once (the contract is large); each test gives it a fresh world (`api`).
     world = build_world()
-    runtime = Runtime(SETTINGS, world.deps.config, world.deps)
+    runtime = runtime_over(world, SETTINGS)
     return http.app_for(
         runtime,
         validator=TokenValidator(),
@@ -142,7 +148,7 @@ def app() -> Any:
 @pytest.fixture
 def api(app: Any) -> Iterator[Api]:
     world = build_world()
-    http.STATE.runtime = Runtime(SETTINGS, world.deps.config, world.deps)
+    http.STATE.runtime = runtime_over(world, SETTINGS)
     DATABASE.collection.docs.clear()
     with app.test_client() as client:
         yield Api(world, client)

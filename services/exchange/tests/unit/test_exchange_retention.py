@@ -15,7 +15,6 @@ import pytest
 
 from exchange.adapters.documents import ExchangeCaseDocument
 from exchange.adapters.envelope import EnvelopeRefused
-from exchange.bootstrap import Runtime
 from exchange.domain import statistics
 from exchange.domain.errors import InvalidTransition
 from exchange.entrypoints import http, scheduler
@@ -32,7 +31,7 @@ from plumbing.retention import ACTOR, DUE, PURPOSE, RetentionJob
 from plumbing.scheduler import Claimed
 from services.exchange.tests.unit import test_exchange_http as http_tests
 from services.exchange.tests.unit.conftest import BASIS, CHILD, notification
-from services.exchange.tests.unit.fakes import World, build_world, user
+from services.exchange.tests.unit.fakes import World, build_world, runtime_over, user
 
 XK, ME = user("xk-contact-point"), user("me-contact-point")
 NOTIFIED = datetime(2026, 6, 1, 9, 30, tzinfo=UTC)  # fakes.NOW: the notification is sent then
@@ -364,7 +363,7 @@ class AccessLog:
 def test_the_scheduler_runs_the_deadlines_and_the_retention_of_the_case_records(world: World) -> None:
     xk, _me, _ids = closed_story(world)
     access_log = AccessLog()
-    runtime = Runtime(http_tests.SETTINGS, world.deps.config, world.deps, access_log=access_log)  # type: ignore[arg-type]
+    runtime = runtime_over(world, http_tests.SETTINGS, access_log)
     parts = scheduler.parts(runtime)
     assert [j.name for j in parts.deadlines()] == ["exchange-deadlines"]
     (retention,) = parts.retention.jobs()
@@ -384,7 +383,7 @@ def test_the_scheduler_runs_the_deadlines_and_the_retention_of_the_case_records(
 def app() -> Any:
     world = build_world()
     return http.app_for(
-        Runtime(http_tests.SETTINGS, world.deps.config, world.deps),
+        runtime_over(world, http_tests.SETTINGS),
         validator=http_tests.TokenValidator(),
         database=lambda: http_tests.DATABASE,
         validate_responses=True,  # the answers of an anonymised record must match the contract
@@ -398,7 +397,7 @@ def app() -> Any:
 @pytest.fixture
 def api(app: Any) -> Iterator[http_tests.Api]:
     world = build_world(clock=FixedClock(NOTIFIED))
-    http.STATE.runtime = Runtime(http_tests.SETTINGS, world.deps.config, world.deps)
+    http.STATE.runtime = runtime_over(world, http_tests.SETTINGS)
     http_tests.DATABASE.collection.docs.clear()
     with app.test_client() as client:
         yield http_tests.Api(world, client)

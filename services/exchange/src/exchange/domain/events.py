@@ -26,7 +26,6 @@ from exchange.domain.case import Direction, Form, Status, TransnationalCase
 from exchange.domain.catalogue import CONSENT_WITHDRAWN as CONSENT_NOTICE
 from exchange.domain.catalogue import CONTROL
 from plumbing.clock import rfc3339
-from plumbing.events import new_event
 
 SOURCE = "/exchange"
 
@@ -40,17 +39,9 @@ CONSENT_WITHDRAWN = "exchange.case.consent_withdrawn.v1"
 
 # (event type, data without the record's own fields)
 Change = tuple[str, dict[str, Any]]
-# (event type, record id, data) -> a validated envelope for the outbox
+# (event type, record id, data) -> a validated envelope for the outbox: plumbing.events.event_factory with SOURCE
+# (each payload checked against its schema before any write)
 EventFactory = Callable[[str, str, Mapping[str, Any]], dict[str, Any]]
-
-
-def event_factory(clock: Callable[[], datetime]) -> EventFactory:
-    """plumbing.events.new_event for this service: each payload checked against its schema before any write."""
-
-    def make(event_type: str, record_id: str, data: Mapping[str, Any]) -> dict[str, Any]:
-        return new_event(event_type, record_id, dict(data), SOURCE, clock=clock)
-
-    return make
 
 
 def record_data(record_id: str, reference: str, owner_country: str) -> dict[str, Any]:

@@ -152,18 +152,19 @@ def _where(country: str, record: RawRecord, token: str) -> dict[str, Any]:
 
 def main() -> None:
     runtime = build_runtime()  # keys, catalogue, the Kafka transport (receipts go back through it)
+    countries = runtime.startup.config.country_codes
     try:
         run_consumer(
             received_events.SERVICE,
             TOPICS,
             partial(handlers, deps=lambda: runtime.deps),
-            settings=runtime.settings,
+            settings=runtime.startup.settings,
             raw_handlers=inbox_handlers(runtime.deps),
             # Each inbox in a loop of its own: a burst of forms to one country does not hold up the receipts
             # and forms arriving for the others (docs/performance.md, cross-border figure).
-            own_lanes=[inbox_topic(country) for country in sorted(runtime.config.country_codes)],
+            own_lanes=[inbox_topic(country) for country in sorted(countries)],
             # A partner added to config/platform.yaml only gets its inbox topics here, like the declared ones.
-            extra_topics=inbox_topic_specs(runtime.config.country_codes, load_topics()),
+            extra_topics=inbox_topic_specs(countries, load_topics()),
             producer_options=PRODUCER_OPTIONS,  # a dead-lettered envelope may be as large as the largest one
             max_attempts=8,  # about 20 s of retries before a dead letter: a Mongo fail-over, not an operator
             max_backoff_s=10.0,

@@ -29,39 +29,24 @@ from exchange.service_layer import (
     views,
 )
 from exchange.service_layer.deps import Deps
-from plumbing import audit, mongo, request_context, subject_access
-from plumbing.app import app_on_first_access, create_app, current_database
-from plumbing.auth import Caller
+from plumbing import audit, request_context, subject_access
+from plumbing.app import AppRuntime, app_on_first_access, create_app, create_service_app
 from plumbing.clock import Clock
-from plumbing.crypto import RequestFingerprinter, ResponseSealer
 from plumbing.identification_records import IdentificationRecords
-from plumbing.pagination import PageRequest, parse_updated_since
-from plumbing.service_auth import service_validator
+from plumbing.inbox import country_listing
+from plumbing.pagination import parse_updated_since
 
 SPEC = Path(str(thb_contracts.contract("exchange")))  # found by package, not by the checkout's layout
 BASE = "/v1/exchange"
 
 
-class _State:
-    runtime: Runtime | None = None
-
-
-STATE = _State()
-
-
-def _runtime() -> Runtime:
-    if STATE.runtime is None:
-        raise RuntimeError("the exchange app was not built")
-    return STATE.runtime
+STATE: AppRuntime[Runtime] = AppRuntime(SERVICE)
+_runtime = STATE.get
+_caller = request_context.current_caller
 
 
 def _deps() -> Deps:
     return _runtime().deps
-
-
-def _caller() -> Caller:
-    caller: Caller = request_context.current_caller()
-    return caller
 
 
 def _key(operation: str) -> str:
@@ -205,11 +190,8 @@ def get_statistics(period: str) -> Any:
 # ------------------------------------------------------------------------------------------ received events
 
 
-def list_received_events(limit: int = 50, cursor: str | None = None) -> dict[str, Any]:
-    """`GET /v1/exchange/received-events`: the caller's country only."""
-    inbox = received_events.inbox(current_database())
-    page = inbox.page(PageRequest.parse(limit, cursor), country=_caller().country)
-    return page.body(inbox.view)
+# GET /received-events: the caller's country's records of the service's inbox (plumbing.inbox).
+list_received_events = country_listing(received_events.inbox)
 
 
 # ---------------------------------------------------------------------------------------- right of access
@@ -218,31 +200,29 @@ def list_received_events(limit: int = 50, cursor: str | None = None) -> dict[str
 def get_subject_access(person_id: str, case_id: list[str] | None = None) -> Any:
     caller, runtime = _caller(), _runtime()
     found, sent_to = subject_records.records_about(runtime.deps, caller, case_id or [])
-    assert runtime.access_log is not None
-    return subject_access.answer(
-        SERVICE, runtime.access_log, runtime.deps.clock, caller, person_id, case_id or [], found, sent_to
-    )
+    access_log, clock = runtime.startup.access_log, runtime.deps.clock
+    return subject_access.answer(SERVICE, access_log, clock, caller, person_id, case_id or [], found, sent_to)
 
 
 # ----------------------------------------------------------------------------------------------- audit
 
 # GET /access-log and /access-log/verification: the same two operations in every service (plumbing.audit).
-list_access_log, verify_access_log = audit.handlers(lambda: _runtime().access_log)
+list_access_log, verify_access_log = audit.handlers(lambda: _runtime().startup.access_log)
 
 
 # ------------------------------------------------------------------------------------------------- app
 
 
 def app_for(runtime: Runtime, **options: Any) -> Any:
-    """The app over `runtime`; `options` go to plumbing's `create_app` (validator, access log, database,
-    Idempotency-Key sealer and fingerprinter). Tests build it over fakes."""
+    """The app over `runtime` as a test builds it over fakes: `options` go to plumbing's `create_app` (validator,
+    database, Idempotency-Key sealer and fingerprinter, ...)."""
     STATE.runtime = runtime
     return create_app(
         SERVICE,
         SPEC,
-        settings=runtime.settings,
+        settings=runtime.startup.settings,
         clock=runtime.deps.clock,
-        config=runtime.config,
+        config=runtime.startup.config,
         **options,
     )
 
@@ -253,20 +233,9 @@ def create_http_app(
     runtime = build_runtime(environ, clock)
     # Only the API acts for a user: it alone reads identification on her behalf (refuses to start without its
     # client secret and identification's URL; docs/on-behalf-calls.md).
-    runtime.deps.identification = IdentificationRecords.from_settings(runtime.settings)
-    validator, jwks = service_validator(runtime.settings, runtime.config, environ)
-    keys = runtime.keys  # the key set bootstrap read, with the country rings: the Idempotency-Key store's too
-    assert keys is not None, "build_runtime reads the key set"
-    return app_for(
-        runtime,
-        validator=validator,
-        jwks=jwks,
-        access_log=runtime.access_log,
-        database=mongo.get_database,
-        validate_responses=validate_responses,
-        response_sealer=ResponseSealer(keys),
-        request_fingerprinter=RequestFingerprinter(keys, SERVICE),
-    )
+    runtime.deps.identification = IdentificationRecords.from_settings(runtime.startup.settings)
+    STATE.runtime = runtime
+    return create_service_app(SPEC, runtime.startup, validate_responses=validate_responses)
 
 
 __getattr__ = app_on_first_access(create_http_app)

@@ -98,7 +98,7 @@ def main() -> None:
         run_relay(
             SERVICE,
             [ExchangeCaseDocument],
-            settings=runtime.settings,
+            settings=runtime.startup.settings,
             periodic=[delivery.run_once],
             periodic_interval_s=float(os.environ.get(INTERVAL_ENV, "5")),
         )

@@ -25,21 +25,12 @@ from exchange.bootstrap import SERVICE, Runtime, build_runtime
 from exchange.service_layer.deadlines import deadline_job
 from exchange.service_layer.retention import retained
 from plumbing.clock import Clock
-from plumbing.retention import SchedulerParts, ServiceRetention, scheduler_main
+from plumbing.retention import SchedulerParts, scheduler_main
 
 
 def parts(runtime: Runtime) -> SchedulerParts:
     """What the scheduler runs over `runtime`: the deadline job and the retention of the case records."""
-    deps = runtime.deps
-    retention = ServiceRetention(
-        SERVICE,
-        retained(deps),
-        records=deps.system_repository,
-        config=runtime.config,
-        clock=deps.clock,
-        access_log=runtime.access_log,
-    )
-    return SchedulerParts(runtime.settings, deps.clock, retention, deadlines=lambda: [deadline_job(deps)])
+    return SchedulerParts.for_service(runtime.startup, runtime.deps, retained, deadlines=[deadline_job])
 
 
 def main() -> None:
