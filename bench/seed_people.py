@@ -365,7 +365,7 @@ class Seeder:
         from plumbing.clock import to_millis
         from plumbing.retention import first_look
 
-        deps, config = self.runtime.deps, self.runtime.config
+        deps, config = self.runtime.deps, self.runtime.startup.config
         today = item.created_at.date()
         body: dict[str, Any] = {
             "given_names": item.given_names,

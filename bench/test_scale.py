@@ -241,7 +241,7 @@ def test_scale_of_the_identification_reads(running_platform: Any) -> None:
 
     api = running_platform.processes["identification-api"]
     runtime = build_runtime(dict(api.process.env))  # the API's key file, configuration and database
-    access_log = runtime.access_log()
+    access_log = runtime.startup.access_log
     claims = claims_of(running_platform.token(USER))
     country, agency, azp = single(claims["country"]), single(claims["agency"]), str(claims["azp"])
     seeder = Seeder(runtime, seed=SEED)

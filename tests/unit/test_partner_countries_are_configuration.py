@@ -219,12 +219,12 @@ def test_identification_runtime_accepts_mk(mk_config_file: Path, tmp_path: Path)
     }
     runtime = build_runtime(env)
     try:
-        assert NEW in runtime.config.country_codes
+        assert NEW in runtime.startup.config.country_codes
         assert "mk-national-system" in runtime.allowed_azp
         sealed = runtime.deps.sealer.seal(NEW, "person-1", {"surnames": ["Петровски"]})
         assert runtime.deps.sealer.open(NEW, "person-1", sealed) == {"surnames": ["Петровски"]}
         # who may decide `victim` in MK is data (authorisations.MK), as for every other country
-        assert runtime.config.is_authorised(NEW, "formal-victim-identification", {"coordinator"})
+        assert runtime.startup.config.is_authorised(NEW, "formal-victim-identification", {"coordinator"})
         # an AL case of a person with MK nationality is cross-border with MK, and the other way round
         person: Any = SimpleNamespace(nationalities=[NEW], residence_country=None)  # the fields read
         assert _cross_border(runtime.deps, PARTNERS[0], person, []) == [

@@ -27,16 +27,14 @@ from identification.service_layer import (
     statistics,
     subject_records,
 )
-from plumbing import audit, mongo, request_context, subject_access
-from plumbing.access_log import AccessLog, record_for_request
-from plumbing.app import app_on_first_access, create_app
-from plumbing.auth import Caller
+from plumbing import audit, request_context, subject_access
+from plumbing.access_log import record_for_request
+from plumbing.app import AppRuntime, app_on_first_access, create_service_app
 from plumbing.clock import Clock
 from plumbing.errors import NotFound
 from plumbing.on_behalf import OnBehalfClient
 from plumbing.pagination import parse_updated_since
 from plumbing.problems import FieldError, Problem
-from plumbing.service_auth import service_validator
 
 SPEC = Path(str(thb_contracts.contract("identification")))  # found by package, not by the checkout's layout
 BASE = "/v1/identification"
@@ -54,33 +52,21 @@ NOT_AUTHORISED = frozenset(
 CONTRADICTS_STORED = frozenset({"external_ref_differs"})
 
 
-class _State:
-    runtime: Runtime | None = None
-    access_log: AccessLog | None = None
+class _State(AppRuntime[Runtime]):
     # The services the right-of-access report asks on the user's behalf (those this deployment has) and the rest.
     peers: OnBehalfClient | None = None
     peer_services: tuple[str, ...] = ()
     not_deployed: tuple[str, ...] = ()
 
 
-STATE = _State()
-
-
-def _runtime() -> Runtime:
-    if STATE.runtime is None:
-        raise RuntimeError("the identification app was not built")
-    return STATE.runtime
-
-
-def _caller() -> Caller:
-    caller: Caller = request_context.current_caller()
-    return caller
+STATE = _State(SERVICE)
+_runtime = STATE.get
+_caller = request_context.current_caller
 
 
 def _record_read(resource_type: str, ids: Sequence[str]) -> None:
     """One access-log entry per request, written durably before the body is sent (503 if impossible)."""
-    assert STATE.access_log is not None
-    record_for_request(STATE.access_log, resource_type, ids)
+    record_for_request(_runtime().startup.access_log, resource_type, ids)
 
 
 @contextlib.contextmanager
@@ -343,9 +329,8 @@ def get_statistics(
 def get_subject_access(person_id: str, case_id: list[str] | None = None) -> Any:
     runtime, caller = _runtime(), _caller()
     found = subject_records.records_about(runtime.deps, caller, person_id)
-    assert STATE.access_log is not None
     return subject_access.answer(
-        SERVICE, STATE.access_log, runtime.deps.clock, caller, person_id, case_id or [], found
+        SERVICE, runtime.startup.access_log, runtime.deps.clock, caller, person_id, case_id or [], found
     )
 
 
@@ -359,10 +344,9 @@ def get_subject_access_report(person_id: str, format: str = "json") -> Any:  # n
     if not any(record.type == "person" for record in found):
         raise NotFound("person not found")
     case_ids = [record.id for record in found if record.type == "case"]
-    assert STATE.access_log is not None
     sections = [
         subject_access.answer(
-            SERVICE, STATE.access_log, runtime.deps.clock, caller, person_id, case_ids, found
+            SERVICE, runtime.startup.access_log, runtime.deps.clock, caller, person_id, case_ids, found
         )
     ]
     for target in STATE.peer_services:
@@ -382,7 +366,7 @@ def get_subject_access_report(person_id: str, format: str = "json") -> Any:  # n
 # ----------------------------------------------------------------------------------------------- audit
 
 # GET /access-log and /access-log/verification: the same two operations in every service (plumbing.audit).
-list_access_log, verify_access_log = audit.handlers(lambda: STATE.access_log)
+list_access_log, verify_access_log = audit.handlers(lambda: _runtime().startup.access_log)
 
 
 # ------------------------------------------------------------------------------------------------- app
@@ -396,32 +380,19 @@ def create_http_app(
     environ: Mapping[str, str] | None = None, *, clock: Clock | None = None, validate_responses: bool = False
 ) -> Any:
     runtime = build_runtime(environ, clock)
-    settings = runtime.settings
-    # `<service>-api` audience, the allowed clients (THB_ALLOWED_AZP; locally the realm's) and the countries.
-    validator, jwks = service_validator(settings, runtime.config, environ)
-    access_log = runtime.access_log()
-    STATE.runtime, STATE.access_log = runtime, access_log
+    STATE.runtime = runtime
+    app = create_service_app(SPEC, runtime.startup, validate_responses=validate_responses)
+    upstreams = runtime.startup.settings.upstreams
     others = [service.name for service in thb_contracts.services() if service.name != SERVICE]
-    STATE.peer_services = tuple(name for name in others if name in settings.upstreams)
-    STATE.not_deployed = tuple(name for name in others if name not in settings.upstreams)
+    STATE.peer_services = tuple(name for name in others if name in upstreams)
+    STATE.not_deployed = tuple(name for name in others if name not in upstreams)
     # Only where the deployment has another service (THB_UPSTREAM_<NAME>); then OIDC_CLIENT_SECRET is required.
     STATE.peers = (
-        OnBehalfClient.from_settings(settings, targets=STATE.peer_services) if STATE.peer_services else None
+        OnBehalfClient.from_settings(runtime.startup.settings, targets=STATE.peer_services)
+        if STATE.peer_services
+        else None
     )
-    return create_app(
-        SERVICE,
-        SPEC,
-        settings=settings,
-        validator=validator,
-        access_log=access_log,
-        clock=runtime.deps.clock,
-        jwks=jwks,
-        config=runtime.config,
-        database=mongo.get_database,
-        validate_responses=validate_responses,
-        response_sealer=runtime.response_sealer,
-        request_fingerprinter=runtime.request_fingerprinter,
-    )
+    return app
 
 
 # `app` is built on first access (in the gunicorn worker), so importing this module has no side effects.

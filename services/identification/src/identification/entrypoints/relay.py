@@ -8,19 +8,18 @@ plumbing.worker.run_relay (settings, logs, tracing, Mongo, topics, worker endpoi
 
 from __future__ import annotations
 
-from functools import partial
-
 from identification.adapters.documents import AGGREGATES
-from identification.bootstrap import SERVICE, next_sequence, unscoped
+from identification.bootstrap import SERVICE, next_sequence
 from identification.service_layer import follow_up
 from plumbing.clock import SystemClock
+from plumbing.repository import system_repositories
 from plumbing.steps import StepRunner
 from plumbing.worker import run_relay
 
 
 def main() -> None:
     clock = SystemClock()
-    steps = StepRunner(follow_up.handlers(partial(unscoped, clock), next_sequence), clock=clock.now)
+    steps = StepRunner(follow_up.handlers(system_repositories(clock), next_sequence), clock=clock.now)
     run_relay(SERVICE, AGGREGATES, periodic=[steps.run_once])
 
 

@@ -14,21 +14,12 @@ import os
 from identification.bootstrap import SERVICE, build_runtime
 from identification.service_layer.retention import retained
 from plumbing.clock import Clock
-from plumbing.retention import SchedulerParts, ServiceRetention, scheduler_main
+from plumbing.retention import SchedulerParts, scheduler_main
 
 
 def build(clock: Clock | None) -> SchedulerParts:
     runtime = build_runtime(clock=clock)
-    deps = runtime.deps
-    retention = ServiceRetention(
-        SERVICE,
-        retained(deps),
-        records=deps.system_repository,
-        config=runtime.config,
-        clock=deps.clock,
-        access_log=runtime.access_log(),
-    )
-    return SchedulerParts(runtime.settings, deps.clock, retention)
+    return SchedulerParts.for_service(runtime.startup, runtime.deps, retained)
 
 
 def main() -> None:
