@@ -189,8 +189,8 @@ def test_cross_border_send_until_delivered_and_receipted(
     running_platform: Any, kafka: Any, mongo: Any, keycloak: Any
 ) -> None:
     gateway = Gateway(running_platform)
-    mongo = MongoClient(running_platform.env["MONGODB_URI"])
-    cases = mongo["thb_exchange"]["exchange_cases"]
+    client = MongoClient(running_platform.env["MONGODB_URI"])
+    cases = client["thb_exchange"]["exchange_cases"]
     bootstrap = running_platform.env["KAFKA_BOOTSTRAP_SERVERS"]
     for user in ("xk-contact-point", "al-contact-point"):
         running_platform.token(user)
@@ -239,7 +239,7 @@ def test_cross_border_send_until_delivered_and_receipted(
         stop.set()
         if loader.is_alive():
             loader.join(timeout=30)
-        mongo.close()
+        client.close()
     achieved = (
         len(background_sent) / (background_sent[-1] - background_sent[0]) if len(background_sent) > 1 else 0
     )
