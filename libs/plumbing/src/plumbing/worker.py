@@ -109,11 +109,19 @@ def run_consumer(
     ensure_topics(bootstrap, [*load_topics(), *extra_topics])
     table = handlers(database)
     raw = dict(raw_handlers or {})
+    split = lanes(topics, raw, own_lanes)
     loops = [
         ConsumerLoop(
-            events, service, table, bootstrap, raw_handlers={t: raw[t] for t in raws}, **loop_options
+            events,
+            service,
+            table,
+            bootstrap,
+            raw_handlers={t: raw[t] for t in raws},
+            # One client id per lane, so the broker's logs and the group's member list tell the lanes apart.
+            client_id=service if len(split) == 1 else f"{service}-lane-{n}",
+            **loop_options,
         )
-        for events, raws in lanes(topics, raw, own_lanes)
+        for n, (events, raws) in enumerate(split)
     ]
     consumer = loops[0] if len(loops) == 1 else ConsumerLanes(loops)
     worker_endpoints.serve(consumer.ready)
@@ -140,10 +148,7 @@ class ConsumerLanes:
     def __init__(self, loops: Sequence[ConsumerLoop]) -> None:
         self.loops = list(loops)
         self._ended = threading.Event()
-
-    @property
-    def ready(self) -> _AllReady:
-        return _AllReady(self.loops)
+        self.ready = _AllReady(self.loops)
 
     def stop(self, *_: Any) -> None:
         for loop in self.loops:

@@ -121,9 +121,9 @@ def test_run_consumer_makes_a_loop_per_lane(monkeypatch: pytest.MonkeyPatch) -> 
         own_lanes=["inbox.x", "inbox.y"], max_attempts=3,
     )  # fmt: skip
     assert made == [
-        (["events.a"], {"raw_handlers": {}, "max_attempts": 3}),
-        ([], {"raw_handlers": {"inbox.x": x}, "max_attempts": 3}),
-        ([], {"raw_handlers": {"inbox.y": y}, "max_attempts": 3}),
+        (["events.a"], {"raw_handlers": {}, "client_id": "svc-lane-0", "max_attempts": 3}),
+        ([], {"raw_handlers": {"inbox.x": x}, "client_id": "svc-lane-1", "max_attempts": 3}),
+        ([], {"raw_handlers": {"inbox.y": y}, "client_id": "svc-lane-2", "max_attempts": 3}),
     ]
     ready, lanes_ = ran
     assert isinstance(lanes_, ConsumerLanes) and len(lanes_.loops) == 3

@@ -169,7 +169,7 @@ def test_run_consumer_passes_raw_handlers_and_creates_the_extra_topics(
     assert RAW in names and EVENTS in names and set(names) >= {t.name for t in load_topics()}
     ((topics, group, options),) = loops
     assert topics == [EVENTS] and group == "svc"
-    assert options == {"raw_handlers": {RAW: handler}, "max_attempts": 3}
+    assert options == {"raw_handlers": {RAW: handler}, "client_id": "svc", "max_attempts": 3}
 
 
 # ------------------------------------------------------------------------------------------ lazy producer
