@@ -15,7 +15,7 @@ The relay (its own process, started by plumbing.worker.run_relay: a service's wo
    `outbox_pending`, set by every write that appends events and removed by the relay once nothing is left: a
    sparse index on it holds only them, so a claim costs the same at a thousand records and at a million
    (`pending_events.0` cannot be indexed that way; measured, the claim that scanned for it took 19 ms at a few
-   hundred exchange records). A sweep at start-up marks documents whose pending events were written without
+   hundred exchange records); their ids are read for ten batches at once (READ_AHEAD). A sweep at start-up marks documents whose pending events were written without
    the mark, e.g. before it existed or by a writer outside the repository (a scan of each collection: once per
    start, not periodically, as it grows with the data);
 2. publish their pending events in list order per document, in rounds: the next event of every document of the
@@ -57,7 +57,7 @@ from pymongo.collection import Collection
 
 from plumbing.events import to_kafka
 from plumbing.kafka import topic_for_event
-from plumbing.leases import claim_batch
+from plumbing.leases import ReadAhead, claim_batch
 from plumbing.telemetry_kafka import inject_headers, producer_span
 
 log = logging.getLogger(__name__)
@@ -66,6 +66,9 @@ PENDING = "pending_events"
 # Documents claimed from one read of candidates (the read costs the backlog's size on the embedded server) and
 # published together: their events share the broker round trips, their claims one update and their removals one.
 CLAIM_BATCH = 200
+# Candidate ids read at once for the next batches: the read costs the backlog's size on the embedded server
+# whatever its limit, so a backlog is read once per ten batches (plumbing.leases.ReadAhead).
+READ_AHEAD = 10 * CLAIM_BATCH
 MARK = "outbox_pending"  # True while the document may have pending events (see the module doc)
 LEASE_UNTIL = "outbox_lease_until"
 LEASE_OWNER = "outbox_lease_owner"
@@ -183,6 +186,8 @@ class Relay:
     `send_timeout_s` must be at least the producer's delivery timeout (make_producer: 15 s), so that a send the
     relay gives up on is really over inside the producer too; otherwise the producer could still deliver it
     later, next to the relay's retry (a duplicate). `lease_s` must exceed `send_timeout_s`.
+
+    `read_ahead`: candidate ids read at once (plumbing.leases.ReadAhead); CLAIM_BATCH reads once per batch.
     """
 
     def __init__(
@@ -201,10 +206,12 @@ class Relay:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         periodic: Sequence[Callable[[], object]] = (),
         periodic_interval_s: float = 5.0,
+        read_ahead: int = READ_AHEAD,
     ) -> None:
         if lease_s <= send_timeout_s:
             raise ValueError("lease_s must exceed send_timeout_s, or a send could outlive its lease")
         self.collections = [_collection(s) for s in sources]
+        self._read_ahead = {collection.full_name: ReadAhead(read_ahead) for collection in self.collections}
         if isinstance(producer, KafkaProducer):
             self._producer: KafkaProducer | None = producer
             self._factory: ProducerFactory | None = None
@@ -262,6 +269,7 @@ class Relay:
             {PENDING: 1, LEASE_UNTIL: 1},
             limit=CLAIM_BATCH,
             mine={LEASE_OWNER: self.owner, LEASE_UNTIL: until},
+            read_ahead=self._read_ahead.get(collection.full_name),
         )
 
     def sweep(self) -> int:
