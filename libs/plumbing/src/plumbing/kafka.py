@@ -196,7 +196,8 @@ def make_producer(
 
     Bounded waits are what let a relay notice a broker outage, keep its events pending and retry later rather
     than hang: send() blocks at most max_block_ms for metadata, and a future fails after delivery_timeout_ms.
-    Raises kafka.errors.NoBrokersAvailable when no broker answers at construction.
+    Raises kafka.errors.KafkaTimeoutError when no broker answers at construction within max_block_ms too
+    (kafka-python's own bootstrap wait is 30 s).
     """
     config: dict[str, Any] = {
         "bootstrap_servers": bootstrap,
@@ -210,6 +211,7 @@ def make_producer(
         "request_timeout_ms": request_timeout_ms,
         "delivery_timeout_ms": delivery_timeout_ms,
         "max_block_ms": max_block_ms,
+        "bootstrap_timeout_ms": max_block_ms,
         "reconnect_backoff_max_ms": 2000,
     }
     config.update(overrides)

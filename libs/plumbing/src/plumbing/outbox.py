@@ -25,7 +25,10 @@ The relay (its own process, started by plumbing.worker.run_relay: a service's wo
    documents whose list is still exactly what was published, in one conditional `update_many` for the batch
    that also removes their marks; otherwise `$pull` by id, then release as in 5;
 4. on a failure stop for that document (later events must not overtake it), keep the lease as a per-document
-   back-off, send no further round and back off globally; never crash: the events stay pending and are retried;
+   back-off, send no further round and back off globally; never crash: the events stay pending and are retried.
+   When the round had no acknowledgement and only errors of a broker away (kafka-python's retriable ones), the
+   documents are released instead of held, and the back-off asks the broker every `probe_interval_s` and ends
+   once it answers; writes' wake-ups do not end it (each would claim and release a batch for nothing);
 5. release the lease, and the mark only when nothing is left (an event appended meanwhile keeps it).
 
 Guarantee: every event reaches its topic at least once, in order per aggregate. A duplicate is possible when
@@ -158,7 +161,16 @@ def default_topic_for(envelope: Mapping[str, Any]) -> str:
 
 
 # Why a claimed document stopped publishing before its last event (None: it did not).
-KAFKA, UNPUBLISHABLE, LOST = "kafka", "unpublishable", "lease lost"
+# KAFKA: the broker refused this document's event (held as a back-off for that document); BROKER: the round had
+# no acknowledgement and only errors of a broker away (released: the relay's own back-off and probe wait for the
+# broker, and the document is taken again as soon as it answers, not a back-off later).
+KAFKA, BROKER, UNPUBLISHABLE, LOST = "kafka", "broker", "unpublishable", "lease lost"
+
+
+def _broker_away(error: BaseException) -> bool:
+    """A failure of the broker's reachability (no broker at construction, a timeout, a connection lost:
+    kafka-python's retriable errors), not of a record (too large, a topic refused)."""
+    return bool(getattr(error, "retriable", False))
 
 
 @dataclass
@@ -188,6 +200,10 @@ class Relay:
     later, next to the relay's retry (a duplicate). `lease_s` must exceed `send_timeout_s`.
 
     `read_ahead`: candidate ids read at once (plumbing.leases.ReadAhead); CLAIM_BATCH reads once per batch.
+
+    After a Kafka failure the relay backs off (doubling up to `max_backoff_s`) but asks the broker every
+    `probe_interval_s` meanwhile and ends the wait once it answers: after a long outage, publishing resumes
+    seconds after the broker is back, not up to a whole back-off later.
     """
 
     def __init__(
@@ -207,6 +223,7 @@ class Relay:
         periodic: Sequence[Callable[[], object]] = (),
         periodic_interval_s: float = 5.0,
         read_ahead: int = READ_AHEAD,
+        probe_interval_s: float = 2.0,
     ) -> None:
         if lease_s <= send_timeout_s:
             raise ValueError("lease_s must exceed send_timeout_s, or a send could outlive its lease")
@@ -224,6 +241,7 @@ class Relay:
         self.poll_interval_s = poll_interval_s
         self.send_timeout_s = send_timeout_s
         self.max_backoff_s = max_backoff_s
+        self.probe_interval_s = probe_interval_s
         self.wake_address = wake_address if wake_address is not None else os.environ.get(WAKE_ENV)
         self.metrics_interval_s = metrics_interval_s
         self.clock = clock
@@ -368,6 +386,7 @@ class Relay:
         # One deadline for the round: every record was handed to the producer before it started, so each had
         # at least the producer's own delivery timeout (see the class doc).
         deadline = time.monotonic() + self.send_timeout_s
+        acknowledged = 0
         for entry, topic, future in sent:
             try:
                 future.get(timeout=max(0.0, deadline - time.monotonic()))
@@ -376,8 +395,13 @@ class Relay:
                 entry.stopped = KAFKA
                 continue
             entry.acked += 1
+            acknowledged += 1
             PUBLISHED.labels(topic).inc()
             self.published_total += 1
+        if errors and not acknowledged and all(_broker_away(error) for _, error in errors):
+            for entry in due:
+                if entry.stopped == KAFKA:
+                    entry.stopped = BROKER
         if errors:
             topic, error = errors[0]
             log.warning(
@@ -406,8 +430,9 @@ class Relay:
                 self._hold(collection, entry.doc_id, min(self._backoff_s, self.max_backoff_s))
             elif entry.stopped == UNPUBLISHABLE:
                 self._hold(collection, entry.doc_id, self.max_backoff_s)
-            elif entry.stopped is None:
-                # Stopping, or the pass ended early (another document's failure): the rest waits for a next pass.
+            elif entry.stopped in (None, BROKER):
+                # Stopping, the pass ended early (another document's failure) or the broker is away: the rest
+                # waits for a next pass.
                 self._release(collection, entry.doc_id)
             # LOST: the lease is another relay's; only our acknowledged events are ours to remove.
 
@@ -534,7 +559,10 @@ class Relay:
                 else:
                     self._backoff_s = self.poll_interval_s
                     delay = self.poll_interval_s
-                self._wait(delay)
+                if failed and not self.ready.is_set():
+                    self._wait_for_broker(delay)
+                else:
+                    self._wait(delay)
         finally:
             for signum, old in previous.items():
                 signal.signal(signum, old)
@@ -606,8 +634,23 @@ class Relay:
     def wake_port(self) -> int | None:
         return self._sock.getsockname()[1] if self._sock else None
 
-    def _wait(self, seconds: float) -> None:
-        """Sleep up to `seconds`, returning early on a wake-up datagram or stop()."""
+    def _wait_for_broker(self, seconds: float) -> None:
+        """Back off up to `seconds` after a Kafka failure, asking the broker every probe_interval_s: the wait
+        ends once it answers (or on a wake-up datagram, or stop())."""
+        deadline = time.monotonic() + seconds
+        while not self.stopping and (left := deadline - time.monotonic()) > 0:
+            # Writes go on waking the relay while the broker is away: they must not end the back-off, or each
+            # would claim and release a batch for nothing (load on the database the API is writing to).
+            self._wait(min(left, self.probe_interval_s), wakes=False)
+            if self.stopping:
+                return
+            self._probe_kafka()
+            if self.ready.is_set():
+                return
+
+    def _wait(self, seconds: float, *, wakes: bool = True) -> None:
+        """Sleep up to `seconds`, returning early on a wake-up datagram (unless not `wakes`: then it is only
+        read) or stop()."""
         deadline = time.monotonic() + seconds
         while not self.stopping:
             remaining = deadline - time.monotonic()
@@ -624,4 +667,5 @@ class Relay:
                         self._sock.recv(64)  # drain: many writes, one pass
                 except BlockingIOError:
                     pass
-                return
+                if wakes:
+                    return

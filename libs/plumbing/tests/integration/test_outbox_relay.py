@@ -16,8 +16,10 @@ from typing import Any
 
 import pytest
 from kafka import KafkaConsumer
+from kafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
 from kafka.structs import TopicPartition
 from mongoengine import StringField, connect, disconnect
+from prometheus_client import REGISTRY
 from pymongo import MongoClient
 from pymongo.collection import Collection
 
@@ -377,3 +379,94 @@ def test_a_backlog_of_several_batches_is_published_in_order_per_document_and_rem
     assert cases.count_documents({"pending_events.0": {"$exists": True}}) == 0
     assert cases.count_documents({"outbox_pending": {"$exists": True}}) == 0
     assert cases.count_documents({"outbox_lease_owner": {"$ne": None}}) == 0
+
+
+class _Sent:
+    def __init__(self, error: BaseException | None) -> None:
+        self.error = error
+
+    def get(self, timeout: float | None = None) -> None:
+        if self.error is not None:
+            raise self.error
+
+
+class StandInBroker:
+    """The relay's producer when the broker's own answers are what a test is about: away until `up` is set, then
+    acknowledging every record but those of `refused` aggregates (a record too large)."""
+
+    def __init__(self, refused: frozenset[str] = frozenset()) -> None:
+        self.up = threading.Event()
+        self.refused = refused
+        self.published: list[str] = []
+        self.connects = 0
+
+    def connect(self) -> StandInBroker:  # the relay's producer factory
+        self.connects += 1
+        if not self.up.is_set():
+            raise KafkaTimeoutError()  # what make_producer raises when no broker answers
+        return self
+
+    def send(self, topic: str, *, key: bytes, value: bytes, headers: Any) -> _Sent:
+        if key.decode() in self.refused:
+            return _Sent(MessageSizeTooLargeError())
+        self.published.append(dict(headers)["ce_id"].decode())
+        return _Sent(None)
+
+    def partitions_for(self, topic: str) -> set[int]:
+        return {0}
+
+    def close(self, timeout: float | None = None) -> None:
+        return None
+
+
+def kafka_failures() -> float:
+    return REGISTRY.get_sample_value("outbox_publish_failures_total", {"reason": "kafka"}) or 0.0
+
+
+def test_after_a_broker_outage_publishing_resumes_when_the_broker_answers_not_a_back_off_later(cases) -> None:
+    # The first failure backs off for an hour: publishing within a minute of the broker's return proves the probe
+    # (no latency is asserted). Writes during the outage wake the relay without ending its back-off.
+    broker = StandInBroker()
+    relay = Relay(
+        [Case], broker.connect, lambda e: "t", poll_interval_s=3600, max_backoff_s=3600, probe_interval_s=0.1,
+        wake_address="127.0.0.1:0",
+    )  # fmt: skip
+    thread = threading.Thread(target=relay.run, kwargs={"install_signal_handlers": False})
+    case_id = str(uuid.uuid4())
+    event = closed(case_id)
+    cases.update_one({"_id": case_id}, push_events([event]), upsert=True)
+    failures = kafka_failures()
+    thread.start()
+    try:
+        until(lambda: kafka_failures() > failures, 30, "the relay to meet the broker away")
+        until(lambda: relay.wake_port is not None, 5, "wake socket")
+        probes = broker.connects
+        for _ in range(20):
+            notify_relay(f"127.0.0.1:{relay.wake_port}")
+            time.sleep(0.02)
+        until(lambda: broker.connects > probes + 2, 30, "the relay to go on asking the broker")
+        assert kafka_failures() == failures + 1  # one failed pass: the writes' wake-ups did not start others
+        stored = cases.find_one({"_id": case_id})
+        assert stored["outbox_lease_until"] is None  # released, not held for a back-off: the broker was away
+        broker.up.set()
+        until(
+            lambda: broker.published == [event["id"]], 60, "the event to be published once the broker is up"
+        )
+        until(lambda: cases.find_one({"_id": case_id})["pending_events"] == [], 10, "an empty outbox")
+    finally:
+        relay.stop()
+        thread.join(timeout=15)
+
+
+def test_a_record_the_broker_refuses_holds_its_document_and_the_others_are_published(cases) -> None:
+    too_large, fine = str(uuid.uuid4()), closed(str(uuid.uuid4()))
+    broker = StandInBroker(refused=frozenset({too_large}))
+    broker.up.set()
+    relay = Relay([Case], broker.connect, lambda e: "t", max_backoff_s=600)
+    cases.update_one({"_id": too_large}, push_events([closed(too_large)]), upsert=True)
+    cases.update_one({"_id": fine["subject"]}, push_events([fine]), upsert=True)
+    published, failed = relay.run_once()
+    assert (published, failed, broker.published) == (1, True, [fine["id"]])
+    held = cases.find_one({"_id": too_large})
+    assert len(held["pending_events"]) == 1 and held["outbox_lease_until"] > datetime.now(UTC)  # its back-off
+    assert relay.run_once() == (0, False)  # held: not tried again at once, and nothing else was waiting
