@@ -644,6 +644,7 @@ class Relay:
             self._wait(min(left, self.probe_interval_s), wakes=False)
             if self.stopping:
                 return
+            self._run_periodic()  # the process's other work (follow-up steps) needs no broker
             self._probe_kafka()
             if self.ready.is_set():
                 return

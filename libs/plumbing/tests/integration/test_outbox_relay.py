@@ -427,9 +427,10 @@ def test_after_a_broker_outage_publishing_resumes_when_the_broker_answers_not_a_
     # The first failure backs off for an hour: publishing within a minute of the broker's return proves the probe
     # (no latency is asserted). Writes during the outage wake the relay without ending its back-off.
     broker = StandInBroker()
+    steps: list[float] = []  # the process's other work (follow-up steps) goes on while the broker is away
     relay = Relay(
         [Case], broker.connect, lambda e: "t", poll_interval_s=3600, max_backoff_s=3600, probe_interval_s=0.1,
-        wake_address="127.0.0.1:0",
+        wake_address="127.0.0.1:0", periodic=[lambda: steps.append(time.monotonic())], periodic_interval_s=0.1,
     )  # fmt: skip
     thread = threading.Thread(target=relay.run, kwargs={"install_signal_handlers": False})
     case_id = str(uuid.uuid4())
@@ -446,6 +447,8 @@ def test_after_a_broker_outage_publishing_resumes_when_the_broker_answers_not_a_
             time.sleep(0.02)
         until(lambda: broker.connects > probes + 2, 30, "the relay to go on asking the broker")
         assert kafka_failures() == failures + 1  # one failed pass: the writes' wake-ups did not start others
+        ran = len(steps)
+        until(lambda: len(steps) > ran + 2, 30, "the periodic work to go on during the back-off")
         stored = cases.find_one({"_id": case_id})
         assert stored["outbox_lease_until"] is None  # released, not held for a back-off: the broker was away
         broker.up.set()
