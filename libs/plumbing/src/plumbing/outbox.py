@@ -72,6 +72,7 @@ CLAIM_BATCH = 200
 # Candidate ids read at once for the next batches: the read costs the backlog's size on the embedded server
 # whatever its limit, so a backlog is read once per ten batches (plumbing.leases.ReadAhead).
 READ_AHEAD = 10 * CLAIM_BATCH
+BACKLOG_BATCH = 50  # a batch this large means a backlog: its pace is logged
 MARK = "outbox_pending"  # True while the document may have pending events (see the module doc)
 LEASE_UNTIL = "outbox_lease_until"
 LEASE_OWNER = "outbox_lease_owner"
@@ -265,11 +266,21 @@ class Relay:
         self._run_sweep()
         for collection in self.collections:
             while not self.stopping:
+                started = time.monotonic()
                 batch = self._claims(collection)
                 if not batch:
                     break
+                claimed = time.monotonic()
                 count, ok = self._publish_batch(collection, batch)
                 published += count
+                if len(batch) >= BACKLOG_BATCH:
+                    # A backlog is being drained (after an outage): say at what pace, and where the time goes.
+                    log.info(
+                        "outbox batch: %d event(s) of %d document(s) published from %s in %.0f ms "
+                        "(claim %.0f ms, publish and finish %.0f ms)",
+                        count, len(batch), collection.name, (time.monotonic() - started) * 1000,
+                        (claimed - started) * 1000, (time.monotonic() - claimed) * 1000,
+                    )  # fmt: skip
                 if not ok:
                     return published, True  # the broker is the likely culprit: back off, don't try the rest
         return published, False

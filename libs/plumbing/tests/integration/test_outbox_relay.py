@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -357,7 +358,7 @@ def test_a_document_whose_events_are_all_published_leaves_the_claims(cases, boot
 
 
 def test_a_backlog_of_several_batches_is_published_in_order_per_document_and_removed(
-    cases, bootstrap, topic
+    cases, bootstrap, topic, caplog
 ) -> None:
     # More documents than one batch claims (plumbing.outbox.CLAIM_BATCH), with one to three events each: every
     # event on the topic once, each document's in order on its partition, every outbox empty and unmarked.
@@ -369,9 +370,13 @@ def test_a_backlog_of_several_batches_is_published_in_order_per_document_and_rem
     total = sum(len(envelopes) for envelopes in expected.values())
     producer = make_producer(bootstrap)
     try:
-        assert Relay([Case], producer, lambda e: topic).run_once() == (total, False)
+        with caplog.at_level(logging.INFO, logger="plumbing.outbox"):
+            assert Relay([Case], producer, lambda e: topic).run_once() == (total, False)
     finally:
         producer.close()
+    # The backlog's pace is logged per full batch; the last, small one is not a backlog.
+    paced = [r.getMessage() for r in caplog.records if r.getMessage().startswith("outbox batch")]
+    assert len(paced) == 1 and f"of {CLAIM_BATCH} document(s) published from relay_cases" in paced[0]
     records = read_topic(bootstrap, topic, total)
     for case_id, envelopes in expected.items():
         mine = [r for r in records if r.key == case_id.encode()]
