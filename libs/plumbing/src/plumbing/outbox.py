@@ -428,13 +428,25 @@ class Relay:
     def _finish(self, collection: Collection, claimed: list[_Claimed]) -> None:
         """Remove each document's acknowledged events and free (or keep, as a back-off) its lease.
 
-        The documents whose events were all acknowledged are finished together in one conditional update; the
-        others (a failure, a lease lost, a stop) one by one as before."""
+        The documents whose events were all acknowledged are finished together in one conditional update, and
+        so are those to release with none of their events published (their list is untouched, so they stay
+        marked: a broker away, a pass ended early); the others (a failure, a lease lost) one by one."""
         complete = [entry for entry in claimed if entry.complete]
         if complete:
             self._finish_complete(collection, complete)
+        untouched = [
+            entry.doc_id
+            for entry in claimed
+            if not entry.complete and entry.stopped in (None, BROKER) and not entry.acked
+        ]
+        if untouched:
+            collection.update_many(
+                {"_id": {"$in": untouched}, LEASE_OWNER: self.owner},
+                {"$set": {LEASE_UNTIL: None, LEASE_OWNER: None}},
+            )
+        released = set(untouched)
         for entry in claimed:
-            if entry.complete:
+            if entry.complete or entry.doc_id in released:
                 continue
             self._pull(collection, entry)
             if entry.stopped == KAFKA:
