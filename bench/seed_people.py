@@ -9,7 +9,7 @@ Jovanovich), with a typo now and then, sometimes with an alias. Person `i` of a 
 
 Storage is production's: `PersonDocument` and `CaseDocument` of the identification service, the person's details
 sealed with the platform's key file (`PersonSealer`, AES-GCM, bound to the record id), blocking keys from the
-domain (`persons.blocking_keys_of`) HMACed with the country's index key, case references reserved from the
+domain (`persons.keys_for`) HMACed with the country's index key, case references reserved from the
 service's own counter, and the stamps the repository writes on an insert (owner, created/updated, schema version,
 retention). What differs from a registration through the API: the documents are written with `insert_many` in
 batches (the API does ~16 registrations/s on this machine), their events are taken as published long ago (empty
@@ -361,6 +361,7 @@ class Seeder:
 
     def _documents(self, item: Person, references: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
         from identification.adapters.documents import CaseDocument, PersonDocument
+        from identification.domain import names
         from identification.service_layer import persons
         from plumbing.clock import to_millis
         from plumbing.retention import first_look
@@ -388,7 +389,7 @@ class Seeder:
             "documents": persons._documents(body["documents"]),
             "age_determinations": [],
         }
-        keys = persons.blocking_keys_of(details)
+        blocking_keys, year_keys = persons.keys_for(deps, item.country, details)
         created, updated = to_millis(item.created_at), to_millis(item.updated_at)
         stamps: dict[str, Any] = {
             "owner_country": item.country,
@@ -404,10 +405,9 @@ class Seeder:
         person_doc = PersonDocument(
             id=item.id,
             sealed=deps.sealer.seal(item.country, item.id, details),
-            blocking_keys=deps.sealer.blocking_tokens(
-                item.country, {k for k in keys if not k.startswith("y:")}
-            ),
-            year_keys=deps.sealer.blocking_tokens(item.country, {k for k in keys if k.startswith("y:")}),
+            blocking_keys=blocking_keys,
+            year_keys=year_keys,
+            keys_scheme=names.KEY_SCHEME,
             sex=item.sex,
             nationalities=item.nationalities,
             residence_country=item.country,

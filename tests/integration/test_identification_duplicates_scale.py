@@ -138,6 +138,7 @@ def _stored(
         "sealed": sealer.seal("AL", person_id, details),
         "blocking_keys": sealer.blocking_tokens("AL", {k for k in keys if not k.startswith("y:")}),
         "year_keys": sealer.blocking_tokens("AL", {k for k in keys if k.startswith("y:")}),
+        "keys_scheme": 2,
         "sex": random.choice(("female", "male")),
         "nationalities": ["AL"],
         "languages": [],

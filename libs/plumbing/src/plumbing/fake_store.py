@@ -465,12 +465,15 @@ class FakeRepository(Generic[T]):
         rows = self._visible(self._user_query(filters))
         return [self.store.load(self.document_class, row) for row in (rows[:limit] if limit else rows)]
 
-    def rows(self, where: Mapping[str, Any], members: Sequence[str]) -> list[dict[str, Any]]:
+    def rows(
+        self, where: Mapping[str, Any], members: Sequence[str], *, limit: int | None = None
+    ) -> list[dict[str, Any]]:
         """`ProjectingRepository.rows`: the visible rows, only `_id`, `updated_at` and `members`."""
         wanted = {"_id", "updated_at", *members}
+        visible = self._visible(dict(where))
         return [
             {name: copy.deepcopy(value) for name, value in row.items() if name in wanted}
-            for row in self._visible(dict(where))
+            for row in (visible[:limit] if limit else visible)
         ]
 
     def list_page(

@@ -74,9 +74,12 @@ class ScopedRecords(Protocol[D]):
 class ProjectedRecords(ScopedRecords[D], Protocol[D]):
     """`ScopedRecords` that also answer raw rows: `plumbing.rows.ProjectingRepository` and the scoped fake."""
 
-    def rows(self, where: Mapping[str, Any], members: Sequence[str]) -> list[dict[str, Any]]:
+    def rows(
+        self, where: Mapping[str, Any], members: Sequence[str], *, limit: int | None = None
+    ) -> list[dict[str, Any]]:
         """The stored rows (`_id`, `updated_at` and `members`) of the records `find(__raw__=where)` returns, in
-        its order: the same scope and restrictions, without building documents."""
+        its order: the same scope and restrictions, without building documents; with `limit`, at most that many
+        (whichever the store finds first)."""
         ...
 
 

@@ -307,13 +307,16 @@ D = TypeVar("D", bound=JobDeps)
 
 @dataclass(frozen=True)
 class SchedulerParts:
-    """What a service's scheduler process runs: its deadline jobs (called once the database is registered) and
-    its retention, with the settings and clock they were built with."""
+    """What a service's scheduler process runs: its deadline jobs and tasks (both made once the database is
+    registered) and its retention, with the settings and clock they were built with."""
 
     settings: Any
     clock: Clock
     retention: ServiceRetention
     deadlines: Callable[[], Sequence[DeadlineJob]] = tuple
+    # Per-pass work not kept on documents' deadlines (e.g. identification's re-keying): each answers how many
+    # items it changed.
+    tasks: Callable[[], Sequence[Callable[[], int]]] = tuple
 
     @classmethod
     def for_service(
@@ -322,11 +325,12 @@ class SchedulerParts:
         deps: D,
         retained: Callable[[D], Sequence[Retained]],
         deadlines: Sequence[Callable[[D], DeadlineJob]] = (),
+        tasks: Sequence[Callable[[D], Callable[[], int]]] = (),
     ) -> SchedulerParts:
         """The parts of a service's scheduler over its process's start (plumbing.startup: the service, settings,
         configuration, clock and access log) and its Deps: the retention of its `retained(deps)` classes, written
         through the Deps' unscoped repositories, and its deadline jobs (each made of the Deps once the database
-        is registered)."""
+        is registered), and its tasks, made the same way."""
         retention = ServiceRetention(
             startup.service,
             retained(deps),
@@ -335,7 +339,13 @@ class SchedulerParts:
             clock=startup.clock,
             access_log=startup.access_log,
         )
-        return cls(startup.settings, startup.clock, retention, lambda: [job(deps) for job in deadlines])
+        return cls(
+            startup.settings,
+            startup.clock,
+            retention,
+            lambda: [job(deps) for job in deadlines],
+            lambda: [task(deps) for task in tasks],
+        )
 
 
 def scheduler_main(
@@ -368,7 +378,7 @@ def scheduler_main(
     run_scheduler(
         service,
         lambda: [*parts.deadlines(), *parts.retention.jobs()],
-        tasks=parts.retention.tasks,
+        tasks=lambda: [*parts.tasks(), *parts.retention.tasks()],
         settings=parts.settings,
         clock=parts.clock,
         interval_s=interval_s,

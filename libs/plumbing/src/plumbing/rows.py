@@ -23,9 +23,15 @@ D = TypeVar("D", bound=OwnedDocument)
 class ProjectingRepository(ScopedRepository[D]):
     """A `ScopedRepository` that can also answer raw rows (`rows`)."""
 
-    def rows(self, where: Mapping[str, Any], members: Sequence[str]) -> list[dict[str, Any]]:
+    def rows(
+        self, where: Mapping[str, Any], members: Sequence[str], *, limit: int | None = None
+    ) -> list[dict[str, Any]]:
         """The stored rows (`_id`, `updated_at` and `members`, as stored) of the records `find(__raw__=where)`
-        would return, in the same order (updated_at, id)."""
+        would return, in the same order (updated_at, id).
+
+        `limit`: at most that many, the first the server finds (in its index's order, not the list order): the
+        server is not asked to sort, since a sort with a limit reads the whole collection on the embedded server
+        (docs/performance.md). A caller learns that more exist from getting `limit` rows."""
         if self.document_class._meta.get("allow_inheritance"):
             # Such a class adds its own class filter to every query (mongoengine): ask `find` instead.
             raise TypeError("rows serves document classes without subclasses only")
@@ -35,6 +41,7 @@ class ProjectingRepository(ScopedRepository[D]):
         projection = dict.fromkeys(("updated_at", *members), 1)
         found: dict[Any, dict[str, Any]] = {}
         for alternative in alternatives:
-            for row in self.collection.find(alternative, projection):
+            for row in self.collection.find(alternative, projection, limit=limit or 0):
                 found.setdefault(row["_id"], row)
-        return sorted(found.values(), key=lambda row: (row.get("updated_at"), row["_id"]))
+        ordered = sorted(found.values(), key=lambda row: (row.get("updated_at"), row["_id"]))
+        return ordered[:limit] if limit else ordered

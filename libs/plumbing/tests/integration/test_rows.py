@@ -113,3 +113,23 @@ def test_the_filter_rows_sends_is_flat_and_led_by_the_callers_indexed_member() -
     plan = Keyed._get_collection().find({"keys": where["keys"]}).explain()
     assert "IXSCAN" in json.dumps(plan["queryPlanner"]["winningPlan"])
     assert plan["executionStats"]["totalKeysExamined"] == 2
+
+
+def test_a_limit_answers_at_most_that_many_rows_of_the_callers_scope() -> None:
+    """A duplicate search asks for the first few holders of a key to learn whether it is common; more than the
+    limit are never answered, and other countries' rows never fill it."""
+    clock = FixedClock(NOW)
+    al, xk = officer("AL"), officer("XK")
+    for _ in range(5):
+        ProjectingRepository(Keyed, xk, clock).insert(Keyed(keys=["common"], secret="s"))
+    mine = {
+        ProjectingRepository(Keyed, al, clock).insert(Keyed(keys=["common"], secret="s")).id for _ in range(4)
+    }
+
+    with in_request("identification", al):
+        repository = ProjectingRepository(Keyed, al, clock, EXISTENCE)
+        three = repository.rows({"keys": "common"}, ("keys",), limit=3)
+        everything = repository.rows({"keys": "common"}, ("keys",), limit=10)
+
+    assert len(three) == 3 and {row["_id"] for row in three} <= mine
+    assert {row["_id"] for row in everything} == mine

@@ -77,6 +77,7 @@ def test_blocking_keys() -> None:
         "s:hodza",
         "p:" + phonetic_key("Engjell"),
         "p:" + phonetic_key("Hoxha"),
+        "q:" + " ".join(sorted([phonetic_key("Engjell"), phonetic_key("Hoxha")])),
         "y:1990",
         "y:1991",
     }
@@ -89,6 +90,17 @@ def test_blocking_keys_agree_across_scripts_and_order() -> None:
     assert latin == cyrillic
     assert "n:djordje petrovic" in swapped
     assert "s:djordje" in swapped
+
+
+def test_the_sound_pairs_of_a_name_are_shared_across_spelling_order_and_a_slip() -> None:
+    def pairs(given: list[str], family: list[str]) -> set[str]:
+        return {key for key in blocking_keys(given, family, None) if key.startswith("q:")}
+
+    assert pairs(["Ana", "Marija"], ["Popović"]) == pairs(["Popovich"], ["Marija", "Ana"])
+    assert len(pairs(["Ana", "Marija"], ["Popović"])) == 3  # each two of the three words
+    assert pairs(["Jovan"], ["Jovanovic"]) == pairs(["Jovan"], ["Jovanovich"])
+    assert pairs(["Arben"], ["Hoxha"]) != pairs(["Arben"], ["Krasniqi"])
+    assert pairs(["Arben"], []) == set()  # one word: no pair
 
 
 def test_blocking_keys_without_name_or_with_wide_range() -> None:

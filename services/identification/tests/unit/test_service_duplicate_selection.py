@@ -10,6 +10,7 @@ import pytest
 
 from identification.service_layer import duplicates, persons
 from identification.service_layer.deps import Deps
+from plumbing.fake_store import FakeRepository
 from services.identification.tests.unit.fakes import user
 
 COMMON_SURNAME = "Hoxha"
@@ -77,6 +78,42 @@ def test_a_misspelt_search_still_finds_the_person_sharing_given_name_and_surname
 
     assert arben in found(view)
     assert view["candidates_examined"] <= duplicates.MAX_CANDIDATES
+
+
+@pytest.mark.usefixtures("small_caps")
+def test_what_a_search_reads_does_not_grow_with_the_namesakes(
+    deps: Deps, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sounds of "Arben" and of "Hoxha" are each held by many; the search reads the holders of the pair and
+    only the first few of each common key, so the namesakes registered later add nothing to its work."""
+    read: list[int] = []
+    rows = FakeRepository.rows
+
+    def counted(self: FakeRepository[Any], *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+        found = rows(self, *args, **kwargs)
+        read.append(len(found))
+        return found
+
+    monkeypatch.setattr(FakeRepository, "rows", counted)
+    arben = register(deps, given_names=["Arben"])
+    body = {"given_names": ["Arbin"], "surnames": ["Hoxhe"], "date_of_birth": "2010"}
+
+    def rows_read_by_a_search() -> int:
+        read.clear()
+        view = search(deps, body)
+        assert found(view)[0] == arben
+        return sum(read)
+
+    others = [given for given in GIVEN if given != "Arben"]
+    for given in others:
+        register(deps, given_names=[given])
+        register(deps, given_names=["Arben"], surnames=["Krasniqi"])
+    before = rows_read_by_a_search()
+    for given in others * 3:
+        register(deps, given_names=[given])
+        register(deps, given_names=["Arben"], surnames=["Krasniqi"])
+
+    assert rows_read_by_a_search() == before
 
 
 @pytest.mark.usefixtures("small_caps")

@@ -36,6 +36,9 @@ class PersonDocument(OwnedDocument):
             # owner_country: that server walks the first such index for any filter falling back to
             # owner_country (the sync page), and a multikey one holds several entries per person.
             {"fields": ["blocking_keys"]},
+            # The re-keying task asks for persons whose keys are of an older scheme (`keys_scheme` unset or
+            # lower): an equality on this index, never a scan (service_layer/rekeying.py).
+            {"fields": ["keys_scheme"]},
             # One person per national system's own reference: a concurrent retry cannot register it twice.
             {
                 "fields": ["external_client", "external_ref"],
@@ -49,9 +52,11 @@ class PersonDocument(OwnedDocument):
 
     # AES-GCM ciphertext of a JSON object: given_names, surnames, aliases, date_of_birth(_range), documents.
     sealed = StringField(required=True)
-    # HMAC tokens (`<key id>:<b64>`) of the domain's name blocking keys (n:, s:, p:) and birth years (y:).
+    # HMAC tokens (`<key id>:<b64>`) of the domain's name blocking keys (n:, s:, p:, q:) and birth years (y:).
     blocking_keys = ListField(StringField())
     year_keys = ListField(StringField())
+    # The `names.KEY_SCHEME` the keys were made under (unset: before schemes were numbered, i.e. scheme 1).
+    keys_scheme = IntField(null=True)
     # Non-identifying codes kept in clear: they feed statistics and cross-border flags.
     sex = StringField(default="unknown")
     nationalities = ListField(StringField())

@@ -8,6 +8,7 @@ the other facts. See docs/identification-domain.md for the full table.
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -89,6 +90,10 @@ def phonetic_key(part: str) -> str:
     return jellyfish.metaphone(folded).upper() or folded.upper()
 
 
+# The kinds of key `blocking_keys` makes. Raise it when they change: the identification scheduler rewrites the
+# keys of every person stored under an older scheme (service_layer/rekeying.py). 2: pairs of sounds (`q:`).
+KEY_SCHEME = 2
+
 # Birth ranges wider than this give no year keys: they would select far too many candidates.
 MAX_YEAR_KEYS = 10
 
@@ -100,7 +105,13 @@ def blocking_keys(
 
     Each key has a kind prefix so that keys of different kinds never collide:
     ``n:`` folded full name with its words sorted (order of given name and surname is often swapped),
-    ``s:`` folded surname, ``p:`` metaphone of each name word, ``y:`` each possible birth year.
+    ``s:`` folded surname, ``p:`` metaphone of each name word, ``q:`` each pair of those sounds (sorted),
+    ``y:`` each possible birth year.
+
+    Why pairs: the sound of a common given name and that of a common surname are each held by a fixed share of a
+    country (thousands at a million people); the pair "Arben" + "Hoxha" by far fewer. A search reads the holders
+    of its pairs (two parts of the name shared) instead of every holder of each sound
+    (service_layer/duplicates.py, docs/performance.md "Scale").
     """
     given = name_parts(given_names)
     family = name_parts(surnames)
@@ -109,10 +120,9 @@ def blocking_keys(
         keys.add("n:" + " ".join(sorted(given + family)))
     if family:
         keys.add("s:" + " ".join(family))
-    for part in given + family:
-        key = phonetic_key(part)
-        if key:
-            keys.add("p:" + key)
+    sounds = sorted({key for key in map(phonetic_key, given + family) if key})
+    keys.update("p:" + sound for sound in sounds)
+    keys.update(f"q:{first} {second}" for first, second in itertools.combinations(sounds, 2))
     if birth is not None and len(birth.years()) <= MAX_YEAR_KEYS:
         keys.update(f"y:{year}" for year in birth.years())
     return frozenset(keys)

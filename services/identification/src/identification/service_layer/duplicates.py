@@ -30,8 +30,13 @@ from plumbing.errors import NotFound
 
 MAX_CANDIDATES = 300
 MAX_RESULTS = 20
-# A key shared by more candidates than this (after the birth-year check) is common (`choose`).
+# A key shared by more people of the country than this is common (`choose`).
 COMMON_KEY = 50
+# The most holders a search reads of its pairs and full names, and of its common keys when nothing better is
+# shared: a bound on its work whatever the size of the country (`select_candidates`).
+MAX_WALK = 2000
+# Keys that show two parts of the name or more (names.blocking_keys): the full name, a pair of sounds.
+STRONG_KEYS = ("n:", "q:")
 
 
 def _facts(details: dict[str, Any], sex: str, nationalities: list[str]) -> duplicates.PersonFacts:
@@ -64,58 +69,111 @@ def select_candidates(
     """Name keys select; when the search has birth years, a candidate must share one or have none recorded.
     `evidence`: the parts of the searched name (`names.blocking_evidence`), to rank by (`choose`).
 
-    The server is asked only `{blocking_keys: {$in: tokens}}` (with the country the repository adds), a flat
-    filter it serves from an index, for raw rows (ids and keys, no document built); the birth years are checked
-    here. A filter with `$or` for the years made it scan the whole collection (docs/performance.md, Scale)."""
+    What is read is bounded whatever the size of the country (`_Holders`): every holder of the search's full name
+    and of its pairs of sounds (two parts of the name shared), up to MAX_WALK; of each single key (a surname, the
+    sound of one word) only its first COMMON_KEY + 1 holders, enough to tell a rare key from a common one; the
+    common keys' other holders are read (up to MAX_WALK) only when no candidate has better evidence."""
     name_keys = sorted(k for k in keys if not k.startswith("y:"))
     if not name_keys:
         return []
-    # Each key as its tokens (one per index key of the country, so that records keyed before a rotation are
-    # found), and back: which of the search's keys a stored token is.
-    key_of = {token: key for key in name_keys for token in deps.sealer.search_tokens(caller.country, {key})}
     year_tokens = set(deps.sealer.search_tokens(caller.country, {k for k in keys if k.startswith("y:")}))
-    repo = deps.existence_repository(PersonDocument, caller)
-    shared: dict[str, frozenset[str]] = {}  # in list order (updated_at, id)
-    for row in repo.rows({"blocking_keys": {"$in": sorted(key_of)}}, ("blocking_keys", "year_keys")):
-        years = row.get("year_keys") or []
-        if year_tokens and years and year_tokens.isdisjoint(years):
-            continue  # born in none of the searched years (no years recorded: kept)
-        held = frozenset(key_of[t] for t in row.get("blocking_keys") or [] if t in key_of)
-        if held:
-            shared[str(row["_id"])] = held
-    chosen = choose(shared, evidence)
+    holders = _Holders(deps, caller, name_keys, year_tokens)
+    holders.read([k for k in name_keys if k.startswith(STRONG_KEYS)], MAX_WALK)
+    common = frozenset(
+        key
+        for key in name_keys
+        if not key.startswith(STRONG_KEYS) and holders.read([key], COMMON_KEY + 1) > COMMON_KEY
+    )
+    if common and not qualified(holders.shared(), evidence, common):
+        holders.read(sorted(common), MAX_WALK)
+    chosen = choose(holders.shared(), evidence, common)
     if not chosen:
         return []
     # The documents of the chosen only, through the repository again (scope and restrictions as for any read).
-    docs = {doc.id: doc for doc in repo.find(__raw__={"_id": {"$in": chosen}})}
+    docs = {doc.id: doc for doc in holders.repo.find(__raw__={"_id": {"$in": chosen}})}
     return [docs[pid] for pid in chosen if pid in docs]
 
 
-def choose(shared: Mapping[str, frozenset[str]], evidence: Sequence[frozenset[str]]) -> list[str]:
-    """The candidates to examine (at most MAX_CANDIDATES), best evidence first, from `shared`: each candidate's
-    id (in list order) and the search's keys it shares.
+class _Holders:
+    """The people of the caller's country who hold some of a search's keys, read key by key with a limit.
 
-    A key shared by more than COMMON_KEY candidates (a common surname, the sound of a common given name) is a
-    fixed share of the country: it does not select a candidate on its own while any candidate has better
-    evidence, a key that selects at most COMMON_KEY or two parts of the name (given name and surname, say).
-    Otherwise what the cap examined would grow with the population, and "the first 300 in list order" of a
-    common surname need not hold the person searched for. When no candidate has such evidence (every key of
-    the search is common), all of them compete for the cap. Ranked by the parts of the name shared, then by how
-    rare the shared keys are (the sum of 1 / candidates per key), then list order."""
+    The server is asked only `{blocking_keys: {$in: tokens}}` (with the country the repository adds) and a
+    limit, a flat filter it serves from an index, without a sort, for raw rows (ids and keys, no document built);
+    the birth years are checked here. A filter with `$or` for the years made it scan the whole collection, and a
+    sort with a limit does (docs/performance.md, Scale)."""
+
+    def __init__(self, deps: Deps, caller: Caller, name_keys: Sequence[str], year_tokens: set[str]) -> None:
+        # Each key as its tokens (one per index key of the country, so that records keyed before a rotation are
+        # found), and back: which of the search's keys a stored token is.
+        self.tokens = {key: deps.sealer.search_tokens(caller.country, {key}) for key in name_keys}
+        self.key_of = {token: key for key, tokens in self.tokens.items() for token in tokens}
+        self.year_tokens = year_tokens
+        self.repo = deps.existence_repository(PersonDocument, caller)
+        self._held: dict[str, tuple[Any, frozenset[str]]] = {}  # id: (updated_at, the search's keys held)
+
+    def read(self, keys: Sequence[str], limit: int) -> int:
+        """Read up to `limit` holders of any of `keys`; answers how many the server returned (before the years
+        are checked), so that `limit` of them means there may be more."""
+        if not keys:
+            return 0
+        tokens = sorted(token for key in keys for token in self.tokens[key])
+        rows = self.repo.rows({"blocking_keys": {"$in": tokens}}, ("blocking_keys", "year_keys"), limit=limit)
+        for row in rows:
+            years = row.get("year_keys") or []
+            if self.year_tokens and years and self.year_tokens.isdisjoint(years):
+                continue  # born in none of the searched years (no years recorded: kept)
+            held = frozenset(self.key_of[t] for t in row.get("blocking_keys") or [] if t in self.key_of)
+            if held:
+                self._held[str(row["_id"])] = (row.get("updated_at"), held)
+        return len(rows)
+
+    def shared(self) -> dict[str, frozenset[str]]:
+        """Each holder read so far and the search's keys they hold, in list order (updated_at, id)."""
+        ordered = sorted(self._held.items(), key=lambda item: (item[1][0], item[0]))
+        return {pid: held for pid, (_, held) in ordered}
+
+
+def _parts(keys: frozenset[str], evidence: Sequence[frozenset[str]]) -> int:
+    return sum(1 for part in evidence if part & keys)
+
+
+def qualified(
+    shared: Mapping[str, frozenset[str]], evidence: Sequence[frozenset[str]], common: frozenset[str]
+) -> list[str]:
+    """The candidates with evidence beyond a common key: two parts of the name (given name and surname, say), or
+    a key that is not common (held by at most COMMON_KEY of those read, and not found common by `_Holders`)."""
     held = Counter(key for keys in shared.values() for key in keys)
-
-    def parts(keys: frozenset[str]) -> int:
-        return sum(1 for part in evidence if part & keys)
-
-    qualified = [
+    return [
         pid
         for pid, keys in shared.items()
-        if parts(keys) >= 2 or any(held[key] <= COMMON_KEY for key in keys)
+        if _parts(keys, evidence) >= 2 or any(key not in common and held[key] <= COMMON_KEY for key in keys)
     ]
+
+
+def choose(
+    shared: Mapping[str, frozenset[str]],
+    evidence: Sequence[frozenset[str]],
+    common: frozenset[str] = frozenset(),
+) -> list[str]:
+    """The candidates to examine (at most MAX_CANDIDATES), best evidence first, from `shared`: each candidate's
+    id (in list order) and the search's keys it shares; `common`: keys with more than COMMON_KEY holders in the
+    country (of which only some were read).
+
+    A common key (a common surname, the sound of a common given name) is a fixed share of the country: it does
+    not select a candidate on its own while any candidate is `qualified`. Otherwise what the cap examined would
+    grow with the population, and "the first 300" of a common surname need not hold the person searched for.
+    When no candidate is qualified (every key of the search is common), all of them compete for the cap. Ranked
+    by the parts of the name shared, then by how rare the shared keys are (the sum of 1 / holders per key, a
+    common key counted as COMMON_KEY + 1 holders however few were read), then list order."""
+    held = Counter(key for keys in shared.values() for key in keys)
+
+    def rarity(keys: frozenset[str]) -> float:
+        return sum(1 / (max(held[key], COMMON_KEY + 1) if key in common else held[key]) for key in keys)
+
     order = {pid: position for position, pid in enumerate(shared)}
     ranked = sorted(
-        qualified or list(shared),
-        key=lambda pid: (-parts(shared[pid]), -sum(1 / held[key] for key in shared[pid]), order[pid]),
+        qualified(shared, evidence, common) or list(shared),
+        key=lambda pid: (-_parts(shared[pid], evidence), -rarity(shared[pid]), order[pid]),
     )
     return ranked[:MAX_CANDIDATES]
 

@@ -262,12 +262,13 @@ def register_person(deps: Deps, caller: Caller, body: dict[str, Any]) -> tuple[d
         ],
     }
     child = is_child(details, today)
-    blocking, years = _keys_for(deps, caller.country, details)
+    blocking, years = keys_for(deps, caller.country, details)
     doc = PersonDocument(
         id=person_id,
         sealed=deps.sealer.seal(caller.country, person_id, details),
         blocking_keys=blocking,
         year_keys=years,
+        keys_scheme=names.KEY_SCHEME,
         sex=body.get("sex", "unknown"),
         nationalities=list(body.get("nationalities") or []),
         residence_country=residence,
@@ -308,8 +309,9 @@ def register_person(deps: Deps, caller: Caller, body: dict[str, Any]) -> tuple[d
     return person_view(deps, doc, details), True
 
 
-def _keys_for(deps: Deps, country: str, details: dict[str, Any]) -> tuple[list[str], list[str]]:
-    """Blocking tokens (names) and year tokens (birth years) of the details, under the country's index key."""
+def keys_for(deps: Deps, country: str, details: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """Blocking tokens (names) and year tokens (birth years) of the details, under the country's index key, of
+    today's `names.KEY_SCHEME` (store it beside them)."""
     keys = blocking_keys_of(details)
     return (
         deps.sealer.blocking_tokens(country, {k for k in keys if not k.startswith("y:")}),
@@ -355,7 +357,8 @@ def correct_person(
     correction_id = new_id()
     previous = {name: stored[name] for name in changed}
     doc.sealed = deps.sealer.seal(doc.owner_country, doc.id, new_details)
-    doc.blocking_keys, doc.year_keys = _keys_for(deps, doc.owner_country, new_details)
+    doc.blocking_keys, doc.year_keys = keys_for(deps, doc.owner_country, new_details)
+    doc.keys_scheme = names.KEY_SCHEME
     doc.corrections = [
         *(doc.corrections or []),
         {

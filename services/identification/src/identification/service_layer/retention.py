@@ -31,6 +31,7 @@ from identification.adapters.documents import (
     NotificationDocument,
     PersonDocument,
 )
+from identification.domain import names
 from identification.service_layer.deps import Deps
 from plumbing.clock import as_utc
 from plumbing.retention import ACTOR, Retained
@@ -58,6 +59,7 @@ def retained(deps: Deps) -> list[Retained]:
         person.sealed = deps.sealer.seal(person.owner_country, person.id, {})
         person.blocking_keys = []
         person.year_keys = []
+        person.keys_scheme = names.KEY_SCHEME  # no keys is what today's scheme makes of no details
         person.external_ref = None
         person.duplicate_check = None
         person.corrections = [

@@ -1,0 +1,59 @@
+"""Re-keying: persons stored before today's `names.KEY_SCHEME` get the blocking keys it makes, from their sealed
+details, a batch per scheduler pass (entrypoints/scheduler.py), until none is left. Without it a duplicate
+search, which reads the holders of a name's pairs of sounds (service_layer/duplicates.py), would not find a
+person registered before the pairs existed unless she shared a rare key.
+
+The job decrypts names, so each batch is in the access log before anything is decrypted: one entry per owning
+country and agency, actor `system:rekey-job`, purpose `identification` (the keys serve the duplicate search),
+operation `persons.rekey`, naming every person of the batch. Nothing leaves the process."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+from identification.adapters.person_keys import PersonKeys, StalePerson
+from identification.domain import names
+from identification.service_layer.deps import Deps
+from identification.service_layer.persons import keys_for
+from plumbing.auth import Caller
+
+ACTOR = "system:rekey-job"
+PURPOSE = "identification"
+BATCH = 200
+
+
+def rekey_task(deps: Deps, access_log: Any, keys: PersonKeys | None = None) -> Callable[[], int]:
+    """The scheduler task: re-key up to BATCH persons; answers how many were rewritten."""
+    store = keys or PersonKeys(names.KEY_SCHEME)
+
+    def rekey() -> int:
+        batch = store.stale(BATCH)
+        _log(access_log, batch)
+        rewritten = 0
+        for person in batch:
+            details = deps.sealer.open(person.owner_country, person.id, person.sealed)
+            blocking, years = keys_for(deps, person.owner_country, details)
+            rewritten += store.rewrite(person, blocking, years)
+        return rewritten
+
+    return rekey
+
+
+def _log(access_log: Any, batch: list[StalePerson]) -> None:
+    owners: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for person in batch:
+        owners[(person.owner_country, person.owner_agency)].append(person.id)
+    for (country, agency), ids in owners.items():
+        system = Caller(
+            sub=ACTOR,
+            azp="identification",
+            country=country,
+            agency=agency,
+            roles=frozenset(),
+            acting_user=None,
+            is_machine=True,
+            token="",  # the job calls nobody on anyone's behalf
+        )
+        access_log.record_read(system, PURPOSE, "persons.rekey", "person", ids, "rekeyed", None, None)

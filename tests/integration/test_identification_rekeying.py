@@ -1,0 +1,108 @@
+"""Re-keying (service_layer/rekeying.py) against the real Mongo-wire server: a person stored before today's key
+scheme gets today's keys from her sealed details (her pair of sounds, which a search reads first), the batch is
+in the access log, neither her `updated_at` nor her `version` moves, and a correction written meanwhile wins."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from plumbing.auth import Caller
+from plumbing.clock import FixedClock
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
+POLICE = Caller("u-police", "thb-test", "AL", "state-police", frozenset({"police-officer"}), None, False, "t")
+
+
+@pytest.fixture(scope="module")
+def runtime(mongo: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from identification.bootstrap import build_runtime
+
+    env = {
+        "THB_MODE": "local",
+        "MONGODB_URI": mongo.env["MONGODB_URI"],
+        "MONGODB_DB": f"thb_rekeying_{uuid.uuid4().hex[:8]}",
+        "THB_KEYS_FILE": str(tmp_path_factory.mktemp("keys") / "keys.json"),
+    }
+    return build_runtime(env, FixedClock(NOW))
+
+
+def register(runtime: Any, given: str, surname: str) -> str:
+    from identification.service_layer import persons
+
+    body = {"given_names": [given], "surnames": [surname], "date_of_birth": "2010", "sex": "male"}
+    view, _ = persons.register_person(runtime.deps, POLICE, body)
+    return str(view["id"])
+
+
+def test_a_person_keyed_before_the_pairs_is_rekeyed_found_and_logged(
+    runtime: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from identification.adapters.documents import PersonDocument
+    from identification.domain import names
+    from identification.service_layer import duplicates
+    from identification.service_layer.persons import blocking_keys_of
+    from identification.service_layer.rekeying import rekey_task
+
+    deps = runtime.deps
+    collection = PersonDocument._get_collection()
+    target = register(runtime, "Arben", "Hoxha")
+    register(runtime, "Arben", "Krasniqi")  # the sound of Arben is common (with COMMON_KEY 1 below)
+    register(runtime, "Besnik", "Hoxha")  # and that of Hoxha
+    register(runtime, "Arbin", "Hoxhe")  # the exact name searched: better evidence than any common key
+    details = deps.sealer.open("AL", target, collection.find_one({"_id": target})["sealed"])
+    old_keys = {k for k in blocking_keys_of(details) if not k.startswith(("y:", "q:"))}
+    collection.update_one(
+        {"_id": target},
+        {
+            "$set": {"blocking_keys": deps.sealer.blocking_tokens("AL", old_keys)},
+            "$unset": {"keys_scheme": ""},
+        },
+    )
+    before = collection.find_one({"_id": target})
+    monkeypatch.setattr(duplicates, "COMMON_KEY", 1)
+    body = {"given_names": ["Arbin"], "surnames": ["Hoxhe"], "date_of_birth": "2010"}
+
+    def found() -> list[str]:
+        return [c["person_id"] for c in duplicates.search(deps, POLICE, body).view["candidates"]]
+
+    pair = deps.sealer.blocking_tokens("AL", {k for k in blocking_keys_of(details) if k.startswith("q:")})
+    assert pair and not set(pair) & set(before["blocking_keys"])  # the search's strong key does not reach her
+
+    rekey = rekey_task(deps, runtime.startup.access_log)
+    assert rekey() == 1
+    assert rekey() == 0  # nothing left of the older scheme
+
+    after = collection.find_one({"_id": target})
+    new_keys = {k for k in blocking_keys_of(details) if not k.startswith("y:")}
+    assert sorted(after["blocking_keys"]) == deps.sealer.blocking_tokens("AL", new_keys)
+    assert after["keys_scheme"] == names.KEY_SCHEME
+    assert (after["updated_at"], after["version"]) == (before["updated_at"], before["version"])
+    assert target in found()
+    runtime.startup.access_log.flush()
+    [entry] = runtime.startup.access_log.query(person_id=target, actor_sub="system:rekey-job")
+    assert (entry.operation_id, entry.purpose, entry.ids) == ("persons.rekey", "identification", (target,))
+
+
+def test_a_correction_written_meanwhile_is_not_overwritten(runtime: Any) -> None:
+    from identification.adapters.documents import PersonDocument
+    from identification.adapters.person_keys import PersonKeys
+    from identification.domain import names
+
+    collection = PersonDocument._get_collection()
+    person = register(runtime, "Ilir", "Gashi")
+    collection.update_one({"_id": person}, {"$unset": {"keys_scheme": ""}})
+    keys = PersonKeys(names.KEY_SCHEME)
+    [stale] = [p for p in keys.stale(100) if p.id == person]
+    # A correction (its own keys, a new ciphertext) lands between the read and the rewrite.
+    collection.update_one(
+        {"_id": person}, {"$set": {"sealed": "v1:other", "blocking_keys": ["k"], "keys_scheme": 2}}
+    )
+
+    assert keys.rewrite(stale, ["stale"], []) is False
+    assert collection.find_one({"_id": person})["blocking_keys"] == ["k"]
