@@ -151,9 +151,7 @@ def qualified(
 
 
 def choose(
-    shared: Mapping[str, frozenset[str]],
-    evidence: Sequence[frozenset[str]],
-    common: frozenset[str] = frozenset(),
+    shared: Mapping[str, frozenset[str]], evidence: Sequence[frozenset[str]], common: frozenset[str]
 ) -> list[str]:
     """The candidates to examine (at most MAX_CANDIDATES), best evidence first, from `shared`: each candidate's
     id (in list order) and the search's keys it shares; `common`: keys with more than COMMON_KEY holders in the
