@@ -108,6 +108,7 @@ def runtime(mongo, tmp_path_factory: pytest.TempPathFactory) -> Any:
 def _stored(
     runtime: Any, person_id: str, given: str, surname: str, born: str, now: datetime
 ) -> dict[str, Any]:
+    from identification.domain import names
     from identification.service_layer.persons import birth_to_record, blocking_keys_of, parse_birth
 
     sealer = runtime.deps.sealer
@@ -138,7 +139,7 @@ def _stored(
         "sealed": sealer.seal("AL", person_id, details),
         "blocking_keys": sealer.blocking_tokens("AL", {k for k in keys if not k.startswith("y:")}),
         "year_keys": sealer.blocking_tokens("AL", {k for k in keys if k.startswith("y:")}),
-        "keys_scheme": 2,
+        "keys_scheme": names.KEY_SCHEME,
         "sex": random.choice(("female", "male")),
         "nationalities": ["AL"],
         "languages": [],
@@ -188,4 +189,7 @@ def test_search_over_100000_people_decrypts_only_its_candidates(runtime: Any) ->
     before = cipher.decryptions
     common = duplicates.search(runtime.deps, caller, {"surnames": [SURNAMES[0]]}).view
     assert cipher.decryptions - before == common["candidates_examined"] <= duplicates.MAX_CANDIDATES
+    # ...and is recorded as common, so that the next search does not read its holders again.
+    surname_tokens = runtime.deps.sealer.search_tokens("AL", {f"s:{SURNAMES[0].lower()}"})
+    assert runtime.deps.common_keys.known(surname_tokens, now) == set(surname_tokens)
     print(f"seeded {PEOPLE} in {seeded_in:.1f}s; candidates {decrypted} and {common['candidates_examined']}")

@@ -10,6 +10,7 @@ from typing import Any
 
 from pymongo import ReturnDocument
 
+from identification.adapters.common_keys import CommonKeys
 from identification.adapters.documents import CaseCounter
 from identification.adapters.indicator_store import CatalogueSource
 from identification.adapters.sealing import PersonSealer
@@ -63,6 +64,7 @@ def build_runtime(environ: Mapping[str, str] | None = None, clock: Clock | None 
         indicator_sets=CatalogueSource(),
         repository=partial(scoped, clock),
         existence_repository=partial(projecting, clock, policy=ExistencePolicy.from_config(config)),
+        common_keys=CommonKeys(),
         next_sequence=next_sequence,
         # For the follow-up steps only (service_layer/follow_up.py), in the API and in the relay.
         system_repository=system_repositories(clock),

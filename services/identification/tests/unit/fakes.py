@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
+from identification.adapters.common_keys import InMemoryCommonKeys
 from identification.adapters.sealing import PersonSealer
 from identification.domain.indicators import IndicatorCatalogue, IndicatorSet
 from identification.service_layer.deps import Deps
@@ -86,6 +87,7 @@ def build_deps(
         indicator_sets=indicator_sets or FakeIndicatorSets(),
         repository=store.repositories(clock),
         existence_repository=store.repositories(clock, ExistencePolicy.from_config(config)),
+        common_keys=InMemoryCommonKeys(),
         next_sequence=next_sequence or FakeSequences(),
         system_repository=store.system_repositories(clock),
         complete_step=store.complete_step,

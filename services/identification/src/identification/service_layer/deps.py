@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -40,6 +40,14 @@ class IndicatorSets(Protocol):
     ) -> IndicatorSet: ...
 
 
+class CommonKeys(Protocol):
+    """Blocking-key tokens duplicate searches found common (adapters/common_keys.py)."""
+
+    def known(self, tokens: Iterable[str], now: datetime) -> set[str]: ...
+
+    def add(self, tokens: Iterable[str], now: datetime) -> None: ...
+
+
 @dataclass
 class Deps:
     clock: Clock
@@ -51,6 +59,7 @@ class Deps:
     # duplicate search to tell an officer that a match is known in another agency. Never for reading content.
     # It also answers raw rows, so that the search ranks candidates without building a document for each.
     existence_repository: ProjectingRepositoryFactory
+    common_keys: CommonKeys
     next_sequence: SequenceAllocator
     # The follow-up steps of two-aggregate commands: their unscoped repositories, and how a done step is removed.
     system_repository: SystemRepositoryFactory

@@ -69,21 +69,18 @@ def select_candidates(
     """Name keys select; when the search has birth years, a candidate must share one or have none recorded.
     `evidence`: the parts of the searched name (`names.blocking_evidence`), to rank by (`choose`).
 
-    What is read is bounded whatever the size of the country (`_Holders`): every holder of the search's full name
-    and of its pairs of sounds (two parts of the name shared), up to MAX_WALK; of each single key (a surname, the
-    sound of one word) only its first COMMON_KEY + 1 holders, enough to tell a rare key from a common one; the
-    common keys' other holders are read (up to MAX_WALK) only when no candidate has better evidence."""
+    What is read does not grow with the country (`_Holders`): every holder of the search's full name and of its
+    pairs of sounds (two parts of the name shared), up to MAX_WALK; of each single key (a surname, the sound of
+    one word) only its first COMMON_KEY + 1 holders, enough to tell a rare key from a common one, and nothing of a
+    key an earlier search found common (`_common_keys`); the common keys' holders are read (up to MAX_WALK) only
+    when no candidate has better evidence."""
     name_keys = sorted(k for k in keys if not k.startswith("y:"))
     if not name_keys:
         return []
     year_tokens = set(deps.sealer.search_tokens(caller.country, {k for k in keys if k.startswith("y:")}))
     holders = _Holders(deps, caller, name_keys, year_tokens)
     holders.read([k for k in name_keys if k.startswith(STRONG_KEYS)], MAX_WALK)
-    common = frozenset(
-        key
-        for key in name_keys
-        if not key.startswith(STRONG_KEYS) and holders.read([key], COMMON_KEY + 1) > COMMON_KEY
-    )
+    common = _common_keys(deps, holders, [k for k in name_keys if not k.startswith(STRONG_KEYS)])
     if common and not qualified(holders.shared(), evidence, common):
         holders.read(sorted(common), MAX_WALK)
     chosen = choose(holders.shared(), evidence, common)
@@ -92,6 +89,19 @@ def select_candidates(
     # The documents of the chosen only, through the repository again (scope and restrictions as for any read).
     docs = {doc.id: doc for doc in holders.repo.find(__raw__={"_id": {"$in": chosen}})}
     return [docs[pid] for pid in chosen if pid in docs]
+
+
+def _common_keys(deps: Deps, holders: _Holders, single_keys: Sequence[str]) -> frozenset[str]:
+    """Which of the single keys are common: those an earlier search found common (`Deps.common_keys`, not read
+    again), and those whose first COMMON_KEY + 1 holders read now show it (recorded for the next search)."""
+    now = deps.clock.now()
+    known = deps.common_keys.known((t for key in single_keys for t in holders.tokens[key]), now)
+    common = {key for key in single_keys if known & set(holders.tokens[key])}
+    for key in single_keys:
+        if key not in common and holders.read([key], COMMON_KEY + 1) > COMMON_KEY:
+            common.add(key)
+            deps.common_keys.add(holders.tokens[key], now)
+    return frozenset(common)
 
 
 class _Holders:

@@ -1,0 +1,55 @@
+"""Which blocking-key tokens duplicate searches found common (held by more than `duplicates.COMMON_KEY` people of
+a country), so that the next search does not read their holders again.
+
+Why a record, not a `limit`: the embedded Mongo-wire server collects every id an index holds for a value before
+it applies a limit (measured 2026-12-07: 20,000 holders of one key, 583 ms for all of them, 300-350 ms with
+`limit=51`), so asking for "the first 51 holders" of a common key costs all of them. What is stored is the token
+(an HMAC under the country's index key, `adapters/sealing.py`) and when it was last found common, nothing else:
+no person, no name. A key stays common as long as a country does not shrink by thousands; an entry older than
+`TTL` is asked about again, so that one which became rare (after erasures) is read once more."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from pymongo.collection import Collection
+
+from identification.adapters.documents import PersonDocument
+from plumbing.clock import as_utc
+
+COLLECTION = "common_blocking_keys"
+TTL = timedelta(days=30)
+
+
+class CommonKeys:
+    """The record, in the identification database beside the persons."""
+
+    def _collection(self) -> Collection[dict[str, Any]]:
+        return PersonDocument._get_collection().database[COLLECTION]
+
+    def known(self, tokens: Iterable[str], now: datetime) -> set[str]:
+        """Those of `tokens` found common within `TTL` before `now`."""
+        wanted = sorted(set(tokens))
+        if not wanted:
+            return set()
+        rows = self._collection().find({"_id": {"$in": wanted}}, {"seen_at": 1})
+        return {row["_id"] for row in rows if as_utc(row["seen_at"]) > now - TTL}
+
+    def add(self, tokens: Iterable[str], now: datetime) -> None:
+        for token in sorted(set(tokens)):
+            self._collection().update_one({"_id": token}, {"$set": {"seen_at": now}}, upsert=True)
+
+
+class InMemoryCommonKeys:
+    """The same record in a dict (unit tests)."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, datetime] = {}
+
+    def known(self, tokens: Iterable[str], now: datetime) -> set[str]:
+        return {token for token in tokens if token in self.seen and self.seen[token] > now - TTL}
+
+    def add(self, tokens: Iterable[str], now: datetime) -> None:
+        self.seen.update(dict.fromkeys(tokens, now))
