@@ -106,3 +106,23 @@ def test_a_correction_written_meanwhile_is_not_overwritten(runtime: Any) -> None
 
     assert keys.rewrite(stale, ["stale"], []) is False
     assert collection.find_one({"_id": person})["blocking_keys"] == ["k"]
+
+
+def test_a_person_whose_details_cannot_be_opened_does_not_stop_the_others(runtime: Any) -> None:
+    from identification.adapters.documents import PersonDocument
+    from identification.domain import names
+    from identification.service_layer.rekeying import rekey_task
+
+    collection = PersonDocument._get_collection()
+    damaged, sound = register(runtime, "Drita", "Leka"), register(runtime, "Blerta", "Meta")
+    collection.update_one({"_id": damaged}, {"$set": {"sealed": "v1:damaged"}})
+    collection.update_many({"_id": {"$in": [damaged, sound]}}, {"$unset": {"keys_scheme": ""}})
+    keys_before = collection.find_one({"_id": damaged})["blocking_keys"]
+
+    rekey = rekey_task(runtime.deps, runtime.startup.access_log)
+    assert rekey() == 1  # hers cannot be made again; the other's are
+    assert rekey() == 0  # and she is not asked about again
+
+    stored = {row["_id"]: row for row in collection.find({"_id": {"$in": [damaged, sound]}})}
+    assert stored[damaged]["blocking_keys"] == keys_before
+    assert stored[damaged]["keys_scheme"] == stored[sound]["keys_scheme"] == names.KEY_SCHEME

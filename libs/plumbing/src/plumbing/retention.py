@@ -378,7 +378,7 @@ def scheduler_main(
     run_scheduler(
         service,
         lambda: [*parts.deadlines(), *parts.retention.jobs()],
-        tasks=lambda: [*parts.tasks(), *parts.retention.tasks()],
+        tasks=lambda: [*parts.retention.tasks(), *parts.tasks()],
         settings=parts.settings,
         clock=parts.clock,
         interval_s=interval_s,

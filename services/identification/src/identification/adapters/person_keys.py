@@ -51,3 +51,9 @@ class PersonKeys:
             {"$set": {"blocking_keys": blocking_keys, "year_keys": year_keys, "keys_scheme": self.scheme}},
         )
         return result.modified_count == 1
+
+    def give_up(self, person: StalePerson) -> None:
+        """Mark her keys as of today's scheme as they are (her details cannot be opened), unless they changed."""
+        PersonDocument._get_collection().update_one(
+            {"_id": person.id, "sealed": person.sealed}, {"$set": {"keys_scheme": self.scheme}}
+        )
