@@ -202,6 +202,7 @@ def query_shapes(runtime: Any, seeder: Seeder, country: str, agency: str, since:
     .alternatives: the caller's conditions first, the agency's scope as one filter per branch)."""
     from identification.adapters.documents import PersonDocument
     from identification.domain import names
+    from identification.service_layer import duplicates
     from identification.service_layer.persons import parse_birth
 
     persons = PersonDocument._get_collection()
@@ -210,32 +211,36 @@ def query_shapes(runtime: Any, seeder: Seeder, country: str, agency: str, since:
     keys = names.blocking_keys(sample["given_names"], sample["surnames"], birth)
     sealer = runtime.deps.sealer
     name_tokens = sealer.search_tokens(country, {k for k in keys if not k.startswith("y:")})
-    year_tokens = sealer.search_tokens(country, {k for k in keys if k.startswith("y:")})
+    strong_tokens = sealer.search_tokens(country, {k for k in keys if k.startswith(duplicates.STRONG_KEYS)})
+    single_tokens = sealer.search_tokens(
+        country, {k for k in keys if not k.startswith(("y:", *duplicates.STRONG_KEYS))}
+    )
     return {
         "sync page: agency branch": explain(
             persons, {"updated_at": {"$gte": since}, "owner_country": country, "owner_agency": agency}, 51
         ),
-        # What the search sends since it ranks in the process (service_layer/duplicates.select_candidates): the
-        # name tokens and the country, no limit (the candidates are ranked here before the cap). The server walks
-        # the blocking_keys index for it (its first member); its explain says COLLSCAN, not mirroring that step:
-        # "variant: name keys alone" below is the walk.
-        "search: name keys and the country": explain(
+        # What the search sends (service_layer/duplicates.select_candidates): the holders of its full name and of
+        # its pairs of sounds, with the country, up to MAX_WALK; then each single key not yet known to be common,
+        # its first COMMON_KEY + 1 holders. The server walks the blocking_keys index (its first member); its
+        # explain says COLLSCAN, not mirroring that step: "variant: name keys alone" below is such a walk.
+        "search: full name and pairs of sounds, and the country": explain(
+            persons,
+            {"blocking_keys": {"$in": strong_tokens}, "owner_country": country},
+            duplicates.MAX_WALK,
+            {"updated_at": 1, "blocking_keys": 1, "year_keys": 1},
+        ),
+        "search: one single key's first holders, and the country": explain(
+            persons,
+            {"blocking_keys": single_tokens[0], "owner_country": country},
+            duplicates.COMMON_KEY + 1,
+            {"updated_at": 1, "blocking_keys": 1, "year_keys": 1},
+        ),
+        # What it sent before the pairs: every name key at once, no limit.
+        "search before the pairs: every name key and the country": explain(
             persons,
             {"blocking_keys": {"$in": name_tokens}, "owner_country": country},
             0,
             {"updated_at": 1, "blocking_keys": 1, "year_keys": 1},
-        ),
-        # What it sent before: `$and` of the name keys and `$or` of the years (no index on this server).
-        "search before: name keys, $or of the years": explain(
-            persons,
-            {
-                "$and": [
-                    {"blocking_keys": {"$in": name_tokens}},
-                    {"$or": [{"year_keys": {"$in": year_tokens}}, {"year_keys": {"$size": 0}}]},
-                ],
-                "owner_country": country,
-            },
-            301,
         ),
         # Variants, for what an index could serve on this server (not what the service sends today).
         "variant: country-wide scope (owner_country, updated_at range)": explain(
