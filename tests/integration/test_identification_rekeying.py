@@ -126,3 +126,18 @@ def test_a_person_whose_details_cannot_be_opened_does_not_stop_the_others(runtim
     stored = {row["_id"]: row for row in collection.find({"_id": {"$in": [damaged, sound]}})}
     assert stored[damaged]["blocking_keys"] == keys_before
     assert stored[damaged]["keys_scheme"] == stored[sound]["keys_scheme"] == names.KEY_SCHEME
+
+
+def test_one_pass_rekeys_batch_after_batch_until_none_is_left(
+    runtime: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from identification.adapters.documents import PersonDocument
+    from identification.service_layer import rekeying
+
+    collection = PersonDocument._get_collection()
+    people = [register(runtime, given, "Rama") for given in ("Agron", "Bujar", "Dritan", "Erion", "Ilir")]
+    collection.update_many({"_id": {"$in": people}}, {"$unset": {"keys_scheme": ""}})
+    monkeypatch.setattr(rekeying, "BATCH", 2)
+
+    assert rekeying.rekey_task(runtime.deps, runtime.startup.access_log)() == 5  # three batches in one pass
+    assert collection.count_documents({"_id": {"$in": people}, "keys_scheme": None}) == 0

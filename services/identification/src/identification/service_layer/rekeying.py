@@ -1,7 +1,8 @@
 """Re-keying: persons stored before today's `names.KEY_SCHEME` get the blocking keys it makes, from their sealed
-details, a batch per scheduler pass (entrypoints/scheduler.py), until none is left. Without it a duplicate
-search, which reads the holders of a name's pairs of sounds (service_layer/duplicates.py), would not find a
-person registered before the pairs existed unless she shared a rare key.
+details, batch after batch for up to PASS_BUDGET_S of each scheduler pass (entrypoints/scheduler.py), until none
+is left. Without it a duplicate search, which reads the holders of a name's pairs of sounds
+(service_layer/duplicates.py), would not find a person registered before the pairs existed unless she shared a
+rare key.
 
 The job decrypts names, so each batch is in the access log before anything is decrypted: one entry per owning
 country and agency, actor `system:rekey-job`, purpose `identification` (the keys serve the duplicate search),
@@ -10,6 +11,7 @@ operation `persons.rekey`, naming every person of the batch. Nothing leaves the 
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
@@ -26,30 +28,46 @@ log = logging.getLogger(__name__)
 ACTOR = "system:rekey-job"
 PURPOSE = "identification"
 BATCH = 200
+PASS_BUDGET_S = 20.0  # of the scheduler's 30 s between passes
 
 
-def rekey_task(deps: Deps, access_log: Any, keys: PersonKeys | None = None) -> Callable[[], int]:
-    """The scheduler task: re-key up to BATCH persons; answers how many were rewritten."""
+def rekey_task(
+    deps: Deps, access_log: Any, keys: PersonKeys | None = None, *, budget_s: float = PASS_BUDGET_S
+) -> Callable[[], int]:
+    """The scheduler task: re-key BATCH persons at a time until none is left or `budget_s` is spent; answers how
+    many were rewritten. At one batch a pass (every 30 s) a million persons would take some 40 hours."""
     store = keys or PersonKeys(names.KEY_SCHEME)
 
     def rekey() -> int:
-        batch = store.stale(BATCH)
-        _log(access_log, batch)
-        rewritten = 0
-        for person in batch:
-            try:
-                details = deps.sealer.open(person.owner_country, person.id, person.sealed)
-            except DecryptionError as exc:
-                # Her keys cannot be made again without her details: she keeps those she has, and is not asked
-                # about on every pass (the cause is for an operator: a key missing from the ring, a damaged value).
-                log.error("person %s cannot be re-keyed: %s", person.id, exc)
-                store.give_up(person)
-                continue
-            blocking, years = keys_for(deps, person.owner_country, details)
-            rewritten += store.rewrite(person, blocking, years)
+        started, rewritten = time.monotonic(), 0
+        while time.monotonic() - started < budget_s:
+            batch = store.stale(BATCH)
+            done, given_up = _rekey(deps, access_log, store, batch)
+            rewritten += done
+            if len(batch) < BATCH or not done + given_up:
+                break  # none left, or no progress (records changed meanwhile): the next pass looks again
         return rewritten
 
     return rekey
+
+
+def _rekey(deps: Deps, access_log: Any, store: PersonKeys, batch: list[StalePerson]) -> tuple[int, int]:
+    """Rewrite the batch's keys; how many persons were rewritten, and how many given up."""
+    _log(access_log, batch)
+    done = given_up = 0
+    for person in batch:
+        try:
+            details = deps.sealer.open(person.owner_country, person.id, person.sealed)
+        except DecryptionError as exc:
+            # Her keys cannot be made again without her details: she keeps those she has, and is not asked
+            # about on every pass (the cause is for an operator: a key missing from the ring, a damaged value).
+            log.error("person %s cannot be re-keyed: %s", person.id, exc)
+            store.give_up(person)
+            given_up += 1
+            continue
+        blocking, years = keys_for(deps, person.owner_country, details)
+        done += store.rewrite(person, blocking, years)
+    return done, given_up
 
 
 def _log(access_log: Any, batch: list[StalePerson]) -> None:
