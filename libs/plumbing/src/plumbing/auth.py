@@ -53,6 +53,13 @@ class Caller:
     is_machine: bool
     token: str  # exchanged at Keycloak (plumbing.on_behalf) when this service calls another on the caller's behalf
 
+    @classmethod
+    def job(cls, actor: str, service: str, country: str, agency: str) -> Caller:
+        """What a job's access-log entry names (the retention job, identification's re-keying): the job as
+        `actor` of `service`, in the record owner's country and agency; no roles, and no token, since a job
+        calls nobody on anyone's behalf."""
+        return cls(actor, service, country, agency, frozenset(), None, True, "")
+
     def has_role(self, role: str) -> bool:
         return role in self.roles
 

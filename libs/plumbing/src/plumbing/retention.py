@@ -208,18 +208,8 @@ def access_log_action(access_log: Any, service: str) -> LogAction:
     from plumbing.auth import Caller
 
     def record(doc: OwnedDocument, action: str) -> None:
-        system = Caller(
-            sub=ACTOR,
-            azp=service,
-            country=doc.owner_country,
-            agency=doc.owner_agency,
-            roles=frozenset(),
-            acting_user=None,
-            is_machine=True,
-            token="",  # the job calls nobody on anyone's behalf
-        )
         access_log.record_read(
-            system,
+            Caller.job(ACTOR, service, doc.owner_country, doc.owner_agency),
             PURPOSE,
             f"retention.{'anonymise' if action == 'anonymised' else 'delete'}",
             type(doc).RETENTION_CLASS or type(doc).__name__,

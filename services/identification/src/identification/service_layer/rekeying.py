@@ -26,6 +26,7 @@ from plumbing.errors import DecryptionError
 log = logging.getLogger(__name__)
 
 ACTOR = "system:rekey-job"
+SERVICE = "identification"  # as bootstrap.SERVICE; the service layer does not import the wiring
 PURPOSE = "identification"
 BATCH = 200
 PASS_BUDGET_S = 20.0  # of the scheduler's 30 s between passes
@@ -75,14 +76,5 @@ def _log(access_log: Any, batch: list[StalePerson]) -> None:
     for person in batch:
         owners[(person.owner_country, person.owner_agency)].append(person.id)
     for (country, agency), ids in owners.items():
-        system = Caller(
-            sub=ACTOR,
-            azp="identification",
-            country=country,
-            agency=agency,
-            roles=frozenset(),
-            acting_user=None,
-            is_machine=True,
-            token="",  # the job calls nobody on anyone's behalf
-        )
-        access_log.record_read(system, PURPOSE, "persons.rekey", "person", ids, "rekeyed", None, None)
+        job = Caller.job(ACTOR, SERVICE, country, agency)
+        access_log.record_read(job, PURPOSE, "persons.rekey", "person", ids, "rekeyed", None, None)
