@@ -211,19 +211,20 @@ def query_shapes(runtime: Any, seeder: Seeder, country: str, agency: str, since:
     keys = names.blocking_keys(sample["given_names"], sample["surnames"], birth)
     sealer = runtime.deps.sealer
     name_tokens = sealer.search_tokens(country, {k for k in keys if not k.startswith("y:")})
-    strong_tokens = sealer.search_tokens(country, {k for k in keys if k.startswith(duplicates.STRONG_KEYS)})
+    name_keys, strong = duplicates.searched_name_keys(keys, outdated=False)
+    strong_tokens = sealer.search_tokens(country, set(strong))
     single_tokens = sealer.search_tokens(
-        country, {k for k in keys if not k.startswith(("y:", *duplicates.STRONG_KEYS))}
+        country, {k for k in name_keys if not k.startswith(duplicates.STRONG_KEYS)}
     )
     return {
         "sync page: agency branch": explain(
             persons, {"updated_at": {"$gte": since}, "owner_country": country, "owner_agency": agency}, 51
         ),
-        # What the search sends (service_layer/duplicates.select_candidates): the holders of its full name and of
-        # its pairs of sounds, with the country, up to MAX_WALK; then each single key not yet known to be common,
+        # What the search sends (service_layer/duplicates.select_candidates): the holders of its pairs of sounds in
+        # its birth years (or of none), with the country, up to MAX_WALK; then each single key not yet known to be common,
         # its first COMMON_KEY + 1 holders. The server walks the blocking_keys index (its first member); its
         # explain says COLLSCAN, not mirroring that step: "variant: name keys alone" below is such a walk.
-        "search: full name and pairs of sounds, and the country": explain(
+        "search: pairs of sounds in its years, and the country": explain(
             persons,
             {"blocking_keys": {"$in": strong_tokens}, "owner_country": country},
             duplicates.MAX_WALK,

@@ -1,5 +1,5 @@
 """Re-keying (service_layer/rekeying.py) against the real Mongo-wire server: a person stored before today's key
-scheme gets today's keys from her sealed details (her pair of sounds, which a search reads first), the batch is
+scheme gets today's keys from her sealed details (her pairs of sounds, which a search reads first), the batch is
 in the access log, neither her `updated_at` nor her `version` moves, and a correction written meanwhile wins."""
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ def test_a_person_keyed_before_the_pairs_is_rekeyed_found_and_logged(
     runtime: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from identification.adapters.documents import PersonDocument
+    from identification.adapters.person_keys import PersonKeys
     from identification.domain import names
     from identification.service_layer import duplicates
     from identification.service_layer.persons import blocking_keys_of
@@ -56,7 +57,7 @@ def test_a_person_keyed_before_the_pairs_is_rekeyed_found_and_logged(
     register(runtime, "Besnik", "Hoxha")  # and that of Hoxha
     register(runtime, "Arbin", "Hoxhe")  # the exact name searched: better evidence than any common key
     details = deps.sealer.open("AL", target, collection.find_one({"_id": target})["sealed"])
-    old_keys = {k for k in blocking_keys_of(details) if not k.startswith(("y:", "q:"))}
+    old_keys = {k for k in blocking_keys_of(details) if not k.startswith(("y:", "q:", "t:"))}
     collection.update_one(
         {"_id": target},
         {
@@ -71,12 +72,16 @@ def test_a_person_keyed_before_the_pairs_is_rekeyed_found_and_logged(
     def found() -> list[str]:
         return [c["person_id"] for c in duplicates.search(deps, POLICE, body).view["candidates"]]
 
-    pair = deps.sealer.blocking_tokens("AL", {k for k in blocking_keys_of(details) if k.startswith("q:")})
-    assert pair and not set(pair) & set(before["blocking_keys"])  # the search's strong key does not reach her
+    pairs = {k for k in blocking_keys_of(details) if k.startswith(("q:", "t:"))}
+    pair = deps.sealer.blocking_tokens("AL", pairs)
+    assert pair and not set(pair) & set(before["blocking_keys"])  # the search's strong keys do not reach her
+    keys = PersonKeys(names.KEY_SCHEME)
+    assert keys.any_stale()  # so a search reads the pairs in any year (`q:`), which persons of scheme 2 hold
 
     rekey = rekey_task(deps, runtime.startup.access_log)
     assert rekey() == 1
     assert rekey() == 0  # nothing left of the older scheme
+    assert not keys.any_stale()  # a search reads the pairs in its years (`t:`)
 
     after = collection.find_one({"_id": target})
     new_keys = {k for k in blocking_keys_of(details) if not k.startswith("y:")}
@@ -101,7 +106,8 @@ def test_a_correction_written_meanwhile_is_not_overwritten(runtime: Any) -> None
     [stale] = [p for p in keys.stale(100) if p.id == person]
     # A correction (its own keys, a new ciphertext) lands between the read and the rewrite.
     collection.update_one(
-        {"_id": person}, {"$set": {"sealed": "v1:other", "blocking_keys": ["k"], "keys_scheme": 2}}
+        {"_id": person},
+        {"$set": {"sealed": "v1:other", "blocking_keys": ["k"], "keys_scheme": names.KEY_SCHEME}},
     )
 
     assert keys.rewrite(stale, ["stale"], []) is False

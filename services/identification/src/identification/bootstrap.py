@@ -13,7 +13,9 @@ from pymongo import ReturnDocument
 from identification.adapters.common_keys import CommonKeys
 from identification.adapters.documents import CaseCounter
 from identification.adapters.indicator_store import CatalogueSource
+from identification.adapters.person_keys import OutdatedKeys, PersonKeys
 from identification.adapters.sealing import PersonSealer
+from identification.domain import names
 from identification.service_layer.deps import Deps
 from plumbing.auth import Caller
 from plumbing.clock import Clock
@@ -65,6 +67,7 @@ def build_runtime(environ: Mapping[str, str] | None = None, clock: Clock | None 
         repository=partial(scoped, clock),
         existence_repository=partial(projecting, clock, policy=ExistencePolicy.from_config(config)),
         common_keys=CommonKeys(),
+        keys_outdated=OutdatedKeys(PersonKeys(names.KEY_SCHEME)),
         next_sequence=next_sequence,
         # For the follow-up steps only (service_layer/follow_up.py), in the API and in the relay.
         system_repository=system_repositories(clock),

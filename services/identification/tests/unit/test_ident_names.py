@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 
 from identification.domain.ages import BirthRange
-from identification.domain.names import blocking_keys, fold, phonetic_key
+from identification.domain.names import blocking_keys, dated_search_keys, fold, phonetic_key
 
 EQUIVALENT = [
     ("Đorđe Petrović", "Djordje Petrovic", "Ђорђе Петровић", "ĐORĐE PETROVIĆ", "djordje  petrovic "),
@@ -80,7 +80,27 @@ def test_blocking_keys() -> None:
         "q:" + " ".join(sorted([phonetic_key("Engjell"), phonetic_key("Hoxha")])),
         "y:1990",
         "y:1991",
+        "t:" + " ".join(sorted([phonetic_key("Engjell"), phonetic_key("Hoxha")])) + " 1990",
+        "t:" + " ".join(sorted([phonetic_key("Engjell"), phonetic_key("Hoxha")])) + " 1991",
     }
+
+
+def test_a_pair_of_sounds_without_a_usable_birth_is_dated_no_year() -> None:
+    pair = " ".join(sorted([phonetic_key("Arben"), phonetic_key("Hoxha")]))
+    unknown = blocking_keys(["Arben"], ["Hoxha"], None)
+    wide = blocking_keys(["Arben"], ["Hoxha"], BirthRange(date(1960, 1, 1), date(1990, 12, 31)))
+    assert {k for k in unknown if k.startswith("t:")} == {f"t:{pair} ?"}
+    assert {k for k in wide if k.startswith(("t:", "y:"))} == {f"t:{pair} ?"}
+
+
+def test_a_dated_search_reads_its_pairs_in_its_years_and_of_unknown_birth() -> None:
+    pair = " ".join(sorted([phonetic_key("Arben"), phonetic_key("Hoxha")]))
+    keys = blocking_keys(["Arben"], ["Hoxha"], BirthRange(date(2010, 1, 1), date(2010, 12, 31)))
+    # The full name "arben hoxha" is not read: those of its holders born in 2010 hold its `t:` key.
+    assert dated_search_keys(keys) == {f"t:{pair} 2010", f"t:{pair} ?"}
+    # A name of one word has no pair: its full name is read.
+    alone = blocking_keys(["Arben"], [], BirthRange(date(2010, 1, 1), date(2010, 12, 31)))
+    assert dated_search_keys(alone) == {"n:arben"}
 
 
 def test_blocking_keys_agree_across_scripts_and_order() -> None:

@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 
 from identification.adapters import common_keys
+from identification.adapters.documents import PersonDocument
 from identification.service_layer import duplicates, persons
 from identification.service_layer.deps import Deps
-from plumbing.fake_store import FakeRepository
+from plumbing.fake_store import FakeRepository, FakeStore
 from services.identification.tests.unit.fakes import user
 
 COMMON_SURNAME = "Hoxha"
@@ -183,3 +184,44 @@ def test_a_candidate_without_a_recorded_birth_is_kept_whatever_the_years_searche
     assert found(view) == [unknown_birth]
     # Without years searched, both are candidates.
     assert len(found(search(deps, {"given_names": ["Engjell"], "surnames": ["Hoxha"]}))) == 2
+
+
+def test_a_search_with_a_birth_reads_only_the_namesakes_of_its_years(deps: Deps, read: list[int]) -> None:
+    for _ in range(6):  # the same name, born twenty years earlier
+        register(deps, given_names=["Arben"], date_of_birth="1990")
+    born_2010 = register(deps, given_names=["Arben"])
+    unknown_birth = register(deps, given_names=["Arben"], date_of_birth=None)
+
+    view = search(deps, {"given_names": ["Arben"], "surnames": ["Hoxha"], "date_of_birth": "2010"})
+
+    assert sorted(found(view)) == sorted([born_2010, unknown_birth])
+    assert read[0] == 2  # the holders of "Arben Hoxha" read first: those of 2010 and of unknown birth
+
+
+@pytest.mark.usefixtures("small_caps")
+def test_a_person_keyed_before_the_dated_pairs_is_found_while_re_keying_is_not_finished(
+    deps: Deps, store: FakeStore
+) -> None:
+    """Persons registered before `t:` keys hold pairs of sounds in any year (`q:`) only, until the re-keying task
+    reaches them: meanwhile the search reads those."""
+    for given in GIVEN:  # "Hoxha" and the sound of "Arben" are common
+        register(deps, given_names=[given])
+        register(deps, given_names=["Arben"], surnames=["Krasniqi"])
+    earlier = register(deps, given_names=["Arben"], date_of_birth="2010-03-01")
+    with store.lock:  # her keys as the scheme before `t:` made them
+        row = store.rows(PersonDocument)[earlier]
+        details = deps.sealer.open("AL", earlier, row["sealed"])
+        older = {k for k in persons.blocking_keys_of(details) if not k.startswith(("y:", "t:"))}
+        store.rows(PersonDocument)[earlier] = {
+            **row,
+            "blocking_keys": deps.sealer.blocking_tokens("AL", older),
+            "keys_scheme": 2,
+        }
+    body = {"given_names": ["Arbin"], "surnames": ["Hoxhe"], "date_of_birth": "2010"}
+
+    search(
+        deps, body
+    )  # finds the sounds of Arben and Hoxha common: the next search reads none of their holders
+    assert earlier not in found(search(deps, body))  # and its dated pair does not reach her
+    deps.keys_outdated = lambda: True
+    assert earlier in found(search(deps, body))

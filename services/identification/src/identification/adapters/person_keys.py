@@ -10,6 +10,8 @@ nor `version`: the keys are derived from the record, not a change of it (a natio
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from identification.adapters.documents import PersonDocument
@@ -44,6 +46,14 @@ class PersonKeys:
             )
         return found
 
+    def any_stale(self) -> bool:
+        """Whether some person's keys are of an older scheme (one indexed equality per older scheme)."""
+        collection = PersonDocument._get_collection()
+        return any(
+            collection.find_one({"keys_scheme": older}, {"_id": 1}) is not None
+            for older in (None, *range(1, self.scheme))
+        )
+
     def rewrite(self, person: StalePerson, blocking_keys: list[str], year_keys: list[str]) -> bool:
         """Store the keys of today's scheme, unless her details changed since `stale` read them."""
         result = PersonDocument._get_collection().update_one(
@@ -57,3 +67,21 @@ class PersonKeys:
         PersonDocument._get_collection().update_one(
             {"_id": person.id, "sealed": person.sealed}, {"$set": {"keys_scheme": self.scheme}}
         )
+
+
+class OutdatedKeys:
+    """`Deps.keys_outdated`: whether some person's keys are of an older scheme, asked of the database at most once
+    every `every_s`. Every duplicate search asks; the answer changes when re-keying has finished, or (for at most
+    `every_s`) when a process of an older release, still running during an upgrade, registers someone."""
+
+    def __init__(
+        self, keys: PersonKeys, every_s: float = 60.0, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.keys, self.every_s, self.monotonic = keys, every_s, monotonic
+        self._answer: tuple[float, bool] | None = None  # (asked at, answer)
+
+    def __call__(self) -> bool:
+        now = self.monotonic()
+        if self._answer is None or now - self._answer[0] >= self.every_s:
+            self._answer = (now, self.keys.any_stale())
+        return self._answer[1]

@@ -60,6 +60,9 @@ class Deps:
     # It also answers raw rows, so that the search ranks candidates without building a document for each.
     existence_repository: ProjectingRepositoryFactory
     common_keys: CommonKeys
+    # Whether some person's blocking keys are of an older `names.KEY_SCHEME` (re-keying not finished): the
+    # duplicate search then reads the keys they have too (adapters/person_keys.OutdatedKeys).
+    keys_outdated: Callable[[], bool]
     next_sequence: SequenceAllocator
     # The follow-up steps of two-aggregate commands: their unscoped repositories, and how a done step is removed.
     system_repository: SystemRepositoryFactory

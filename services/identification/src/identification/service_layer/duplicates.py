@@ -35,8 +35,9 @@ COMMON_KEY = 50
 # The most holders a search reads of its pairs and full names, and of its common keys when nothing better is
 # shared: a bound on its work whatever the size of the country (`select_candidates`).
 MAX_WALK = 2000
-# Keys that show two parts of the name or more (names.blocking_keys): the full name, a pair of sounds.
-STRONG_KEYS = ("n:", "q:")
+# Keys that show two parts of the name or more (names.blocking_keys): the full name, a pair of sounds (`q:`), a
+# pair of sounds with a birth year (`t:`). A search reads the holders of these first (`select_candidates`).
+STRONG_KEYS = ("n:", "q:", "t:")
 
 
 def _facts(details: dict[str, Any], sex: str, nationalities: list[str]) -> duplicates.PersonFacts:
@@ -70,16 +71,17 @@ def select_candidates(
     `evidence`: the parts of the searched name (`names.blocking_evidence`), to rank by (`choose`).
 
     What is read does not grow with the country (`_Holders`): every holder of the search's full name and of its
-    pairs of sounds (two parts of the name shared), up to MAX_WALK; of each single key (a surname, the sound of
-    one word) only its first COMMON_KEY + 1 holders, enough to tell a rare key from a common one, and nothing of a
-    key an earlier search found common (`_common_keys`); the common keys' holders are read (up to MAX_WALK) only
-    when no candidate has better evidence."""
-    name_keys = sorted(k for k in keys if not k.startswith("y:"))
+    pairs of sounds (two parts of the name shared; born in its years, if it has some: `searched_name_keys`), up
+    to MAX_WALK; of each single key (a surname, the sound of one word) only its first COMMON_KEY + 1 holders,
+    enough to tell a rare key from a common one, and nothing of a key an earlier search found common
+    (`_common_keys`); the common keys' holders are read (up to MAX_WALK) only when no candidate has better
+    evidence."""
+    name_keys, strong = searched_name_keys(keys, deps.keys_outdated())
     if not name_keys:
         return []
     year_tokens = set(deps.sealer.search_tokens(caller.country, {k for k in keys if k.startswith("y:")}))
     holders = _Holders(deps, caller, name_keys, year_tokens)
-    holders.read([k for k in name_keys if k.startswith(STRONG_KEYS)], MAX_WALK)
+    holders.read(strong, MAX_WALK)
     common = _common_keys(deps, holders, [k for k in name_keys if not k.startswith(STRONG_KEYS)])
     if common and not qualified(holders.shared(), evidence, common):
         holders.read(sorted(common), MAX_WALK)
@@ -89,6 +91,19 @@ def select_candidates(
     # The documents of the chosen only, through the repository again (scope and restrictions as for any read).
     docs = {doc.id: doc for doc in holders.repo.find(__raw__={"_id": {"$in": chosen}})}
     return [docs[pid] for pid in chosen if pid in docs]
+
+
+def searched_name_keys(keys: frozenset[str], outdated: bool) -> tuple[list[str], list[str]]:
+    """The name keys a search looks for in its candidates' keys, and those of them whose holders it reads first
+    (`keys`: its `names.blocking_keys`). With birth years, it reads the holders of its pairs of sounds in those
+    years (`t:`, `names.dated_search_keys`); without, of its full names and its pairs in any year (`n:`, `q:`).
+    It reads the latter also while some person's keys are `outdated` (made before `t:` keys, not yet re-keyed:
+    service_layer/rekeying.py); the birth years of those holders are checked in the process (`_Holders`)."""
+    if any(k.startswith("y:") for k in keys) and not outdated:
+        strong = names.dated_search_keys(keys)
+        return sorted({k for k in keys if not k.startswith(("y:", "q:"))} | strong), sorted(strong)
+    name_keys = sorted(k for k in keys if not k.startswith(("y:", "t:")))
+    return name_keys, [k for k in name_keys if k.startswith(STRONG_KEYS)]
 
 
 def _common_keys(deps: Deps, holders: _Holders, single_keys: Sequence[str]) -> frozenset[str]:
