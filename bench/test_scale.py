@@ -24,7 +24,8 @@ country run untimed but for their own summary ("while the record fills"): a sear
 common (identification's adapters/common_keys.py) and does not read their holders again, so the first search
 that meets a common key pays for reading its holders and later ones do not. A country's database grows with its
 searches; a seeded one has had none, and its first searches are reported apart. The number of keys recorded is
-reported with each size. The two query shapes
+reported with each size. After the reads, BENCH_SCALE_REKEYED (default 2,000) persons are re-keyed as after a
+new key scheme (`rekeying_pace`), for the pace of identification's re-keying task. The two query shapes
 that can grow with the data (the page's scope alternative and the search's candidate selection) are also run
 with pymongo and explained, so that the figures say where the time goes.
 
@@ -67,6 +68,7 @@ PAGES = int(os.environ.get("BENCH_SCALE_PAGES", "50"))
 SEARCHES = int(os.environ.get("BENCH_SCALE_SEARCHES", "40"))
 WARM_SEARCHES = int(os.environ.get("BENCH_SCALE_WARM_SEARCHES", "100"))
 SEED = int(os.environ.get("BENCH_SCALE_SEED", "1"))
+REKEYED = int(os.environ.get("BENCH_SCALE_REKEYED", "2000"))
 SLOW_SHAPE_MS = 2000.0  # a query shape this slow is timed once, not five times (explain)
 USER = "al-police"
 SYNC_NEWER = 200  # the synchronisation's `updated_since` leaves this many of the agency's records after it
@@ -330,11 +332,41 @@ def test_scale_of_the_identification_reads(running_platform: Any) -> None:
                 "common_keys_recorded": common_keys_recorded(runtime),
             }
         )
+        runs[-1]["rekeying"] = rekeying_pace(runtime)
         # Written before the diagnostics below and again after each size: an hour of seeding a large size is not
         # lost to a query plan that fails afterwards.
         write_scale(sizes, runs)
         runs[-1]["query_shapes"] = query_shapes(runtime, seeder, country, agency, since)
         write_scale(sizes, runs)
+
+
+def rekeying_pace(runtime: Any) -> dict[str, Any]:
+    """How fast identification's re-keying task (service_layer/rekeying.py) gives persons the keys of a new key
+    scheme: REKEYED persons picked at random have their `keys_scheme` unset (as if stored before it), then one
+    pass of the task with time enough for all of them runs here, as the scheduler runs it (access log first,
+    decrypt, HMAC, one conditional update each). The keys it writes are the ones they had; nothing else changes.
+    From its pace: how long a new scheme would take for the whole database, at PASS_BUDGET_S of every 30 s."""
+    from identification.adapters.documents import PersonDocument
+    from identification.service_layer import rekeying
+
+    persons = PersonDocument._get_collection()
+    total = persons.estimated_document_count()
+    ids = [row["_id"] for row in persons.find({}, {"_id": 1}).limit(max(REKEYED * 5, 10_000))]
+    chosen = random.Random(SEED).sample(ids, min(REKEYED, len(ids)))
+    persons.update_many({"_id": {"$in": chosen}}, {"$unset": {"keys_scheme": ""}})
+    started = time.perf_counter()
+    rewritten = rekeying.rekey_task(runtime.deps, runtime.startup.access_log, budget_s=3600)()
+    seconds = time.perf_counter() - started
+    runtime.startup.access_log.flush()
+    per_s = rewritten / seconds if seconds else 0.0
+    share = rekeying.PASS_BUDGET_S / 30
+    return {
+        "persons": len(chosen),
+        "rewritten": rewritten,
+        "seconds": round(seconds, 2),
+        "persons_per_s": round(per_s, 1),
+        "hours_for_the_database": round(total / (per_s * share) / 3600, 2) if per_s else None,
+    }
 
 
 def common_keys_recorded(runtime: Any) -> int:
@@ -407,6 +439,20 @@ def summary_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 None,
             )
         )
+        if run.get("rekeying"):
+            pace = run["rekeying"]
+            rows.append(
+                row(
+                    "3",
+                    f"re-keying {pace['persons']:,} persons at {run['people_in_database']:,} people: persons/s "
+                    "(hours a new key scheme takes for the database)",
+                    f"{pace['persons_per_s']:.0f}/s ({pace['hours_for_the_database']} h)",
+                    "",
+                    "",
+                    "reported",
+                    None,
+                )
+            )
         if run.get("searches_while_the_record_fills"):
             first = run["searches_while_the_record_fills"]
             rows.append(
