@@ -329,7 +329,7 @@ def test_scale_of_the_identification_reads(running_platform: Any) -> None:
                 ),
                 "searched_person_found": f"{sum(s['found'] for s in searches)}/{len(searches)}",
                 "searches_while_the_record_fills": summary(reader.warming) if reader.warming else None,
-                "common_keys_recorded": common_keys_recorded(runtime),
+                "common_keys_recorded": common_keys_recorded(),
             }
         )
         runs[-1]["rekeying"] = rekeying_pace(runtime, running_platform)
@@ -375,7 +375,7 @@ def rekeying_pace(runtime: Any, running_platform: Any) -> dict[str, Any]:
     }
 
 
-def common_keys_recorded(runtime: Any) -> int:
+def common_keys_recorded() -> int:
     from identification.adapters.common_keys import COLLECTION
     from identification.adapters.documents import PersonDocument
 

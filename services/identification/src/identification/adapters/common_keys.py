@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
+from pymongo import UpdateOne
 from pymongo.collection import Collection
 
 from identification.adapters.documents import PersonDocument
@@ -38,8 +39,11 @@ class CommonKeys:
         return {row["_id"] for row in rows if as_utc(row["seen_at"]) > now - TTL}
 
     def add(self, tokens: Iterable[str], now: datetime) -> None:
-        for token in sorted(set(tokens)):
-            self._collection().update_one({"_id": token}, {"$set": {"seen_at": now}}, upsert=True)
+        updates = [
+            UpdateOne({"_id": t}, {"$set": {"seen_at": now}}, upsert=True) for t in sorted(set(tokens))
+        ]
+        if updates:
+            self._collection().bulk_write(updates, ordered=False)
 
 
 class InMemoryCommonKeys:

@@ -83,9 +83,11 @@ def select_candidates(
     holders = _Holders(deps, caller, name_keys, year_tokens)
     holders.read(strong, MAX_WALK)
     common = _common_keys(deps, holders, [k for k in name_keys if not k.startswith(STRONG_KEYS)])
-    if common and not qualified(holders.shared(), evidence, common):
+    shared = holders.shared()
+    if common and not qualified(shared, evidence, common):
         holders.read(sorted(common), MAX_WALK)
-    chosen = choose(holders.shared(), evidence, common)
+        shared = holders.shared()
+    chosen = choose(shared, evidence, common)
     if not chosen:
         return []
     # The documents of the chosen only, through the repository again (scope and restrictions as for any read).
