@@ -213,11 +213,9 @@ def query_shapes(runtime: Any, seeder: Seeder, country: str, agency: str, since:
     keys = names.blocking_keys(sample["given_names"], sample["surnames"], birth)
     sealer = runtime.deps.sealer
     name_tokens = sealer.search_tokens(country, {k for k in keys if not k.startswith("y:")})
-    name_keys, strong = duplicates.searched_name_keys(keys, outdated=False)
-    strong_tokens = sealer.search_tokens(country, set(strong))
-    single_tokens = sealer.search_tokens(
-        country, {k for k in name_keys if not k.startswith(duplicates.STRONG_KEYS)}
-    )
+    reads = duplicates.SearchKeys.of(keys, outdated=False)
+    strong_tokens = sealer.search_tokens(country, set(reads.first))
+    single_tokens = sealer.search_tokens(country, set(reads.single))
     return {
         "sync page: agency branch": explain(
             persons, {"updated_at": {"$gte": since}, "owner_country": country, "owner_agency": agency}, 51

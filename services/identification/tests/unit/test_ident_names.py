@@ -7,7 +7,13 @@ from datetime import date
 import pytest
 
 from identification.domain.ages import BirthRange
-from identification.domain.names import blocking_keys, dated_search_keys, fold, phonetic_key
+from identification.domain.names import (
+    blocking_keys,
+    dated_search_keys,
+    dated_sound_keys,
+    fold,
+    phonetic_key,
+)
 
 EQUIVALENT = [
     ("Đorđe Petrović", "Djordje Petrovic", "Ђорђе Петровић", "ĐORĐE PETROVIĆ", "djordje  petrovic "),
@@ -82,6 +88,7 @@ def test_blocking_keys() -> None:
         "y:1991",
         "t:" + " ".join(sorted([phonetic_key("Engjell"), phonetic_key("Hoxha")])) + " 1990",
         "t:" + " ".join(sorted([phonetic_key("Engjell"), phonetic_key("Hoxha")])) + " 1991",
+        *(f"u:{phonetic_key(word)} {year}" for word in ("Engjell", "Hoxha") for year in (1990, 1991)),
     }
 
 
@@ -89,8 +96,9 @@ def test_a_pair_of_sounds_without_a_usable_birth_is_dated_no_year() -> None:
     pair = " ".join(sorted([phonetic_key("Arben"), phonetic_key("Hoxha")]))
     unknown = blocking_keys(["Arben"], ["Hoxha"], None)
     wide = blocking_keys(["Arben"], ["Hoxha"], BirthRange(date(1960, 1, 1), date(1990, 12, 31)))
-    assert {k for k in unknown if k.startswith("t:")} == {f"t:{pair} ?"}
-    assert {k for k in wide if k.startswith(("t:", "y:"))} == {f"t:{pair} ?"}
+    sounds = {f"u:{phonetic_key('Arben')} ?", f"u:{phonetic_key('Hoxha')} ?"}
+    assert {k for k in unknown if k.startswith(("t:", "u:"))} == {f"t:{pair} ?", *sounds}
+    assert {k for k in wide if k.startswith(("t:", "u:", "y:"))} == {f"t:{pair} ?", *sounds}
 
 
 def test_a_dated_search_reads_its_pairs_in_its_years_and_of_unknown_birth() -> None:
@@ -101,6 +109,9 @@ def test_a_dated_search_reads_its_pairs_in_its_years_and_of_unknown_birth() -> N
     # A name of one word has no pair: its full name is read.
     alone = blocking_keys(["Arben"], [], BirthRange(date(2010, 1, 1), date(2010, 12, 31)))
     assert dated_search_keys(alone) == {"n:arben"}
+    # When nobody shares a pair: the single sounds in its years and of unknown birth.
+    arben, hoxha = phonetic_key("Arben"), phonetic_key("Hoxha")
+    assert dated_sound_keys(keys) == {f"u:{arben} 2010", f"u:{arben} ?", f"u:{hoxha} 2010", f"u:{hoxha} ?"}
 
 
 def test_blocking_keys_agree_across_scripts_and_order() -> None:

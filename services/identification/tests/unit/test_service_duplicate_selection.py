@@ -199,6 +199,26 @@ def test_a_search_with_a_birth_reads_only_the_namesakes_of_its_years(deps: Deps,
 
 
 @pytest.mark.usefixtures("small_caps")
+def test_when_nobody_shares_a_pair_the_sounds_are_read_in_the_searched_years_only(
+    deps: Deps, read: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A slip that changed the sound of the surname: she shares only her given name's sound, which thousands
+    hold at a million people. The search reads its holders born in the searched years, not the first MAX_WALK
+    of every year."""
+    monkeypatch.setattr(duplicates, "MAX_WALK", 3)
+    for given in GIVEN:  # the sound of Arben is common, its holders born twenty years earlier
+        register(deps, given_names=["Arben"], surnames=[given], date_of_birth="1990")
+    arben = register(deps, given_names=["Arben"], surnames=["Gashi"])
+
+    body = {"given_names": ["Arben"], "surnames": ["Zogu"], "date_of_birth": "2010"}
+    search(deps, body)  # finds the sound of Arben common: the next search reads none of its first holders
+    read.clear()
+
+    assert found(search(deps, body)) == [arben]
+    assert read[-1] == 1  # the last read, as nobody shared a pair: those of 2010 (and of unknown birth)
+
+
+@pytest.mark.usefixtures("small_caps")
 def test_a_person_keyed_before_the_dated_pairs_is_found_while_re_keying_is_not_finished(
     deps: Deps, store: FakeStore
 ) -> None:

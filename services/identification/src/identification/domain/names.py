@@ -92,12 +92,13 @@ def phonetic_key(part: str) -> str:
 
 # The kinds of key `blocking_keys` makes. Raise it when they change: the identification scheduler rewrites the
 # keys of every person stored under an older scheme (service_layer/rekeying.py). 2: pairs of sounds (`q:`);
-# 3: pairs of sounds with the birth year (`t:`).
+# 3: pairs of sounds and single sounds with the birth year (`t:`, `u:`).
 KEY_SCHEME = 3
 
 # Birth ranges wider than this give no year keys: they would select far too many candidates.
 MAX_YEAR_KEYS = 10
-# The year of a `t:` key when the birth gives no year keys (not recorded, or a range wider than MAX_YEAR_KEYS).
+# The year of a `t:` or `u:` key when the birth gives no year keys (not recorded, or a range wider than
+# MAX_YEAR_KEYS).
 NO_YEAR = "?"
 
 
@@ -109,15 +110,16 @@ def blocking_keys(
     Each key has a kind prefix so that keys of different kinds never collide:
     ``n:`` folded full name with its words sorted (order of given name and surname is often swapped),
     ``s:`` folded surname, ``p:`` metaphone of each name word, ``q:`` each pair of those sounds (sorted),
-    ``y:`` each possible birth year, ``t:`` each pair of sounds with each possible birth year (with NO_YEAR when
-    the birth gives no year keys).
+    ``y:`` each possible birth year, ``t:`` each pair of sounds and ``u:`` each sound with each possible birth year
+    (with NO_YEAR when the birth gives no year keys).
 
     Why pairs: the sound of a common given name and that of a common surname are each held by a fixed share of a
     country (thousands at a million people); the pair "Arben" + "Hoxha" by far fewer. A search reads the holders
     of its pairs (two parts of the name shared) instead of every holder of each sound
     (service_layer/duplicates.py, docs/performance.md "Scale"). Why pairs with the year: a pair of common sounds
     is still held by hundreds at a million people, all but a few born in other years; a search with a birth reads
-    the holders of its pairs in its years (and those of unknown birth, `dated_search_keys`) instead.
+    the holders of its pairs in its years (and those of unknown birth, `dated_search_keys`) instead; and when
+    nobody shares a pair, the holders of its single sounds in its years (`dated_sound_keys`), not in every year.
     """
     given = name_parts(given_names)
     family = name_parts(surnames)
@@ -135,7 +137,15 @@ def blocking_keys(
         years = []
     keys.update(f"y:{year}" for year in years)
     keys.update(f"t:{pair} {year}" for pair in pairs for year in years or [NO_YEAR])
+    keys.update(f"u:{sound} {year}" for sound in sounds for year in years or [NO_YEAR])
     return frozenset(keys)
+
+
+def _with_unknown_birth(keys: Iterable[str]) -> set[str]:
+    """Dated keys (`t:`, `u:`) and the same keys with NO_YEAR: a person whose birth gives no year keys may have
+    been born in any year searched."""
+    dated = set(keys)
+    return dated | {key.rsplit(" ", 1)[0] + " " + NO_YEAR for key in dated}
 
 
 def dated_search_keys(keys: Iterable[str]) -> frozenset[str]:
@@ -144,14 +154,20 @@ def dated_search_keys(keys: Iterable[str]) -> frozenset[str]:
     in any year searched); and each full name without a pair (one word, or words of one sound), which no `t:` key
     reaches. A full name with a pair is not read: its holders born in the years searched hold its `t:` keys."""
     keys = set(keys)
-    dated = {key for key in keys if key.startswith("t:")}
-    undated = {key.rsplit(" ", 1)[0] + " " + NO_YEAR for key in dated}
+    pairs = _with_unknown_birth(key for key in keys if key.startswith("t:"))
     lone = {
         key
         for key in keys
         if key.startswith("n:") and len({phonetic_key(word) for word in key[2:].split()} - {""}) < 2
     }
-    return frozenset(dated | undated | lone)
+    return frozenset(pairs | lone)
+
+
+def dated_sound_keys(keys: Iterable[str]) -> frozenset[str]:
+    """Of a search's keys (`blocking_keys` with birth years), its single sounds in its years and with NO_YEAR:
+    whom it reads when nobody shares two parts of its name (a slip that changed the sound of one word), a few
+    dozen people where the sound in any year is held by thousands."""
+    return frozenset(_with_unknown_birth(key for key in keys if key.startswith("u:")))
 
 
 def blocking_evidence(given_names: Iterable[str], surnames: Iterable[str]) -> list[frozenset[str]]:

@@ -38,6 +38,8 @@ MAX_WALK = 2000
 # Keys that show two parts of the name or more (names.blocking_keys): the full name, a pair of sounds (`q:`), a
 # pair of sounds with a birth year (`t:`). A search reads the holders of these first (`select_candidates`).
 STRONG_KEYS = ("n:", "q:", "t:")
+# Keys that show one part: the surname, the sound of one word. A search reads only the first few holders of each.
+SINGLE_KEYS = ("s:", "p:")
 
 
 def _facts(details: dict[str, Any], sex: str, nationalities: list[str]) -> duplicates.PersonFacts:
@@ -71,21 +73,21 @@ def select_candidates(
     `evidence`: the parts of the searched name (`names.blocking_evidence`), to rank by (`choose`).
 
     What is read does not grow with the country (`_Holders`): every holder of the search's full name and of its
-    pairs of sounds (two parts of the name shared; born in its years, if it has some: `searched_name_keys`), up
-    to MAX_WALK; of each single key (a surname, the sound of one word) only its first COMMON_KEY + 1 holders,
+    pairs of sounds (two parts of the name shared; born in its years, if it has some: `SearchKeys`), up to
+    MAX_WALK; of each single key (a surname, the sound of one word) only its first COMMON_KEY + 1 holders,
     enough to tell a rare key from a common one, and nothing of a key an earlier search found common
-    (`_common_keys`); the common keys' holders are read (up to MAX_WALK) only when no candidate has better
-    evidence."""
-    name_keys, strong = searched_name_keys(keys, deps.keys_outdated())
-    if not name_keys:
+    (`_common_keys`); only when no candidate has better evidence, the holders of its sounds in its years (or of
+    the common keys, without years), up to MAX_WALK."""
+    reads = SearchKeys.of(keys, deps.keys_outdated())
+    if not reads.looked_for:
         return []
     year_tokens = set(deps.sealer.search_tokens(caller.country, {k for k in keys if k.startswith("y:")}))
-    holders = _Holders(deps, caller, name_keys, year_tokens)
-    holders.read(strong, MAX_WALK)
-    common = _common_keys(deps, holders, [k for k in name_keys if not k.startswith(STRONG_KEYS)])
+    holders = _Holders(deps, caller, reads.looked_for, year_tokens)
+    holders.read(reads.first, MAX_WALK)
+    common = _common_keys(deps, holders, reads.single)
     shared = holders.shared()
     if common and not qualified(shared, evidence, common):
-        holders.read(sorted(common), MAX_WALK)
+        holders.read(reads.fallback or sorted(common), MAX_WALK)
         shared = holders.shared()
     chosen = choose(shared, evidence, common)
     if not chosen:
@@ -95,17 +97,30 @@ def select_candidates(
     return [docs[pid] for pid in chosen if pid in docs]
 
 
-def searched_name_keys(keys: frozenset[str], outdated: bool) -> tuple[list[str], list[str]]:
-    """The name keys a search looks for in its candidates' keys, and those of them whose holders it reads first
-    (`keys`: its `names.blocking_keys`). With birth years, it reads the holders of its pairs of sounds in those
-    years (`t:`, `names.dated_search_keys`); without, of its full names and its pairs in any year (`n:`, `q:`).
-    It reads the latter also while some person's keys are `outdated` (made before `t:` keys, not yet re-keyed:
-    service_layer/rekeying.py); the birth years of those holders are checked in the process (`_Holders`)."""
-    if any(k.startswith("y:") for k in keys) and not outdated:
-        strong = names.dated_search_keys(keys)
-        return sorted({k for k in keys if not k.startswith(("y:", "q:"))} | strong), sorted(strong)
-    name_keys = sorted(k for k in keys if not k.startswith(("y:", "t:")))
-    return name_keys, [k for k in name_keys if k.startswith(STRONG_KEYS)]
+@dataclass(frozen=True)
+class SearchKeys:
+    """Which of a search's keys (its `names.blocking_keys`) it reads the holders of, and how."""
+
+    looked_for: list[str]  # every key a holder read is checked for (the evidence `choose` ranks by)
+    first: list[str]  # every holder read, up to MAX_WALK: two parts of the name shared
+    single: list[str]  # the first COMMON_KEY + 1 holders read, to tell a rare key from a common one
+    fallback: list[str]  # read when nobody has better evidence than a common key (none: the common keys)
+
+    @classmethod
+    def of(cls, keys: frozenset[str], outdated: bool) -> SearchKeys:
+        """With birth years, the holders of its pairs of sounds in those years are read first (`t:`,
+        `names.dated_search_keys`), and of its single sounds in those years when nobody shares a pair (`u:`,
+        `names.dated_sound_keys`); without years, those of its full names and its pairs in any year (`n:`, `q:`),
+        and of its common keys. The latter also while some person's keys are `outdated` (made before the dated
+        keys, not yet re-keyed: service_layer/rekeying.py); the birth years of what they read are checked in the
+        process (`_Holders`)."""
+        single = sorted(k for k in keys if k.startswith(SINGLE_KEYS))
+        if any(k.startswith("y:") for k in keys) and not outdated:
+            first, fallback = names.dated_search_keys(keys), names.dated_sound_keys(keys)
+            dated = {k for k in keys if k.startswith("n:")} | first | fallback
+            return cls(sorted(dated | set(single)), sorted(first), single, sorted(fallback))
+        looked_for = sorted(k for k in keys if k.startswith(("n:", "q:", *SINGLE_KEYS)))
+        return cls(looked_for, [k for k in looked_for if k.startswith(STRONG_KEYS)], single, [])
 
 
 def _common_keys(deps: Deps, holders: _Holders, single_keys: Sequence[str]) -> frozenset[str]:
