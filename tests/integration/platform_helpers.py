@@ -1,5 +1,6 @@
 """Small helpers for the cross-process platform tests (devstack's `platform` fixture): calls through the
-gateway, the skeleton services' received-events lists, reading Kafka topics, polling with deadlines."""
+gateway, the skeleton services' received-events lists, reading Kafka topics, polling with deadlines; and
+identification's runtime on the session's Mongo-wire server, for service-layer tests without the API process."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
@@ -16,6 +19,7 @@ from kafka import KafkaConsumer
 from kafka.structs import TopicPartition
 
 import thb_contracts
+from plumbing.clock import FixedClock
 
 T = TypeVar("T")
 
@@ -298,3 +302,17 @@ def known_to_every_service(
         "exchange": record,
         "form": form,
     }
+
+
+def identification_runtime(mongo: Any, keys_dir: Path, database: str, now: datetime) -> Any:
+    """identification's `bootstrap.Runtime` on the session's Mongo-wire server (`mongo` fixture): database
+    `database`, a key file of its own in `keys_dir`, the clock fixed at `now`."""
+    from identification.bootstrap import build_runtime
+
+    env = {
+        "THB_MODE": "local",
+        "MONGODB_URI": mongo.env["MONGODB_URI"],
+        "MONGODB_DB": database,
+        "THB_KEYS_FILE": str(keys_dir / "keys.json"),
+    }
+    return build_runtime(env, FixedClock(now))

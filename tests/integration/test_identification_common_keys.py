@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from plumbing.clock import FixedClock
+from tests.integration.platform_helpers import identification_runtime
 
 pytestmark = pytest.mark.integration
 
@@ -18,15 +18,8 @@ NOW = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
 
 @pytest.fixture(scope="module")
 def runtime(mongo: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
-    from identification.bootstrap import build_runtime
-
-    env = {
-        "THB_MODE": "local",
-        "MONGODB_URI": mongo.env["MONGODB_URI"],
-        "MONGODB_DB": f"thb_common_keys_{uuid.uuid4().hex[:8]}",
-        "THB_KEYS_FILE": str(tmp_path_factory.mktemp("keys") / "keys.json"),
-    }
-    return build_runtime(env, FixedClock(NOW))
+    database = f"thb_common_keys_{uuid.uuid4().hex[:8]}"
+    return identification_runtime(mongo, tmp_path_factory.mktemp("keys"), database, NOW)
 
 
 def test_recorded_keys_are_known_until_the_record_is_old_and_renewed_when_recorded_again(

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from plumbing.auth import Caller
-from plumbing.clock import FixedClock
+from tests.integration.platform_helpers import identification_runtime
 
 PEOPLE = 100_000
 GIVEN = [
@@ -89,20 +89,14 @@ SURNAMES = [
 
 
 @pytest.fixture(scope="module")
-def runtime(mongo, tmp_path_factory: pytest.TempPathFactory) -> Any:
-    from identification.bootstrap import build_runtime
-
-    env = {
-        "THB_MODE": "local",
-        "MONGODB_URI": mongo.env["MONGODB_URI"],
-        # Not a platform database (no `thb_` prefix: the privacy test scans those), and not dropped afterwards:
-        # the embedded Mongo-wire server took 316 s to drop 100,000 people, and the session's server is thrown
-        # away with everything in it.
-        "MONGODB_DB": f"scale_identification_{uuid.uuid4().hex[:8]}",
-        "THB_KEYS_FILE": str(tmp_path_factory.mktemp("keys") / "keys.json"),
-    }
-    runtime = build_runtime(env, FixedClock(datetime(2026, 6, 1, tzinfo=UTC)))
-    return runtime
+def runtime(mongo: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    # Not a platform database (no `thb_` prefix: the privacy test scans those), and not dropped afterwards: the
+    # embedded Mongo-wire server took 316 s to drop 100,000 people, and the session's server is thrown away with
+    # everything in it.
+    database = f"scale_identification_{uuid.uuid4().hex[:8]}"
+    return identification_runtime(
+        mongo, tmp_path_factory.mktemp("keys"), database, datetime(2026, 6, 1, tzinfo=UTC)
+    )
 
 
 def _stored(

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from plumbing.auth import Caller
-from plumbing.clock import FixedClock
+from tests.integration.platform_helpers import identification_runtime
 
 pytestmark = pytest.mark.integration
 
@@ -21,15 +21,8 @@ POLICE = Caller("u-police", "thb-test", "AL", "state-police", frozenset({"police
 
 @pytest.fixture(scope="module")
 def runtime(mongo: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
-    from identification.bootstrap import build_runtime
-
-    env = {
-        "THB_MODE": "local",
-        "MONGODB_URI": mongo.env["MONGODB_URI"],
-        "MONGODB_DB": f"thb_rekeying_{uuid.uuid4().hex[:8]}",
-        "THB_KEYS_FILE": str(tmp_path_factory.mktemp("keys") / "keys.json"),
-    }
-    return build_runtime(env, FixedClock(NOW))
+    database = f"thb_rekeying_{uuid.uuid4().hex[:8]}"
+    return identification_runtime(mongo, tmp_path_factory.mktemp("keys"), database, NOW)
 
 
 def register(runtime: Any, given: str, surname: str) -> str:
