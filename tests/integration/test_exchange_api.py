@@ -153,7 +153,12 @@ def one_child(api: Api, given: str) -> dict[str, Any]:
     closure = xk_to_me("case-closure", None, {"reason": "returned-and-handed-over"})
     api.acknowledge(ME, me_case, closure)
 
-    records = {"xk": api.case(XK, xk_case), "me": api.case(ME, me_case)}
+    def agreeing() -> dict[str, Any] | None:
+        records = {"xk": api.case(XK, xk_case), "me": api.case(ME, me_case)}
+        return records if forms(records["xk"]) == forms(records["me"]) else None
+
+    # Montenegro's receipt of the closure reaches Kosovo's record asynchronously, like every delivery.
+    records = poll(agreeing, 60, "Kosovo's and Montenegro's records of the case to agree")
     for side, record in records.items():
         by_id = {f["id"]: f["status"] for f in record["forms"]}
         for answered in (request, far, clar, rar_xk, rar_me):
