@@ -437,10 +437,7 @@ def summary_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "3",
                 f"decryptions per duplicate search at {run['people_in_database']:,} people, median (max)",
                 f"{run['decryptions_per_search']['median_ms']:.0f} ({run['decryptions_max']:.0f})",
-                "",
-                "",
-                "reported",
-                None,
+                target="reported",
             )
         )
         if run.get("rekeying"):
@@ -451,10 +448,7 @@ def summary_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     f"re-keying {pace['persons']:,} persons at {run['people_in_database']:,} people: persons/s "
                     "(hours a new key scheme takes for the database)",
                     f"{pace['persons_per_s']:.0f}/s ({pace['hours_for_the_database']} h)",
-                    "",
-                    "",
-                    "reported",
-                    None,
+                    target="reported",
                 )
             )
         if run.get("searches_while_the_record_fills"):
@@ -466,10 +460,7 @@ def summary_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     f"({run['common_keys_recorded']} keys after), at {run['people_in_database']:,} people, "
                     "p50 (p99)",
                     f"{first['median_ms']:.1f} ms ({first['p99_ms']:.1f})",
-                    "",
-                    "",
-                    "context",
-                    None,
+                    target="context",
                 )
             )
     return rows
