@@ -28,12 +28,15 @@ class StalePerson:
 class PersonKeys:
     def __init__(self, scheme: int) -> None:
         self.scheme = scheme
+        # What `keys_scheme` holds for a person of an older scheme: unset (before schemes were numbered) or each
+        # older number, each asked as an equality.
+        self.older: tuple[int | None, ...] = (None, *range(1, scheme))
 
     def stale(self, limit: int) -> list[StalePerson]:
         """Up to `limit` persons whose keys are of an older scheme."""
         collection = PersonDocument._get_collection()
         found: list[StalePerson] = []
-        for older in (None, *range(1, self.scheme)):
+        for older in self.older:
             if len(found) >= limit:
                 break
             rows = collection.find(
@@ -50,8 +53,7 @@ class PersonKeys:
         """Whether some person's keys are of an older scheme (one indexed equality per older scheme)."""
         collection = PersonDocument._get_collection()
         return any(
-            collection.find_one({"keys_scheme": older}, {"_id": 1}) is not None
-            for older in (None, *range(1, self.scheme))
+            collection.find_one({"keys_scheme": older}, {"_id": 1}) is not None for older in self.older
         )
 
     def rewrite(self, person: StalePerson, blocking_keys: list[str], year_keys: list[str]) -> bool:
