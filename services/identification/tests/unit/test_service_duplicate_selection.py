@@ -4,6 +4,7 @@ at, and the birth years searched leave out people born in other years."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -216,6 +217,30 @@ def test_when_nobody_shares_a_pair_the_sounds_are_read_in_the_searched_years_onl
 
     assert found(search(deps, body)) == [arben]
     assert read[-1] == 1  # the last read, as nobody shared a pair: those of 2010 (and of unknown birth)
+
+
+@pytest.mark.usefixtures("small_caps")
+def test_a_sound_common_in_the_searched_years_is_walked_in_those_years_only(
+    deps: Deps, read: list[int]
+) -> None:
+    """Nobody shares a pair, and her given name's sound is common. The first holders read to learn that are a
+    sample: the few of them born in 2010 hold the sound of 2010, which makes none of them a candidate. The walk
+    reads its holders of 2010, who compete for the cap; none of 1990."""
+    # Five born in 2010, more than COMMON_KEY; the first two registered first, so that they are in the sample.
+    for given in GIVEN[:2]:
+        register(deps, given_names=["Arben"], surnames=[given], date_of_birth="2010")
+    deps.clock.advance(timedelta(seconds=1))  # type: ignore[attr-defined]
+    for given in GIVEN:  # the sound of Arben in any year
+        register(deps, given_names=["Arben"], surnames=[given], date_of_birth="1990")
+    deps.clock.advance(timedelta(seconds=1))  # type: ignore[attr-defined]
+    for given in GIVEN[2:4]:
+        register(deps, given_names=["Arben"], surnames=[given], date_of_birth="2010")
+    arben = register(deps, given_names=["Arben"], surnames=["Gashi"])
+
+    view = search(deps, {"given_names": ["Arben"], "surnames": ["Zogu"], "date_of_birth": "2010"})
+
+    assert arben in found(view) and view["candidates_examined"] == 5
+    assert max(read) == 5  # the walk: the five holders of 2010
 
 
 @pytest.mark.usefixtures("small_caps")

@@ -86,10 +86,14 @@ def select_candidates(
     holders.read(reads.first, MAX_WALK)
     common = _common_keys(deps, holders, reads.single)
     shared = holders.shared()
-    if common and not qualified(shared, evidence, common):
+    # The sounds in the searched years are read only by the walk below: until then, their holders among those
+    # read are a sample (of a common key's first holders, say), and a key seen a few times in a sample is no rare
+    # key. Counted as common, they make nobody a candidate alone.
+    uncounted = frozenset(reads.fallback)
+    if common and not qualified(shared, evidence, common | uncounted):
         holders.read(reads.fallback or sorted(common), MAX_WALK)
-        shared = holders.shared()
-    chosen = choose(shared, evidence, common)
+        shared, uncounted = holders.shared(), frozenset()
+    chosen = choose(shared, evidence, common | uncounted)
     if not chosen:
         return []
     # The documents of the chosen only, through the repository again (scope and restrictions as for any read).
