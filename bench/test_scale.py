@@ -344,7 +344,9 @@ def rekeying_pace(runtime: Any, running_platform: Any, seeded: list[str]) -> dic
     scheme: REKEYED persons picked at random have their `keys_scheme` unset (as if stored before it), then one
     pass of the task with time enough for all of them runs here, as the scheduler runs it (access log first,
     decrypt, HMAC, one conditional update each). The keys it writes are the ones they had; nothing else changes.
-    From its pace: how long a new scheme would take for the whole database, at PASS_BUDGET_S of every 30 s.
+    From its pace: how long a new scheme would take for the whole database, at PASS_BUDGET_S of every 30 s, if
+    the pace held with every person stale; on the embedded server it does not (the task's read of the next stale
+    persons costs the number of stale persons, ~1 min a batch at 1M: docs/performance.md, end of Scale).
     The platform's identification scheduler, which runs the same task, is stopped meanwhile: two re-keyers would
     share the persons and each count only its own."""
     from identification.adapters.documents import PersonDocument
@@ -447,7 +449,7 @@ def summary_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 row(
                     "3",
                     f"re-keying {pace['persons']:,} persons at {run['people_in_database']:,} people: persons/s "
-                    "(hours a new key scheme takes for the database)",
+                    "(hours for the database, extrapolated: not with every person stale)",
                     f"{pace['persons_per_s']:.0f}/s ({pace['hours_for_the_database']} h)",
                     target="reported",
                 )
