@@ -322,7 +322,9 @@ def test_memory_and_api_start_up(
 def test_whole_stack_start(running_platform: Any, tmp_path: Path) -> None:
     """After the memory figure, so a second stack's start-up never disturbs it (the session's platform idles)."""
     if not WHOLE_STACK:
-        pytest.skip("BENCH_FOOTPRINT_STACK=0")
+        pytest.skip(
+            "the whole stack's cold start was turned off with BENCH_FOOTPRINT_STACK=0 (make bench runs it)"
+        )
     stack = whole_stack_start(tmp_path)
     if not all(
         stack["warm"].values()
