@@ -1,11 +1,16 @@
 """Re-keying (service_layer/rekeying.py) against the real Mongo-wire server: a person stored before today's key
 scheme gets today's keys from her sealed details (her pairs of sounds, which a search reads first), the batch is
-in the access log, neither her `updated_at` nor her `version` moves, and a correction written meanwhile wins."""
+in the access log, neither her `updated_at` nor her `version` moves, and a correction written meanwhile wins. The
+walk that finds her (adapters/person_keys.py) follows the present MARGIN behind the clock, narrows a crowded
+window, and starts again from the beginning for a new scheme.
+
+The tests share one database and the runtime's clock, which each moves forward: what a test writes is ahead of
+where the walk stands after the tests before it."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -25,6 +30,20 @@ def runtime(mongo: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
     return identification_runtime(mongo, tmp_path_factory.mktemp("keys"), database, NOW)
 
 
+def walk_of(runtime: Any) -> Any:
+    from identification.adapters.person_keys import PersonKeys
+    from identification.domain import names
+
+    return PersonKeys(names.KEY_SCHEME, runtime.deps.config.country_codes, runtime.deps.clock)
+
+
+def past_the_margin(runtime: Any) -> None:
+    """The clock moves past the walk's margin: what was written until now is behind the present it follows."""
+    from identification.adapters.person_keys import MARGIN
+
+    runtime.deps.clock.advance(MARGIN + timedelta(seconds=1))
+
+
 def register(runtime: Any, given: str, surname: str) -> str:
     from identification.service_layer import persons
 
@@ -37,7 +56,6 @@ def test_a_person_keyed_before_the_pairs_is_rekeyed_found_and_logged(
     runtime: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from identification.adapters.documents import PersonDocument
-    from identification.adapters.person_keys import PersonKeys
     from identification.domain import names
     from identification.service_layer import duplicates
     from identification.service_layer.persons import blocking_keys_of
@@ -68,10 +86,11 @@ def test_a_person_keyed_before_the_pairs_is_rekeyed_found_and_logged(
     pairs = {k for k in blocking_keys_of(details) if k.startswith(("q:", "t:"))}
     pair = deps.sealer.blocking_tokens("AL", pairs)
     assert pair and not set(pair) & set(before["blocking_keys"])  # the search's strong keys do not reach her
-    keys = PersonKeys(names.KEY_SCHEME)
+    keys = walk_of(runtime)
     assert keys.any_stale()  # so a search reads the pairs in any year (`q:`), which persons of scheme 2 hold
 
     rekey = rekey_task(deps, runtime.startup.access_log)
+    past_the_margin(runtime)
     assert rekey() == 1
     assert rekey() == 0  # nothing left of the older scheme
     assert not keys.any_stale()  # a search reads the pairs in its years (`t:`)
@@ -89,14 +108,16 @@ def test_a_person_keyed_before_the_pairs_is_rekeyed_found_and_logged(
 
 def test_a_correction_written_meanwhile_is_not_overwritten(runtime: Any) -> None:
     from identification.adapters.documents import PersonDocument
-    from identification.adapters.person_keys import PersonKeys
     from identification.domain import names
 
     collection = PersonDocument._get_collection()
     person = register(runtime, "Ilir", "Gashi")
     collection.update_one({"_id": person}, {"$unset": {"keys_scheme": ""}})
-    keys = PersonKeys(names.KEY_SCHEME)
-    [stale] = [p for p in keys.stale(100) if p.id == person]
+    keys = walk_of(runtime)
+    past_the_margin(runtime)
+    window = keys.next_window("AL", 100)
+    assert window is not None
+    [stale] = [p for p in window.stale if p.id == person]
     # A correction (its own keys, a new ciphertext) lands between the read and the rewrite.
     collection.update_one(
         {"_id": person},
@@ -119,6 +140,7 @@ def test_a_person_whose_details_cannot_be_opened_does_not_stop_the_others(runtim
     keys_before = collection.find_one({"_id": damaged})["blocking_keys"]
 
     rekey = rekey_task(runtime.deps, runtime.startup.access_log)
+    past_the_margin(runtime)
     assert rekey() == 1  # hers cannot be made again; the other's are
     assert rekey() == 0  # and she is not asked about again
 
@@ -137,6 +159,79 @@ def test_one_pass_rekeys_batch_after_batch_until_none_is_left(
     people = [register(runtime, given, "Rama") for given in ("Agron", "Bujar", "Dritan", "Erion", "Ilir")]
     collection.update_many({"_id": {"$in": people}}, {"$unset": {"keys_scheme": ""}})
     monkeypatch.setattr(rekeying, "BATCH", 2)
+    past_the_margin(runtime)
 
+    # One window holds the five (registered at one instant): read again after each batch until none is left.
     assert rekeying.rekey_task(runtime.deps, runtime.startup.access_log)() == 5  # three batches in one pass
     assert collection.count_documents({"_id": {"$in": people}, "keys_scheme": None}) == 0
+
+
+def test_a_person_written_with_older_keys_is_rekeyed_once_the_walk_reaches_her(runtime: Any) -> None:
+    """As by a process of an older release during an upgrade: stamped now, ahead of the walk, which reaches her
+    once she is MARGIN behind the clock; until then a pass leaves her."""
+    from identification.adapters.documents import PersonDocument
+    from identification.service_layer.rekeying import rekey_task
+
+    collection = PersonDocument._get_collection()
+    rekey = rekey_task(runtime.deps, runtime.startup.access_log)
+    past_the_margin(runtime)
+    rekey()  # the walk at the present
+    person = register(runtime, "Valon", "Berisha")
+    collection.update_one({"_id": person}, {"$unset": {"keys_scheme": ""}})
+
+    runtime.deps.clock.advance(seconds=30)
+    assert rekey() == 0
+    assert "keys_scheme" not in collection.find_one({"_id": person})
+    past_the_margin(runtime)
+    assert rekey() == 1
+    assert collection.find_one({"_id": person})["keys_scheme"] is not None
+
+
+def test_a_crowded_window_is_narrowed(runtime: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from identification.adapters import person_keys
+    from identification.adapters.documents import PersonDocument
+    from identification.service_layer.rekeying import rekey_task
+
+    collection = PersonDocument._get_collection()
+    walks = collection.database[person_keys.WALKS]
+    rekey = rekey_task(runtime.deps, runtime.startup.access_log)
+    past_the_margin(runtime)
+    rekey()
+    people = []
+    for given in ("Alban", "Blerim", "Driton", "Egzon", "Fatos", "Gentian"):
+        people.append(register(runtime, given, "Kelmendi"))
+        runtime.deps.clock.advance(seconds=2)
+    collection.update_many({"_id": {"$in": people}}, {"$unset": {"keys_scheme": ""}})
+    width_before = walks.find_one({"_id": "AL"})["width_ms"]
+    assert width_before > 12_000  # one window would hold the six
+    monkeypatch.setattr(person_keys, "MOST", 2)
+    past_the_margin(runtime)
+
+    assert rekey() == 6
+    assert walks.find_one({"_id": "AL"})["width_ms"] < width_before
+
+
+def test_a_new_scheme_walks_every_person_again_from_the_beginning(runtime: Any) -> None:
+    """The walk left by a release of the previous scheme is at the present; under today's, it starts again and
+    reaches persons changed long ago. Until it is at the present again, a search treats keys as outdated."""
+    from identification.adapters import person_keys
+    from identification.adapters.documents import PersonDocument
+    from identification.domain import names
+    from identification.service_layer.rekeying import rekey_task
+
+    collection = PersonDocument._get_collection()
+    walks = collection.database[person_keys.WALKS]
+    rekey = rekey_task(runtime.deps, runtime.startup.access_log)
+    past_the_margin(runtime)
+    rekey()
+    keys = walk_of(runtime)
+    assert not keys.any_stale()
+    oldest = collection.find_one({"owner_country": "AL"}, sort=[("updated_at", 1)])
+    assert person_keys.BEGINNING < oldest["updated_at"].replace(tzinfo=UTC) < runtime.deps.clock.now()
+    collection.update_one({"_id": oldest["_id"]}, {"$unset": {"keys_scheme": ""}})
+    walks.update_many({}, {"$set": {"scheme": names.KEY_SCHEME - 1}})
+    assert keys.any_stale()
+
+    assert rekey() == 1
+    assert collection.find_one({"_id": oldest["_id"]})["keys_scheme"] == names.KEY_SCHEME
+    assert not keys.any_stale()

@@ -67,7 +67,7 @@ def build_runtime(environ: Mapping[str, str] | None = None, clock: Clock | None 
         repository=partial(scoped, clock),
         existence_repository=partial(projecting, clock, policy=ExistencePolicy.from_config(config)),
         common_keys=CommonKeys(),
-        keys_outdated=OutdatedKeys(PersonKeys(names.KEY_SCHEME)),
+        keys_outdated=OutdatedKeys(PersonKeys(names.KEY_SCHEME, config.country_codes, clock)),
         next_sequence=next_sequence,
         # For the follow-up steps only (service_layer/follow_up.py), in the API and in the relay.
         system_repository=system_repositories(clock),

@@ -4,11 +4,12 @@ older scheme; the database is asked at most once a minute, and a change is seen 
 from __future__ import annotations
 
 from identification.adapters.person_keys import OutdatedKeys, PersonKeys
+from plumbing.clock import FixedClock
 
 
 class Keys(PersonKeys):
     def __init__(self) -> None:
-        super().__init__(3)
+        super().__init__(3, ["AL"], FixedClock())
         self.stale_left, self.asked = True, 0
 
     def any_stale(self) -> bool:
@@ -23,7 +24,7 @@ def test_the_database_is_asked_once_a_minute_and_its_change_seen_within_it() -> 
 
     assert [outdated() for _ in range(100)] == [True] * 100
     assert keys.asked == 1
-    keys.stale_left = False  # re-keying finished
+    keys.stale_left = False  # the walk reached the present
     now[0] = 59.0
     assert outdated() is True
     now[0] = 60.0

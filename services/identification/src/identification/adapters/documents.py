@@ -36,9 +36,6 @@ class PersonDocument(OwnedDocument):
             # owner_country: that server walks the first such index for any filter falling back to
             # owner_country (the sync page), and a multikey one holds several entries per person.
             {"fields": ["blocking_keys"]},
-            # The re-keying task asks for persons whose keys are of an older scheme (`keys_scheme` unset or
-            # lower): an equality on this index, never a scan (service_layer/rekeying.py).
-            {"fields": ["keys_scheme"]},
             # One person per national system's own reference: a concurrent retry cannot register it twice.
             {
                 "fields": ["external_client", "external_ref"],

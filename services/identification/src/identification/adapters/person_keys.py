@@ -1,20 +1,45 @@
 """Persons whose blocking keys were made under an older `names.KEY_SCHEME`, for the re-keying task
-(service_layer/rekeying.py).
+(service_layer/rekeying.py): a walk of each country's persons in order of `updated_at`, window after window.
 
-Found by the `keys_scheme` index with equality (unset, or each older number), a limit and no sort: a range or a
-sort would read the whole collection on the embedded server (docs/performance.md). Rewritten with one
-`update_one` that matches the ciphertext the keys were made from, so that a correction written meanwhile (which
-makes its own keys) is never overwritten with keys of the old details. The rewrite moves neither `updated_at`
-nor `version`: the keys are derived from the record, not a change of it (a national system syncing with
-`updated_since` does not receive every person again, an officer's If-Match stays valid)."""
+Why a walk, not a query for the stale: the embedded Mongo-wire server reads every index entry a filter selects
+before it applies a limit, so "the next 200 persons of an older scheme" cost all of them (measured at a million
+persons, every one stale: 61 s for a batch's read, 55 s to ask whether any is left; docs/performance.md, end of
+Scale). A window of `updated_at` on the scope index (owner_country, updated_at, id) costs what it holds (11 ms for
+~150 persons at a million), so a walk reads each person once: about 90 s of reads for a million.
+
+Where the walk stands is kept per country in WALKS: the scheme it walks for, its `position` (every person of the
+country changed before it has been looked at under that scheme), the window's `width` (halved when a window holds
+more than MOST, doubled when fewer than FEWEST) and `caught_up`, set once the walk reached the present. The walk
+never ends: it follows `updated_at`, MARGIN behind the clock, so that a record stamped a little before it was
+written (a slow request, another process's clock) is not passed before it exists. Who writes a person makes her
+keys under its own scheme; only a process of an older release, still running during an upgrade, writes older
+keys, and it stamps `updated_at` now: ahead of the walk, which reaches her within MARGIN and a scheduler pass. A
+release with a new scheme starts its walk from the beginning.
+
+A rewrite is one `update_one` that matches the ciphertext the keys were made from, so that a correction written
+meanwhile (which makes its own keys) is never overwritten with keys of the old details. It moves neither
+`updated_at` nor `version`: the keys are derived from the record, not a change of it (a national system syncing
+with `updated_since` does not receive every person again, an officer's If-Match stays valid)."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pymongo.collection import Collection
 
 from identification.adapters.documents import PersonDocument
+from plumbing.clock import Clock, as_utc, to_millis
+
+WALKS = "rekeying_walks"
+MARGIN = timedelta(seconds=60)
+BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)  # before any record: empty windows double, ~25 of them to 2026
+FIRST_WIDTH = timedelta(minutes=1)
+NARROWEST, WIDEST = timedelta(milliseconds=1), timedelta(days=365)  # BSON dates keep milliseconds
+FEWEST, MOST = 100, 400
 
 
 @dataclass(frozen=True)
@@ -25,39 +50,89 @@ class StalePerson:
     sealed: str
 
 
-class PersonKeys:
-    def __init__(self, scheme: int) -> None:
-        self.scheme = scheme
-        # What `keys_scheme` holds for a person of an older scheme: unset (before schemes were numbered) or each
-        # older number, each asked as an equality.
-        self.older: tuple[int | None, ...] = (None, *range(1, scheme))
+@dataclass(frozen=True)
+class Window:
+    """The persons of `country` changed in [start, end): those of an older scheme (at most the `limit` asked for),
+    whether that is all of them, and how many persons the window holds."""
 
-    def stale(self, limit: int) -> list[StalePerson]:
-        """Up to `limit` persons whose keys are of an older scheme."""
-        collection = PersonDocument._get_collection()
-        found: list[StalePerson] = []
-        for older in self.older:
-            if len(found) >= limit:
+    country: str
+    start: datetime
+    end: datetime
+    width: timedelta
+    stale: list[StalePerson]
+    whole: bool
+    held: int
+
+
+class PersonKeys:
+    def __init__(
+        self, scheme: int, countries: Iterable[str], clock: Clock, *, margin: timedelta = MARGIN
+    ) -> None:
+        self.scheme, self.countries, self.clock, self.margin = scheme, sorted(countries), clock, margin
+
+    def _walks(self) -> Collection[dict[str, Any]]:
+        return PersonDocument._get_collection().database[WALKS]
+
+    def next_window(self, country: str, limit: int) -> Window | None:
+        """The window at the walk's position, with up to `limit` of its stale persons; None when the walk is at
+        the present (and from then on `caught_up`), or when a newer release walks for its own scheme."""
+        walk = self._walks().find_one({"_id": country})
+        if walk is None or walk["scheme"] < self.scheme:
+            walk = {"_id": country, "scheme": self.scheme, "position": BEGINNING, "caught_up": False}
+            walk["width_ms"] = FIRST_WIDTH // NARROWEST
+            self._walks().replace_one({"_id": country}, walk, upsert=True)
+        elif walk["scheme"] > self.scheme:
+            return None
+        start, width = as_utc(walk["position"]), walk["width_ms"] * NARROWEST
+        horizon = to_millis(self.clock.now() - self.margin)
+        if start >= horizon:
+            if not walk["caught_up"]:
+                self._walks().update_one(
+                    {"_id": country, "scheme": self.scheme}, {"$set": {"caught_up": True}}
+                )
+            return None
+        while True:
+            end = min(start + width, horizon)
+            rows = list(
+                PersonDocument._get_collection().find(
+                    {"owner_country": country, "updated_at": {"$gte": start, "$lt": end}},
+                    {"owner_agency": 1, "sealed": 1, "keys_scheme": 1},
+                )
+            )
+            if len(rows) <= MOST or width <= NARROWEST:
                 break
-            rows = collection.find(
-                {"keys_scheme": older},
-                {"owner_country": 1, "owner_agency": 1, "sealed": 1},
-                limit=limit - len(found),
-            )
-            found.extend(
-                StalePerson(str(r["_id"]), r["owner_country"], r["owner_agency"], r["sealed"]) for r in rows
-            )
-        return found
+            width = max(NARROWEST, width // 2)  # a crowded window: a narrower one is read instead
+        stale = [
+            StalePerson(str(r["_id"]), country, r["owner_agency"], r["sealed"])
+            for r in rows
+            if (r.get("keys_scheme") or 1) < self.scheme
+        ]
+        return Window(country, start, end, width, stale[:limit], len(stale) <= limit, len(rows))
+
+    def passed(self, window: Window) -> None:
+        """Every stale person of `window` has been rewritten (or given up): the walk moves past it. `$max`: two
+        walkers (an overlap of schedulers during a deployment) never move it back."""
+        width = window.width
+        if window.held < FEWEST:
+            width = min(WIDEST, width * 2)
+        elif window.held > MOST:
+            width = max(NARROWEST, width // 2)
+        self._walks().update_one(
+            {"_id": window.country, "scheme": self.scheme},
+            {"$max": {"position": window.end}, "$set": {"width_ms": width // NARROWEST}},
+        )
 
     def any_stale(self) -> bool:
-        """Whether some person's keys are of an older scheme (one indexed equality per older scheme)."""
-        collection = PersonDocument._get_collection()
-        return any(
-            collection.find_one({"keys_scheme": older}, {"_id": 1}) is not None for older in self.older
+        """Whether some person may have keys of an older scheme: yes until the walk of today's scheme has reached
+        the present in every configured country."""
+        walks = {row["_id"]: row for row in self._walks().find({"_id": {"$in": self.countries}})}
+        return not all(
+            country in walks and walks[country]["scheme"] == self.scheme and walks[country]["caught_up"]
+            for country in self.countries
         )
 
     def rewrite(self, person: StalePerson, blocking_keys: list[str], year_keys: list[str]) -> bool:
-        """Store the keys of today's scheme, unless her details changed since `stale` read them."""
+        """Store the keys of today's scheme, unless her details changed since the window was read."""
         result = PersonDocument._get_collection().update_one(
             {"_id": person.id, "sealed": person.sealed},
             {"$set": {"blocking_keys": blocking_keys, "year_keys": year_keys, "keys_scheme": self.scheme}},
@@ -72,12 +147,13 @@ class PersonKeys:
 
 
 class OutdatedKeys:
-    """`Deps.keys_outdated`: whether some person's keys are of an older scheme, asked of the database at most once
-    every `every_s`. Every duplicate search asks; the answer changes when re-keying has finished, or (for at most
-    `every_s`) when a process of an older release, still running during an upgrade, registers someone."""
+    """`Deps.keys_outdated`: whether some person's keys may be of an older scheme, asked of the database (one
+    small document per country) at most once every `every_s`. Every duplicate search asks; the answer changes
+    when the walk of today's scheme has reached the present in every country, which the scheduler's first pass
+    after an install does at once (a pass of empty windows)."""
 
     def __init__(
-        self, keys: PersonKeys, every_s: float = 60.0, monotonic: Callable[[], float] = time.monotonic
+        self, keys: PersonKeys, every_s: float = 10.0, monotonic: Callable[[], float] = time.monotonic
     ) -> None:
         self.keys, self.every_s, self.monotonic = keys, every_s, monotonic
         self._answer: tuple[float, bool] | None = None  # (asked at, answer)

@@ -1,8 +1,8 @@
 """Re-keying: persons stored before today's `names.KEY_SCHEME` get the blocking keys it makes, from their sealed
-details, batch after batch for up to PASS_BUDGET_S of each scheduler pass (entrypoints/scheduler.py), until none
-is left. Without it a duplicate search, which reads the holders of a name's pairs of sounds
-(service_layer/duplicates.py), would not find a person registered before the pairs existed unless she shared a
-rare key.
+details, found by a walk of every country's persons in order of their last change (adapters/person_keys.py),
+window after window for up to PASS_BUDGET_S of each scheduler pass (entrypoints/scheduler.py). Without it a
+duplicate search, which reads the holders of a name's pairs of sounds (service_layer/duplicates.py), would not
+find a person registered before the pairs existed unless she shared a rare key.
 
 The job decrypts names, so each batch is in the access log before anything is decrypted: one entry per owning
 country and agency, actor `system:rekey-job`, purpose `identification` (the keys serve the duplicate search),
@@ -35,18 +35,30 @@ PASS_BUDGET_S = 20.0  # of the scheduler's 30 s between passes
 def rekey_task(
     deps: Deps, access_log: Any, keys: PersonKeys | None = None, *, budget_s: float = PASS_BUDGET_S
 ) -> Callable[[], int]:
-    """The scheduler task: re-key BATCH persons at a time until none is left or `budget_s` is spent; answers how
-    many were rewritten. At one batch a pass (every 30 s) a million persons would take some 40 hours."""
-    store = keys or PersonKeys(names.KEY_SCHEME)
+    """The scheduler task: walk each country's persons window by window (adapters/person_keys.py), the countries
+    in turn, re-keying the stale persons of a window BATCH at a time, until every walk is at the present or
+    `budget_s` is spent; answers how many were rewritten."""
+    store = keys or PersonKeys(names.KEY_SCHEME, deps.config.country_codes, deps.clock)
 
     def rekey() -> int:
         started, rewritten = time.monotonic(), 0
-        while time.monotonic() - started < budget_s:
-            batch = store.stale(BATCH)
-            done, given_up = _rekey(deps, access_log, store, batch)
-            rewritten += done
-            if len(batch) < BATCH or not done + given_up:
-                break  # none left, or no progress (records changed meanwhile): the next pass looks again
+        walking = list(store.countries)
+        while walking and time.monotonic() - started < budget_s:
+            for country in list(walking):
+                window = store.next_window(country, BATCH)
+                if window is None:
+                    walking.remove(country)  # at the present: nothing to do until the clock moves
+                    continue
+                done, given_up = _rekey(deps, access_log, store, window.stale)
+                rewritten += done
+                if window.whole:
+                    # A person whose rewrite found her details changed was written meanwhile, so stamped
+                    # after the window (its end is MARGIN before the clock): the walk meets her again.
+                    store.passed(window)
+                elif not done + given_up:
+                    walking.remove(
+                        country
+                    )  # no progress (records changed meanwhile): the next pass looks again
         return rewritten
 
     return rekey
