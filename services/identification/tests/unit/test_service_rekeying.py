@@ -1,6 +1,6 @@
 """The re-keying task (service_layer/rekeying.py) on a fake walk: the countries take turns, a window is passed
 only once every stale person in it was handled, a crowded window is asked again until it is, and a pass ends when
-every walk is at the present or its time is spent. The walk itself runs on the real server in
+every walk has reached the present (which moves on meanwhile) or its time is spent. The walk itself runs on the real server in
 tests/integration/test_identification_rekeying.py."""
 
 from __future__ import annotations
@@ -24,22 +24,27 @@ class FakeWalk(PersonKeys):
     def __init__(self, windows: dict[str, list[list[str]]], sealed: dict[str, str] | None = None) -> None:
         super().__init__(3, windows, FixedClock(T0))
         self.windows, self.sealed = windows, sealed or {}
+        self.moving_present = False
         self.rewritten: set[str] = set()
         self.asked: list[str] = []
         self.passed_windows: list[tuple[str, int]] = []
 
     def next_window(self, country: str, limit: int) -> Window | None:
         self.asked.append(country)
+        start = T0 + timedelta(minutes=len(self.passed_windows))
         if not self.windows[country]:
+            if self.moving_present:  # the clock moved since: an empty window up to the present, every time
+                return Window(country, start, start, timedelta(minutes=1), [], True, 0, True)
             return None
         stale = [p for p in self.windows[country][0] if p not in self.rewritten]
         people = [StalePerson(p, country, "state-police", self.sealed.get(p, "v1:damaged")) for p in stale]
-        start = T0 + timedelta(minutes=len(self.passed_windows))
-        return Window(country, start, start, timedelta(minutes=1), people[:limit], len(people) <= limit, 9)
+        whole = len(people) <= limit
+        return Window(country, start, start, timedelta(minutes=1), people[:limit], whole, 9, False)
 
     def passed(self, window: Window) -> None:
         self.passed_windows.append((window.country, len(self.windows[window.country])))
-        self.windows[window.country].pop(0)
+        if self.windows[window.country]:
+            self.windows[window.country].pop(0)
 
     def give_up(self, person: StalePerson) -> None:
         self.rewritten.add(person.id)
@@ -89,3 +94,12 @@ def test_a_window_whose_persons_all_changed_meanwhile_waits_for_the_next_pass(
 
     assert rekeying.rekey_task(deps, NoLog(), walk, budget_s=60)() == 0
     assert walk.passed_windows == [] and walk.asked == ["AL"]
+
+
+def test_a_pass_stops_at_the_present_though_the_clock_moves_on() -> None:
+    walk = FakeWalk({"AL": [["a1"]], "XK": []})
+    walk.moving_present = True
+
+    assert rekeying.rekey_task(build_deps(FakeStore()), NoLog(), walk, budget_s=60)() == 0  # a1 is given up
+    assert walk.asked == ["AL", "XK", "AL"]  # AL's window of a1, then each walk's window up to the present
+    assert walk.rewritten == {"a1"}

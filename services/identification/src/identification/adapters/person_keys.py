@@ -53,7 +53,8 @@ class StalePerson:
 @dataclass(frozen=True)
 class Window:
     """The persons of `country` changed in [start, end): those of an older scheme (at most the `limit` asked for),
-    whether that is all of them, and how many persons the window holds."""
+    whether that is all of them, how many persons the window holds, and whether it ends at the present (MARGIN
+    behind the clock): once it is passed, the walk is there."""
 
     country: str
     start: datetime
@@ -62,6 +63,7 @@ class Window:
     stale: list[StalePerson]
     whole: bool
     held: int
+    at_present: bool
 
 
 class PersonKeys:
@@ -75,7 +77,8 @@ class PersonKeys:
 
     def next_window(self, country: str, limit: int) -> Window | None:
         """The window at the walk's position, with up to `limit` of its stale persons; None when the walk is at
-        the present (and from then on `caught_up`), or when a newer release walks for its own scheme."""
+        the present, or when a newer release walks for its own scheme. A walker passes a window that is
+        `at_present` and stops there until its next pass: the present moves while it walks."""
         walk = self._walks().find_one({"_id": country})
         if walk is None or walk["scheme"] < self.scheme:
             walk = {"_id": country, "scheme": self.scheme, "position": BEGINNING, "caught_up": False}
@@ -107,7 +110,9 @@ class PersonKeys:
             for r in rows
             if (r.get("keys_scheme") or 1) < self.scheme
         ]
-        return Window(country, start, end, width, stale[:limit], len(stale) <= limit, len(rows))
+        return Window(
+            country, start, end, width, stale[:limit], len(stale) <= limit, len(rows), end == horizon
+        )
 
     def passed(self, window: Window) -> None:
         """Every stale person of `window` has been rewritten (or given up): the walk moves past it. `$max`: two
@@ -117,9 +122,10 @@ class PersonKeys:
             width = min(WIDEST, width * 2)
         elif window.held > MOST:
             width = max(NARROWEST, width // 2)
+        reached = {"caught_up": True} if window.at_present else {}
         self._walks().update_one(
             {"_id": window.country, "scheme": self.scheme},
-            {"$max": {"position": window.end}, "$set": {"width_ms": width // NARROWEST}},
+            {"$max": {"position": window.end}, "$set": {"width_ms": width // NARROWEST, **reached}},
         )
 
     def any_stale(self) -> bool:

@@ -55,6 +55,8 @@ def rekey_task(
                     # A person whose rewrite found her details changed was written meanwhile, so stamped
                     # after the window (its end is MARGIN before the clock): the walk meets her again.
                     store.passed(window)
+                    if window.at_present:
+                        walking.remove(country)  # until the next pass: the present moves on meanwhile
                 elif not done + given_up:
                     walking.remove(
                         country
