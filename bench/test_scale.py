@@ -356,7 +356,7 @@ def rekeying_pace(runtime: Any, running_platform: Any, seeded: list[str]) -> dic
     from identification.service_layer import rekeying
 
     class TimedWalk(person_keys.PersonKeys):
-        """The walk, with the time its reads take and the persons and windows they read."""
+        """The walk, with the time its reads and its steps take and the persons and windows it reads."""
 
         read_s, persons_read, windows = 0.0, 0, 0
 
@@ -367,6 +367,11 @@ def rekeying_pace(runtime: Any, running_platform: Any, seeded: list[str]) -> dic
             if window is not None:
                 self.persons_read, self.windows = self.persons_read + window.held, self.windows + 1
             return window
+
+        def passed(self, window: Any) -> None:
+            started = time.perf_counter()
+            super().passed(window)
+            self.read_s += time.perf_counter() - started
 
     persons = PersonDocument._get_collection()
     total = persons.estimated_document_count()
