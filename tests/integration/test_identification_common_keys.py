@@ -1,5 +1,7 @@
 """The record of common blocking keys (identification adapters/common_keys.py) on the real Mongo-wire server:
-what a search records is known to the next search, for the record's TTL, and recording again renews it."""
+what a search records is known to the next search, for the record's TTL, and recording again renews it; the
+scheduler's count of holders (service_layer/common_keys_count.py) records the keys its persons make common, and
+counts again a week later."""
 
 from __future__ import annotations
 
@@ -9,11 +11,13 @@ from typing import Any
 
 import pytest
 
+from plumbing.auth import Caller
 from tests.integration.platform_helpers import identification_runtime
 
 pytestmark = pytest.mark.integration
 
 NOW = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
+POLICE = Caller("u-police", "thb-test", "AL", "state-police", frozenset({"police-officer"}), None, False, "t")
 
 
 @pytest.fixture(scope="module")
@@ -36,3 +40,51 @@ def test_recorded_keys_are_known_until_the_record_is_old_and_renewed_when_record
     record.add(["k:hoxha"], later)
     assert record.known(["k:hoxha", "k:arben"], later) == {"k:hoxha"}
     record.add([], later)  # nothing to record: no write
+
+
+def register(runtime: Any, given: str, surname: str) -> str:
+    from identification.service_layer import persons
+
+    body = {"given_names": [given], "surnames": [surname], "date_of_birth": "2010", "sex": "female"}
+    view, _ = persons.register_person(runtime.deps, POLICE, body)
+    return str(view["id"])
+
+
+def test_the_weekly_count_records_the_keys_its_persons_make_common(
+    runtime: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from identification.domain import names
+    from identification.service_layer import duplicates
+    from identification.service_layer.common_keys_count import count_task
+
+    deps = runtime.deps
+    monkeypatch.setattr(duplicates, "COMMON_KEY", 2)
+
+    def known(*surnames: str) -> set[str]:
+        """Which of these surnames' keys the record knows (as a search asks: its tokens, now)."""
+        found = set()
+        for surname in surnames:
+            keys = {k for k in names.blocking_keys([], [surname], None) if k.startswith("s:")}
+            tokens = deps.sealer.search_tokens("AL", keys)
+            if deps.common_keys.known(tokens, deps.clock.now()):
+                found.add(surname)
+        return found
+
+    for given in ("Arta", "Besa", "Drita"):
+        register(runtime, given, "Shehu")
+    for given in ("Elira", "Flutura"):
+        register(runtime, given, "Morina")
+    deps.clock.advance(seconds=1)  # the count reads up to the present, and they were written at it
+    count = count_task(deps, budget_s=60)
+
+    assert count() >= 1
+    assert known("Shehu", "Morina") == {"Shehu"}  # three holders: more than COMMON_KEY; two are not
+
+    for given in ("Gresa", "Hana"):
+        register(runtime, given, "Morina")
+    deps.clock.advance(days=1)
+    assert count() == 0  # counted a day ago: not due yet
+    assert known("Morina") == set()
+    deps.clock.advance(days=6)
+    assert count() >= 2
+    assert known("Shehu", "Morina") == {"Shehu", "Morina"}

@@ -188,7 +188,7 @@ def test_a_person_written_with_older_keys_is_rekeyed_once_the_walk_reaches_her(r
 
 
 def test_a_crowded_window_is_narrowed(runtime: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from identification.adapters import person_keys
+    from identification.adapters import person_keys, person_windows
     from identification.adapters.documents import PersonDocument
     from identification.service_layer.rekeying import rekey_task
 
@@ -204,7 +204,7 @@ def test_a_crowded_window_is_narrowed(runtime: Any, monkeypatch: pytest.MonkeyPa
     collection.update_many({"_id": {"$in": people}}, {"$unset": {"keys_scheme": ""}})
     width_before = walks.find_one({"_id": "AL"})["width_ms"]
     assert width_before > 12_000  # one window would hold the six
-    monkeypatch.setattr(person_keys, "MOST", 2)
+    monkeypatch.setattr(person_windows, "MOST", 2)
     past_the_margin(runtime)
 
     assert rekey() == 6
@@ -214,7 +214,7 @@ def test_a_crowded_window_is_narrowed(runtime: Any, monkeypatch: pytest.MonkeyPa
 def test_a_new_scheme_walks_every_person_again_from_the_beginning(runtime: Any) -> None:
     """The walk left by a release of the previous scheme is at the present; under today's, it starts again and
     reaches persons changed long ago. Until it is at the present again, a search treats keys as outdated."""
-    from identification.adapters import person_keys
+    from identification.adapters import person_keys, person_windows
     from identification.adapters.documents import PersonDocument
     from identification.domain import names
     from identification.service_layer.rekeying import rekey_task
@@ -227,7 +227,7 @@ def test_a_new_scheme_walks_every_person_again_from_the_beginning(runtime: Any) 
     keys = walk_of(runtime)
     assert not keys.any_stale()
     oldest = collection.find_one({"owner_country": "AL"}, sort=[("updated_at", 1)])
-    assert person_keys.BEGINNING < oldest["updated_at"].replace(tzinfo=UTC) < runtime.deps.clock.now()
+    assert person_windows.BEGINNING < oldest["updated_at"].replace(tzinfo=UTC) < runtime.deps.clock.now()
     collection.update_one({"_id": oldest["_id"]}, {"$unset": {"keys_scheme": ""}})
     walks.update_many({}, {"$set": {"scheme": names.KEY_SCHEME - 1}})
     assert keys.any_stale()

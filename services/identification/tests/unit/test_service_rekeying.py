@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from identification.adapters.person_keys import PersonKeys, StalePerson, Window
+from identification.adapters.person_windows import Span
 from identification.service_layer import rekeying
 from plumbing.clock import FixedClock
 from services.identification.tests.unit.fakes import FakeStore, build_deps
@@ -34,12 +35,12 @@ class FakeWalk(PersonKeys):
         start = T0 + timedelta(minutes=len(self.passed_windows))
         if not self.windows[country]:
             if self.moving_present:  # the clock moved since: an empty window up to the present, every time
-                return Window(country, start, start, timedelta(minutes=1), [], True, 0, True)
+                return Window(Span(country, start, start, timedelta(minutes=1), [], True), [], True)
             return None
         stale = [p for p in self.windows[country][0] if p not in self.rewritten]
         people = [StalePerson(p, country, "state-police", self.sealed.get(p, "v1:damaged")) for p in stale]
         whole = len(people) <= limit
-        return Window(country, start, start, timedelta(minutes=1), people[:limit], whole, 9, False)
+        return Window(Span(country, start, start, timedelta(minutes=1), [], False), people[:limit], whole)
 
     def passed(self, window: Window) -> None:
         self.passed_windows.append((window.country, len(self.windows[window.country])))

@@ -1,15 +1,13 @@
 """Persons whose blocking keys were made under an older `names.KEY_SCHEME`, for the re-keying task
 (service_layer/rekeying.py): a walk of each country's persons in order of `updated_at`, window after window.
 
-Why a walk, not a query for the stale: the embedded Mongo-wire server reads every index entry a filter selects
-before it applies a limit, so "the next 200 persons of an older scheme" cost all of them (measured at a million
-persons, every one stale: 61 s for a batch's read, 55 s to ask whether any is left; docs/performance.md, end of
-Scale). A window of `updated_at` on the scope index (owner_country, updated_at, id) costs what it holds (11 ms for
-~150 persons at a million), so a walk reads each person once: about 90 s of reads for a million.
+Why a walk, not a query for the stale: on the embedded Mongo-wire server "the next 200 persons of an older scheme"
+cost all of them (at a million persons, every one stale: 61 s for a batch's read, 55 s to ask whether any is left);
+windows (adapters/person_windows.py) read each person once, the million in 79 s (docs/performance.md, end of Scale).
 
 Where the walk stands is kept per country in WALKS: the scheme it walks for, its `position` (every person of the
-country changed before it has been looked at under that scheme), the window's `width` (halved when a window holds
-more than MOST, doubled when fewer than FEWEST) and `caught_up`, set once the walk reached the present. The walk
+country changed before it has been looked at under that scheme), the window's `width` and `caught_up`, set once
+the walk reached the present. The walk
 never ends: it follows `updated_at`, MARGIN behind the clock, so that a record stamped a little before it was
 written (a slow request, another process's clock) is not passed before it exists. Who writes a person makes her
 keys under its own scheme; only a process of an older release, still running during an upgrade, writes older
@@ -26,26 +24,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from pymongo.collection import Collection
 
 from identification.adapters.documents import PersonDocument
+from identification.adapters.person_windows import BEGINNING, FIRST_WIDTH, NARROWEST, Span, read_window
 from plumbing.clock import Clock, as_utc, to_millis
 
 WALKS = "rekeying_walks"
 MARGIN = timedelta(seconds=60)
-# Before any record: every `updated_at` is the platform's own stamp (plumbing.repository), from 2026 on; a seeded
-# or migrated history goes back a few years. From here, ~1,400 empty windows of WIDEST to 2026 (about 2 s).
-BEGINNING = datetime(2000, 1, 1, tzinfo=UTC)
-FIRST_WIDTH = timedelta(minutes=1)
-# BSON dates keep milliseconds. Why not wider than a week: a window reached across empty years lands on the first
-# records at its full width and is read whole before it is narrowed. At a year wide that read took 6.9 s at 1M
-# (the bench's 1M spans two years: ~166,000 persons a country-year) and held a point read up to 4.6 s; a week
-# holds ~3,200 there.
-NARROWEST, WIDEST = timedelta(milliseconds=1), timedelta(days=7)
-FEWEST, MOST = 100, 400
 
 
 @dataclass(frozen=True)
@@ -58,18 +47,20 @@ class StalePerson:
 
 @dataclass(frozen=True)
 class Window:
-    """The persons of `country` changed in [start, end): those of an older scheme (at most the `limit` asked for),
-    whether that is all of them, how many persons the window holds, and whether it ends at the present (MARGIN
-    behind the clock): once it is passed, the walk is there."""
+    """A window of the walk (`span`) and its persons of an older scheme: at most the `limit` asked for, and whether
+    that is all of them."""
 
-    country: str
-    start: datetime
-    end: datetime
-    width: timedelta
+    span: Span
     stale: list[StalePerson]
     whole: bool
-    held: int
-    at_present: bool
+
+    @property
+    def country(self) -> str:
+        return self.span.country
+
+    @property
+    def at_present(self) -> bool:
+        return self.span.at_present
 
 
 class PersonKeys:
@@ -100,38 +91,22 @@ class PersonKeys:
                     {"_id": country, "scheme": self.scheme}, {"$set": {"caught_up": True}}
                 )
             return None
-        while True:
-            end = min(start + width, horizon)
-            rows = list(
-                PersonDocument._get_collection().find(
-                    {"owner_country": country, "updated_at": {"$gte": start, "$lt": end}},
-                    {"owner_agency": 1, "sealed": 1, "keys_scheme": 1},
-                )
-            )
-            if len(rows) <= MOST or width <= NARROWEST:
-                break
-            width = max(NARROWEST, width // 2)  # a crowded window: a narrower one is read instead
+        span = read_window(country, start, width, horizon, {"owner_agency": 1, "sealed": 1, "keys_scheme": 1})
         stale = [
             StalePerson(str(r["_id"]), country, r["owner_agency"], r["sealed"])
-            for r in rows
+            for r in span.rows
             if (r.get("keys_scheme") or 1) < self.scheme
         ]
-        return Window(
-            country, start, end, width, stale[:limit], len(stale) <= limit, len(rows), end == horizon
-        )
+        return Window(span, stale[:limit], len(stale) <= limit)
 
     def passed(self, window: Window) -> None:
         """Every stale person of `window` has been rewritten (or given up): the walk moves past it. `$max`: two
         walkers (an overlap of schedulers during a deployment) never move it back."""
-        width = window.width
-        if window.held < FEWEST:
-            width = min(WIDEST, width * 2)
-        elif window.held > MOST:
-            width = max(NARROWEST, width // 2)
         reached = {"caught_up": True} if window.at_present else {}
+        width_ms = window.span.next_width() // NARROWEST
         self._walks().update_one(
             {"_id": window.country, "scheme": self.scheme},
-            {"$max": {"position": window.end}, "$set": {"width_ms": width // NARROWEST, **reached}},
+            {"$max": {"position": window.span.end}, "$set": {"width_ms": width_ms, **reached}},
         )
 
     def any_stale(self) -> bool:
