@@ -128,6 +128,28 @@ def test_a_correction_written_meanwhile_is_not_overwritten(runtime: Any) -> None
     assert collection.find_one({"_id": person})["blocking_keys"] == ["k"]
 
 
+def test_keys_of_a_newer_scheme_are_never_rewritten_with_older_ones(runtime: Any) -> None:
+    """During an upgrade to a new scheme the older release's walker may still hold a window that the newer one
+    has rewritten meanwhile: its rewrite must not bring her keys back to its scheme."""
+    from identification.adapters.documents import PersonDocument
+    from identification.domain import names
+
+    collection = PersonDocument._get_collection()
+    person = register(runtime, "Shpend", "Zeka")
+    collection.update_one({"_id": person}, {"$unset": {"keys_scheme": ""}})
+    past_the_margin(runtime)
+    window = walk_of(runtime).next_window("AL", 100)
+    assert window is not None
+    [stale] = [p for p in window.stale if p.id == person]
+    newer = {"blocking_keys": ["newer"], "keys_scheme": names.KEY_SCHEME + 1}
+    collection.update_one({"_id": person}, {"$set": newer})  # the newer release's rewrite, same details
+
+    assert walk_of(runtime).rewrite(stale, ["older"], []) is False
+    walk_of(runtime).give_up(stale)
+    stored = collection.find_one({"_id": person})
+    assert (stored["blocking_keys"], stored["keys_scheme"]) == (["newer"], names.KEY_SCHEME + 1)
+
+
 def test_a_person_whose_details_cannot_be_opened_does_not_stop_the_others(runtime: Any) -> None:
     from identification.adapters.documents import PersonDocument
     from identification.domain import names

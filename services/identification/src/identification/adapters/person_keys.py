@@ -15,7 +15,8 @@ keys, and it stamps `updated_at` now: ahead of the walk, which reaches her withi
 release with a new scheme starts its walk from the beginning.
 
 A rewrite is one `update_one` that matches the ciphertext the keys were made from, so that a correction written
-meanwhile (which makes its own keys) is never overwritten with keys of the old details. It moves neither
+meanwhile (which makes its own keys) is never overwritten with keys of the old details, and keys of an older
+scheme than today's, so that a walker of an older release never undoes a newer one's rewrite. It moves neither
 `updated_at` nor `version`: the keys are derived from the record, not a change of it (a national system syncing
 with `updated_since` does not receive every person again, an officer's If-Match stays valid)."""
 
@@ -119,9 +120,10 @@ class PersonKeys:
         )
 
     def rewrite(self, person: StalePerson, blocking_keys: list[str], year_keys: list[str]) -> bool:
-        """Store the keys of today's scheme, unless her details changed since the window was read."""
+        """Store the keys of today's scheme, unless her details changed since the window was read or her keys are
+        of this scheme or a newer one by now (a walker of a newer release, during an upgrade, got there first)."""
         result = PersonDocument._get_collection().update_one(
-            {"_id": person.id, "sealed": person.sealed},
+            self._unchanged(person),
             {"$set": {"blocking_keys": blocking_keys, "year_keys": year_keys, "keys_scheme": self.scheme}},
         )
         return result.modified_count == 1
@@ -129,8 +131,12 @@ class PersonKeys:
     def give_up(self, person: StalePerson) -> None:
         """Mark her keys as of today's scheme as they are (her details cannot be opened), unless they changed."""
         PersonDocument._get_collection().update_one(
-            {"_id": person.id, "sealed": person.sealed}, {"$set": {"keys_scheme": self.scheme}}
+            self._unchanged(person), {"$set": {"keys_scheme": self.scheme}}
         )
+
+    def _unchanged(self, person: StalePerson) -> dict[str, Any]:
+        # `$not: {$gte}` also matches an unset `keys_scheme` (before schemes were numbered).
+        return {"_id": person.id, "sealed": person.sealed, "keys_scheme": {"$not": {"$gte": self.scheme}}}
 
 
 class OutdatedKeys:
