@@ -316,3 +316,12 @@ def identification_runtime(mongo: Any, keys_dir: Path, database: str, now: datet
         "THB_KEYS_FILE": str(keys_dir / "keys.json"),
     }
     return build_runtime(env, FixedClock(now))
+
+
+def register_person(runtime: Any, caller: Any, given: str, surname: str, sex: str = "female") -> str:
+    """A person registered through identification's service layer on `runtime` (born 2010): her id."""
+    from identification.service_layer import persons
+
+    body = {"given_names": [given], "surnames": [surname], "date_of_birth": "2010", "sex": sex}
+    view, _ = persons.register_person(runtime.deps, caller, body)
+    return str(view["id"])

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from plumbing.auth import Caller
-from tests.integration.platform_helpers import identification_runtime
+from tests.integration.platform_helpers import identification_runtime, register_person
 
 pytestmark = pytest.mark.integration
 
@@ -42,14 +42,6 @@ def test_recorded_keys_are_known_until_the_record_is_old_and_renewed_when_record
     record.add([], later)  # nothing to record: no write
 
 
-def register(runtime: Any, given: str, surname: str) -> str:
-    from identification.service_layer import persons
-
-    body = {"given_names": [given], "surnames": [surname], "date_of_birth": "2010", "sex": "female"}
-    view, _ = persons.register_person(runtime.deps, POLICE, body)
-    return str(view["id"])
-
-
 def test_the_weekly_count_records_the_keys_its_persons_make_common(
     runtime: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -71,9 +63,9 @@ def test_the_weekly_count_records_the_keys_its_persons_make_common(
         return found
 
     for given in ("Arta", "Besa", "Drita"):
-        register(runtime, given, "Shehu")
+        register_person(runtime, POLICE, given, "Shehu")
     for given in ("Elira", "Flutura"):
-        register(runtime, given, "Morina")
+        register_person(runtime, POLICE, given, "Morina")
     deps.clock.advance(seconds=1)  # the count reads up to the present, and they were written at it
     count = count_task(deps, budget_s=60)
 
@@ -81,7 +73,7 @@ def test_the_weekly_count_records_the_keys_its_persons_make_common(
     assert known("Shehu", "Morina") == {"Shehu"}  # three holders: more than COMMON_KEY; two are not
 
     for given in ("Gresa", "Hana"):
-        register(runtime, given, "Morina")
+        register_person(runtime, POLICE, given, "Morina")
     deps.clock.advance(days=1)
     assert count() == 0  # counted a day ago: not due yet
     assert known("Morina") == set()

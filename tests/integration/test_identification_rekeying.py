@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from plumbing.auth import Caller
-from tests.integration.platform_helpers import identification_runtime
+from tests.integration.platform_helpers import identification_runtime, register_person
 
 pytestmark = pytest.mark.integration
 
@@ -45,11 +45,7 @@ def past_the_margin(runtime: Any) -> None:
 
 
 def register(runtime: Any, given: str, surname: str) -> str:
-    from identification.service_layer import persons
-
-    body = {"given_names": [given], "surnames": [surname], "date_of_birth": "2010", "sex": "male"}
-    view, _ = persons.register_person(runtime.deps, POLICE, body)
-    return str(view["id"])
+    return register_person(runtime, POLICE, given, surname, "male")
 
 
 def test_a_person_keyed_before_the_pairs_is_rekeyed_found_and_logged(
